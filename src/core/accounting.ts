@@ -6,7 +6,8 @@
  *   bert/roberta  embeddings V·H + P·H + T·H + 2H (LayerNorm);
  *                 per layer: attention (if h>0) 3(H·h·d + h·d) + h·d·H + H, its LayerNorm 2H (kept even when
  *                 the attention is removed: post-LN), FFN (if F>0) 2·H·F + F + H, its LayerNorm 2H;
- *                 pooler H² + H; classifier H·C + C (roberta: dense H² + H, out_proj H·C + C, no pooler).
+ *                 pooler H·P + P; classifier P·C + C (roberta: dense H·P + P, out_proj P·C + C, no pooler),
+ *                 with P = head_hidden_size (the unpruned H).
  *   gpt2          wte V·H, wpe P·H; per layer: ln_1 2H + c_attn H·3hd + 3hd + c_proj hd·H + H (if h>0),
  *                 ln_2 2H + c_fc H·F + F + c_proj F·H + H (if F>0); ln_f 2H; lm_head V·H when untied; score H·C.
  *   llama         embed V·H; per layer: input norm H + q H·h·d + k,v 2·H·g·d + o h·d·H (+ biases) (if h>0),
@@ -19,7 +20,8 @@
  * (norms, softmax, activations and embedding lookups are ignored, as is usual):
  *   per layer  2·H·(h + 2g)·d  (Q, K, V)  + 2·h·d·H (output)  + 4·n·h·d (scores and weighted sum over n keys)
  *              + 2·H·F·m  with m = 2 (up, down) or 3 (llama: gate, up, down)
- *   head       LM: 2·H·V per token; classification: (pooler/dense 2·H² + classifier 2·H·C) / n, once per sequence.
+ *   head       LM: 2·H·V per token; classification: (pooler/dense 2·H·P + classifier 2·P·C) / n, once per sequence
+ *              (decoders: score 2·H·C / n).
  */
 import type { LayerShape, ModelShape } from './modelShape';
 
@@ -65,12 +67,12 @@ function embeddingParams(s: ModelShape): number {
 
 /** Pooler, final norm and task head. */
 function headParams(s: ModelShape): number {
-  const { hidden: H, vocab: V, numLabels: C } = s;
+  const { hidden: H, vocab: V, numLabels: C, headHidden: P } = s;
   switch (s.family) {
     case 'bert':
-      return H * H + H + (C > 0 ? H * C + C : 0);
+      return H * P + P + (C > 0 ? P * C + C : 0);
     case 'roberta':
-      return C > 0 ? H * H + H + H * C + C : 0;
+      return C > 0 ? H * P + P + P * C + C : 0;
     case 'gpt2':
       return 2 * H + (C > 0 ? H * C : s.tiedEmbeddings ? 0 : V * H);
     case 'llama':
@@ -96,8 +98,8 @@ export function flopsPerToken(s: ModelShape, seqLen: number): number {
   if (s.task === 'lm') {
     flops += 2 * H * s.vocab;
   } else if (s.numLabels > 0) {
-    const pooler = s.family === 'bert' || s.family === 'roberta' ? 2 * H * H : 0;
-    flops += (pooler + 2 * H * s.numLabels) / seqLen;
+    const encoder = s.family === 'bert' || s.family === 'roberta';
+    flops += (encoder ? 2 * H * s.headHidden + 2 * s.headHidden * s.numLabels : 2 * H * s.numLabels) / seqLen;
   }
   return flops;
 }

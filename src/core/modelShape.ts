@@ -7,6 +7,7 @@
  *   layer_num_attention_heads     [L] query heads kept in each layer (0: attention sublayer removed)
  *   layer_num_key_value_heads     [L] key/value heads kept in each layer (llama; equals the query heads otherwise)
  *   layer_intermediate_size       [L] FFN neurons kept in each layer (0: FFN sublayer removed)
+ *   head_hidden_size              bert/roberta: output width of the pooler / classifier dense layer
  *
  * and `hidden_size` / `n_embd` hold the pruned hidden width.
  */
@@ -36,6 +37,8 @@ export interface ModelShape {
   maxPositions: number;
   /** BERT/RoBERTa segment embeddings. */
   typeVocab: number;
+  /** bert/roberta: output width of the pooler / classifier dense layer (`head_hidden_size`, else the hidden size). */
+  headHidden: number;
   /** Number of labels of a sequence-classification head, or 0 when the model is a causal LM / bare encoder. */
   numLabels: number;
   task: Task;
@@ -122,6 +125,7 @@ export function shapeFromConfig(cfg: Json, file: string, taskOverride?: Task): M
     vocab: num('vocab_size'),
     maxPositions: isGpt2 ? num('n_positions', 1024) : num('max_position_embeddings', 2048),
     typeVocab: fam === 'bert' || fam === 'roberta' ? num('type_vocab_size', fam === 'bert' ? 2 : 1) : 0,
+    headHidden: fam === 'bert' || fam === 'roberta' ? num('head_hidden_size', hidden) : 0,
     numLabels: labels,
     task: taskOverride ?? defaultTask,
     tiedEmbeddings: cfg.tie_word_embeddings === undefined ? fam !== 'llama' : cfg.tie_word_embeddings === true,

@@ -1,0 +1,155 @@
+"""Loading Hugging Face checkpoints by their own weight names, and saving models in the same layout.
+
+Weights come from `model.safetensors`, a sharded `model.safetensors.index.json`, or `pytorch_model.bin` through
+`torch.load(weights_only=True)` only (a pickle that needs anything but tensors is refused). fp32/fp16/bf16
+weights load into the requested dtype (fp32 by default). Every problem names the file and the fix.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+from typing import Dict, Optional
+
+import torch
+from torch import nn
+
+from .errors import CheckpointError
+from .models import ARCHITECTURES, build_model
+from .safetensors_io import load_file, save_file
+from .structure import ModelShape, read_config, shape_from_config
+
+log = logging.getLogger("vtrans")
+
+# Buffers some checkpoints carry that have no parameter here.
+_IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias", "rotary_emb.inv_freq", "embeddings.position_ids")
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt",
+                   "tokenizer.model", "added_tokens.json")
+
+
+def read_weights(model_dir: str) -> Dict[str, torch.Tensor]:
+    single = os.path.join(model_dir, "model.safetensors")
+    index = os.path.join(model_dir, "model.safetensors.index.json")
+    pickled = os.path.join(model_dir, "pytorch_model.bin")
+    if os.path.exists(single):
+        return load_file(single)
+    if os.path.exists(index):
+        try:
+            with open(index, encoding="utf-8") as f:
+                weight_map = json.load(f)["weight_map"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{index}: not a valid shard index ({e}). Re-save the checkpoint.") from None
+        state: Dict[str, torch.Tensor] = {}
+        for shard in sorted(set(weight_map.values())):
+            path = os.path.join(model_dir, shard)
+            if not os.path.exists(path):
+                raise CheckpointError(f"{index}: names shard {shard!r}, which is missing from {model_dir}. Copy the missing shard.")
+            state.update(load_file(path))
+        return state
+    if os.path.exists(pickled):
+        try:
+            state = torch.load(pickled, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, AttributeError, EOFError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CheckpointError(f"{pickled}: refused by torch.load(weights_only=True) ({first}). It holds more than tensors; "
+                                  "convert it to model.safetensors in an environment you trust.") from None
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise CheckpointError(f"{pickled}: is not a state dict of tensors. Save it with model.save_pretrained().")
+        return state
+    raise CheckpointError(f"{model_dir}: no weights found (expected model.safetensors, model.safetensors.index.json or "
+                          "pytorch_model.bin). Point to a Hugging Face style model directory.")
+
+
+def weights_file_name(model_dir: str) -> str:
+    for name in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"):
+        if os.path.exists(os.path.join(model_dir, name)):
+            return os.path.join(model_dir, name)
+    return model_dir
+
+
+def _find(state: Dict[str, torch.Tensor], name: str, body_prefix: str) -> Optional[str]:
+    """The checkpoint's name for one of our parameters: as is, or without the body prefix (bare BertModel/GPT2Model)."""
+    if name in state:
+        return name
+    if name.startswith(body_prefix) and name[len(body_prefix):] in state:
+        return name[len(body_prefix):]
+    return None
+
+
+def load_state(model: nn.Module, state: Dict[str, torch.Tensor], source: str) -> None:
+    """Copies checkpoint tensors into the model by Hugging Face name, checking names and shapes."""
+    prefix = getattr(model, "body_prefix", "")
+    params = dict(model.named_parameters())
+    missing, used = [], set()
+    for name, param in params.items():
+        key = _find(state, name, prefix)
+        if key is None:
+            missing.append(name)
+            continue
+        tensor = state[key]
+        if tuple(tensor.shape) != tuple(param.shape):
+            raise CheckpointError(f"{source}: weight {key!r} has shape {list(tensor.shape)}, but config.json implies "
+                                  f"{list(param.shape)}. The weights and config.json describe different models.")
+        with torch.no_grad():
+            param.copy_(tensor.to(param.dtype))
+        used.add(key)
+    if missing:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        hint = ("The checkpoint has no sequence-classification head: fine-tune it on your task first, or choose the "
+                "causal-LM task." if any(m.startswith(("classifier", "score")) for m in missing)
+                else "The checkpoint is incomplete or does not match config.json.")
+        raise CheckpointError(f"{source}: missing weights {shown}. {hint}")
+    extra = [k for k in state if k not in used and not k.endswith(_IGNORED_SUFFIXES) and k not in ("lm_head.weight",)]
+    if extra:
+        log.info("%s: ignoring %d weights the model does not use (e.g. %s)", source, len(extra), extra[0])
+
+
+def load_model(path: str, device: str = "cpu", dtype: torch.dtype = torch.float32, task: Optional[str] = None) -> nn.Module:
+    """Loads a Hugging Face style model directory as a `torch.nn.Module` in eval mode.
+
+    `forward(input_ids, attention_mask)` returns the logits: (batch, labels) for classification, (batch, seq, vocab)
+    for causal LM. `run(...)` also takes VTrans gates and an attention capture, and returns hidden states.
+    """
+    shape = shape_from_config(read_config(path), os.path.join(path, "config.json"), task)
+    model = build_model(shape)
+    load_state(model, read_weights(path), weights_file_name(path))
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def load_shape(path: str, task: Optional[str] = None) -> ModelShape:
+    return shape_from_config(read_config(path), os.path.join(path, "config.json"), task)
+
+
+def state_for_saving(model: nn.Module) -> Dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.named_parameters()}
+
+
+def write_json_atomic(path: str, data) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def save_model(model: nn.Module, out_dir: str, config: Optional[dict] = None, tokenizer_from: Optional[str] = None) -> None:
+    """Writes config.json + model.safetensors (fp32) and copies the source's tokenizer files."""
+    os.makedirs(out_dir, exist_ok=True)
+    cfg = dict(config if config is not None else model.shape.config)
+    cfg["architectures"] = [ARCHITECTURES[type(model)]]
+    cfg["torch_dtype"] = "float32"
+    save_file(state_for_saving(model), os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
+    write_json_atomic(os.path.join(out_dir, "config.json"), cfg)
+    if tokenizer_from:
+        copy_tokenizer(tokenizer_from, out_dir)
+
+
+def copy_tokenizer(src: str, dst: str) -> None:
+    import shutil
+
+    for name in TOKENIZER_FILES:
+        p = os.path.join(src, name)
+        if os.path.exists(p):
+            shutil.copyfile(p, os.path.join(dst, name))

@@ -1,0 +1,132 @@
+"""Small random checkpoints of every family, for tests and benchmarks (no downloads needed).
+
+    python -m vtrans.testing tiny <family> <task> <out_dir> [--seed N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Optional
+
+import torch
+
+from .checkpoint import save_model
+from .models import ARCHITECTURES, CLASSES, build_model
+from .structure import shape_from_config
+
+TINY = {
+    "bert": dict(model_type="bert", hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=48,
+                 vocab_size=97, max_position_embeddings=64, type_vocab_size=2, hidden_act="gelu", layer_norm_eps=1e-12,
+                 pad_token_id=0),
+    "roberta": dict(model_type="roberta", hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=48,
+                    vocab_size=97, max_position_embeddings=66, type_vocab_size=1, hidden_act="gelu", layer_norm_eps=1e-5,
+                    pad_token_id=1, bos_token_id=0, eos_token_id=2),
+    "gpt2": dict(model_type="gpt2", n_embd=32, n_layer=3, n_head=4, n_positions=64, n_inner=None, vocab_size=97,
+                 activation_function="gelu_new", layer_norm_epsilon=1e-5, bos_token_id=0, eos_token_id=0),
+    "llama": dict(model_type="llama", hidden_size=32, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
+                  intermediate_size=48, vocab_size=97, max_position_embeddings=64, rms_norm_eps=1e-6, hidden_act="silu",
+                  rope_theta=10000.0, tie_word_embeddings=False, pad_token_id=0),
+}
+
+
+def tiny_config(family: str, task: str, num_labels: int = 3, **overrides) -> dict:
+    cfg = dict(TINY[family])
+    cfg.update(overrides)
+    cfg["architectures"] = [ARCHITECTURES[CLASSES[(family, task)]]]
+    if task == "classification":
+        cfg["id2label"] = {str(i): f"label_{i}" for i in range(num_labels)}
+        cfg["label2id"] = {f"label_{i}": i for i in range(num_labels)}
+        if family == "gpt2":
+            cfg.setdefault("pad_token_id", 0)
+    return cfg
+
+
+def randomize(model: torch.nn.Module, seed: int, std: float = 0.15) -> None:
+    """Weights large enough that every unit matters to the logits (so masking errors show)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("LayerNorm.weight") or "ln_" in name or "layernorm" in name or name.endswith("norm.weight"):
+                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(std * torch.randn(p.shape, generator=g))
+
+
+def build_tiny(family: str, task: str, out_dir: Optional[str] = None, seed: int = 0, num_labels: int = 3, **overrides):
+    cfg = tiny_config(family, task, num_labels, **overrides)
+    shape = shape_from_config(cfg, "tiny config", task)
+    model = build_model(shape)
+    randomize(model, seed)
+    model.eval()
+    if out_dir:
+        save_model(model, out_dir, cfg)
+    return model
+
+
+def onnx_fixtures(out_dir: str, seed: int = 0) -> list:
+    """For every family and task: a randomly pruned model directory with model.onnx, and the inputs and logits of
+    the hard-masked source model, for the TypeScript side to check onnxruntime-node against."""
+    from .export import export_onnx
+    from .prune import KeepSet, UnitScales, masked_gates, prune_model
+
+    cases = []
+    for family, task in (("bert", "classification"), ("roberta", "classification"), ("gpt2", "classification"),
+                         ("gpt2", "lm"), ("llama", "classification"), ("llama", "lm")):
+        model = build_tiny(family, task, seed=seed)
+        s = model.shape
+        g = torch.Generator().manual_seed(seed)
+        pick = lambda n, k: torch.randperm(n, generator=g)[:k]
+        keep = KeepSet(pick(s.hidden, s.hidden * 3 // 4), [pick(l.kv_heads, k) for l, k in zip(s.layers, (l.kv_heads - 1 or 1 for l in s.layers))],
+                       [pick(l.ffn, l.ffn // 2) for l in s.layers])
+        keep.heads[1] = keep.heads[1][:0]
+        keep.ffn[2] = keep.ffn[2][:0]
+        scales = UnitScales(0.5 + torch.rand(s.hidden, generator=g), [0.5 + torch.rand(l.kv_heads, generator=g) for l in s.layers],
+                            0.5 + torch.rand(s.n_layers, generator=g), [0.5 + torch.rand(l.ffn, generator=g) for l in s.layers],
+                            0.5 + torch.rand(s.n_layers, generator=g))
+        pruned = prune_model(model, keep, scales)
+        name = f"{family}-{task}"
+        model_dir = os.path.join(out_dir, name)
+        save_model(pruned, model_dir)
+        export_onnx(pruned, os.path.join(model_dir, "model.onnx"))
+        runs = []
+        for b, t in ((1, 5), (3, 13)):
+            ids = torch.randint(3, s.vocab, (b, t), generator=g)
+            mask = torch.ones_like(ids)
+            if b > 1:
+                mask[1, t - 3:] = 0
+                ids[1, t - 3:] = int(s.config.get("pad_token_id") or 0)
+            with torch.no_grad():
+                masked = model.run(ids, mask, gates=masked_gates(s, keep, scales)).logits
+                direct = pruned(ids, mask)
+            runs.append({"input_ids": ids.tolist(), "attention_mask": mask.tolist(), "dims": list(masked.shape),
+                         "masked_logits": masked.flatten().tolist(), "pruned_logits": direct.flatten().tolist()})
+        cases.append({"name": name, "task": task, "dir": model_dir, "params": sum(p.numel() for p in pruned.parameters()), "runs": runs})
+    with open(os.path.join(out_dir, "cases.json"), "w") as f:
+        json.dump(cases, f)
+    return cases
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m vtrans.testing")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("tiny")
+    t.add_argument("family", choices=sorted(TINY))
+    t.add_argument("task", choices=["classification", "lm"])
+    t.add_argument("out_dir")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--overrides", default="{}", help="JSON object of config overrides")
+    o = sub.add_parser("onnx-fixtures")
+    o.add_argument("out_dir")
+    o.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    if a.cmd == "tiny":
+        build_tiny(a.family, a.task, a.out_dir, a.seed, **json.loads(a.overrides))
+        print(os.path.abspath(a.out_dir))
+    else:
+        onnx_fixtures(a.out_dir, a.seed)
+        print(os.path.abspath(os.path.join(a.out_dir, "cases.json")))
+
+
+if __name__ == "__main__":
+    main()
