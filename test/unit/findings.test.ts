@@ -168,15 +168,15 @@ describe('findings', () => {
     assert.equal(byId(fs, 'sublayers'), 'No whole attention or FFN sublayer was removed.');
 
     // Retained heads attending more to special tokens: the observation is not confirmed.
-    r.layers[0].heads[1].probes.special = 0.1;
-    r.layers[1].heads[1].probes.special = 0.1;
-    r.layers[0].heads[0].probes.special = 0.9;
+    r.layers[0].heads[1].probes!.special = 0.1;
+    r.layers[1].heads[1].probes!.special = 0.1;
+    r.layers[0].heads[0].probes!.special = 0.9;
     assert.match(byId(computeFindings(r), 'special'), /^Pruned heads put 10\.0% .* retained heads 50\.0% .*this does not confirm/);
     // More than retained but under half: partly.
-    r.layers[0].heads[0].probes.special = 0.05;
-    r.layers[1].heads[0].probes.special = 0.05;
-    r.layers[0].heads[1].probes.special = 0.3;
-    r.layers[1].heads[1].probes.special = 0.3;
+    r.layers[0].heads[0].probes!.special = 0.05;
+    r.layers[1].heads[0].probes!.special = 0.05;
+    r.layers[0].heads[1].probes!.special = 0.3;
+    r.layers[1].heads[1].probes!.special = 0.3;
     assert.match(byId(computeFindings(r), 'special'), /30\.0% .* 5\.0% .*only partly confirmed/);
   });
 
