@@ -232,6 +232,7 @@ async function writeShards(tmp: string, opts: PrepareOptions, w: WriteContext): 
   };
   const blocker = task === 'lm' ? new LmBlocker(maxLen, tok.eosId) : undefined;
   try {
+    if (opts.signal?.aborted) throw new UserError('Tokenization cancelled.');
     const examples = iterateExamples(
       opts.dataFile,
       { task, fields: opts.fields, pairs: task === 'lm' ? false : opts.pairs },

@@ -187,6 +187,19 @@ describe('token shards: cache and atomic writes', () => {
     assert.equal(r.meta.examples, 2100);
   });
 
+  it('cancelling through the AbortSignal stops at the next progress report and leaves nothing behind', async () => {
+    const f = dataFile('cancel.jsonl', jsonl(Array.from({ length: 1500 }, () => ({ text: 'hello', label: 0 }))));
+    const cache = path.join(tmp, 'cache-cancel');
+    const ac = new AbortController();
+    const reports: number[] = [];
+    await assert.rejects(
+      prepareShards({ modelDir: BERT, dataFile: f, task: 'classification', maxLen: 8, cacheDir: cache, signal: ac.signal, onProgress: (p) => (reports.push(p.examples), ac.abort()) }),
+      (e: unknown) => e instanceof UserError && e.message === 'Tokenization cancelled.',
+    );
+    assert.deepEqual(reports, [1000]);
+    assert.deepEqual(cacheDirs(cache), []);
+  });
+
   it('a bad label after many examples leaves neither a shard folder nor a temporary one', async () => {
     const rows = Array.from({ length: 1500 }, (_, i) => ({ text: 'hello', label: i === 1200 ? 'maybe' : 'ham' }));
     const f = dataFile('bad.jsonl', jsonl(rows));
