@@ -153,9 +153,9 @@ export function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
 
-/** JavaScript that can sit inside an inline <script>: closing tags and comment openers are escaped (same meaning in JS strings, regexes and templates). */
+/** JavaScript that can sit inside an inline <script>: closing tags and comment openers are escaped (same meaning in JS strings, templates and regexes, unicode ones included). */
 export function scriptSafeJs(js: string): string {
-  return js.replace(/\/\/# sourceMappingURL=\S+\s*$/, '').replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
+  return js.replace(/\/\/# sourceMappingURL=\S+\s*$/, '').replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\x21--');
 }
 
 function randomNonce(): string {
