@@ -4,7 +4,7 @@ hard-masked model's.
 The units (DESIGN.md): hidden dimensions (one set for the whole residual stream), attention heads per key/value
 group, FFN neurons; a layer whose heads (neurons) are all gone loses its attention (FFN) sublayer. Scales fold
 into the weights that produce each unit's output: hidden scales into embeddings, norm weights and output
-projection rows; head scales into the output projection's columns; neuron scales into the down projection's
+projection rows (a tied LM head gets the inverse scales in the final norm instead); head scales into the output projection's columns; neuron scales into the down projection's
 columns; sublayer scales into the output projection. Norm statistics cover only the kept hidden dimensions, so the
 masked model computes them the same way (`Gates.norm_dims`).
 """
@@ -100,9 +100,6 @@ def pruned_config(s: ModelShape, p: ModelShape) -> dict:
         cfg["n_inner"] = max(l.ffn for l in s.layers)
     if s.family in ("bert", "roberta"):
         cfg["head_hidden_size"] = s.head_hidden
-    if s.task == "lm":
-        # Hidden scales are folded into the input embeddings; the output projection must not see them.
-        cfg["tie_word_embeddings"] = False
     return cfg
 
 
@@ -167,7 +164,7 @@ def _prune_bert(s: ModelShape, keep: KeepSet, sc: UnitScales, st: _Slicer, prefi
             st.put(n)
 
 
-def _prune_gpt2(s: ModelShape, keep: KeepSet, sc: UnitScales, st: _Slicer, model: nn.Module) -> None:
+def _prune_gpt2(s: ModelShape, keep: KeepSet, sc: UnitScales, st: _Slicer) -> None:
     hid = keep.hidden
     sh = sc.hidden[hid]
     t = "transformer."
@@ -194,12 +191,10 @@ def _prune_gpt2(s: ModelShape, keep: KeepSet, sc: UnitScales, st: _Slicer, model
             st.put(f"{p}mlp.c_fc.bias", rows=fi)
             st.put(f"{p}mlp.c_proj.weight", rows=fi, cols=hid, row_scale=sc.ffn[i][fi], col_scale=sh * sc.ffn_layer[i])
             st.put(f"{p}mlp.c_proj.bias", rows=hid, row_scale=sh * sc.ffn_layer[i])
-    for n in ("weight", "bias"):
-        st.put(f"{t}ln_f.{n}", rows=hid, row_scale=sh)
-    _prune_decoder_head(s, hid, st, model, embedding=f"{t}wte.weight")
+    _prune_decoder_head(s, hid, sh, st, norm=f"{t}ln_f", embedding=f"{t}wte.weight")
 
 
-def _prune_llama(s: ModelShape, keep: KeepSet, sc: UnitScales, st: _Slicer, model: nn.Module) -> None:
+def _prune_llama(s: ModelShape, keep: KeepSet, sc: UnitScales, st: _Slicer) -> None:
     hid = keep.hidden
     sh = sc.hidden[hid]
     st.put("model.embed_tokens.weight", cols=hid, col_scale=sh)
@@ -229,15 +224,19 @@ def _prune_llama(s: ModelShape, keep: KeepSet, sc: UnitScales, st: _Slicer, mode
             st.put(f"{p}mlp.down_proj.weight", rows=hid, cols=fi, row_scale=sh * sc.ffn_layer[i], col_scale=sc.ffn[i][fi])
             if s.mlp_bias:
                 st.put(f"{p}mlp.down_proj.bias", rows=hid, row_scale=sh * sc.ffn_layer[i])
-    st.put("model.norm.weight", rows=hid, row_scale=sh)
-    _prune_decoder_head(s, hid, st, model, embedding="model.embed_tokens.weight")
+    _prune_decoder_head(s, hid, sh, st, norm="model.norm", embedding="model.embed_tokens.weight")
 
 
-def _prune_decoder_head(s: ModelShape, hid: torch.Tensor, st: _Slicer, model: nn.Module, embedding: str) -> None:
-    if s.task == "lm":
-        # Always untied: the input embeddings carry the hidden scales, the output projection must not.
-        st.put("lm_head.weight", cols=hid, source="lm_head.weight" if st.has("lm_head.weight") else embedding)
-    else:
+def _prune_decoder_head(s: ModelShape, hid: torch.Tensor, sh: torch.Tensor, st: _Slicer, norm: str, embedding: str) -> None:
+    """The final norm's output is only masked (not scaled). An LM head tied to the input embeddings, which now
+    carry the hidden scales, reads the norm output divided by those scales: folded into the norm's weights."""
+    tied = s.task == "lm" and s.tied_embeddings
+    for n in ("weight", "bias"):
+        if st.has(f"{norm}.{n}"):
+            st.put(f"{norm}.{n}", rows=hid, row_scale=1.0 / sh if tied else None)
+    if s.task == "lm" and not tied:
+        st.put("lm_head.weight", cols=hid)
+    elif s.task != "lm":
         st.put("score.weight", cols=hid)
 
 
@@ -255,8 +254,8 @@ def prune_model(model: nn.Module, keep: KeepSet, scales: Optional[UnitScales] = 
         if s.family in ("bert", "roberta"):
             _prune_bert(s, keep, scales, st, model.body_prefix)
         elif s.family == "gpt2":
-            _prune_gpt2(s, keep, scales, st, model)
+            _prune_gpt2(s, keep, scales, st)
         else:
-            _prune_llama(s, keep, scales, st, model)
+            _prune_llama(s, keep, scales, st)
     load_state(target, st.out, "pruned weights")
     return target.eval()

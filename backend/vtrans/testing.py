@@ -130,3 +130,63 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Token shards and a small learnable task, for tests of the training loop without the TypeScript side.
+
+def write_shards(out_dir: str, sequences, labels=None, task: str = "classification", label_names=None, pad_id: int = 0,
+                 source: str = "synthetic") -> str:
+    """Writes the shard format of docs/data-format.md (as src/core/shards.ts does)."""
+    import numpy as np
+
+    os.makedirs(out_dir, exist_ok=True)
+    lengths = np.array([len(s) for s in sequences], dtype="<i4")
+    ids = np.concatenate([np.asarray(s, dtype="<i4") for s in sequences])
+    ids.tofile(os.path.join(out_dir, "ids.i32"))
+    lengths.tofile(os.path.join(out_dir, "lengths.i32"))
+    if task == "classification":
+        np.asarray(labels, dtype="<i4").tofile(os.path.join(out_dir, "labels.i32"))
+    meta = {"format": "vtrans-tokens", "version": 1, "task": task, "examples": len(sequences), "tokens": int(ids.size),
+            "maxLen": int(lengths.max()), "padId": pad_id, "labels": label_names if task == "classification" else None,
+            "pairs": False, "meanLength": float(lengths.mean()), "source": source}
+    with open(os.path.join(out_dir, "meta.json"), "w") as f:
+        json.dump(meta, f)
+    return out_dir
+
+
+def synthetic_classification(n: int, vocab: int = 97, classes: int = 3, seed: int = 0, min_len: int = 6, max_len: int = 16):
+    """Label = which of `classes` marker tokens (3, 4, 5, ...) appears most; the rest is noise. Starts with token 2 ([CLS])."""
+    g = torch.Generator().manual_seed(seed)
+    seqs, labels = [], []
+    for _ in range(n):
+        length = int(torch.randint(min_len, max_len + 1, (1,), generator=g))
+        seq = torch.randint(3 + classes, vocab, (length,), generator=g)
+        label = int(torch.randint(0, classes, (1,), generator=g))
+        pos = torch.randperm(length - 1, generator=g)[:3] + 1
+        seq[pos] = 3 + label
+        seq[0] = 2
+        seqs.append(seq.tolist())
+        labels.append(label)
+    return seqs, labels
+
+
+def train_briefly(model, shards_dir: str, steps: int = 150, lr: float = 3e-3, batch_size: int = 32, seed: int = 0):
+    """Plain supervised training so that a tiny teacher has something to lose when pruned."""
+    import numpy as np
+
+    from .evaluate import task_loss
+    from .shards import Shards
+
+    torch.manual_seed(seed)
+    shards = Shards(shards_dir)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    model.train()
+    for _ in range(steps):
+        batch = shards.batch(rng.choice(len(shards), size=min(batch_size, len(shards)), replace=False))
+        loss = task_loss(shards.task, model.run(batch.input_ids, batch.attention_mask).logits, batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()

@@ -3,7 +3,8 @@ dimensions, the attention kernel (SDPA on torch 2, explicit otherwise or when at
 
 Gates (all optional, each either one value per unit or one per example and unit, shape (B, n)):
     hidden     (H,)    every hidden dimension: multiplied into the embedding output, every norm output and every
-                       residual write, so a dimension at 0 is absent from the whole residual stream (CoFi)
+                       residual write, so a dimension at 0 is absent from the whole residual stream (CoFi); a
+                       decoder's final norm output gets only the keep weights (`mask_hidden`)
     norm_dims  (H,)    weights of the hidden dimensions in norm statistics (1 kept, 0 pruned; soft in training):
                        with binary weights a norm over the masked stream equals the norm of the pruned model
     heads[l]   (G_l,)  one per key/value group (a head under multi-head attention): scales that group's context
@@ -43,6 +44,12 @@ class Gates:
         if g is None:
             return x
         return x * (g.unsqueeze(1) if g.dim() == 2 else g).to(x.dtype)
+
+    def mask_hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """The keep weights without the scales: applied to a decoder's final norm output, so that an output
+        projection tied to the (scaled) input embeddings can fold the inverse scales into that norm."""
+        w = self.norm_dims
+        return x if w is None else x * w.to(x.dtype)
 
     def scale_heads(self, layer: int, ctx: torch.Tensor, group_size: int) -> torch.Tensor:
         """ctx: (B, heads, T, head_dim); the gate holds one value per key/value group."""

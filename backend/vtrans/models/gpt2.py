@@ -83,7 +83,7 @@ class GPT2Model(nn.Module):
         for i, block in enumerate(self.h):
             x = block(x, bias, gates, i, capture, self.use_sdpa)
             states.append(x)
-        states[-1] = gates.scale_hidden(layer_norm(x, self.ln_f, gates))
+        states[-1] = gates.mask_hidden(layer_norm(x, self.ln_f, gates))
         return states
 
 

@@ -117,7 +117,7 @@ class LlamaModel(nn.Module):
         for i, layer in enumerate(self.layers):
             x = layer(x, bias, cos, sin, gates, i, capture, self.use_sdpa)
             states.append(x)
-        states[-1] = gates.scale_hidden(self.norm(x, gates.norm_dims))
+        states[-1] = gates.mask_hidden(self.norm(x, gates.norm_dims))
         return states
 
 

@@ -1,0 +1,103 @@
+"""Token shards written by the TypeScript side (src/core/shards.ts; format in docs/data-format.md).
+
+A shard directory holds meta.json, ids.i32 (all token ids, concatenated), lengths.i32 (one per example),
+labels.i32 (classification) and types.u8 (token types, text pairs only). Batches are right-padded to the
+longest example in the batch.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+
+from .errors import DataError
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor        # (B, T) int64
+    attention_mask: torch.Tensor   # (B, T) int64
+    labels: Optional[torch.Tensor]  # (B,) int64 for classification
+    token_type_ids: Optional[torch.Tensor] = None
+
+    def to(self, device) -> "Batch":
+        move = lambda t: None if t is None else t.to(device, non_blocking=True)
+        return Batch(move(self.input_ids), move(self.attention_mask), move(self.labels), move(self.token_type_ids))
+
+    @property
+    def size(self) -> int:
+        return self.input_ids.shape[0]
+
+
+class Shards:
+    def __init__(self, directory: str):
+        self.dir = directory
+        meta_path = os.path.join(directory, "meta.json")
+        if not os.path.exists(meta_path):
+            raise DataError(f"{meta_path}: missing; {directory} is not a token shard directory. Re-run the command to tokenize the data again.")
+        with open(meta_path, encoding="utf-8") as f:
+            self.meta = json.load(f)
+        if self.meta.get("format") != "vtrans-tokens" or self.meta.get("version") != 1:
+            raise DataError(f"{meta_path}: unsupported shard format {self.meta.get('format')!r} v{self.meta.get('version')}.")
+        self.task = self.meta["task"]
+        self.pad_id = int(self.meta.get("padId", 0))
+        self.lengths = self._read("lengths.i32", np.int32).astype(np.int64)
+        self.ids = self._read("ids.i32", np.int32)
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
+        if self.offsets[-1] != len(self.ids):
+            raise DataError(f"{directory}: lengths.i32 sums to {self.offsets[-1]} tokens but ids.i32 holds {len(self.ids)}. Delete the folder to re-tokenize.")
+        self.labels = self._read("labels.i32", np.int32).astype(np.int64) if self.task == "classification" else None
+        self.types = self._read("types.u8", np.uint8) if self.meta.get("pairs") else None
+        if len(self.lengths) == 0:
+            raise DataError(f"{self.meta.get('source', directory)}: no examples after tokenization. Check the data file is not empty.")
+
+    def _read(self, name: str, dtype) -> np.ndarray:
+        path = os.path.join(self.dir, name)
+        if not os.path.exists(path):
+            raise DataError(f"{path}: missing from the token shards. Delete {self.dir} to re-tokenize.")
+        return np.fromfile(path, dtype=np.dtype(dtype).newbyteorder("<"))
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def mean_length(self) -> float:
+        return float(self.lengths.mean())
+
+    def label_names(self) -> Optional[list]:
+        return self.meta.get("labels")
+
+    def batch(self, indices) -> Batch:
+        indices = np.asarray(indices, dtype=np.int64)
+        t = int(self.lengths[indices].max())
+        ids = np.full((len(indices), t), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(indices), t), dtype=np.int64)
+        types = np.zeros((len(indices), t), dtype=np.int64) if self.types is not None else None
+        for row, i in enumerate(indices):
+            a, b = self.offsets[i], self.offsets[i + 1]
+            ids[row, : b - a] = self.ids[a:b]
+            mask[row, : b - a] = 1
+            if types is not None:
+                types[row, : b - a] = self.types[a:b]
+        labels = torch.from_numpy(self.labels[indices]) if self.labels is not None else None
+        return Batch(torch.from_numpy(ids), torch.from_numpy(mask), labels, None if types is None else torch.from_numpy(types))
+
+    def batches(self, batch_size: int, order: Optional[np.ndarray] = None) -> Iterator[Batch]:
+        order = np.arange(len(self)) if order is None else order
+        for start in range(0, len(order), batch_size):
+            yield self.batch(order[start:start + batch_size])
+
+    def sorted_order(self) -> np.ndarray:
+        """Evaluation order by length: less padding, same results."""
+        return np.argsort(self.lengths, kind="stable")
+
+
+def subset_order(n: int, fraction: float, seed: int) -> np.ndarray:
+    """The examples a data fraction keeps (Fast-VTrans): a seeded random subset, at least one example."""
+    rng = np.random.default_rng(seed)
+    k = max(1, int(round(n * fraction)))
+    return np.sort(rng.permutation(n)[:k])

@@ -1,0 +1,431 @@
+"""VTrans compression: train VIB masks (and weights), prune to the exact budget, fine-tune, sweep, export.
+
+Methods (DESIGN.md):
+    vtrans  phase 1 trains masks and weights on all training data; phase 2 fine-tunes the pruned model
+    fast    the same on a data fraction (default 3 %)
+    faster  masks only: weights frozen in both phases (no fine-tuning); data fraction as fast
+
+Objective in phase 1: distillation from the frozen unpruned teacher (logit KL at temperature T, weighted alpha,
+plus task loss weighted 1 − alpha, plus layer-wise hidden-state MSE) or the task loss alone, + β·KL of the VIB
+gates + λ1(ŝ − t) + λ2(ŝ − t)², with ŝ the expected size under soft gates, t ramping linearly from 1 to the
+budget over the warm-up, and λ trained by gradient ascent (CoFi's scheme). Phase 2 distils with a learned
+projection from the pruned hidden width back to the teacher's.
+
+Checkpoints every N steps hold everything a resumed run needs to reach the same final weights: parameters,
+optimiser states, λ, the RNG state; the batch order is a function of (seed, step).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .budget import expected_fraction, select_keep, size_of, unit_summary
+from .checkpoint import load_model, save_model
+from .errors import Cancelled, UserError
+from .evaluate import evaluate, task_loss
+from .export import export_onnx
+from .prune import KeepSet, UnitScales, prune_model
+from .runs import RunDir, write_json
+from .safetensors_io import load_file, save_file
+from .settings import CompressSettings
+from .shards import Batch, Shards, subset_order
+from .structure import ModelShape, count_params, flops_per_token
+from .vib import GRANULARITIES, VIBGates
+
+log = logging.getLogger("vtrans")
+
+ProgressFn = Callable[[Dict], None]
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("device: cuda was requested but torch sees no CUDA GPU. Set the device to auto or cpu.")
+    return torch.device(name)
+
+
+def autocast_for(device: torch.device):
+    """bf16 autocast on GPUs that support it; nothing on CPU (fp32 there is faster and exact)."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def set_threads(threads: Optional[int]) -> int:
+    n = threads or os.cpu_count() or 1
+    torch.set_num_threads(n)
+    return n
+
+
+def model_summary(shape: ModelShape, seq_len: float, metric: Optional[dict]) -> dict:
+    counts = count_params(shape)
+    return {"params": counts["total"], "encoderParams": counts["encoder"], "flopsPerToken": flops_per_token(shape, seq_len), "metric": metric}
+
+
+@dataclass
+class PhasePlan:
+    name: str
+    steps: int
+    order: np.ndarray            # training example indices this phase draws from
+    steps_per_epoch: int
+
+
+class StepTimer:
+    """Seconds per step (moving average) for the ETA."""
+
+    def __init__(self):
+        self.avg: Optional[float] = None
+        self.last = time.monotonic()
+
+    def tick(self) -> float:
+        now = time.monotonic()
+        dt, self.last = now - self.last, now
+        self.avg = dt if self.avg is None else 0.9 * self.avg + 0.1 * dt
+        return self.avg
+
+
+class Compressor:
+    def __init__(self, settings: CompressSettings, progress: ProgressFn = lambda p: None, should_stop: Callable[[], bool] = lambda: False):
+        self.s = settings
+        self.progress = progress
+        self._should_stop = should_stop
+        self.run = RunDir(settings.run_dir)
+        self.device = pick_device(settings.device)
+        self.autocast = autocast_for(self.device)
+        self.threads = set_threads(settings.threads)
+        self.started = time.monotonic()
+
+    # ------------------------------------------------------------------------------------------------------------
+    def check_stop(self) -> None:
+        if self._should_stop():
+            raise Cancelled()
+
+    def emit(self, phase: str, step: int, total: int, timer: Optional[StepTimer] = None, **extra) -> None:
+        eta = None if timer is None or timer.avg is None else timer.avg * (total - step)
+        self.progress({"runDir": self.run.path, "phase": phase, "step": step, "total": total, "eta": eta, **extra})
+
+    # ------------------------------------------------------------------------------------------------------------
+    def load(self) -> None:
+        s = self.s
+        self.train = Shards(s.train_shards)
+        self.eval = Shards(s.eval_shards)
+        self.test = Shards(s.test_shards) if s.test_shards else None
+        self.teacher = load_model(s.model_dir, task=s.task or self.train.task).to(self.device)
+        self.shape: ModelShape = self.teacher.shape
+        if self.shape.task != self.train.task:
+            raise UserError(f"task: the data is for {self.train.task} but the model is set up for {self.shape.task}. "
+                            "Pick the matching --task or data file.")
+        if self.shape.task == "classification":
+            labels = self.train.label_names() or []
+            if labels and len(labels) != self.shape.num_labels:
+                raise UserError(f"{self.train.meta.get('source')}: the data has {len(labels)} labels but the model's "
+                                f"classification head has {self.shape.num_labels} (config.json). Use matching data or model.")
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        self.seq_len = self.train.mean_length
+        self.budget_full = size_of(self.shape, s.budget, self.seq_len)
+
+    def plan(self, name: str, epochs: float, min_steps: int) -> PhasePlan:
+        n = len(self.train)
+        order = np.arange(n) if self.s.method == "vtrans" else subset_order(n, self.s.data_fraction, self.s.seed)
+        spe = max(1, math.ceil(len(order) / self.s.batch_size))
+        return PhasePlan(name, max(min_steps, int(round(epochs * spe))), order, spe)
+
+    def batch_for(self, plan: PhasePlan, step: int, phase_seed: int) -> Batch:
+        """Deterministic in (seed, phase, step): a resumed run sees the same batches."""
+        epoch, pos = divmod(step, plan.steps_per_epoch)
+        perm = np.random.default_rng([self.s.seed, phase_seed, epoch]).permutation(len(plan.order))
+        idx = plan.order[perm[pos * self.s.batch_size:(pos + 1) * self.s.batch_size]]
+        return self.train.batch(idx).to(self.device)
+
+    # ------------------------------------------------------------------------------------------------------------
+    def distill_loss(self, out, teacher_out, batch: Batch, proj: Optional[nn.Module] = None,
+                     dim_weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+        d = self.s.distill
+        task = task_loss(self.shape.task, out.logits, batch)
+        if not d.enabled:
+            return task
+        T = d.temperature
+        if self.shape.task == "classification":
+            s_log, t_prob = F.log_softmax(out.logits.float() / T, -1), F.softmax(teacher_out.logits.float() / T, -1)
+            kd = F.kl_div(s_log, t_prob, reduction="batchmean") * T * T
+        else:
+            valid = batch.attention_mask.bool()
+            s_log = F.log_softmax(out.logits[valid].float() / T, -1)
+            t_prob = F.softmax(teacher_out.logits[valid].float() / T, -1)
+            kd = F.kl_div(s_log, t_prob, reduction="batchmean") * T * T
+        loss = (1 - d.alpha) * task + d.alpha * kd
+        if d.hidden > 0:
+            loss = loss + d.hidden * self.hidden_mse(out.hidden_states, teacher_out.hidden_states, batch, proj, dim_weights)
+        return loss
+
+    @staticmethod
+    def hidden_mse(student: List[torch.Tensor], teacher: List[torch.Tensor], batch: Batch, proj, dim_weights) -> torch.Tensor:
+        """Mean over layers of the squared error relative to the teacher's mean square, on real tokens."""
+        valid = batch.attention_mask.bool()
+        total = 0.0
+        for s_h, t_h in zip(student[1:], teacher[1:]):
+            s_h, t_h = s_h[valid].float(), t_h[valid].float()
+            if proj is not None:
+                s_h = proj(s_h)
+            err = (s_h - t_h) ** 2
+            scale = t_h.pow(2).mean() + 1e-6
+            if dim_weights is not None:
+                w = dim_weights.float()
+                total = total + (err * w).sum(-1).mean() / w.sum() / scale
+            else:
+                total = total + err.mean() / scale
+        return total / max(len(student) - 1, 1)
+
+    # ------------------------------------------------------------------------------------------------------------
+    def phase_prune(self, resume: Optional[dict]) -> None:
+        s = self.s
+        plan = self.plan("prune", s.prune_epochs, s.min_prune_steps)
+        train_weights = s.method != "faster"
+        self.student = copy.deepcopy(self.teacher) if train_weights or s.init_weights else self.teacher
+        if s.init_weights:
+            self.student.load_state_dict(load_file(s.init_weights))
+        for p in self.student.parameters():
+            p.requires_grad_(train_weights)
+        self.gates = VIBGates(self.shape, s.vib).to(self.device)
+        if s.init_masks:
+            self.gates.load(load_file(s.init_masks))
+        opt_g = torch.optim.Adam(self.gates.parameters(), lr=s.mask_lr)
+        opt_w = torch.optim.AdamW(self.student.parameters(), lr=s.lr, weight_decay=s.weight_decay) if train_weights else None
+        lam = torch.zeros(2)
+        start = 0
+        if resume is not None and resume["phase"] == "prune":
+            if train_weights:
+                self.student.load_state_dict(resume["student"])
+                opt_w.load_state_dict(resume["opt_w"])
+            self.gates.load_state_dict(resume["gates"])
+            opt_g.load_state_dict(resume["opt_g"])
+            lam = resume["lam"].clone()
+            torch.set_rng_state(resume["rng"])
+            start = resume["step"]
+        warmup_steps = max(1, int(plan.steps * s.warmup))
+        timer = StepTimer()
+        self.student.train()
+        for step in range(start, plan.steps):
+            self.check_stop()
+            if step > start and step % s.checkpoint_every == 0:
+                self.run.save_checkpoint({"phase": "prune", "step": step, "gates": self.gates.state_dict(), "opt_g": opt_g.state_dict(),
+                                          "student": self.student.state_dict() if train_weights else None,
+                                          "opt_w": opt_w.state_dict() if opt_w else None, "lam": lam, "rng": torch.get_rng_state()},
+                                         f"1-{step:08d}")
+            batch = self.batch_for(plan, step, 1)
+            target = 1.0 - (1.0 - s.keep) * min(1.0, (step + 1) / warmup_steps)
+            with self.autocast():
+                with torch.no_grad():
+                    self.teacher.eval()
+                    teacher_out = self.teacher.run(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+                self.student.train()
+                gates = self.gates.sample(batch.size)
+                out = self.student.run(batch.input_ids, batch.attention_mask, batch.token_type_ids, gates=gates)
+                loss_task = self.distill_loss(out, teacher_out, batch, dim_weights=gates.norm_dims)
+            probs = {g: self.gates.split(g, self.gates.keep_probs(g)) for g in GRANULARITIES}
+            probs["attn"] = list(self.gates.keep_probs("attn").unbind(0))
+            probs["ffn_layer"] = list(self.gates.keep_probs("ffn_layer").unbind(0))
+            expected = expected_fraction(self.shape, probs, s.budget, self.seq_len)
+            gap = expected - target
+            kl = self.gates.kl()
+            loss = loss_task + s.vib.beta * kl + lam[0] * gap + lam[1] * gap * gap
+            if not torch.isfinite(loss):
+                raise UserError(f"training diverged: the loss is {float(loss)} at step {step + 1} of phase 1 (prune). "
+                                f"Lower the learning rate (lr is {s.lr}, maskLr {s.mask_lr}) or check the data for empty or corrupt examples.")
+            opt_g.zero_grad()
+            if opt_w:
+                opt_w.zero_grad()
+            loss.backward()
+            opt_g.step()
+            if opt_w:
+                torch.nn.utils.clip_grad_norm_(self.student.parameters(), 1.0)
+                opt_w.step()
+            with torch.no_grad():             # gradient ascent on λ (CoFi)
+                g_ = float(gap)
+                lam += s.lambda_lr * torch.tensor([g_, g_ * g_])
+            timer.tick()
+            record = {"loss": float(loss_task), "kl": float(kl), "sparsity": 1.0 - float(expected), "target": target,
+                      "lambda": [float(lam[0]), float(lam[1])]}
+            self.emit("prune", step + 1, plan.steps, timer, **record)
+            if step % 10 == 0 or step + 1 == plan.steps:
+                self.run.append_metric({"phase": "prune", "step": step + 1, **record})
+        # The weights and masks that every re-thresholded model is cut from.
+        save_file(self.gates.state(), self.run.file("masks.safetensors"), metadata={"format": "vtrans-vib", "version": "1"})
+        if self.student is not self.teacher:
+            save_file({k: v.detach().cpu() for k, v in self.student.state_dict().items()}, self.run.file("checkpoints", "masked-weights.safetensors"))
+
+    def restore_phase1(self) -> None:
+        """After a restart in phase 2: the masks and the phase-1 weights from the run directory."""
+        self.gates = VIBGates(self.shape, self.s.vib).to(self.device)
+        self.gates.load(load_file(self.run.file("masks.safetensors")))
+        weights = self.run.file("checkpoints", "masked-weights.safetensors")
+        if os.path.exists(weights):
+            self.student = copy.deepcopy(self.teacher)
+            self.student.load_state_dict(load_file(weights))
+        else:
+            self.student = self.teacher
+
+    def select(self, keep: float):
+        sel = select_keep(self.shape, self.gates.scores(), self.s.budget, keep, self.seq_len, self.s.round_to)
+        return sel, prune_model(self.student, sel.keep, self.gates.scales()).to(self.device)
+
+    # ------------------------------------------------------------------------------------------------------------
+    def phase_finetune(self, pruned: nn.Module, keep: KeepSet, resume: Optional[dict]) -> nn.Module:
+        s = self.s
+        plan = self.plan("finetune", s.finetune_epochs, s.min_finetune_steps)
+        proj = None
+        if s.distill.enabled and s.distill.hidden > 0:
+            proj = nn.Linear(len(keep.hidden), self.shape.hidden, bias=False).to(self.device)
+            with torch.no_grad():
+                proj.weight.zero_()
+                proj.weight[keep.hidden.to(self.device), torch.arange(len(keep.hidden), device=self.device)] = 1.0
+        params = list(pruned.parameters()) + (list(proj.parameters()) if proj is not None else [])
+        for p in pruned.parameters():
+            p.requires_grad_(True)
+        opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
+        start = 0
+        best, best_state = None, None
+        if resume is not None and resume["phase"] == "finetune":
+            pruned.load_state_dict(resume["student"])
+            if proj is not None:
+                proj.load_state_dict(resume["proj"])
+            opt.load_state_dict(resume["opt"])
+            torch.set_rng_state(resume["rng"])
+            start = resume["step"]
+            best, best_state = resume.get("best"), resume.get("best_state")
+        timer = StepTimer()
+        evals_at = {plan.steps} | {k * plan.steps_per_epoch for k in range(1, plan.steps // plan.steps_per_epoch + 1)}
+        for step in range(start, plan.steps):
+            self.check_stop()
+            if step > start and step % s.checkpoint_every == 0:
+                self.run.save_checkpoint({"phase": "finetune", "step": step, "student": pruned.state_dict(),
+                                          "proj": proj.state_dict() if proj is not None else None, "opt": opt.state_dict(),
+                                          "rng": torch.get_rng_state(), "best": best, "best_state": best_state}, f"2-{step:08d}")
+            batch = self.batch_for(plan, step, 2)
+            pruned.train()
+            with self.autocast():
+                with torch.no_grad():
+                    teacher_out = self.teacher.run(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+                out = pruned.run(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+                loss = self.distill_loss(out, teacher_out, batch, proj=proj)
+            if not torch.isfinite(loss):
+                raise UserError(f"training diverged: the loss is {float(loss)} at step {step + 1} of phase 2 (fine-tune). "
+                                f"Lower the learning rate (lr is {s.lr}).")
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            timer.tick()
+            self.emit("finetune", step + 1, plan.steps, timer, loss=float(loss))
+            if step % 10 == 0:
+                self.run.append_metric({"phase": "finetune", "step": step + 1, "loss": float(loss)})
+            if step + 1 in evals_at:      # model selection on the eval (dev) data only
+                metric = self.metric(pruned, self.eval)
+                self.run.append_metric({"phase": "finetune", "step": step + 1, "eval": metric})
+                if best is None or self.better(metric["value"], best):
+                    best = metric["value"]
+                    best_state = {k: v.detach().cpu().clone() for k, v in pruned.state_dict().items()}
+        if best_state is not None:
+            pruned.load_state_dict(best_state)
+        return pruned.eval()
+
+    def better(self, a: float, b: float) -> bool:
+        return a < b if self.shape.task == "lm" else a > b
+
+    def metric(self, model: nn.Module, shards: Shards, limit: Optional[int] = None) -> dict:
+        return evaluate(model, shards, self.device, limit=limit, autocast=self.autocast, should_stop=self.check_stop)
+
+    # ------------------------------------------------------------------------------------------------------------
+    def sweep(self, budgets: List[float]) -> List[dict]:
+        """Re-thresholded models at other budgets, without training: the tradeoff curve."""
+        points = []
+        for i, keep in enumerate(sorted(set(budgets), reverse=True)):
+            self.check_stop()
+            sel, model = self.select(keep)
+            metric = self.metric(model, self.eval, limit=self.s.eval_limit)
+            points.append(self.point("sweep", keep, sel.shape, metric, unit_summary(self.shape, sel.keep)))
+            self.emit("sweep", i + 1, len(set(budgets)))
+        return points
+
+    def point(self, source: str, keep: float, shape: ModelShape, metric: Optional[dict], units=None) -> dict:
+        summary = model_summary(shape, self.seq_len, metric)
+        return {"source": source, "keep": keep, "kind": self.s.budget, "params": summary["params"], "encoderParams": summary["encoderParams"],
+                "flopsPerToken": summary["flopsPerToken"], "metric": None if metric is None else metric["value"], "units": units}
+
+    # ------------------------------------------------------------------------------------------------------------
+    def resume_state(self) -> Optional[dict]:
+        if not self.s.resume:
+            return None
+        path = self.run.latest_checkpoint()
+        if path is None:
+            return None
+        log.info("resuming from %s", path)
+        return RunDir.load_checkpoint(path)
+
+    def compress(self) -> dict:
+        from .probes import run_probes
+        from .report import build_report
+
+        s = self.s
+        resuming = self.s.resume and self.run.exists()
+        if not resuming:
+            self.run.create(s.to_json(), {"method": s.method, "budget": {"kind": s.budget, "keep": s.keep}, "modelDir": os.path.abspath(s.model_dir)})
+        else:
+            self.run.update(status="running", pid=os.getpid(), error=None)
+        self.emit("load", 0, 1)
+        torch.manual_seed(s.seed)          # the same seed gives the same run (a resume restores the saved RNG state)
+        self.load()
+        teacher_metric = self.metric(self.teacher, self.eval)
+        self.run.append_metric({"phase": "teacher", "eval": teacher_metric})
+        state = self.resume_state()
+        if state is None or state["phase"] == "prune":
+            self.phase_prune(state)
+            state = None
+        else:
+            self.restore_phase1()
+        sel, pruned = self.select(s.keep)
+        self.emit("select", 1, 1, achieved=sel.fraction)
+        if s.method != "faster":
+            pruned = self.phase_finetune(pruned, sel.keep, state)
+        student_metric = self.metric(pruned, self.eval)
+        test_metrics = None
+        if self.test is not None:
+            test_metrics = {"teacher": self.metric(self.teacher, self.test), "student": self.metric(pruned, self.test)}
+        self.emit("export", 0, 2)
+        model_dir = self.run.file("model")
+        save_model(pruned.cpu(), model_dir, tokenizer_from=s.model_dir)
+        export_onnx(pruned, self.run.file("model.onnx"), with_token_types=s.with_token_types)
+        export_onnx(copy.deepcopy(self.teacher).cpu(), self.run.file("teacher.onnx"), with_token_types=s.with_token_types)
+        pruned.to(self.device)
+        self.emit("export", 2, 2)
+        points = self.sweep(s.sweep + [s.keep])
+        probes = None
+        if s.probe_examples > 0:
+            self.emit("probe", 0, 1)
+            probes = run_probes(self.teacher, self.eval, self.device, s.probe_examples, s.special_token_ids, should_stop=self.check_stop)
+        wall = time.monotonic() - self.started
+        teacher_summary = model_summary(self.shape, self.seq_len, teacher_metric)
+        student_summary = model_summary(sel.shape, self.seq_len, student_metric)
+        report = build_report(self, sel, teacher_summary, student_summary, points, probes, wall, test_metrics)
+        write_json(self.run.file("report.json"), report)
+        summary = {
+            "status": "done", "runDir": self.run.path, "method": s.method, "budget": s.budget, "keep": s.keep,
+            "achieved": sel.fraction, "teacher": teacher_summary, "student": student_summary,
+            "units": unit_summary(self.shape, sel.keep), "wallSeconds": wall, "modelDir": model_dir,
+            "onnxPath": self.run.file("model.onnx"), "test": test_metrics,
+        }
+        self.run.update(status="done", result=summary)
+        return summary

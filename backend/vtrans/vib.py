@@ -1,0 +1,137 @@
+"""Variational Information Bottleneck gates (Dai et al. 2018, as VTrans uses them; arXiv 2406.05276).
+
+Every prunable unit u has a gate z_u = μ_u + σ_u·ε, ε ~ N(0, 1), multiplied into its output. The KL term of the
+bottleneck is ½·Σ log(1 + μ²/σ²) = ½·Σ softplus(log α) with log α = log μ² − log σ². A unit is kept while
+log α is above its granularity's threshold (0 by default, i.e. μ² > σ²). The expected kept size used by the
+budget comes from soft keep probabilities sigmoid(k·(log α − threshold)).
+
+Granularities: hidden (one per hidden dimension), heads (one per key/value group per layer), attn (one per
+attention sublayer), ffn (one per FFN neuron per layer), ffn_layer (one per FFN sublayer).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List
+
+import torch
+from torch import nn
+
+from .models import Gates
+from .structure import ModelShape
+
+GRANULARITIES = ("hidden", "heads", "attn", "ffn", "ffn_layer")
+
+
+@dataclass
+class VIBSettings:
+    """Defaults as documented in docs/algorithm.md."""
+    init_mu: float = 1.0
+    init_logvar: float = -9.0
+    # KL weight per granularity, multiplied by `beta`; the KL of a granularity is its mean over units.
+    kl: Dict[str, float] = field(default_factory=lambda: {g: 1.0 for g in GRANULARITIES})
+    beta: float = 0.1
+    threshold: Dict[str, float] = field(default_factory=lambda: {g: 0.0 for g in GRANULARITIES})
+    # Slope k of the soft keep probability sigmoid(k·(log α − threshold)).
+    temperature: float = 0.5
+
+    @staticmethod
+    def from_dict(d: dict) -> "VIBSettings":
+        s = VIBSettings()
+        for key in ("init_mu", "init_logvar", "beta", "temperature"):
+            if key in d:
+                setattr(s, key, float(d[key]))
+        for key in ("kl", "threshold"):
+            for g, v in (d.get(key) or {}).items():
+                if g not in GRANULARITIES:
+                    raise ValueError(f"unknown granularity {g!r} in {key} (known: {', '.join(GRANULARITIES)})")
+                getattr(s, key)[g] = float(v)
+        return s
+
+
+def unit_counts(s: ModelShape) -> Dict[str, List[int]]:
+    """Units per granularity, split by layer where the granularity is per layer."""
+    return {
+        "hidden": [s.hidden],
+        "heads": [l.kv_heads for l in s.layers],
+        "attn": [1] * s.n_layers,
+        "ffn": [l.ffn for l in s.layers],
+        "ffn_layer": [1] * s.n_layers,
+    }
+
+
+class VIBGates(nn.Module):
+    """μ and log σ² for every unit, stored flat per granularity."""
+
+    def __init__(self, shape: ModelShape, settings: VIBSettings):
+        super().__init__()
+        self.shape = shape
+        self.settings = settings
+        self.counts = unit_counts(shape)
+        self.mu = nn.ParameterDict({g: nn.Parameter(torch.full((sum(c),), settings.init_mu)) for g, c in self.counts.items()})
+        self.logvar = nn.ParameterDict({g: nn.Parameter(torch.full((sum(c),), settings.init_logvar)) for g, c in self.counts.items()})
+
+    def log_alpha(self, g: str) -> torch.Tensor:
+        return torch.log(self.mu[g].pow(2) + 1e-12) - self.logvar[g]
+
+    def kl(self) -> torch.Tensor:
+        """Σ over granularities of multiplier × mean over units of ½·log(1 + μ²/σ²)."""
+        total = 0.0
+        for g in GRANULARITIES:
+            if self.settings.kl[g] > 0 and self.mu[g].numel():
+                total = total + self.settings.kl[g] * 0.5 * nn.functional.softplus(self.log_alpha(g)).mean()
+        return total
+
+    def keep_probs(self, g: str) -> torch.Tensor:
+        return torch.sigmoid(self.settings.temperature * (self.log_alpha(g) - self.settings.threshold[g]))
+
+    def kept(self, g: str) -> torch.Tensor:
+        return self.log_alpha(g) > self.settings.threshold[g]
+
+    def split(self, g: str, t: torch.Tensor) -> List[torch.Tensor]:
+        return list(torch.split(t, self.counts[g]))
+
+    def sample(self, batch: int) -> Gates:
+        """Noisy gates for a training step: one ε per example and unit."""
+        z = {}
+        for g in GRANULARITIES:
+            mu, std = self.mu[g], torch.exp(0.5 * self.logvar[g])
+            z[g] = mu + std * torch.randn(batch, mu.numel(), device=mu.device, dtype=mu.dtype)
+        return Gates(
+            hidden=z["hidden"],
+            norm_dims=self.keep_probs("hidden"),
+            heads=list(torch.split(z["heads"], self.counts["heads"], dim=1)),
+            attn=list(z["attn"].unbind(1)),
+            ffn=list(torch.split(z["ffn"], self.counts["ffn"], dim=1)),
+            ffn_layer=list(z["ffn_layer"].unbind(1)),
+        )
+
+    def scores(self) -> Dict[str, torch.Tensor]:
+        """log α − threshold per unit: positive keeps the unit; the ranking that decides the budget's last units."""
+        return {g: (self.log_alpha(g) - self.settings.threshold[g]).detach() for g in GRANULARITIES}
+
+    def scales(self):
+        from .prune import UnitScales
+
+        mu = {g: self.mu[g].detach().float().cpu() for g in GRANULARITIES}
+        return UnitScales(mu["hidden"], self.split("heads", mu["heads"]), mu["attn"], self.split("ffn", mu["ffn"]), mu["ffn_layer"])
+
+    def deterministic(self) -> Gates:
+        """Evaluation gates: the threshold keep-set as a hard mask times μ (equals the pruned model)."""
+        from .budget import threshold_keep
+        from .prune import masked_gates
+
+        return masked_gates(self.shape, threshold_keep(self.shape, self.scores()), self.scales(), device=self.mu["hidden"].device)
+
+    def state(self) -> Dict[str, torch.Tensor]:
+        """Flat tensors for masks.safetensors: `<granularity>.mu`, `<granularity>.logvar`."""
+        out = {}
+        for g in GRANULARITIES:
+            out[f"{g}.mu"] = self.mu[g].detach().cpu().clone()
+            out[f"{g}.logvar"] = self.logvar[g].detach().cpu().clone()
+        return out
+
+    def load(self, state: Dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for g in GRANULARITIES:
+                self.mu[g].copy_(state[f"{g}.mu"])
+                self.logvar[g].copy_(state[f"{g}.logvar"])
