@@ -132,7 +132,6 @@ describe('report.html', () => {
     assert.deepEqual(JSON.parse(json), v);
     const js = scriptSafeJs('const s = "</script>", t = `<!--`; const r = /<!--<\\/script>/u;\n//# sourceMappingURL=webview.js.map\n');
     assert.ok(!/<\/script/i.test(js) && !js.includes('<!--') && !js.includes('sourceMappingURL'));
-    // eslint-disable-next-line @typescript-eslint/no-implied-eval
     const f = new Function(`${js}; return [s, t, r.test('<!--</script>')];`) as () => [string, string, boolean];
     assert.deepEqual(f(), ['</script>', '<!--', true]);
   });
