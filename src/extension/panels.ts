@@ -292,8 +292,8 @@ export class ReportPanels implements vscode.Disposable {
   private async save(entry: Entry, format: SaveFormat, suggestedName: string, bytes: Uint8Array): Promise<void> {
     if (bytes.byteLength > MAX_SAVE_BYTES) throw new Error(`The ${format.toUpperCase()} export is too large (${bytes.byteLength} bytes).`);
     // Only a file name: no directories, no characters Windows forbids, no leading dots.
-    const base = [...(suggestedName.split(/[\\/]/).pop() ?? '')].map((c) => (c.charCodeAt(0) < 32 ? '-' : c)).join('');
-    const name = base.replace(/[:*?"<>|]+/g, '-').replace(/^\.+/, '') || `export.${format}`;
+    const fileName = [...(suggestedName.split(/[\\/]/).pop() ?? '')].map((c) => (c.charCodeAt(0) < 32 ? '-' : c)).join('');
+    const name = fileName.replace(/[:*?"<>|]+/g, '-').replace(/^\.+/, '') || `export.${format}`;
     const base = entry.runDir ? vscode.Uri.file(entry.runDir) : vscode.workspace.workspaceFolders?.[0]?.uri;
     const uri = await vscode.window.showSaveDialog({ defaultUri: base ? vscode.Uri.joinPath(base, name) : undefined, filters: FILTERS[format], saveLabel: 'Export' });
     if (!uri) return;
