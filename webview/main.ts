@@ -192,9 +192,10 @@ function standalone(host: Host, root: HTMLElement): void {
     notify: () => {},
   };
   const budget: BudgetState = { kind: r.budget.kind, keep: r.budget.keep };
-  const nav = h('nav', { class: 'vt-nav', 'aria-label': 'Sections' }, ...PANEL_KINDS.map((p) => h('a', { href: `#vt-${p}` }, PANEL_TITLE[p])));
-  const views = (['report', 'tradeoff', 'heatmaps'] as const).map((p) => createView(p, ctx, r, budget));
-  root.replaceChildren(nav, ...views.map((v, i) => h('div', { id: `vt-${['report', 'tradeoff', 'heatmaps'][i]}`, class: 'vt-page-section' }, v.root)));
+  const order: PanelKind[] = ['report', 'tradeoff', 'heatmaps'];
+  const nav = h('nav', { class: 'vt-nav', 'aria-label': 'Sections' }, ...order.map((p) => h('a', { href: `#vt-${p}` }, PANEL_TITLE[p])));
+  const views = order.map((p) => createView(p, ctx, r, budget));
+  root.replaceChildren(nav, ...views.map((v, i) => h('div', { id: `vt-${order[i]}`, class: 'vt-page-section' }, v.root)));
   document.title = `VTrans report — ${r.runId}`;
   for (const v of views) v.mount();
   let tradeoff = views[1];
