@@ -275,7 +275,9 @@ export class HeatmapsView implements View {
     void svg.getBoundingClientRect().width;
     const ms = performance.now() - t0;
     const timing: GridTiming = { layers: L, heads, cells: this.cells.reduce((n, row) => n + row.length, 0), ms: Math.round(ms * 100) / 100 };
-    (window.__vtransTimings ??= []).push(timing);
+    const timings = (window.__vtransTimings ??= []);
+    timings.push(timing);
+    if (timings.length > 50) timings.shift();
     this.gridBox.dataset.renderMs = String(timing.ms);
   }
 
