@@ -1,20 +1,338 @@
 #!/usr/bin/env node
 /**
- * The headless VTrans CLI over src/core (no editor needed): inspect, compress, eval, probe, sweep, export.
- * User mistakes print one line and exit 2; `--json` makes the last stdout line one JSON object.
+ * The headless VTrans CLI over src/core (no editor needed). User mistakes print one line and exit 2;
+ * `--json` makes the last stdout line one JSON object; progress goes to stderr.
  */
-import { parseArgs } from 'node:util';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { CancellationTokenSource } from 'vscode-jsonrpc/node';
+import { Backend, CancelledError } from './core/backend';
+import { compress, exportAtBudget, finalizeRun, prepareData, type CompressOutcome } from './core/compress';
 import { errorMessage, isUserError, UserError } from './core/errors';
-import { formatInspect, inspectModel } from './core/inspect';
+import { formatBytes, formatCount, formatInspect, inspectModel } from './core/inspect';
+import type { Task } from './core/modelShape';
+import { progressBar } from './core/progressText';
+import { Requests, type ProgressParams } from './core/protocol';
 import { defaultCandidates, findPython } from './core/python';
+import type { BudgetKind, Method, ModelSummary } from './core/report';
+import { readRunInfo, updateRunInfo } from './core/runs';
 
 const USAGE = `Usage: vtrans <command> [options]
 
 Commands:
-  inspect <modelDir> [--seq-len N] [--json]     architecture, parameter counts and FLOPs, from headers only
-  doctor [--json]                               find a Python with PyTorch for the backend
+  inspect <modelDir> [--seq-len N] [--json]          architecture, parameter counts, FLOPs (headers only)
+  compress <modelDir> --data <file> --keep <f>       compress a model with VTrans
+      [--eval-data <file>] [--test-data <file>] [--task classification|lm]
+      [--budget params|encoder-params|flops] [--method vtrans|fast|faster] [--device auto|cpu|cuda]
+      [--data-fraction f] [--round-to n] [--max-len n] [--lr x] [--epochs n] [--batch-size n]
+      [--no-distill] [--sweep 0.9,0.5,...] [--seed n] [--out <runDir>] [--json]
+  resume <runDir> [--json]                            continue a failed or interrupted run from its checkpoint
+  export <runDir> --keep <f> [--budget kind] [--retune-steps n] [--out <runDir>] [--json]
+                                                      cut the run's masks at another budget (no retraining)
+  sweep <runDir> --budgets 0.8,0.5,0.2 [--json]       evaluate re-thresholded budgets into the tradeoff
+  eval <modelDir> --data <file> [--task t] [--json]   the model's metric on a data file
+  probe <modelDir> --data <file> [--examples n] [--json]
+                                                      attention probes per layer × head
+  doctor [--json]                                     find a Python with PyTorch for the backend
 
-Run 'vtrans <command> --help' for a command's options.`;
+Run artifacts go to ./.vtrans/runs/<id>/ unless --out is given. Exit codes: 0 ok, 1 internal error,
+2 bad input, 130 cancelled.`;
+
+type Values = Record<string, string | boolean | undefined>;
+
+function parse(args: string[], options: ParseArgsConfig['options'], command: string): { values: Values; positionals: string[] } {
+  try {
+    const r = parseArgs({ args, options: { ...options, json: { type: 'boolean' }, help: { type: 'boolean' } }, allowPositionals: true });
+    return { values: r.values as Values, positionals: r.positionals };
+  } catch (e) {
+    throw new UserError(`${command}: ${(e as Error).message}`, `Run 'vtrans --help' for the options.`);
+  }
+}
+
+function num(values: Values, name: string, opts: { int?: boolean; min?: number; max?: number } = {}): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const v = Number(raw);
+  const bad = !Number.isFinite(v) || (opts.int && !Number.isInteger(v)) || (opts.min !== undefined && v < opts.min) || (opts.max !== undefined && v > opts.max);
+  if (bad) throw new UserError(`--${name} must be ${opts.int ? 'an integer' : 'a number'}${opts.min !== undefined ? ` ≥ ${opts.min}` : ''}${opts.max !== undefined ? ` ≤ ${opts.max}` : ''}, got "${raw}".`);
+  return v;
+}
+
+function oneOf<T extends string>(values: Values, name: string, allowed: readonly T[], fallback: T): T {
+  const v = (values[name] as string | undefined) ?? fallback;
+  if (!allowed.includes(v as T)) throw new UserError(`--${name} must be one of ${allowed.join(', ')}, got "${v}".`);
+  return v as T;
+}
+
+function fileArg(values: Values, name: string, required: boolean): string | undefined {
+  const v = values[name] as string | undefined;
+  if (v === undefined) {
+    if (required) throw new UserError(`--${name} <file> is required.`);
+    return undefined;
+  }
+  if (!fs.existsSync(v)) throw new UserError(`${v}: file not found (--${name}).`);
+  return path.resolve(v);
+}
+
+function keepArg(values: Values): number {
+  if (values.keep === undefined) throw new UserError('--keep <fraction> is required, e.g. --keep 0.3.');
+  const keep = Number(values.keep);
+  if (!(keep > 0 && keep <= 1)) throw new UserError(`--keep must be a fraction in (0, 1], got "${values.keep}".`, 'For example --keep 0.3 keeps 30 % of the budget.');
+  return keep;
+}
+
+/** The progress bar on stderr: redrawn in place on a terminal, a line per phase and tenth otherwise. */
+function progressPrinter(): (p: ProgressParams) => void {
+  const tty = process.stderr.isTTY;
+  let last = '';
+  return (p) => {
+    if (tty) {
+      process.stderr.write(`\r${progressBar(p).slice(0, (process.stderr.columns ?? 120) - 1).padEnd(Math.min(process.stderr.columns ?? 120, 140) - 1)}`);
+      if (p.step === p.total) process.stderr.write('\n');
+      return;
+    }
+    const key = `${p.phase}:${Math.floor((10 * p.step) / Math.max(p.total, 1))}`;
+    if (key !== last) process.stderr.write(progressBar(p) + '\n');
+    last = key;
+  };
+}
+
+async function withBackend<T>(fn: (backend: Backend, token: CancellationTokenSource) => Promise<T>): Promise<T> {
+  const python = await findPython(defaultCandidates());
+  const backend = await Backend.start({
+    python: python.executable,
+    onLog: (line) => {
+      if (process.env.VTRANS_VERBOSE || /\b(ERROR|WARNING)\b/.test(line)) process.stderr.write(`[backend] ${line}\n`);
+    },
+  });
+  const cancel = new CancellationTokenSource();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    process.stderr.write(interrupts === 1 ? '\nvtrans: cancelling (Ctrl-C again to kill)…\n' : '\nvtrans: killed\n');
+    if (interrupts === 1) cancel.cancel();
+    else backend.kill();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await fn(backend, cancel);
+  } finally {
+    process.off('SIGINT', onSigint);
+    await backend.dispose();
+  }
+}
+
+function summaryTable(o: { teacher: ModelSummary; student: ModelSummary }): string {
+  const rows: Array<[string, string, string, string]> = [['', 'teacher', 'student', 'change']];
+  const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}x` : '');
+  rows.push(['parameters', formatCount(o.teacher.params), formatCount(o.student.params), `${((100 * o.student.params) / o.teacher.params).toFixed(1)}%`]);
+  rows.push(['encoder params', formatCount(o.teacher.encoderParams), formatCount(o.student.encoderParams), `${((100 * o.student.encoderParams) / Math.max(o.teacher.encoderParams, 1)).toFixed(1)}%`]);
+  rows.push(['FLOPs/token', formatCount(o.teacher.flopsPerToken), formatCount(o.student.flopsPerToken), `${ratio(o.teacher.flopsPerToken, o.student.flopsPerToken)} fewer`]);
+  const tm = o.teacher.metric;
+  const sm = o.student.metric;
+  if (tm && sm) {
+    const pct = tm.name === 'accuracy';
+    const f = (v: number) => (pct ? `${(100 * v).toFixed(2)}%` : v.toFixed(2));
+    rows.push([tm.name, f(tm.value), f(sm.value), pct ? `${(100 * (sm.value - tm.value)).toFixed(2)} pts` : `${(sm.value - tm.value).toFixed(2)}`]);
+  }
+  for (const b of ['1', '32']) {
+    const t = o.teacher.onnx?.latencyMs[b];
+    const s = o.student.onnx?.latencyMs[b];
+    if (t !== undefined && s !== undefined) rows.push([`latency b${b} (ms)`, t.toFixed(2), s.toFixed(2), `${ratio(t, s)} faster`]);
+  }
+  if (o.teacher.onnx && o.student.onnx) rows.push(['model.onnx', formatBytes(o.teacher.onnx.bytes), formatBytes(o.student.onnx.bytes), ratio(o.teacher.onnx.bytes, o.student.onnx.bytes) + ' smaller']);
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('   ')).join('\n');
+}
+
+function printOutcome(o: CompressOutcome, json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(o));
+    return;
+  }
+  console.log(summaryTable(o));
+  console.log(`\nrun:       ${o.runDir}\nmodel:     ${o.modelDir}\nonnx:      ${o.onnxPath}\nreport:    ${o.reportHtml}`);
+  if (o.teacher.onnx) console.log(`(latency: onnxruntime-node, sequence ${o.teacher.onnx.seqLen}, ${o.teacher.onnx.threads} threads, median)`);
+}
+
+async function compressCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    data: { type: 'string' }, 'eval-data': { type: 'string' }, 'test-data': { type: 'string' }, task: { type: 'string' },
+    keep: { type: 'string' }, budget: { type: 'string' }, method: { type: 'string' }, device: { type: 'string' },
+    'data-fraction': { type: 'string' }, 'round-to': { type: 'string' }, 'max-len': { type: 'string' }, lr: { type: 'string' },
+    epochs: { type: 'string' }, 'finetune-epochs': { type: 'string' }, 'batch-size': { type: 'string' }, 'no-distill': { type: 'boolean' },
+    sweep: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
+  }, 'compress');
+  if (positionals.length !== 1) throw new UserError('compress takes one model directory.', 'Usage: vtrans compress <modelDir> --data <file> --keep <f>');
+  const modelDir = path.resolve(positionals[0]);
+  inspectModel(modelDir); // validates the directory with the same one-line errors as inspect
+  const keep = keepArg(values);
+  const data = fileArg(values, 'data', true)!;
+  const task = values.task === undefined ? undefined : oneOf<Task>(values, 'task', ['classification', 'lm'], 'classification');
+  const sweep = values.sweep === undefined ? undefined : String(values.sweep).split(',').map((x) => {
+    const v = Number(x);
+    if (!(v > 0 && v <= 1)) throw new UserError(`--sweep budgets must be fractions in (0, 1], got "${x}".`);
+    return v;
+  });
+  const extra = {
+    ...(values.lr !== undefined ? { lr: num(values, 'lr', { min: 0 }) } : {}),
+    ...(values.epochs !== undefined ? { pruneEpochs: num(values, 'epochs', { min: 0 }) } : {}),
+    ...(values['finetune-epochs'] !== undefined ? { finetuneEpochs: num(values, 'finetune-epochs', { min: 0 }) } : {}),
+    ...(values['batch-size'] !== undefined ? { batchSize: num(values, 'batch-size', { int: true, min: 1 }) } : {}),
+    ...(values.seed !== undefined ? { seed: num(values, 'seed', { int: true, min: 0 }) } : {}),
+    ...(sweep ? { sweep } : {}),
+  };
+  const outcome = await withBackend((backend, cancel) =>
+    compress(backend, {
+      workspace: process.cwd(), modelDir, data, evalData: fileArg(values, 'eval-data', false), testData: fileArg(values, 'test-data', false), task, keep,
+      budget: oneOf<BudgetKind>(values, 'budget', ['params', 'encoder-params', 'flops'], 'params'),
+      method: oneOf<Method>(values, 'method', ['vtrans', 'fast', 'faster'], 'fast'),
+      device: oneOf(values, 'device', ['auto', 'cpu', 'cuda'], 'auto'),
+      dataFraction: num(values, 'data-fraction', { min: 0.0001, max: 1 }), roundTo: num(values, 'round-to', { int: true, min: 1 }),
+      maxLen: num(values, 'max-len', { int: true, min: 2 }), distill: values['no-distill'] ? { enabled: false } : undefined,
+      runDir: values.out ? path.resolve(String(values.out)) : undefined, extra,
+    }, {
+      onStage: (stage, detail) => process.stderr.write(`vtrans: ${stage} ${path.relative(process.cwd(), detail) || detail}\n`),
+      onProgress: progressPrinter(),
+      token: cancel.token,
+    }),
+  );
+  printOutcome(outcome, values.json === true);
+  return 0;
+}
+
+async function resumeCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {}, 'resume');
+  const runDir = positionals[0] ? path.resolve(positionals[0]) : undefined;
+  const info = runDir ? readRunInfo(runDir) : undefined;
+  if (!runDir || !info) throw new UserError(`${runDir ?? '(none)'}: not a run directory (no run.json).`, 'Usage: vtrans resume <runDir>');
+  if (info.status === 'done') throw new UserError(`${runDir}: the run is already done.`);
+  const s = info.settings as Record<string, unknown>;
+  const outcome = await withBackend(async (backend, cancel) => {
+    updateRunInfo(runDir, { status: 'running' });
+    const sub = backend.onProgress(progressPrinter());
+    try {
+      const params = Object.fromEntries(Object.entries(s).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v]));
+      await backend.request(Requests.compress, { ...params, resume: true } as never, cancel.token);
+    } finally {
+      sub.dispose();
+    }
+    const report = await finalizeRun(runDir);
+    const r = readRunInfo(runDir)!.result as Record<string, unknown>;
+    return { ...(r as unknown as CompressOutcome), teacher: report.teacher, student: report.student!, reportHtml: path.join(runDir, 'report.html') };
+  });
+  printOutcome(outcome, values.json === true);
+  return 0;
+}
+
+async function exportCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { keep: { type: 'string' }, budget: { type: 'string' }, 'retune-steps': { type: 'string' }, out: { type: 'string' } }, 'export');
+  const runDir = path.resolve(positionals[0] ?? '');
+  if (!readRunInfo(runDir)) throw new UserError(`${runDir}: not a run directory (no run.json).`, 'Usage: vtrans export <runDir> --keep <f>');
+  const keep = keepArg(values);
+  const budget = values.budget === undefined ? undefined : oneOf<BudgetKind>(values, 'budget', ['params', 'encoder-params', 'flops'], 'params');
+  const result = await withBackend((backend, cancel) =>
+    exportAtBudget(backend, {
+      runDir, keep, budget, workspace: path.resolve(runDir, '..', '..', '..'), outDir: values.out ? path.resolve(String(values.out)) : undefined,
+      retuneSteps: num(values, 'retune-steps', { int: true, min: 0 }),
+    }, { onProgress: progressPrinter(), token: cancel.token }),
+  );
+  if (values.json) console.log(JSON.stringify(result));
+  else console.log(`exported ${formatCount(result.student.params)} parameters (${(100 * result.achieved).toFixed(1)}% of ${result.budget}) to ${result.runDir}\nreport: ${result.reportHtml}`);
+  return 0;
+}
+
+async function sweepCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { budgets: { type: 'string' }, budget: { type: 'string' } }, 'sweep');
+  const runDir = path.resolve(positionals[0] ?? '');
+  if (!readRunInfo(runDir)) throw new UserError(`${runDir}: not a run directory (no run.json).`, 'Usage: vtrans sweep <runDir> --budgets 0.8,0.5');
+  const budgets = String(values.budgets ?? '').split(',').filter(Boolean).map(Number);
+  if (!budgets.length || budgets.some((b) => !(b > 0 && b <= 1))) throw new UserError(`--budgets must list fractions in (0, 1], got "${values.budgets ?? ''}".`);
+  const budget = values.budget === undefined ? undefined : oneOf<BudgetKind>(values, 'budget', ['params', 'encoder-params', 'flops'], 'params');
+  const result = await withBackend(async (backend, cancel) => {
+    const sub = backend.onProgress(progressPrinter());
+    try {
+      return await backend.request(Requests.sweep, { runDir, budgets, budget }, cancel.token);
+    } finally {
+      sub.dispose();
+    }
+  });
+  await finalizeRun(runDir).catch(() => undefined);
+  if (values.json) console.log(JSON.stringify(result));
+  else for (const p of result.points) console.log(`keep ${p.keep.toFixed(2)}  params ${formatCount(p.params).padStart(8)}  FLOPs/token ${formatCount(p.flopsPerToken).padStart(8)}  metric ${p.metric?.toFixed(4)}`);
+  return 0;
+}
+
+async function evalCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { data: { type: 'string' }, task: { type: 'string' }, device: { type: 'string' } }, 'eval');
+  if (positionals.length !== 1) throw new UserError('eval takes one model directory.', 'Usage: vtrans eval <modelDir> --data <file>');
+  const modelDir = path.resolve(positionals[0]);
+  inspectModel(modelDir);
+  const data = fileArg(values, 'data', true)!;
+  const task = values.task === undefined ? undefined : oneOf<Task>(values, 'task', ['classification', 'lm'], 'classification');
+  const metric = await withBackend(async (backend, cancel) => {
+    const prepared = await prepareData({ workspace: process.cwd(), modelDir, data, evalData: data, task, keep: 1, budget: 'params', method: 'fast' }, { token: cancel.token });
+    return backend.request(Requests.evaluate, { modelDir, shards: prepared.eval, device: values.device as string | undefined }, cancel.token);
+  });
+  if (values.json) console.log(JSON.stringify({ modelDir, data, metric }));
+  else console.log(`${metric.name}: ${metric.name === 'accuracy' ? `${(100 * metric.value).toFixed(2)}%` : metric.value.toFixed(3)}${metric.f1 !== undefined ? `  (macro F1 ${(100 * metric.f1).toFixed(2)}%)` : ''}  on ${metric.count} ${metric.name === 'accuracy' ? 'examples' : 'tokens'}`);
+  return 0;
+}
+
+async function probeCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { data: { type: 'string' }, task: { type: 'string' }, examples: { type: 'string' }, run: { type: 'string' } }, 'probe');
+  if (positionals.length !== 1) throw new UserError('probe takes one model directory.', 'Usage: vtrans probe <modelDir> --data <file>');
+  const modelDir = path.resolve(positionals[0]);
+  inspectModel(modelDir);
+  const data = fileArg(values, 'data', true)!;
+  const task = values.task === undefined ? undefined : oneOf<Task>(values, 'task', ['classification', 'lm'], 'classification');
+  const result = await withBackend(async (backend, cancel) => {
+    const prepared = await prepareData({ workspace: process.cwd(), modelDir, data, evalData: data, task, keep: 1, budget: 'params', method: 'fast' }, { token: cancel.token });
+    return backend.request(Requests.probe, {
+      modelDir, shards: prepared.eval, examples: num(values, 'examples', { int: true, min: 1 }) ?? 128, specialTokenIds: prepared.specialTokenIds,
+      runDir: values.run ? path.resolve(String(values.run)) : undefined,
+    }, cancel.token);
+  });
+  if (values.json) {
+    console.log(JSON.stringify(result));
+    return 0;
+  }
+  console.log(`attention probes on ${result.examples} examples (mean length ${result.seqLen.toFixed(1)}); columns: special, current, previous, keywords, entropy`);
+  result.layers.forEach((heads, l) =>
+    heads.forEach((h, i) => console.log(`layer ${String(l).padStart(2)} head ${String(i).padStart(2)}  ${[h.special, h.current, h.previous, h.keywords].map((v) => v.toFixed(3)).join('  ')}  ${h.entropy.toFixed(2)}${h.kept === undefined ? '' : h.kept ? '  kept' : '  pruned'}`)),
+  );
+  return 0;
+}
+
+function inspect(args: string[]): number {
+  const { values, positionals } = parse(args, { 'seq-len': { type: 'string' }, task: { type: 'string' } }, 'inspect');
+  if (positionals.length !== 1) throw new UserError('inspect takes one model directory.', 'Usage: vtrans inspect <modelDir> [--seq-len N] [--json]');
+  const seqLen = num(values, 'seq-len', { int: true, min: 1 }) ?? 128;
+  const task = values.task === undefined ? undefined : oneOf<Task>(values, 'task', ['classification', 'lm'], 'classification');
+  const result = inspectModel(positionals[0], { seqLen, task });
+  console.log(values.json ? JSON.stringify(result) : formatInspect(result));
+  return 0;
+}
+
+async function doctor(args: string[]): Promise<number> {
+  const { values } = parse(args, {}, 'doctor');
+  const info = await findPython(defaultCandidates());
+  if (values.json) console.log(JSON.stringify(info));
+  else console.log(`${info.executable}: Python ${info.python}, torch ${info.torch}${info.cuda ? `, CUDA with ${info.gpus} GPU(s)` : ', CPU only'}, numpy ${info.numpy ?? 'missing'}, onnx ${info.onnx ?? 'missing'}`);
+  return 0;
+}
+
+const COMMANDS: Record<string, (args: string[]) => number | Promise<number>> = {
+  inspect,
+  doctor,
+  compress: compressCommand,
+  resume: resumeCommand,
+  export: exportCommand,
+  sweep: sweepCommand,
+  eval: evalCommand,
+  probe: probeCommand,
+};
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -22,33 +340,13 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command ? 0 : 2;
   }
-  if (command === 'inspect') return inspect(rest);
-  if (command === 'doctor') return doctor(rest);
-  throw new UserError(`Unknown command "${command}".`, `Run 'vtrans --help' for the list.`);
-}
-
-function inspect(args: string[]): number {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { json: { type: 'boolean' }, 'seq-len': { type: 'string' }, task: { type: 'string' } },
-  });
-  if (positionals.length !== 1) throw new UserError('inspect takes one model directory.', 'Usage: vtrans inspect <modelDir> [--seq-len N] [--json]');
-  const seqLen = values['seq-len'] === undefined ? 128 : Number(values['seq-len']);
-  if (!Number.isInteger(seqLen) || seqLen < 1) throw new UserError(`--seq-len must be a positive integer, got "${values['seq-len']}".`);
-  const task = values.task as 'classification' | 'lm' | undefined;
-  if (task !== undefined && task !== 'classification' && task !== 'lm') throw new UserError(`--task must be classification or lm, got "${task}".`);
-  const result = inspectModel(positionals[0], { seqLen, task });
-  console.log(values.json ? JSON.stringify(result) : formatInspect(result));
-  return 0;
-}
-
-async function doctor(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
-  const info = await findPython(defaultCandidates());
-  if (values.json) console.log(JSON.stringify(info));
-  else console.log(`${info.executable}: Python ${info.python}, torch ${info.torch}${info.cuda ? `, CUDA with ${info.gpus} GPU(s)` : ', CPU only'}, numpy ${info.numpy ?? 'missing'}, onnx ${info.onnx ?? 'missing'}`);
-  return 0;
+  const run = COMMANDS[command];
+  if (!run) throw new UserError(`Unknown command "${command}".`, `Run 'vtrans --help' for the list.`);
+  if (rest.includes('--help')) {
+    console.log(USAGE);
+    return 0;
+  }
+  return run(rest);
 }
 
 main(process.argv.slice(2)).then(
@@ -56,7 +354,10 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    if (isUserError(e) || (e as NodeJS.ErrnoException)?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (e as NodeJS.ErrnoException)?.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    if (e instanceof CancelledError) {
+      console.error(`vtrans: ${e.message}`);
+      process.exitCode = 130;
+    } else if (isUserError(e)) {
       console.error(`vtrans: ${errorMessage(e)}`);
       process.exitCode = 2;
     } else {

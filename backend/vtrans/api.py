@@ -22,12 +22,13 @@ from .evaluate import evaluate
 from .export import export_onnx
 from .prune import prune_model
 from .runs import RunDir, write_json
+from .masks import SNAPSHOT_FILE, MaskLadder, load_snapshot_weights
 from .safetensors_io import load_file
 from .settings import parse_settings
 from .shards import Shards
 from .structure import count_params, flops_per_token
 from .train import Compressor, autocast_for, model_summary, pick_device, set_threads
-from .vib import VIBGates, VIBSettings
+from .vib import VIBSettings
 
 
 @dataclass
@@ -114,13 +115,19 @@ class RunArtifacts:
         self.settings = self.info["settings"]
         self.model_dir = self.settings["model_dir"]
         self.shape = load_shape(self.model_dir, self.settings.get("task"))
-        self.gates = VIBGates(self.shape, VIBSettings.from_dict(self.settings.get("vib") or {}))
-        self.gates.load(load_file(run.file("masks.safetensors")))
-        self.scores = self.gates.scores()
+        self.ladder = MaskLadder.load(run.path, self.shape, VIBSettings.from_dict(self.settings.get("vib") or {}))
+        self.gates = self.ladder.final
         train_meta = Shards(self.settings["train_shards"]).meta
         self.seq_len = float(train_meta.get("meanLength") or 128)
         self.report = self._read_report()
         self._weights: Optional[torch.nn.Module] = None
+        # A re-thresholded run has no weights of its own: they are its parent's.
+        self.weights_run = run.path
+        while not os.path.exists(os.path.join(self.weights_run, "checkpoints", "masked-weights.safetensors")):
+            parent = RunDir(self.weights_run).read().get("parent") if RunDir(self.weights_run).exists() else None
+            if not parent:
+                break
+            self.weights_run = parent
 
     def _read_report(self) -> Optional[dict]:
         import json
@@ -131,11 +138,17 @@ class RunArtifacts:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
 
-    def weights(self) -> torch.nn.Module:
-        """The full-size weights the masks were trained with (phase 1), or the source's for Faster-VTrans."""
+    def weights(self, label: Optional[str] = None) -> torch.nn.Module:
+        """The full-size weights the masks were trained with (phase 1; a snapshot's for its label), or the
+        source's for Faster-VTrans."""
+        snapshot = load_snapshot_weights(self.weights_run, label)
+        if snapshot is not None:
+            model = load_model(self.model_dir, task=self.shape.task)
+            model.load_state_dict(snapshot)
+            return model
         if self._weights is None:
             model = load_model(self.model_dir, task=self.shape.task)
-            trained = self.run.file("checkpoints", "masked-weights.safetensors")
+            trained = os.path.join(self.weights_run, "checkpoints", "masked-weights.safetensors")
             if os.path.exists(trained):
                 model.load_state_dict(load_file(trained))
             self._weights = model
@@ -147,7 +160,12 @@ class RunArtifacts:
             raise UserError(f"budget: must be one of {', '.join(KINDS)}, got {kind!r}")
         if not 0 < float(keep) <= 1:
             raise UserError(f"keep: must be in (0, 1], got {keep}")
-        return select_keep(self.shape, self.scores, kind, float(keep), self.seq_len, int(self.settings.get("round_to", 1)))
+        label = self.ladder.choose(float(keep), kind, self.settings["budget"], self.seq_len)
+        if label is not None and float(label) <= float(self.settings["keep"]):
+            label = None
+        gates = self.ladder.gates(label)
+        sel = select_keep(self.shape, gates.scores(), kind, float(keep), self.seq_len, int(self.settings.get("round_to", 1)))
+        return sel, gates, label
 
     def predicted_metric(self, params: float) -> Optional[float]:
         """Linear interpolation of the sweep's metric in parameters (the sweep is re-thresholded, like this model)."""
@@ -187,7 +205,7 @@ def predict(params: dict, job: Job) -> dict:
     _require(params, "runDir", "keep")
     t0 = time.monotonic()
     art = artifacts(params["runDir"])
-    sel = art.select(params["keep"], params.get("budget"))
+    sel, _, _ = art.select(params["keep"], params.get("budget"))
     summary = model_summary(sel.shape, art.seq_len, None)
     return {"keep": float(params["keep"]), "kind": params.get("budget") or art.settings["budget"], "achieved": sel.fraction,
             "params": summary["params"], "encoderParams": summary["encoderParams"], "flopsPerToken": summary["flopsPerToken"],
@@ -222,11 +240,13 @@ def rethreshold(params: dict, job: Job) -> dict:
     out.create({**art.settings, "run_dir": out.path, "keep": keep, "budget": kind},
                {"method": "rethreshold", "parent": parent, "budget": {"kind": kind, "keep": keep}, "modelDir": art.model_dir})
     try:
-        sel = art.select(keep, kind)
+        sel, gates, label = art.select(keep, kind)
         job.progress({"runDir": out.path, "phase": "prune", "step": 1, "total": 3})
-        pruned = prune_model(art.weights(), sel.keep, art.gates.scales())
+        pruned = prune_model(art.weights(label), sel.keep, gates.scales())
         save_model(pruned, out.file("model"), tokenizer_from=art.model_dir)
         shutil.copyfile(art.run.file("masks.safetensors"), out.file("masks.safetensors"))
+        if os.path.exists(art.run.file(SNAPSHOT_FILE)):
+            shutil.copyfile(art.run.file(SNAPSHOT_FILE), out.file(SNAPSHOT_FILE))
         job.check()
         job.progress({"runDir": out.path, "phase": "export", "step": 2, "total": 3})
         export_onnx(pruned, out.file("model.onnx"), with_token_types=bool(art.settings.get("with_token_types")))
@@ -244,7 +264,7 @@ def rethreshold(params: dict, job: Job) -> dict:
 
             report.update(runId=os.path.basename(out.path), method=report["method"], student=student,
                           budget={"kind": kind, "keep": keep, "achieved": sel.fraction}, units=unit_summary(art.shape, sel.keep),
-                          layers=layer_reports(art.shape, sel.keep, art.scores, _probes_from(report)),
+                          layers=layer_reports(art.shape, sel.keep, gates.scores(), _probes_from(report)),
                           hiddenKept={"kept": len(sel.keep.hidden), "total": art.shape.hidden}, parent=parent)
             report["tradeoff"] = [p for p in report["tradeoff"] if p["source"] != "finetuned"] + [
                 {"source": "finetuned", "keep": keep, "kind": kind, **{k: student[k] for k in ("params", "encoderParams", "flopsPerToken")},
@@ -288,8 +308,8 @@ def sweep(params: dict, job: Job) -> dict:
     budgets = sorted({float(b) for b in params["budgets"]}, reverse=True)
     for i, keep in enumerate(budgets):
         job.check()
-        sel = art.select(keep, kind)
-        model = prune_model(art.weights(), sel.keep, art.gates.scales()).to(device)
+        sel, gates, label = art.select(keep, kind)
+        model = prune_model(art.weights(label), sel.keep, gates.scales()).to(device)
         metric = evaluate(model, shards, device, limit=params.get("limit"), autocast=autocast_for(device), should_stop=job.check)
         s = model_summary(sel.shape, art.seq_len, metric)
         points.append({"source": "sweep", "keep": keep, "kind": kind, "params": s["params"], "encoderParams": s["encoderParams"],

@@ -35,6 +35,7 @@ from .checkpoint import load_model, save_model
 from .errors import Cancelled, UserError
 from .evaluate import evaluate, task_loss
 from .export import export_onnx
+from .masks import MaskLadder, load_snapshot_weights, save_snapshot_weights
 from .prune import KeepSet, UnitScales, prune_model
 from .runs import RunDir, write_json
 from .safetensors_io import load_file, save_file
@@ -216,6 +217,9 @@ class Compressor:
             torch.set_rng_state(resume["rng"])
             start = resume["step"]
         warmup_steps = max(1, int(plan.steps * s.warmup))
+        pending = sorted((b for b in set(s.sweep) if s.keep < b < 1.0), reverse=True)
+        snapshots = dict(resume.get("snapshots") or {}) if resume is not None and resume["phase"] == "prune" else {}
+        pending = [b for b in pending if str(b) not in snapshots]
         timer = StepTimer()
         self.student.train()
         for step in range(start, plan.steps):
@@ -223,7 +227,8 @@ class Compressor:
             if step > start and step % s.checkpoint_every == 0:
                 self.run.save_checkpoint({"phase": "prune", "step": step, "gates": self.gates.state_dict(), "opt_g": opt_g.state_dict(),
                                           "student": self.student.state_dict() if train_weights else None,
-                                          "opt_w": opt_w.state_dict() if opt_w else None, "lam": lam, "rng": torch.get_rng_state()},
+                                          "opt_w": opt_w.state_dict() if opt_w else None, "lam": lam, "rng": torch.get_rng_state(),
+                                          "snapshots": snapshots},
                                          f"1-{step:08d}")
             batch = self.batch_for(plan, step, 1)
             target = 1.0 - (1.0 - s.keep) * min(1.0, (step + 1) / warmup_steps)
@@ -256,6 +261,11 @@ class Compressor:
             with torch.no_grad():             # gradient ascent on λ (CoFi)
                 g_ = float(gap)
                 lam += s.lambda_lr * torch.tensor([g_, g_ * g_])
+            while pending and float(expected) <= pending[0]:
+                label = str(pending.pop(0))
+                snapshots[label] = self.gates.state()
+                if self.student is not self.teacher:
+                    save_snapshot_weights(self.run.path, label, self.student)
             timer.tick()
             record = {"loss": float(loss_task), "kl": float(kl), "sparsity": 1.0 - float(expected), "target": target,
                       "lambda": [float(lam[0]), float(lam[1])]}
@@ -264,6 +274,7 @@ class Compressor:
                 self.run.append_metric({"phase": "prune", "step": step + 1, **record})
         # The weights and masks that every re-thresholded model is cut from.
         save_file(self.gates.state(), self.run.file("masks.safetensors"), metadata={"format": "vtrans-vib", "version": "1"})
+        MaskLadder.save_snapshots(self.run.path, snapshots)
         if self.student is not self.teacher:
             save_file({k: v.detach().cpu() for k, v in self.student.state_dict().items()}, self.run.file("checkpoints", "masked-weights.safetensors"))
 
@@ -271,6 +282,7 @@ class Compressor:
         """After a restart in phase 2: the masks and the phase-1 weights from the run directory."""
         self.gates = VIBGates(self.shape, self.s.vib).to(self.device)
         self.gates.load(load_file(self.run.file("masks.safetensors")))
+        self.ladder = MaskLadder.load(self.run.path, self.shape, self.s.vib)
         weights = self.run.file("checkpoints", "masked-weights.safetensors")
         if os.path.exists(weights):
             self.student = copy.deepcopy(self.teacher)
@@ -278,9 +290,18 @@ class Compressor:
         else:
             self.student = self.teacher
 
-    def select(self, keep: float):
-        sel = select_keep(self.shape, self.gates.scores(), self.s.budget, keep, self.seq_len, self.s.round_to)
-        return sel, prune_model(self.student, sel.keep, self.gates.scales()).to(self.device)
+    def select(self, keep: float, ladder: bool = False):
+        """The exact keep-set at a budget, and the model cut to it. With `ladder`, budgets above the run's target
+        use the masks (and weights) snapshot taken when training passed them (re-thresholding for the sweep)."""
+        label = self.ladder.choose(keep, self.s.budget, self.s.budget, self.seq_len) if ladder and keep > self.s.keep else None
+        gates = self.ladder.gates(label) if label else self.gates
+        sel = select_keep(self.shape, gates.scores(), self.s.budget, keep, self.seq_len, self.s.round_to)
+        source = self.student
+        weights = load_snapshot_weights(self.run.path, label)
+        if weights is not None:
+            source = copy.deepcopy(self.teacher)
+            source.load_state_dict(weights)
+        return sel, prune_model(source, sel.keep, gates.scales()).to(self.device)
 
     # ------------------------------------------------------------------------------------------------------------
     def phase_finetune(self, pruned: nn.Module, keep: KeepSet, resume: Optional[dict]) -> nn.Module:
@@ -354,7 +375,7 @@ class Compressor:
         points = []
         for i, keep in enumerate(sorted(set(budgets), reverse=True)):
             self.check_stop()
-            sel, model = self.select(keep)
+            sel, model = self.select(keep, ladder=True)
             metric = self.metric(model, self.eval, limit=self.s.eval_limit)
             points.append(self.point("sweep", keep, sel.shape, metric, unit_summary(self.shape, sel.keep)))
             self.emit("sweep", i + 1, len(set(budgets)))
@@ -394,8 +415,7 @@ class Compressor:
         if state is None or state["phase"] == "prune":
             self.phase_prune(state)
             state = None
-        else:
-            self.restore_phase1()
+        self.restore_phase1()
         sel, pruned = self.select(s.keep)
         self.emit("select", 1, 1, achieved=sel.fraction)
         if s.method != "faster":

@@ -86,6 +86,8 @@ export interface LayerReport {
   ffn: UnitCount;
   attentionKept: boolean;
   ffnKept: boolean;
+  /** Best effective head score of the layer (log α − threshold, sublayer gate applied). */
+  attentionScore?: number | null;
 }
 
 export interface RunReport {
@@ -105,7 +107,12 @@ export interface RunReport {
   threshold: number;
   /** Sorted by size, ascending. */
   tradeoff: TradeoffPoint[];
-  probes?: { examples: number; keywords: string[]; seqLen: number };
+  /** keywordIds are the token ids the backend found; keywords their decoded text (filled in by src/core). */
+  probes?: { examples: number; keywords: string[]; keywordIds?: number[]; seqLen: number };
+  /** Metrics on the test data, when the run was given some (model selection used the eval data only). */
+  test?: { teacher: Metric; student: Metric } | null;
+  /** A re-thresholded run: the run whose masks it was cut from. */
+  parent?: string;
   wallSeconds?: number;
   environment?: { device: string; torch: string; threads: number; python: string; gpu?: string };
 }

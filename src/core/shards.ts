@@ -457,3 +457,56 @@ export function batchFromShards(shards: Shards, start: number, count: number, ma
   if (shards.labels) out.labels = shards.labels.slice(start, end);
   return out;
 }
+
+/**
+ * A held-out evaluation part carved from one shard folder, for runs given no separate eval data: `fraction` of
+ * the examples (at least one), chosen by a seeded shuffle, go to `eval`, the rest to `train`. Both folders are
+ * cached next to the source and written atomically.
+ */
+export function splitShards(dir: string, fraction: number, seed = 0): { train: string; eval: string } {
+  const out = `${dir}-holdout-${fraction}-${seed}`;
+  const parts = { train: path.join(out, 'train'), eval: path.join(out, 'eval') };
+  if (fs.existsSync(path.join(parts.train, FILES.meta)) && fs.existsSync(path.join(parts.eval, FILES.meta))) return parts;
+  const src = readShards(dir);
+  const n = src.meta.examples;
+  if (n < 2) throw new UserError(`${src.meta.source}: has ${n} example(s); at least 2 are needed to hold some out for evaluation.`, 'Pass separate evaluation data.');
+  const order = Array.from({ length: n }, (_, i) => i);
+  let state = (seed * 2654435761 + 1) >>> 0;
+  for (let i = n - 1; i > 0; i--) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    const j = state % (i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const nEval = Math.min(n - 1, Math.max(1, Math.round(n * fraction)));
+  const evalSet = order.slice(0, nEval).sort((a, b) => a - b);
+  const trainSet = order.slice(nEval).sort((a, b) => a - b);
+  const tmp = `${out}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  writeSubset(src, trainSet, path.join(tmp, 'train'));
+  writeSubset(src, evalSet, path.join(tmp, 'eval'));
+  fs.rmSync(out, { recursive: true, force: true });
+  fs.renameSync(tmp, out);
+  return parts;
+}
+
+function writeSubset(src: Shards, indices: number[], dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const lengths = Int32Array.from(indices, (i) => src.lengths[i]);
+  const tokens = lengths.reduce((a, b) => a + b, 0);
+  const ids = new Int32Array(tokens);
+  const types = src.types ? new Uint8Array(tokens) : undefined;
+  let pos = 0;
+  for (const i of indices) {
+    const off = src.offsets[i];
+    ids.set(src.ids.subarray(off, off + src.lengths[i]), pos);
+    if (types && src.types) types.set(src.types.subarray(off, off + src.lengths[i]), pos);
+    pos += src.lengths[i];
+  }
+  const le = (a: Int32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  fs.writeFileSync(path.join(dir, FILES.ids), le(ids));
+  fs.writeFileSync(path.join(dir, FILES.lengths), le(lengths));
+  if (src.labels) fs.writeFileSync(path.join(dir, FILES.labels), le(Int32Array.from(indices, (i) => src.labels![i])));
+  if (types) fs.writeFileSync(path.join(dir, FILES.types), types);
+  const meta: ShardMeta = { ...src.meta, examples: indices.length, tokens, meanLength: indices.length ? tokens / indices.length : 0 };
+  fs.writeFileSync(path.join(dir, FILES.meta), JSON.stringify(meta, null, 2));
+}

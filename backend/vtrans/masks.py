@@ -1,0 +1,83 @@
+"""The masks a run leaves for re-thresholding: the final VIB gates (masks.safetensors) and snapshots taken in
+phase 1 whenever the expected size first fell below one of the sweep's budgets (mask-snapshots.safetensors).
+
+Why snapshots: a unit whose gate closed stops receiving gradient, so its μ sits near 0 in the final masks and
+re-adding it at a larger budget adds almost nothing. The gates as they stood when the ramping target passed
+that budget rank and scale the units for it instead, from the same single training run.
+
+When phase 1 trains the weights too (vtrans, fast), each snapshot also keeps the weights of that moment
+(`checkpoints/snapshot-<b>.safetensors`, fp16), since the final weights have adapted to the final, smaller
+model. A model at budget b is cut from the snapshot with the smallest budget ≥ b; at or below the run's own
+target, from the final masks and weights.
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional
+
+import torch
+
+from .budget import select_keep, size_of
+from .safetensors_io import load_file, save_file
+from .structure import ModelShape
+from .vib import VIBGates, VIBSettings
+
+SNAPSHOT_FILE = "mask-snapshots.safetensors"
+
+
+class MaskLadder:
+    def __init__(self, shape: ModelShape, settings: VIBSettings, final: Dict[str, torch.Tensor],
+                 snapshots: Optional[Dict[str, Dict[str, torch.Tensor]]] = None):
+        self.shape = shape
+        self.settings = settings
+        self.final = self._gates(final)
+        self.snapshots = {label: self._gates(state) for label, state in (snapshots or {}).items()}
+
+    def _gates(self, state: Dict[str, torch.Tensor]) -> VIBGates:
+        g = VIBGates(self.shape, self.settings)
+        g.load(state)
+        return g
+
+    @staticmethod
+    def load(run_dir: str, shape: ModelShape, settings: VIBSettings) -> "MaskLadder":
+        final = load_file(os.path.join(run_dir, "masks.safetensors"))
+        snaps: Dict[str, Dict[str, torch.Tensor]] = {}
+        path = os.path.join(run_dir, SNAPSHOT_FILE)
+        if os.path.exists(path):
+            for key, t in load_file(path).items():
+                label, name = key.split("/", 1)
+                snaps.setdefault(label, {})[name] = t
+        return MaskLadder(shape, settings, final, snaps)
+
+    @staticmethod
+    def save_snapshots(run_dir: str, snapshots: Dict[str, Dict[str, torch.Tensor]]) -> None:
+        flat = {f"{label}/{name}": t for label, state in snapshots.items() for name, t in state.items()}
+        if flat:
+            save_file(flat, os.path.join(run_dir, SNAPSHOT_FILE), metadata={"format": "vtrans-vib-snapshots", "version": "1"})
+
+    def choose(self, keep: float, kind: str, run_kind: str, seq_len: float) -> Optional[str]:
+        """The snapshot label to cut a model at `keep` (of `kind`) from, or None for the final masks. Labels are
+        budgets of the run's own kind; another kind is first translated through the final masks' keep-set."""
+        if kind != run_kind:
+            sel = select_keep(self.shape, self.final.scores(), kind, keep, seq_len)
+            keep = size_of(sel.shape, run_kind, seq_len) / size_of(self.shape, run_kind, seq_len)
+        above = sorted(float(label) for label in self.snapshots if float(label) >= keep)
+        return str(above[0]) if above else None
+
+    def gates(self, label: Optional[str]) -> VIBGates:
+        return self.final if label is None else self.snapshots[label]
+
+
+def snapshot_weights_path(run_dir: str, label: str) -> str:
+    return os.path.join(run_dir, "checkpoints", f"snapshot-{label}.safetensors")
+
+
+def save_snapshot_weights(run_dir: str, label: str, model: torch.nn.Module) -> None:
+    save_file({k: v.detach().to("cpu", torch.float16) for k, v in model.state_dict().items()}, snapshot_weights_path(run_dir, label))
+
+
+def load_snapshot_weights(run_dir: str, label: Optional[str]) -> Optional[Dict[str, torch.Tensor]]:
+    if label is None:
+        return None
+    path = snapshot_weights_path(run_dir, label)
+    return {k: v.float() for k, v in load_file(path).items()} if os.path.exists(path) else None

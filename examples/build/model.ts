@@ -1,0 +1,141 @@
+// Builds a demo model directory end to end: data + tokenizer (prepare.ts), token shards (src/core/shards.ts,
+// the same tokenization the extension uses), then training from scratch in Python (train_model.py).
+//
+//   node --import tsx examples/build/model.ts <spam|sotu> [--force] [--python PATH] [--seed N]
+//
+// Cached: when <out>/model/training.json exists and <out>/.build/model.json matches the recipe (config,
+// training options, data/tokenizer stamp, build code), nothing is done.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { prepareShards } from '../../src/core/shards';
+import { backendEnv } from '../../src/core/python';
+import { silentLog, stderrLog, type Logger } from './common';
+import { DEFAULT_OUT } from './prepare';
+import { prepareSotu } from './sotu';
+import { prepareSpam } from './spam';
+
+export type DemoName = 'spam' | 'sotu';
+
+interface Recipe {
+  config: Record<string, unknown>;
+  task: 'classification' | 'lm';
+  maxLen: number;
+  train: { epochs?: number; steps?: number; lr: number; batchSize: number };
+  files: { train: string; dev: string; test: string };
+}
+
+function recipe(name: DemoName, vocab: number): Recipe {
+  if (name === 'spam') {
+    return {
+      task: 'classification',
+      maxLen: 128,
+      config: {
+        architectures: ['BertForSequenceClassification'], model_type: 'bert', vocab_size: vocab, hidden_size: 128, num_hidden_layers: 4,
+        num_attention_heads: 4, intermediate_size: 512, hidden_act: 'gelu', hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1,
+        max_position_embeddings: 512, type_vocab_size: 2, layer_norm_eps: 1e-12, pad_token_id: 0, initializer_range: 0.02,
+        id2label: { '0': 'ham', '1': 'spam' }, label2id: { ham: 0, spam: 1 }, problem_type: 'single_label_classification',
+      },
+      train: { epochs: 2, lr: 1e-3, batchSize: 32 },
+      files: { train: 'train.jsonl', dev: 'dev.jsonl', test: 'test.jsonl' },
+    };
+  }
+  return {
+    task: 'lm',
+    maxLen: 128,
+    config: {
+      architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', vocab_size: vocab, n_embd: 128, n_layer: 4, n_head: 4, n_inner: 512,
+      n_positions: 512, n_ctx: 512, activation_function: 'gelu_new', resid_pdrop: 0.1, embd_pdrop: 0.1, attn_pdrop: 0.1,
+      layer_norm_epsilon: 1e-5, initializer_range: 0.02, bos_token_id: vocab - 1, eos_token_id: vocab - 1, tie_word_embeddings: true,
+    },
+    train: { steps: 400, lr: 2e-3, batchSize: 32 },
+    files: { train: 'train.txt', dev: 'dev.txt', test: 'test.txt' },
+  };
+}
+
+function pythonExecutable(explicit?: string): string {
+  return explicit ?? process.env.VTRANS_PYTHON ?? '/usr/bin/python3';
+}
+
+function codeHash(): string {
+  const h = createHash('sha256');
+  for (const f of ['model.ts', 'train_model.py']) h.update(fs.readFileSync(path.join(__dirname, f)));
+  for (const f of fs.readdirSync(path.resolve(__dirname, '../../backend/vtrans/models')).sort()) {
+    if (f.endsWith('.py')) h.update(fs.readFileSync(path.resolve(__dirname, '../../backend/vtrans/models', f)));
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+export interface BuildResult {
+  modelDir: string;
+  dataDir: string;
+  cached: boolean;
+  training: Record<string, unknown>;
+}
+
+/** Builds (or reuses) examples/<name>/model. */
+export async function buildDemoModel(name: DemoName, opts: { force?: boolean; python?: string; seed?: number; log?: Logger; outDir?: string } = {}): Promise<BuildResult> {
+  const log = opts.log ?? stderrLog;
+  const out = path.resolve(opts.outDir ?? DEFAULT_OUT[name]);
+  const prepared = name === 'spam' ? await prepareSpam(out, { log }) : await prepareSotu(out, { log });
+  const tokenizer = JSON.parse(fs.readFileSync(path.join(prepared.tokenizerDir, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> }; added_tokens?: Array<{ id: number }> };
+  const vocab = Math.max(...Object.values(tokenizer.model.vocab), ...(tokenizer.added_tokens ?? []).map((t) => t.id)) + 1;
+  const r = recipe(name, vocab);
+  const seed = opts.seed ?? 0;
+  const modelDir = path.join(out, 'model');
+  const stampFile = path.join(out, '.build', 'model.json');
+  const prepareStamp = fs.readFileSync(path.join(out, '.build', 'prepare.json'), 'utf8');
+  const stamp = JSON.stringify({ recipe: r, seed, prepare: createHash('sha256').update(prepareStamp).digest('hex'), code: codeHash() });
+  const trainingFile = path.join(modelDir, 'training.json');
+  if (!opts.force && fs.existsSync(trainingFile) && fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === stamp) {
+    return { modelDir, dataDir: prepared.dataDir, cached: true, training: JSON.parse(fs.readFileSync(trainingFile, 'utf8')) };
+  }
+  // A model directory holding config + tokenizer first, so that the data is tokenized exactly as compress will.
+  const staging = path.join(out, '.build', 'model-staging');
+  fs.rmSync(staging, { recursive: true, force: true });
+  fs.mkdirSync(staging, { recursive: true });
+  fs.writeFileSync(path.join(staging, 'config.json'), JSON.stringify(r.config, null, 2));
+  for (const f of fs.readdirSync(prepared.tokenizerDir)) fs.copyFileSync(path.join(prepared.tokenizerDir, f), path.join(staging, f));
+  const cacheDir = path.join(out, '.build', 'tokens');
+  const shards: Record<string, string> = {};
+  for (const [split, file] of Object.entries(r.files)) {
+    log(`tokenizing ${name} ${split}`);
+    shards[split] = (await prepareShards({ modelDir: staging, dataFile: path.join(prepared.dataDir, file), task: r.task, maxLen: r.maxLen, cacheDir })).dir;
+  }
+  log(`training the ${name} model (${JSON.stringify(r.train)})`);
+  const args = [
+    path.join(__dirname, 'train_model.py'), '--config', path.join(staging, 'config.json'), '--tokenizer', prepared.tokenizerDir,
+    '--train', shards.train, '--dev', shards.dev, '--test', shards.test, '--out', path.join(out, '.build', 'model-new'),
+    '--lr', String(r.train.lr), '--batch-size', String(r.train.batchSize), '--seed', String(seed),
+    ...(r.train.steps ? ['--steps', String(r.train.steps)] : ['--epochs', String(r.train.epochs)]),
+  ];
+  fs.rmSync(path.join(out, '.build', 'model-new'), { recursive: true, force: true });
+  const res = spawnSync(pythonExecutable(opts.python), args, { stdio: ['ignore', 'inherit', 'inherit'], env: backendEnv() });
+  if (res.status !== 0) throw new Error(`training the ${name} demo model failed (exit ${res.status ?? res.signal})`);
+  fs.rmSync(modelDir, { recursive: true, force: true });
+  fs.renameSync(path.join(out, '.build', 'model-new'), modelDir);
+  fs.rmSync(staging, { recursive: true, force: true });
+  fs.writeFileSync(stampFile, stamp);
+  return { modelDir, dataDir: prepared.dataDir, cached: false, training: JSON.parse(fs.readFileSync(trainingFile, 'utf8')) };
+}
+
+if (require.main === module) {
+  const [name, ...rest] = process.argv.slice(2);
+  if (name !== 'spam' && name !== 'sotu') {
+    console.error('usage: model.ts <spam|sotu> [--force] [--python PATH] [--seed N] [--quiet]');
+    process.exit(2);
+  }
+  const flag = (f: string) => rest.includes(f);
+  const value = (f: string) => (rest.includes(f) ? rest[rest.indexOf(f) + 1] : undefined);
+  const t0 = Date.now();
+  buildDemoModel(name, { force: flag('--force'), python: value('--python'), seed: value('--seed') ? Number(value('--seed')) : undefined, log: flag('--quiet') ? silentLog : stderrLog })
+    .then((r) => {
+      console.error(`${r.cached ? 'up to date' : 'built'}: ${r.modelDir} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      console.log(JSON.stringify({ modelDir: r.modelDir, test: r.training.test, dev: r.training.dev, unigramTestPerplexity: r.training.unigramTestPerplexity }));
+    })
+    .catch((e: Error) => {
+      console.error(`model.ts: ${e.message}`);
+      process.exit(1);
+    });
+}
