@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CancellationTokenSource } from 'vscode-jsonrpc/node';
 import { Backend, CancelledError } from './core/backend';
-import { compress, exportAtBudget, finalizeRun, prepareData, type CompressOutcome } from './core/compress';
+import { compress, exportAtBudget, finalizeRun, prepareData, resumeRun, type CompressOutcome } from './core/compress';
 import { errorMessage, isUserError, UserError } from './core/errors';
 import { formatBytes, formatCount, formatInspect, inspectModel } from './core/inspect';
 import type { Task } from './core/modelShape';
@@ -16,7 +16,7 @@ import { progressBar } from './core/progressText';
 import { Requests, type ProgressParams } from './core/protocol';
 import { defaultCandidates, findPython } from './core/python';
 import type { BudgetKind, Method, ModelSummary } from './core/report';
-import { readRunInfo, updateRunInfo } from './core/runs';
+import { readRunInfo } from './core/runs';
 
 const USAGE = `Usage: vtrans <command> [options]
 
@@ -204,24 +204,10 @@ async function compressCommand(args: string[]): Promise<number> {
 
 async function resumeCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {}, 'resume');
-  const runDir = positionals[0] ? path.resolve(positionals[0]) : undefined;
-  const info = runDir ? readRunInfo(runDir) : undefined;
-  if (!runDir || !info) throw new UserError(`${runDir ?? '(none)'}: not a run directory (no run.json).`, 'Usage: vtrans resume <runDir>');
-  if (info.status === 'done') throw new UserError(`${runDir}: the run is already done.`);
-  const s = info.settings as Record<string, unknown>;
-  const outcome = await withBackend(async (backend, cancel) => {
-    updateRunInfo(runDir, { status: 'running' });
-    const sub = backend.onProgress(progressPrinter());
-    try {
-      const params = Object.fromEntries(Object.entries(s).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v]));
-      await backend.request(Requests.compress, { ...params, resume: true } as never, cancel.token);
-    } finally {
-      sub.dispose();
-    }
-    const report = await finalizeRun(runDir);
-    const r = readRunInfo(runDir)!.result as Record<string, unknown>;
-    return { ...(r as unknown as CompressOutcome), teacher: report.teacher, student: report.student!, reportHtml: path.join(runDir, 'report.html') };
-  });
+  if (positionals.length !== 1) throw new UserError('resume takes one run directory.', 'Usage: vtrans resume <runDir>');
+  const runDir = path.resolve(positionals[0]);
+  if (!readRunInfo(runDir)) throw new UserError(`${runDir}: not a run directory (no run.json).`, 'Usage: vtrans resume <runDir>');
+  const outcome = await withBackend((backend, cancel) => resumeRun(backend, runDir, { onProgress: progressPrinter(), token: cancel.token }));
   printOutcome(outcome, values.json === true);
   return 0;
 }

@@ -55,6 +55,7 @@ class CompressSettings:
     distill: DistillSettings = field(default_factory=DistillSettings)
     vib: VIBSettings = field(default_factory=VIBSettings)
     threads: Optional[int] = None
+    gpus: int = 1                          # data-parallel workers (torchrun) when > 1
     resume: bool = False
     init_masks: Optional[str] = None       # start the gates from another run's masks.safetensors (re-tune)
     init_weights: Optional[str] = None     # start from another run's phase-1 weights (re-tune)

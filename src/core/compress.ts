@@ -228,4 +228,29 @@ export async function exportAtBudget(
   return { ...result, reportHtml: path.join(outDir, 'report.html') };
 }
 
+/** Continues a failed, cancelled or interrupted run from its last checkpoint, then finishes its report. */
+export async function resumeRun(backend: Backend, runDir: string, hooks: CompressHooks = {}): Promise<CompressOutcome> {
+  const info = readRunInfo(runDir);
+  if (!info) throw new UserError(`${runDir}: not a run directory (no run.json).`, 'Pick a folder under .vtrans/runs.');
+  if (info.status === 'done') throw new UserError(`${runDir}: the run is already done.`);
+  const settings = info.settings ?? {};
+  // run.json keeps the backend's snake_case settings; the protocol speaks camelCase.
+  const params = Object.fromEntries(Object.entries(settings).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v])) as unknown as CompressParams;
+  const t0 = Date.now();
+  hooks.onStage?.('train', runDir);
+  const progress = hooks.onProgress ? backend.onProgress(hooks.onProgress) : undefined;
+  let result: CompressResult;
+  try {
+    result = await backend.request(Requests.compress, { ...params, runDir, resume: true }, hooks.token);
+  } finally {
+    progress?.dispose();
+  }
+  const report = await finalizeRun(runDir, { hooks });
+  return {
+    status: 'done', runDir, method: result.method, budget: result.budget, keep: result.keep, achieved: result.achieved,
+    teacher: report.teacher, student: report.student!, units: result.units, wallSeconds: (Date.now() - t0) / 1000,
+    modelDir: result.modelDir, onnxPath: result.onnxPath, reportHtml: path.join(runDir, 'report.html'),
+  };
+}
+
 export { CancellationTokenSource };

@@ -80,6 +80,8 @@ export interface CompressParams {
   distill?: DistillParams;
   vib?: VibParams;
   threads?: number;
+  /** GPUs for data-parallel training (torchrun workers when > 1). */
+  gpus?: number;
   resume?: boolean;
 }
 

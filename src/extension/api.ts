@@ -1,0 +1,47 @@
+/**
+ * What `activate()` returns (`vscode.extensions.getExtension('vtrans.vtrans').exports`): a small read-mostly
+ * view of the extension's state, for other extensions and for the extension-host tests.
+ */
+import type * as vscode from 'vscode';
+import type { CompressOutcome } from '../core/compress';
+import type { PredictResult, ProgressParams } from '../core/protocol';
+import type { BudgetKind, Method } from '../core/report';
+import type { RunEntry } from '../core/runs';
+
+/** Arguments of `vtrans.compress` that skip the pickers (all paths absolute or workspace-relative). */
+export interface CompressArgs {
+  modelDir: string;
+  data: string;
+  evalData?: string;
+  keep?: number;
+  budget?: BudgetKind;
+  method?: Method;
+  /** Backend settings beyond the VS Code settings (e.g. { minPruneSteps: 20 } for a quick run). */
+  extra?: Record<string, unknown>;
+  /** Skip the confirmation step. */
+  confirm?: boolean;
+}
+
+export interface BackendState {
+  pid: number | undefined;
+  python: string;
+  running: boolean;
+  /** How many times the backend was (re)started in this session. */
+  starts: number;
+}
+
+export interface VTransApi {
+  /** The backend process, when one runs. */
+  backend(): BackendState | undefined;
+  /** The run being compressed, when one is. */
+  activeRun(): { runDir?: string; progress?: ProgressParams } | undefined;
+  /** The status bar item's current text and tooltip. */
+  statusBar(): { text: string; tooltip: string; visible: boolean };
+  /** The last budget prediction (inline tuning) and a promise that settles once pending predictions are done. */
+  lastPrediction(): PredictResult | undefined;
+  whenPredictionsSettled(): Promise<void>;
+  readonly onDidPredict: vscode.Event<PredictResult>;
+  readonly onDidFinishCompression: vscode.Event<CompressOutcome | { error: string; cancelled: boolean }>;
+  /** Runs of the workspace, newest first. */
+  runs(): RunEntry[];
+}
