@@ -15,7 +15,7 @@ import type { Task } from './core/modelShape';
 import { progressBar } from './core/progressText';
 import { Requests, type ProgressParams } from './core/protocol';
 import { defaultCandidates, findPython } from './core/python';
-import type { BudgetKind, Method, ModelSummary } from './core/report';
+import type { BudgetKind, Method, Metric, ModelSummary } from './core/report';
 import { readRunInfo } from './core/runs';
 
 const USAGE = `Usage: vtrans <command> [options]
@@ -152,6 +152,11 @@ function printOutcome(o: CompressOutcome, json: boolean): void {
     return;
   }
   console.log(summaryTable(o));
+  const test = (o as CompressOutcome & { test?: { teacher: Metric; student: Metric } | null }).test;
+  if (test) {
+    const f = (m: Metric) => (m.name === 'accuracy' ? `${(100 * m.value).toFixed(2)}%` : m.value.toFixed(2));
+    console.log(`\ntest ${test.teacher.name}: teacher ${f(test.teacher)}, student ${f(test.student)} (${test.student.count} ${test.student.name === 'accuracy' ? 'examples' : 'tokens'}; model selection used the eval data only)`);
+  }
   console.log(`\nrun:       ${o.runDir}\nmodel:     ${o.modelDir}\nonnx:      ${o.onnxPath}\nreport:    ${o.reportHtml}`);
   if (o.teacher.onnx) console.log(`(latency: onnxruntime-node, sequence ${o.teacher.onnx.seqLen}, ${o.teacher.onnx.threads} threads, median)`);
 }

@@ -12,7 +12,7 @@ import { measureOnnx } from './onnxEval';
 import { labelNames, readConfig, readModelShape, type Task } from './modelShape';
 import { Requests, type CompressParams, type CompressResult, type DistillParams, type ProgressParams, type RethresholdResult } from './protocol';
 import { renderReportHtml, renderReportMarkdown } from './reportHtml';
-import type { BudgetKind, Method, ModelSummary, RunReport } from './report';
+import type { BudgetKind, Method, Metric, ModelSummary, RunReport } from './report';
 import { CACHE_DIR, newRunId, readReport, readRunInfo, runsDir, writeJsonAtomic, writeTextAtomic } from './runs';
 import { prepareShards, readShards, splitShards, type ShardProgress } from './shards';
 import { loadTokenizer } from './tokenize';
@@ -64,6 +64,8 @@ export interface CompressOutcome {
   modelDir: string;
   onnxPath: string;
   reportHtml: string;
+  /** Metrics on the test data, when given. */
+  test?: { teacher: Metric; student: Metric } | null;
 }
 
 function checkKeep(keep: number): void {
@@ -158,7 +160,7 @@ export async function compress(backend: Backend, opts: CompressOptions, hooks: C
   return {
     status: 'done', runDir, method: opts.method, budget: opts.budget, keep: opts.keep, achieved: result.achieved,
     teacher: report.teacher, student: report.student!, units: result.units, wallSeconds: (Date.now() - t0) / 1000,
-    modelDir: result.modelDir, onnxPath: result.onnxPath, reportHtml: path.join(runDir, 'report.html'),
+    modelDir: result.modelDir, onnxPath: result.onnxPath, reportHtml: path.join(runDir, 'report.html'), test: result.test,
   };
 }
 
