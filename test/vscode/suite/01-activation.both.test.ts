@@ -1,0 +1,51 @@
+/** Activation, the manifest's contract (commands, settings, views) and the workspace trust state. */
+import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import { EXTENSION_ID, getApi, manifest, testMode } from './helpers';
+
+describe('activation and contributions', () => {
+  it('activates and returns the test API (src/extension/api.ts)', async () => {
+    const ext = vscode.extensions.getExtension(EXTENSION_ID);
+    assert.ok(ext, `${EXTENSION_ID} is installed`);
+    const api = await getApi();
+    assert.equal(ext.isActive, true);
+    for (const fn of ['backend', 'activeRun', 'statusBar', 'lastPrediction', 'whenPredictionsSettled', 'runs'] as const) {
+      assert.equal(typeof api[fn], 'function', `api.${fn}()`);
+    }
+    assert.equal(typeof api.onDidPredict, 'function', 'api.onDidPredict is an event');
+    assert.equal(typeof api.onDidFinishCompression, 'function', 'api.onDidFinishCompression is an event');
+  });
+
+  it('registers every command of contributes.commands', async () => {
+    await getApi();
+    const registered = new Set(await vscode.commands.getCommands(true));
+    const declared = manifest().contributes.commands.map((c) => c.command);
+    assert.ok(declared.length >= 8, `package.json declares ${declared.length} commands`);
+    const missing = declared.filter((c) => !registered.has(c));
+    assert.deepEqual(missing, [], `declared in package.json but not registered: ${missing.join(', ')}`);
+  });
+
+  it('declares every setting with its default readable through the configuration API', () => {
+    const props = manifest().contributes.configuration.properties;
+    for (const key of ['vtrans.budget.keep', 'vtrans.budget.kind', 'vtrans.method', 'vtrans.dataFraction', 'vtrans.device', 'vtrans.gpus', 'vtrans.roundTo', 'vtrans.pythonPath']) {
+      assert.ok(props[key], `${key} is declared`);
+    }
+    for (const [key, schema] of Object.entries(props)) {
+      const inspected = vscode.workspace.getConfiguration().inspect(key);
+      assert.ok(inspected, `${key} is known to the configuration service`);
+      assert.deepEqual(inspected.defaultValue, schema.default, `${key} default`);
+    }
+  });
+
+  it('contributes the Runs view', async () => {
+    await getApi();
+    assert.ok(manifest().contributes.views.vtrans?.some((v) => v.id === 'vtrans.runs'));
+    // The view's focus command exists once the view is registered; opening it must not throw.
+    await vscode.commands.executeCommand('vtrans.runs.focus');
+  });
+
+  it('sees the workspace trust the runner set up', () => {
+    const mode = testMode().mode;
+    assert.equal(vscode.workspace.isTrusted, mode !== 'untrusted', `vscode.workspace.isTrusted in the ${mode} workspace`);
+  });
+});
