@@ -26,7 +26,8 @@ Commands:
       [--eval-data <file>] [--test-data <file>] [--task classification|lm]
       [--budget params|encoder-params|flops] [--method vtrans|fast|faster] [--device auto|cpu|cuda]
       [--data-fraction f] [--round-to n] [--max-len n] [--lr x] [--epochs n] [--batch-size n]
-      [--no-distill] [--sweep 0.9,0.5,...] [--seed n] [--out <runDir>] [--json]
+      [--steps n] [--finetune-steps n] [--no-distill] [--sweep 0.9,0.5,...] [--seed n] [--out <runDir>] [--json]
+      [--text-field name] [--label-field name] [--pair-field name]
   resume <runDir> [--json]                            continue a failed or interrupted run from its checkpoint
   export <runDir> --keep <f> [--budget kind] [--retune-steps n] [--out <runDir>] [--json]
                                                       cut the run's masks at another budget (no retraining)
@@ -167,7 +168,8 @@ async function compressCommand(args: string[]): Promise<number> {
     keep: { type: 'string' }, budget: { type: 'string' }, method: { type: 'string' }, device: { type: 'string' },
     'data-fraction': { type: 'string' }, 'round-to': { type: 'string' }, 'max-len': { type: 'string' }, lr: { type: 'string' },
     epochs: { type: 'string' }, 'finetune-epochs': { type: 'string' }, 'batch-size': { type: 'string' }, 'no-distill': { type: 'boolean' },
-    sweep: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
+    sweep: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, steps: { type: 'string' }, 'finetune-steps': { type: 'string' },
+    'text-field': { type: 'string' }, 'label-field': { type: 'string' }, 'pair-field': { type: 'string' },
   }, 'compress');
   if (positionals.length !== 1) throw new UserError('compress takes one model directory.', 'Usage: vtrans compress <modelDir> --data <file> --keep <f>');
   const modelDir = path.resolve(positionals[0]);
@@ -184,6 +186,8 @@ async function compressCommand(args: string[]): Promise<number> {
     ...(values.lr !== undefined ? { lr: num(values, 'lr', { min: 0 }) } : {}),
     ...(values.epochs !== undefined ? { pruneEpochs: num(values, 'epochs', { min: 0 }) } : {}),
     ...(values['finetune-epochs'] !== undefined ? { finetuneEpochs: num(values, 'finetune-epochs', { min: 0 }) } : {}),
+    ...(values.steps !== undefined ? { pruneEpochs: 0, minPruneSteps: num(values, 'steps', { int: true, min: 1 }) } : {}),
+    ...(values['finetune-steps'] !== undefined ? { finetuneEpochs: 0, minFinetuneSteps: num(values, 'finetune-steps', { int: true, min: 0 }) } : {}),
     ...(values['batch-size'] !== undefined ? { batchSize: num(values, 'batch-size', { int: true, min: 1 }) } : {}),
     ...(values.seed !== undefined ? { seed: num(values, 'seed', { int: true, min: 0 }) } : {}),
     ...(sweep ? { sweep } : {}),
@@ -197,6 +201,8 @@ async function compressCommand(args: string[]): Promise<number> {
       dataFraction: num(values, 'data-fraction', { min: 0.0001, max: 1 }), roundTo: num(values, 'round-to', { int: true, min: 1 }),
       maxLen: num(values, 'max-len', { int: true, min: 2 }), distill: values['no-distill'] ? { enabled: false } : undefined,
       runDir: values.out ? path.resolve(String(values.out)) : undefined, extra,
+      fields: { text: values['text-field'] as string | undefined, label: values['label-field'] as string | undefined, textPair: values['pair-field'] as string | undefined },
+      pairs: values['pair-field'] !== undefined ? true : undefined,
     }, {
       onStage: (stage, detail) => process.stderr.write(`vtrans: ${stage} ${path.relative(process.cwd(), detail) || detail}\n`),
       onProgress: progressPrinter(),

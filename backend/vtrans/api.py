@@ -115,7 +115,7 @@ class RunArtifacts:
         self.settings = self.info["settings"]
         self.model_dir = self.settings["model_dir"]
         self.shape = load_shape(self.model_dir, self.settings.get("task"))
-        self.ladder = MaskLadder.load(run.path, self.shape, VIBSettings.from_dict(self.settings.get("vib") or {}))
+        self.ladder = MaskLadder.load(run.path, self.shape, VIBSettings.from_dict(self.settings.get("vib") or {}), self.settings.get("method", "fast"))
         self.gates = self.ladder.final
         train_meta = Shards(self.settings["train_shards"]).meta
         self.seq_len = float(train_meta.get("meanLength") or 128)

@@ -20,26 +20,29 @@ import torch
 from .budget import select_keep, size_of
 from .safetensors_io import load_file, save_file
 from .structure import ModelShape
-from .vib import VIBGates, VIBSettings
+from .vib import UnitGates, VIBSettings
 
 SNAPSHOT_FILE = "mask-snapshots.safetensors"
 
 
 class MaskLadder:
     def __init__(self, shape: ModelShape, settings: VIBSettings, final: Dict[str, torch.Tensor],
-                 snapshots: Optional[Dict[str, Dict[str, torch.Tensor]]] = None):
+                 snapshots: Optional[Dict[str, Dict[str, torch.Tensor]]] = None, method: str = "fast"):
         self.shape = shape
         self.settings = settings
+        self.method = method
         self.final = self._gates(final)
         self.snapshots = {label: self._gates(state) for label, state in (snapshots or {}).items()}
 
-    def _gates(self, state: Dict[str, torch.Tensor]) -> VIBGates:
-        g = VIBGates(self.shape, self.settings)
+    def _gates(self, state: Dict[str, torch.Tensor]) -> UnitGates:
+        from .baselines import make_gates
+
+        g = make_gates(self.method, self.shape, self.settings)
         g.load(state)
         return g
 
     @staticmethod
-    def load(run_dir: str, shape: ModelShape, settings: VIBSettings) -> "MaskLadder":
+    def load(run_dir: str, shape: ModelShape, settings: VIBSettings, method: str) -> "MaskLadder":
         final = load_file(os.path.join(run_dir, "masks.safetensors"))
         snaps: Dict[str, Dict[str, torch.Tensor]] = {}
         path = os.path.join(run_dir, SNAPSHOT_FILE)
@@ -47,7 +50,7 @@ class MaskLadder:
             for key, t in load_file(path).items():
                 label, name = key.split("/", 1)
                 snaps.setdefault(label, {})[name] = t
-        return MaskLadder(shape, settings, final, snaps)
+        return MaskLadder(shape, settings, final, snaps, method)
 
     @staticmethod
     def save_snapshots(run_dir: str, snapshots: Dict[str, Dict[str, torch.Tensor]]) -> None:
@@ -64,7 +67,7 @@ class MaskLadder:
         above = sorted(float(label) for label in self.snapshots if float(label) >= keep)
         return str(above[0]) if above else None
 
-    def gates(self, label: Optional[str]) -> VIBGates:
+    def gates(self, label: Optional[str]) -> UnitGates:
         return self.final if label is None else self.snapshots[label]
 
 

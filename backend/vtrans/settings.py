@@ -9,6 +9,8 @@ from .errors import UserError
 from .vib import VIBSettings
 
 METHODS = ("vtrans", "fast", "faster")
+# Baselines the benchmark runs through the same harness (docs/benchmarks in BENCHMARKS.md).
+BENCH_METHODS = ("cofi", "random", "magnitude", "taylor")
 BUDGETS = ("params", "encoder-params", "flops")
 DEFAULT_SWEEP = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05]
 
@@ -83,7 +85,7 @@ def parse_settings(params: dict) -> CompressSettings:
     for req in ("model_dir", "train_shards", "eval_shards", "run_dir"):
         _check(req in snake, req, "is required")
     s = CompressSettings(**snake, distill=distill, vib=vib)
-    _check(s.method in METHODS, "method", f"must be one of {', '.join(METHODS)}, got {s.method!r}")
+    _check(s.method in METHODS + BENCH_METHODS, "method", f"must be one of {', '.join(METHODS)} (or a baseline: {', '.join(BENCH_METHODS)}), got {s.method!r}")
     _check(s.budget in BUDGETS, "budget", f"must be one of {', '.join(BUDGETS)}, got {s.budget!r}")
     _check(isinstance(s.keep, (int, float)) and 0 < s.keep <= 1, "keep", f"must be in (0, 1], got {s.keep}")
     _check(0 < s.data_fraction <= 1, "dataFraction", f"must be in (0, 1], got {s.data_fraction}")

@@ -42,7 +42,8 @@ from .safetensors_io import load_file, save_file
 from .settings import CompressSettings
 from .shards import Batch, Shards, subset_order
 from .structure import ModelShape, count_params, flops_per_token
-from .vib import GRANULARITIES, VIBGates
+from .baselines import BASELINES, ScoreGates, magnitude_scores, make_gates, random_scores, taylor_scores
+from .vib import GRANULARITIES
 
 log = logging.getLogger("vtrans")
 
@@ -81,6 +82,13 @@ class PhasePlan:
     steps: int
     order: np.ndarray            # training example indices this phase draws from
     steps_per_epoch: int
+
+
+@dataclass
+class PruneState:
+    opt_g: torch.optim.Optimizer
+    opt_w: Optional[torch.optim.Optimizer]
+    lam: torch.Tensor              # λ1, λ2
 
 
 class StepTimer:
@@ -140,7 +148,8 @@ class Compressor:
 
     def plan(self, name: str, epochs: float, min_steps: int) -> PhasePlan:
         n = len(self.train)
-        order = np.arange(n) if self.s.method == "vtrans" else subset_order(n, self.s.data_fraction, self.s.seed)
+        # Fast- and Faster-VTrans see a fraction of the data; VTrans and the benchmark's baselines all of it.
+        order = subset_order(n, self.s.data_fraction, self.s.seed) if self.s.method in ("fast", "faster") else np.arange(n)
         spe = max(1, math.ceil(len(order) / self.s.batch_size))
         return PhasePlan(name, max(min_steps, int(round(epochs * spe))), order, spe)
 
@@ -191,29 +200,68 @@ class Compressor:
         return total / max(len(student) - 1, 1)
 
     # ------------------------------------------------------------------------------------------------------------
-    def phase_prune(self, resume: Optional[dict]) -> None:
+    def setup_prune(self) -> "PruneState":
+        """Student, gates and optimisers of phase 1 (VTrans trains weights too; Faster-VTrans only the gates)."""
         s = self.s
-        plan = self.plan("prune", s.prune_epochs, s.min_prune_steps)
         train_weights = s.method != "faster"
         self.student = copy.deepcopy(self.teacher) if train_weights or s.init_weights else self.teacher
         if s.init_weights:
             self.student.load_state_dict(load_file(s.init_weights))
         for p in self.student.parameters():
             p.requires_grad_(train_weights)
-        self.gates = VIBGates(self.shape, s.vib).to(self.device)
+        self.gates = make_gates(s.method, self.shape, s.vib).to(self.device)
         if s.init_masks:
             self.gates.load(load_file(s.init_masks))
         opt_g = torch.optim.Adam(self.gates.parameters(), lr=s.mask_lr)
         opt_w = torch.optim.AdamW(self.student.parameters(), lr=s.lr, weight_decay=s.weight_decay) if train_weights else None
-        lam = torch.zeros(2)
+        return PruneState(opt_g, opt_w, torch.zeros(2))
+
+    def prune_step(self, batch: Batch, target: float, st: "PruneState", step: int) -> Dict[str, float]:
+        """One step of phase 1: distillation + β·KL + the Lagrangian budget term; λ by gradient ascent."""
+        s = self.s
+        with self.autocast():
+            with torch.no_grad():
+                self.teacher.eval()
+                teacher_out = self.teacher.run(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+            self.student.train()
+            gates = self.gates.sample(batch.size)
+            out = self.student.run(batch.input_ids, batch.attention_mask, batch.token_type_ids, gates=gates)
+            loss_task = self.distill_loss(out, teacher_out, batch, dim_weights=gates.norm_dims)
+        probs = {g: self.gates.split(g, self.gates.keep_probs(g)) for g in GRANULARITIES}
+        probs["attn"] = list(self.gates.keep_probs("attn").unbind(0))
+        probs["ffn_layer"] = list(self.gates.keep_probs("ffn_layer").unbind(0))
+        expected = expected_fraction(self.shape, probs, s.budget, self.seq_len)
+        gap = expected - target
+        kl = self.gates.kl()
+        loss = loss_task + s.vib.beta * kl + st.lam[0] * gap + st.lam[1] * gap * gap
+        if not torch.isfinite(loss):
+            raise UserError(f"training diverged: the loss is {float(loss)} at step {step + 1} of phase 1 (prune). "
+                            f"Lower the learning rate (lr is {s.lr}, maskLr {s.mask_lr}) or check the data for empty or corrupt examples.")
+        st.opt_g.zero_grad()
+        if st.opt_w:
+            st.opt_w.zero_grad()
+        loss.backward()
+        st.opt_g.step()
+        if st.opt_w:
+            torch.nn.utils.clip_grad_norm_(self.student.parameters(), 1.0)
+            st.opt_w.step()
+        with torch.no_grad():             # gradient ascent on λ (CoFi)
+            g_ = float(gap)
+            st.lam += s.lambda_lr * torch.tensor([g_, g_ * g_])
+        return {"loss": float(loss_task), "kl": float(kl), "expected": float(expected), "target": target}
+
+    def phase_prune(self, resume: Optional[dict]) -> None:
+        s = self.s
+        plan = self.plan("prune", s.prune_epochs, s.min_prune_steps)
+        st = self.setup_prune()
         start = 0
         if resume is not None and resume["phase"] == "prune":
-            if train_weights:
+            if st.opt_w:
                 self.student.load_state_dict(resume["student"])
-                opt_w.load_state_dict(resume["opt_w"])
+                st.opt_w.load_state_dict(resume["opt_w"])
             self.gates.load_state_dict(resume["gates"])
-            opt_g.load_state_dict(resume["opt_g"])
-            lam = resume["lam"].clone()
+            st.opt_g.load_state_dict(resume["opt_g"])
+            st.lam = resume["lam"].clone()
             torch.set_rng_state(resume["rng"])
             start = resume["step"]
         warmup_steps = max(1, int(plan.steps * s.warmup))
@@ -225,50 +273,23 @@ class Compressor:
         for step in range(start, plan.steps):
             self.check_stop()
             if step > start and step % s.checkpoint_every == 0:
-                self.run.save_checkpoint({"phase": "prune", "step": step, "gates": self.gates.state_dict(), "opt_g": opt_g.state_dict(),
-                                          "student": self.student.state_dict() if train_weights else None,
-                                          "opt_w": opt_w.state_dict() if opt_w else None, "lam": lam, "rng": torch.get_rng_state(),
+                self.run.save_checkpoint({"phase": "prune", "step": step, "gates": self.gates.state_dict(), "opt_g": st.opt_g.state_dict(),
+                                          "student": self.student.state_dict() if st.opt_w else None,
+                                          "opt_w": st.opt_w.state_dict() if st.opt_w else None, "lam": st.lam, "rng": torch.get_rng_state(),
                                           "snapshots": snapshots},
                                          f"1-{step:08d}")
             batch = self.batch_for(plan, step, 1)
             target = 1.0 - (1.0 - s.keep) * min(1.0, (step + 1) / warmup_steps)
-            with self.autocast():
-                with torch.no_grad():
-                    self.teacher.eval()
-                    teacher_out = self.teacher.run(batch.input_ids, batch.attention_mask, batch.token_type_ids)
-                self.student.train()
-                gates = self.gates.sample(batch.size)
-                out = self.student.run(batch.input_ids, batch.attention_mask, batch.token_type_ids, gates=gates)
-                loss_task = self.distill_loss(out, teacher_out, batch, dim_weights=gates.norm_dims)
-            probs = {g: self.gates.split(g, self.gates.keep_probs(g)) for g in GRANULARITIES}
-            probs["attn"] = list(self.gates.keep_probs("attn").unbind(0))
-            probs["ffn_layer"] = list(self.gates.keep_probs("ffn_layer").unbind(0))
-            expected = expected_fraction(self.shape, probs, s.budget, self.seq_len)
-            gap = expected - target
-            kl = self.gates.kl()
-            loss = loss_task + s.vib.beta * kl + lam[0] * gap + lam[1] * gap * gap
-            if not torch.isfinite(loss):
-                raise UserError(f"training diverged: the loss is {float(loss)} at step {step + 1} of phase 1 (prune). "
-                                f"Lower the learning rate (lr is {s.lr}, maskLr {s.mask_lr}) or check the data for empty or corrupt examples.")
-            opt_g.zero_grad()
-            if opt_w:
-                opt_w.zero_grad()
-            loss.backward()
-            opt_g.step()
-            if opt_w:
-                torch.nn.utils.clip_grad_norm_(self.student.parameters(), 1.0)
-                opt_w.step()
-            with torch.no_grad():             # gradient ascent on λ (CoFi)
-                g_ = float(gap)
-                lam += s.lambda_lr * torch.tensor([g_, g_ * g_])
-            while pending and float(expected) <= pending[0]:
+            r = self.prune_step(batch, target, st, step)
+            expected = r["expected"]
+            while pending and expected <= pending[0]:
                 label = str(pending.pop(0))
                 snapshots[label] = self.gates.state()
                 if self.student is not self.teacher:
                     save_snapshot_weights(self.run.path, label, self.student)
             timer.tick()
-            record = {"loss": float(loss_task), "kl": float(kl), "sparsity": 1.0 - float(expected), "target": target,
-                      "lambda": [float(lam[0]), float(lam[1])]}
+            record = {"loss": r["loss"], "kl": r["kl"], "sparsity": 1.0 - expected, "target": target,
+                      "lambda": [float(st.lam[0]), float(st.lam[1])]}
             self.emit("prune", step + 1, plan.steps, timer, **record)
             if step % 10 == 0 or step + 1 == plan.steps:
                 self.run.append_metric({"phase": "prune", "step": step + 1, **record})
@@ -278,11 +299,27 @@ class Compressor:
         if self.student is not self.teacher:
             save_file({k: v.detach().cpu() for k, v in self.student.state_dict().items()}, self.run.file("checkpoints", "masked-weights.safetensors"))
 
+    def phase_score(self) -> None:
+        """Baselines: per-unit scores from a criterion instead of trained gates (no phase 1)."""
+        s = self.s
+        self.emit("prune", 0, 1)
+        if s.method == "random":
+            scores = random_scores(self.shape, s.seed)
+        elif s.method == "magnitude":
+            scores = magnitude_scores(self.teacher)
+        else:
+            scores = taylor_scores(self.teacher, self.train, self.device, seed=s.seed, should_stop=self.check_stop)
+        self.gates = ScoreGates(self.shape, s.vib, scores).to(self.device)
+        self.student = copy.deepcopy(self.teacher)
+        save_file(self.gates.state(), self.run.file("masks.safetensors"), metadata={"format": f"vtrans-{s.method}-scores", "version": "1"})
+        MaskLadder.save_snapshots(self.run.path, {})
+        self.emit("prune", 1, 1)
+
     def restore_phase1(self) -> None:
         """After a restart in phase 2: the masks and the phase-1 weights from the run directory."""
-        self.gates = VIBGates(self.shape, self.s.vib).to(self.device)
+        self.gates = make_gates(self.s.method, self.shape, self.s.vib).to(self.device)
         self.gates.load(load_file(self.run.file("masks.safetensors")))
-        self.ladder = MaskLadder.load(self.run.path, self.shape, self.s.vib)
+        self.ladder = MaskLadder.load(self.run.path, self.shape, self.s.vib, self.s.method)
         weights = self.run.file("checkpoints", "masked-weights.safetensors")
         if os.path.exists(weights):
             self.student = copy.deepcopy(self.teacher)
@@ -412,7 +449,10 @@ class Compressor:
         teacher_metric = self.metric(self.teacher, self.eval)
         self.run.append_metric({"phase": "teacher", "eval": teacher_metric})
         state = self.resume_state()
-        if state is None or state["phase"] == "prune":
+        if s.method in BASELINES:
+            if state is None:
+                self.phase_score()
+        elif state is None or state["phase"] == "prune":
             self.phase_prune(state)
             state = None
         self.restore_phase1()

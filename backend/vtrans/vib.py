@@ -59,14 +59,67 @@ def unit_counts(s: ModelShape) -> Dict[str, List[int]]:
     }
 
 
-class VIBGates(nn.Module):
-    """μ and log σ² for every unit, stored flat per granularity."""
+class UnitGates(nn.Module):
+    """One learned gate per prunable unit, stored flat per granularity; subclasses define the distribution."""
 
     def __init__(self, shape: ModelShape, settings: VIBSettings):
         super().__init__()
         self.shape = shape
         self.settings = settings
         self.counts = unit_counts(shape)
+
+    def split(self, g: str, t: torch.Tensor) -> List[torch.Tensor]:
+        return list(torch.split(t, self.counts[g], dim=-1))
+
+    def _gates(self, z: Dict[str, torch.Tensor], norm_dims: torch.Tensor) -> Gates:
+        """Gates from flat values per granularity ((n,) or (B, n))."""
+        return Gates(hidden=z["hidden"], norm_dims=norm_dims, heads=self.split("heads", z["heads"]),
+                     attn=list(z["attn"].unbind(-1)), ffn=self.split("ffn", z["ffn"]), ffn_layer=list(z["ffn_layer"].unbind(-1)))
+
+    def keep_probs(self, g: str) -> torch.Tensor:
+        raise NotImplementedError
+
+    def scores(self) -> Dict[str, torch.Tensor]:
+        """Per-unit ranking scores: positive keeps the unit; the lowest go first when a budget is cut."""
+        raise NotImplementedError
+
+    def unit_scales(self) -> Dict[str, torch.Tensor]:
+        """The values folded into the weights of kept units."""
+        raise NotImplementedError
+
+    def kl(self):
+        return 0.0
+
+    def scales(self):
+        from .prune import UnitScales
+
+        v = {g: t.detach().float().cpu() for g, t in self.unit_scales().items()}
+        return UnitScales(v["hidden"], self.split("heads", v["heads"]), v["attn"], self.split("ffn", v["ffn"]), v["ffn_layer"])
+
+    def deterministic(self) -> Gates:
+        """Evaluation gates: the threshold keep-set as a hard mask times the scales (equals the pruned model)."""
+        from .budget import threshold_keep
+        from .prune import masked_gates
+
+        device = next(self.parameters()).device
+        return masked_gates(self.shape, threshold_keep(self.shape, self.scores()), self.scales(), device=device)
+
+    def state(self) -> Dict[str, torch.Tensor]:
+        """Flat tensors for masks.safetensors: `<granularity>.<parameter>`."""
+        return {f"{g}.{name}": t.detach().cpu().clone() for name, d in self.named_children() for g, t in d.items()}
+
+    def load(self, state: Dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for name, d in self.named_children():
+                for g in GRANULARITIES:
+                    d[g].copy_(state[f"{g}.{name}"])
+
+
+class VIBGates(UnitGates):
+    """μ and log σ² for every unit."""
+
+    def __init__(self, shape: ModelShape, settings: VIBSettings):
+        super().__init__(shape, settings)
         self.mu = nn.ParameterDict({g: nn.Parameter(torch.full((sum(c),), settings.init_mu)) for g, c in self.counts.items()})
         self.logvar = nn.ParameterDict({g: nn.Parameter(torch.full((sum(c),), settings.init_logvar)) for g, c in self.counts.items()})
 
@@ -84,54 +137,16 @@ class VIBGates(nn.Module):
     def keep_probs(self, g: str) -> torch.Tensor:
         return torch.sigmoid(self.settings.temperature * (self.log_alpha(g) - self.settings.threshold[g]))
 
-    def kept(self, g: str) -> torch.Tensor:
-        return self.log_alpha(g) > self.settings.threshold[g]
-
-    def split(self, g: str, t: torch.Tensor) -> List[torch.Tensor]:
-        return list(torch.split(t, self.counts[g]))
-
     def sample(self, batch: int) -> Gates:
         """Noisy gates for a training step: one ε per example and unit."""
         z = {}
         for g in GRANULARITIES:
             mu, std = self.mu[g], torch.exp(0.5 * self.logvar[g])
             z[g] = mu + std * torch.randn(batch, mu.numel(), device=mu.device, dtype=mu.dtype)
-        return Gates(
-            hidden=z["hidden"],
-            norm_dims=self.keep_probs("hidden"),
-            heads=list(torch.split(z["heads"], self.counts["heads"], dim=1)),
-            attn=list(z["attn"].unbind(1)),
-            ffn=list(torch.split(z["ffn"], self.counts["ffn"], dim=1)),
-            ffn_layer=list(z["ffn_layer"].unbind(1)),
-        )
+        return self._gates(z, self.keep_probs("hidden"))
 
     def scores(self) -> Dict[str, torch.Tensor]:
-        """log α − threshold per unit: positive keeps the unit; the ranking that decides the budget's last units."""
         return {g: (self.log_alpha(g) - self.settings.threshold[g]).detach() for g in GRANULARITIES}
 
-    def scales(self):
-        from .prune import UnitScales
-
-        mu = {g: self.mu[g].detach().float().cpu() for g in GRANULARITIES}
-        return UnitScales(mu["hidden"], self.split("heads", mu["heads"]), mu["attn"], self.split("ffn", mu["ffn"]), mu["ffn_layer"])
-
-    def deterministic(self) -> Gates:
-        """Evaluation gates: the threshold keep-set as a hard mask times μ (equals the pruned model)."""
-        from .budget import threshold_keep
-        from .prune import masked_gates
-
-        return masked_gates(self.shape, threshold_keep(self.shape, self.scores()), self.scales(), device=self.mu["hidden"].device)
-
-    def state(self) -> Dict[str, torch.Tensor]:
-        """Flat tensors for masks.safetensors: `<granularity>.mu`, `<granularity>.logvar`."""
-        out = {}
-        for g in GRANULARITIES:
-            out[f"{g}.mu"] = self.mu[g].detach().cpu().clone()
-            out[f"{g}.logvar"] = self.logvar[g].detach().cpu().clone()
-        return out
-
-    def load(self, state: Dict[str, torch.Tensor]) -> None:
-        with torch.no_grad():
-            for g in GRANULARITIES:
-                self.mu[g].copy_(state[f"{g}.mu"])
-                self.logvar[g].copy_(state[f"{g}.logvar"])
+    def unit_scales(self) -> Dict[str, torch.Tensor]:
+        return {g: self.mu[g] for g in GRANULARITIES}

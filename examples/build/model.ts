@@ -49,7 +49,7 @@ function recipe(name: DemoName, vocab: number): Recipe {
       n_positions: 512, n_ctx: 512, activation_function: 'gelu_new', resid_pdrop: 0.1, embd_pdrop: 0.1, attn_pdrop: 0.1,
       layer_norm_epsilon: 1e-5, initializer_range: 0.02, bos_token_id: vocab - 1, eos_token_id: vocab - 1, tie_word_embeddings: true,
     },
-    train: { steps: 400, lr: 2e-3, batchSize: 32 },
+    train: { steps: 300, lr: 2e-3, batchSize: 16 },
     files: { train: 'train.txt', dev: 'dev.txt', test: 'test.txt' },
   };
 }

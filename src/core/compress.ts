@@ -14,6 +14,7 @@ import { Requests, type CompressParams, type CompressResult, type DistillParams,
 import { renderReportHtml, renderReportMarkdown } from './reportHtml';
 import type { BudgetKind, Method, Metric, ModelSummary, RunReport } from './report';
 import { CACHE_DIR, newRunId, readReport, readRunInfo, runsDir, writeJsonAtomic, writeTextAtomic } from './runs';
+import type { Fields } from './data';
 import { prepareShards, readShards, splitShards, type ShardProgress } from './shards';
 import { loadTokenizer } from './tokenize';
 
@@ -38,6 +39,10 @@ export interface CompressOptions {
   runDir?: string;
   /** Share of the training data held out for evaluation when no eval data is given. */
   holdout?: number;
+  /** Column / field names of the data files (default text, label, text_pair). */
+  fields?: Fields;
+  /** True requires text pairs (the pair field must be present), false ignores it; unset detects. */
+  pairs?: boolean;
 }
 
 export type Stage = 'tokenize' | 'train' | 'measure' | 'report';
@@ -94,7 +99,7 @@ export async function prepareData(opts: CompressOptions, hooks: CompressHooks = 
     const shard = async (file: string) => {
       hooks.onStage?.('tokenize', file);
       const r = await prepareShards({
-        modelDir: opts.modelDir, dataFile: file, task, maxLen, cacheDir, labelNames: labelNames(cfg),
+        modelDir: opts.modelDir, dataFile: file, task, maxLen, cacheDir, labelNames: labelNames(cfg), fields: opts.fields, pairs: opts.pairs,
         onProgress: (p) => hooks.onTokenize?.(file, p), signal: abort.signal,
       });
       return r.dir;
@@ -177,10 +182,13 @@ export async function finalizeRun(runDir: string, opts: { evalShards?: string; t
   const shards = evalDir && fs.existsSync(evalDir) ? readShards(evalDir) : undefined;
   opts.hooks?.onStage?.('measure', runDir);
   const token = opts.hooks?.token;
+  // Latency at sequence length 128, or the longest the model's position table allows.
+  const shape = readModelShape(path.join(runDir, 'model'));
+  const seqLen = Math.min(128, shape.maxPositions - (shape.family === 'roberta' ? 2 : 0));
   const measure = async (file: string) => {
     if (token?.isCancellationRequested) throw new CancelledError();
     const full = path.join(runDir, file);
-    return fs.existsSync(full) ? measureOnnx(full, file, report.model.vocab, { shards, threads: opts.threads }) : undefined;
+    return fs.existsSync(full) ? measureOnnx(full, file, report.model.vocab, { shards, threads: opts.threads, latency: { seqLen } }) : undefined;
   };
   const teacherOnnx = await measure('teacher.onnx');
   if (teacherOnnx) report.teacher.onnx = teacherOnnx;

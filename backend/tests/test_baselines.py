@@ -1,0 +1,65 @@
+"""The benchmark's baselines: their keep-set selection, and the same harness running them to the budget."""
+import json
+
+import pytest
+import torch
+
+from conftest import settings_for
+from vtrans import api
+from vtrans.baselines import magnitude_scores, random_scores, taylor_scores
+from vtrans.budget import select_keep
+from vtrans.testing import build_tiny, synthetic_classification, write_shards
+
+
+def _dead_units(model):
+    """Zeroes the weights of head 1 in layer 0 and neuron 5 in layer 2 (they do nothing any more)."""
+    s = model.shape
+    d = s.head_dim
+    with torch.no_grad():
+        layer0, layer2 = model.bert.encoder.layer[0], model.bert.encoder.layer[2]
+        for m in (getattr(layer0.attention, "self").query, getattr(layer0.attention, "self").key, getattr(layer0.attention, "self").value):
+            m.weight[d:2 * d] = 0
+            m.bias[d:2 * d] = 0
+        layer0.attention.output.dense.weight[:, d:2 * d] = 0
+        layer2.intermediate.dense.weight[5] = 0
+        layer2.intermediate.dense.bias[5] = 0
+        layer2.output.dense.weight[:, 5] = 0
+
+
+@pytest.mark.parametrize("criterion", ["magnitude", "taylor"])
+def test_criteria_rank_dead_units_last(tmp_path, criterion):
+    model = build_tiny("bert", "classification", seed=1)
+    _dead_units(model)
+    s = model.shape
+    if criterion == "magnitude":
+        scores = magnitude_scores(model)
+    else:
+        seqs, labels = synthetic_classification(64, seed=2)
+        from vtrans.shards import Shards
+        scores = taylor_scores(model, Shards(write_shards(str(tmp_path / "d"), seqs, labels, label_names=["a", "b", "c"])), torch.device("cpu"), batches=2)
+    heads_first = torch.argsort(scores["heads"])[0].item()
+    assert heads_first == 1, "head 1 of layer 0 (flat index 1) is the weakest"
+    ffn_layer2_start = sum(l.ffn for l in s.layers[:2])
+    assert torch.argsort(scores["ffn"])[0].item() == ffn_layer2_start + 5
+    # Baselines never prune hidden dimensions or whole sublayers directly.
+    assert bool((scores["hidden"] > 1e8).all()) and bool((scores["attn"] > 1e8).all())
+    sel = select_keep(s, scores, "encoder-params", 0.6, 10.0)
+    assert 1 not in sel.keep.heads[0].tolist() and 5 not in sel.keep.ffn[2].tolist()
+    assert len(sel.keep.hidden) == s.hidden
+
+
+def test_random_scores_are_seeded():
+    s = build_tiny("gpt2", "lm").shape
+    a, b, c = random_scores(s, 1), random_scores(s, 1), random_scores(s, 2)
+    assert torch.equal(a["heads"], b["heads"]) and not torch.equal(a["ffn"], c["ffn"])
+
+
+@pytest.mark.parametrize("method", ["random", "magnitude", "taylor", "cofi"])
+def test_baselines_run_through_the_same_harness(task_dir, tmp_path, method):
+    result = api.compress(settings_for(task_dir, tmp_path / "run", method=method, budget="encoder-params", keep=0.5, sweep=[], probeExamples=0,
+                                       finetuneEpochs=0, minFinetuneSteps=10), api.Job())
+    assert 0.49 <= result["achieved"] <= 0.5
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["method"] == method and report["student"]["metric"]["count"] == 80
+    if method != "cofi":
+        assert result["units"]["hidden"]["kept"] == result["units"]["hidden"]["total"]

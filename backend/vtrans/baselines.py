@@ -1,0 +1,151 @@
+"""Baseline pruning criteria for the benchmark, each giving per-unit scores that `select_keep` cuts at the same
+exact budget as VTrans (the lowest scores go first):
+
+    random      a seeded uniform draw
+    magnitude   mean |w| of the weights that belong to the unit (L1 norm per parameter)
+    taylor      Michel et al. 2019: E|∂L/∂ξ_u| with a gate ξ_u = 1 on every unit, per parameter of the unit
+
+They prune attention heads (key/value groups) and FFN neurons, as those methods do; hidden dimensions and
+whole sublayers are left to the head/neuron counts (a sublayer with none left is removed). Scores of heads and
+neurons are importance per parameter, on a log scale, so that one ranking serves both.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict
+
+import numpy as np
+import torch
+from torch import nn
+
+from .evaluate import task_loss
+from .models import Gates
+from .shards import Shards
+from .structure import ModelShape
+from .vib import GRANULARITIES, UnitGates, VIBSettings
+
+BASELINES = ("random", "magnitude", "taylor")
+NEVER = 1e9        # score of units a baseline does not prune
+
+
+def unit_params(s: ModelShape) -> Dict[str, torch.Tensor]:
+    """Parameters carried by one unit (a key/value group with its query heads; one FFN neuron)."""
+    mlp = 3 if s.family == "llama" else 2
+    heads = torch.cat([torch.full((l.kv_heads,), float(s.hidden * s.head_dim * (2 * l.group_size + 2))) for l in s.layers])
+    ffn = torch.cat([torch.full((l.ffn,), float(s.hidden * mlp)) for l in s.layers])
+    return {"heads": heads, "ffn": ffn}
+
+
+def _full_scores(s: ModelShape, heads: torch.Tensor, ffn: torch.Tensor) -> Dict[str, torch.Tensor]:
+    return {"hidden": torch.full((s.hidden,), NEVER), "heads": heads, "attn": torch.full((s.n_layers,), NEVER),
+            "ffn": ffn, "ffn_layer": torch.full((s.n_layers,), NEVER)}
+
+
+def random_scores(s: ModelShape, seed: int) -> Dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return _full_scores(s, torch.rand(sum(l.kv_heads for l in s.layers), generator=g), torch.rand(sum(l.ffn for l in s.layers), generator=g))
+
+
+def _unit_weight_slices(model: nn.Module):
+    """(layer, kind, tensor, axis, width) for every weight that belongs to heads or neurons, with the axis that
+    indexes the unit and the number of channels per unit along it."""
+    s: ModelShape = model.shape
+    d = s.head_dim
+    out = []
+    for i, l in enumerate(s.layers):
+        gs = l.group_size
+        if s.family in ("bert", "roberta"):
+            layer = model.body.encoder.layer[i]
+            if l.heads:
+                sa = getattr(layer.attention, "self")
+                out += [(i, "heads", m.weight, 0, d) for m in (sa.query, sa.key, sa.value)]
+                out.append((i, "heads", layer.attention.output.dense.weight, 1, d))
+            if l.ffn:
+                out += [(i, "ffn", layer.intermediate.dense.weight, 0, 1), (i, "ffn", layer.output.dense.weight, 1, 1)]
+        elif s.family == "gpt2":
+            block = model.body.h[i]
+            if l.heads:
+                w = block.attn.c_attn.weight                       # (H, 3·h·d): q | k | v
+                out += [(i, "heads", part, 1, d) for part in w.split(l.heads * d, dim=1)]
+                out.append((i, "heads", block.attn.c_proj.weight, 0, d))
+            if l.ffn:
+                out += [(i, "ffn", block.mlp.c_fc.weight, 1, 1), (i, "ffn", block.mlp.c_proj.weight, 0, 1)]
+        else:
+            layer = model.body.layers[i]
+            if l.heads:
+                sa = layer.self_attn
+                out += [(i, "heads", sa.q_proj.weight, 0, d * gs), (i, "heads", sa.k_proj.weight, 0, d), (i, "heads", sa.v_proj.weight, 0, d),
+                        (i, "heads", sa.o_proj.weight, 1, d * gs)]
+            if l.ffn:
+                out += [(i, "ffn", layer.mlp.gate_proj.weight, 0, 1), (i, "ffn", layer.mlp.up_proj.weight, 0, 1), (i, "ffn", layer.mlp.down_proj.weight, 1, 1)]
+    return out
+
+
+@torch.no_grad()
+def magnitude_scores(model: nn.Module) -> Dict[str, torch.Tensor]:
+    s: ModelShape = model.shape
+    sums = {"heads": [torch.zeros(l.kv_heads) for l in s.layers], "ffn": [torch.zeros(l.ffn) for l in s.layers]}
+    for layer, kind, w, axis, width in _unit_weight_slices(model):
+        a = w.detach().abs().float().cpu()
+        per_channel = a.sum(1 - axis) if a.dim() == 2 else a
+        sums[kind][layer] += per_channel.view(-1, width).sum(1)
+    params = unit_params(s)
+    heads = torch.log(torch.cat(sums["heads"]) / params["heads"] + 1e-12)
+    ffn = torch.log(torch.cat(sums["ffn"]) / params["ffn"] + 1e-12)
+    return _full_scores(s, heads, ffn)
+
+
+def taylor_scores(model: nn.Module, shards: Shards, device, batches: int = 16, batch_size: int = 32, seed: int = 0,
+                  should_stop: Callable[[], None] = lambda: None) -> Dict[str, torch.Tensor]:
+    s: ModelShape = model.shape
+    ones = {g: torch.ones(sum(c), device=device, requires_grad=True) for g, c in (("heads", [l.kv_heads for l in s.layers]), ("ffn", [l.ffn for l in s.layers]))}
+    gates = Gates(heads=list(torch.split(ones["heads"], [l.kv_heads for l in s.layers])), ffn=list(torch.split(ones["ffn"], [l.ffn for l in s.layers])))
+    total = {g: torch.zeros(t.numel(), device=device) for g, t in ones.items()}
+    rng = np.random.default_rng(seed)
+    was_training = model.training
+    model.eval()
+    try:
+        for _ in range(batches):
+            should_stop()
+            batch = shards.batch(rng.choice(len(shards), size=min(batch_size, len(shards)), replace=False)).to(device)
+            for t in ones.values():
+                t.grad = None
+            loss = task_loss(shards.task, model.run(batch.input_ids, batch.attention_mask, batch.token_type_ids, gates=gates).logits, batch)
+            loss.backward()
+            for g, t in ones.items():
+                total[g] += t.grad.abs()
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+    params = unit_params(s)
+    return _full_scores(s, torch.log(total["heads"].cpu() / batches / params["heads"] + 1e-20),
+                        torch.log(total["ffn"].cpu() / batches / params["ffn"] + 1e-20))
+
+
+class ScoreGates(UnitGates):
+    """Fixed scores (a baseline's criterion) in the gates' interface: ranking only, scales of 1."""
+
+    def __init__(self, shape: ModelShape, settings: VIBSettings, scores: Dict[str, torch.Tensor] = None):
+        super().__init__(shape, settings)
+        self.score = nn.ParameterDict({g: nn.Parameter(torch.zeros(sum(c)), requires_grad=False) for g, c in self.counts.items()})
+        if scores is not None:
+            with torch.no_grad():
+                for g in GRANULARITIES:
+                    self.score[g].copy_(scores[g])
+
+    def scores(self) -> Dict[str, torch.Tensor]:
+        return {g: self.score[g].detach() for g in GRANULARITIES}
+
+    def unit_scales(self) -> Dict[str, torch.Tensor]:
+        return {g: torch.ones_like(self.score[g]) for g in GRANULARITIES}
+
+
+def make_gates(method: str, shape: ModelShape, settings: VIBSettings) -> UnitGates:
+    """The gate family a method trains or ranks with (used to read a run's masks back too)."""
+    from .l0 import HardConcreteGates
+    from .vib import VIBGates
+
+    if method == "cofi":
+        return HardConcreteGates(shape, settings)
+    if method in BASELINES:
+        return ScoreGates(shape, settings)
+    return VIBGates(shape, settings)

@@ -1,0 +1,189 @@
+/** BENCHMARKS.md and its plots from bench/results.json (regenerated after every benchmark run). */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { BenchMethod, Entry, Results } from './run';
+import { lineChart, type Series } from './svg';
+
+const LABEL: Record<string, string> = {
+  vtrans: 'VTrans', fast: 'Fast-VTrans', faster: 'Faster-VTrans', cofi: 'CoFi-style L0', taylor: 'Taylor (Michel et al.)', magnitude: 'Magnitude (L1)', random: 'Random',
+};
+const OURS = new Set(['vtrans', 'fast', 'faster']);
+const TASK_TITLE: Record<string, string> = { spam: 'SpamAssassin spam classification (BERT, 4 × 4 heads)', sotu: 'State of the Union language modelling (GPT-2, 4 × 4 heads)' };
+
+const lowerIsBetter = (e: Entry) => e.test?.name === 'perplexity';
+const fmtMetric = (name: string | undefined, v: number | undefined) => (v === undefined ? '—' : name === 'accuracy' ? `${(100 * v).toFixed(2)}%` : v.toFixed(2));
+const fmtCount = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}K` : String(n));
+
+function better(a: Entry, b: Entry): boolean {
+  if (!a.test || !b.test) return false;
+  return lowerIsBetter(a) ? a.test.value < b.test.value : a.test.value > b.test.value;
+}
+
+function metricTable(entries: Entry[], budgets: number[], methods: string[]): string {
+  const head = `| method | ${budgets.map((b) => `keep ${b}`).join(' | ')} |\n|---|${budgets.map(() => '---:').join('|')}|`;
+  const rows = methods.map((m) => {
+    const cells = budgets.map((b) => {
+      const e = entries.find((x) => x.method === m && x.keep === b);
+      if (!e) return '—';
+      if (e.status !== 'done') return 'failed';
+      const best = entries.filter((x) => x.keep === b && x.status === 'done').every((x) => x === e || !better(x, e));
+      const v = fmtMetric(e.test?.name, e.test?.value);
+      return best ? `**${v}**` : v;
+    });
+    return `| ${LABEL[m] ?? m} | ${cells.join(' | ')} |`;
+  });
+  return [head, ...rows].join('\n');
+}
+
+function sizeTable(entries: Entry[], budgets: number[], methods: string[]): string {
+  const head = `| method | ${budgets.map((b) => `keep ${b}: params / encoder / FLOPs per token`).join(' | ')} |\n|---|${budgets.map(() => '---:').join('|')}|`;
+  const rows = methods.map((m) => `| ${LABEL[m] ?? m} | ${budgets.map((b) => {
+    const e = entries.find((x) => x.method === m && x.keep === b && x.status === 'done');
+    return e ? `${fmtCount(e.params)} / ${fmtCount(e.encoderParams)} / ${fmtCount(e.flopsPerToken)}` : '—';
+  }).join(' | ')} |`);
+  return [head, ...rows].join('\n');
+}
+
+function timeTable(entries: Entry[], budgets: number[], methods: string[]): string {
+  const head = `| method | ${budgets.map((b) => `keep ${b}`).join(' | ')} |\n|---|${budgets.map(() => '---:').join('|')}|`;
+  const rows = methods.map((m) => `| ${LABEL[m] ?? m} | ${budgets.map((b) => {
+    const e = entries.find((x) => x.method === m && x.keep === b && x.status === 'done');
+    return e ? `${e.compressSeconds.toFixed(0)} s` : '—';
+  }).join(' | ')} |`);
+  return [head, ...rows].join('\n');
+}
+
+function ratio(a: number | undefined, b: number | undefined): number | undefined {
+  return a !== undefined && b !== undefined && b > 0 ? a / b : undefined;
+}
+
+function latencyRows(entries: Entry[], teacherFlops: number): string {
+  const head = '| method | keep | FLOPs reduction | speedup b1 | speedup b32 | speedup ÷ FLOPs reduction b1 | b32 | ONNX size |\n|---|---:|---:|---:|---:|---:|---:|---:|';
+  const rows = entries.filter((e) => e.status === 'done' && e.latencyMs).map((e) => {
+    const red = teacherFlops / e.flopsPerToken;
+    const s1 = ratio(e.latencyMs!.teacher['1'], e.latencyMs!.student['1']);
+    const s32 = ratio(e.latencyMs!.teacher['32'], e.latencyMs!.student['32']);
+    const f = (v: number | undefined, d = 2) => (v === undefined ? '—' : v.toFixed(d));
+    return `| ${LABEL[e.method]} | ${e.keep} | ${red.toFixed(2)}x | ${f(s1)}x | ${f(s32)}x | ${f(s1 && s1 / red)} | ${f(s32 && s32 / red)} | ${e.onnxBytes ? `${(e.onnxBytes.student / 2 ** 20).toFixed(1)} MiB` : '—'} |`;
+  });
+  return [head, ...rows].join('\n');
+}
+
+/** Plain sentences on where the VTrans methods lose, computed from the entries. */
+function losses(task: string, entries: Entry[], budgets: number[]): string[] {
+  const out: string[] = [];
+  for (const b of budgets) {
+    const at = entries.filter((e) => e.keep === b && e.status === 'done' && e.test);
+    const ours = at.filter((e) => OURS.has(e.method));
+    const theirs = at.filter((e) => !OURS.has(e.method));
+    if (!ours.length || !theirs.length) continue;
+    const bestOurs = ours.reduce((a, e) => (better(e, a) ? e : a));
+    const beating = theirs.filter((e) => better(e, bestOurs));
+    if (beating.length) {
+      out.push(`${task}, keep ${b}: ${beating.map((e) => `${LABEL[e.method]} (${fmtMetric(e.test!.name, e.test!.value)})`).join(', ')} beat${beating.length === 1 ? 's' : ''} the best VTrans variant, ${LABEL[bestOurs.method]} (${fmtMetric(bestOurs.test!.name, bestOurs.test!.value)}).`);
+    }
+    for (const m of ['vtrans', 'fast', 'faster']) {
+      const e = ours.find((x) => x.method === m);
+      const worse = e ? theirs.filter((t) => better(t, e)) : [];
+      if (e && worse.length && e !== bestOurs) out.push(`${task}, keep ${b}: ${LABEL[m]} (${fmtMetric(e.test!.name, e.test!.value)}) is below ${worse.map((t) => LABEL[t.method]).join(', ')}.`);
+    }
+  }
+  return out;
+}
+
+export function writeBenchmarksMd(r: Results, root: string): void {
+  const plots = path.join(root, 'bench', 'plots');
+  fs.mkdirSync(plots, { recursive: true });
+  const budgets = r.settings.budgets;
+  const methods = [...new Set(r.entries.map((e) => e.method))].sort((a, b) => Object.keys(LABEL).indexOf(a) - Object.keys(LABEL).indexOf(b)) as BenchMethod[];
+  const md: string[] = [
+    '# Benchmarks',
+    '',
+    'Generated by `npm run bench` from `bench/results.json` (one run of the whole benchmark; re-running resumes unfinished entries, `--force` redoes them).',
+    'Every method runs through the same harness (`vtrans compress` with `--method`), to the same exact budget (a fraction of the',
+    "encoder parameters, CoFi's convention), with the same distillation and the same fine-tuning step budget; model selection",
+    'uses the dev split only and every metric below is on the **test split**. Latencies are onnxruntime-node medians of the',
+    'exported teacher and student measured in the same run, so their ratio is what to compare (these machines are noisy).',
+    '',
+    '## Machine',
+    '',
+    `- CPU: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memoryGiB} GiB; ${r.machine.platform}; Node ${r.machine.node}`,
+    `- backend: Python ${r.machine.python ?? '?'}, torch ${r.machine.torch ?? '?'}, ${r.machine.backendThreads ?? '?'} threads, device ${r.machine.device ?? '?'}, OMP_WAIT_POLICY=PASSIVE`,
+    `- onnxruntime-node: ${r.machine.onnxThreads ?? '?'} intra-op threads, sequence length 128, batch 1 and 32, 3 warm-up runs, median of 20 (b1) / 5 (b32)`,
+    '',
+    '## Settings',
+    '',
+    '| method | phase 1 | phase 2 (fine-tuning) |',
+    '|---|---|---|',
+    '| VTrans | masks + weights, all training data, 200 steps | 100 steps, all data |',
+    '| Fast-VTrans | masks + weights, 3 % of the data, 150 steps | 50 steps on the 3 % |',
+    '| Faster-VTrans | masks only (weights frozen), 3 % of the data, 150 steps | none |',
+    '| CoFi-style L0 | hard-concrete masks + weights, same Lagrangian and distillation, 200 steps | 100 steps |',
+    '| Taylor / Magnitude / Random | heads and FFN neurons scored (no training) | 100 steps |',
+    '',
+    `Common: ${JSON.stringify(r.settings.common)}; per task: ${JSON.stringify(r.settings.tasks)}.`,
+    '',
+  ];
+  const where: string[] = [];
+  for (const task of Object.keys(r.tasks)) {
+    const entries = r.entries.filter((e) => e.task === task);
+    if (!entries.length) continue;
+    const training = r.tasks[task as keyof typeof r.tasks]!.training as { test?: { name: string; value: number }; params?: { total: number; encoder: number }; unigramTestPerplexity?: number };
+    const teacherTest = entries.find((e) => e.teacherTest)?.teacherTest ?? training.test;
+    const teacherFlops = (() => {
+      const e = entries.find((x) => x.status === 'done' && x.latencyMs);
+      return e ? e.flopsPerToken * 0 + (JSON.parse(fs.readFileSync(path.join(root, e.runDir, 'report.json'), 'utf8')) as { teacher: { flopsPerToken: number } }).teacher.flopsPerToken : 0;
+    })();
+    md.push(`## ${TASK_TITLE[task] ?? task}`, '');
+    md.push(`Teacher: ${training.params ? `${fmtCount(training.params.total)} parameters (${fmtCount(training.params.encoder)} encoder)` : ''}, test ${teacherTest ? `${teacherTest.name} ${fmtMetric(teacherTest.name, teacherTest.value)}` : '—'}${training.unigramTestPerplexity ? ` (an add-one unigram model: perplexity ${training.unigramTestPerplexity.toFixed(1)})` : ''}.`, '');
+    const series: Series[] = methods.map((m) => ({
+      name: LABEL[m], dashed: !OURS.has(m),
+      points: entries.filter((e) => e.method === m && e.status === 'done' && e.test).map((e) => ({ x: e.keep, y: e.test!.name === 'accuracy' ? 100 * e.test!.value : e.test!.value })),
+    }));
+    const metricName = entries.find((e) => e.test)?.test?.name ?? 'metric';
+    const svg = `${task}-tradeoff.svg`;
+    fs.writeFileSync(path.join(plots, svg), lineChart(series, {
+      title: `${task}: test ${metricName} vs encoder parameters kept`, xLabel: 'fraction of encoder parameters kept (log scale)',
+      yLabel: metricName === 'accuracy' ? 'test accuracy (%)' : 'test perplexity (lower is better)', logX: true,
+      reference: teacherTest ? { y: metricName === 'accuracy' ? 100 * teacherTest.value : teacherTest.value, label: 'teacher' } : undefined,
+    }));
+    md.push(`![${task} tradeoff](bench/plots/${svg})`, '');
+    md.push(`### Test ${metricName} (best per budget in bold)`, '', metricTable(entries, budgets, methods), '');
+    md.push('### Size of the compressed model', '', sizeTable(entries, budgets, methods), '');
+    md.push('### Wall time of the compression (training + export)', '', timeTable(entries, budgets, methods), '');
+    const vt = entries.filter((e) => e.method === 'vtrans' && e.status === 'done');
+    const fr = entries.filter((e) => e.method === 'faster' && e.status === 'done');
+    const pairs = budgets.map((b) => ratio(fr.find((e) => e.keep === b)?.compressSeconds, vt.find((e) => e.keep === b)?.compressSeconds)).filter((x): x is number => x !== undefined);
+    if (pairs.length) md.push(`Faster-VTrans time ÷ VTrans time: ${pairs.map((x) => x.toFixed(2)).join(', ')} (per budget; mean ${(pairs.reduce((a, b) => a + b, 0) / pairs.length).toFixed(2)}).`, '');
+    md.push('### Measured speedup against the FLOPs reduction (onnxruntime-node, CPU)', '', latencyRows(entries, teacherFlops), '');
+    const lat: Series[] = methods.map((m) => ({
+      name: LABEL[m], dashed: !OURS.has(m),
+      points: entries.filter((e) => e.method === m && e.status === 'done' && e.latencyMs).map((e) => ({ x: teacherFlops / e.flopsPerToken, y: e.latencyMs!.teacher['32'] / e.latencyMs!.student['32'] })),
+    }));
+    const svg2 = `${task}-speedup.svg`;
+    fs.writeFileSync(path.join(plots, svg2), lineChart(lat, { title: `${task}: measured speedup (batch 32) vs FLOPs reduction`, xLabel: 'FLOPs reduction (teacher ÷ student, log scale)', yLabel: 'onnxruntime-node speedup, batch 32', logX: true }));
+    md.push(`![${task} speedup](bench/plots/${svg2})`, '');
+    const failed = entries.filter((e) => e.status !== 'done');
+    if (failed.length) md.push('Failed runs: ' + failed.map((e) => `${LABEL[e.method]} at ${e.keep}: ${e.error}`).join('; '), '');
+    where.push(...losses(task, entries, budgets));
+  }
+  md.push('## Mask-training overhead', '', '| task | plain training step | VTrans mask step (teacher + gated student) | ratio | Faster-VTrans step (gates only) | ratio |', '|---|---:|---:|---:|---:|---:|');
+  for (const [task, o] of Object.entries(r.overhead)) {
+    if (!o || 'error' in o) {
+      md.push(`| ${task} | ${o?.error ?? '—'} | | | | |`);
+      continue;
+    }
+    const n = (k: string) => Number(o[k]);
+    md.push(`| ${task} (batch ${o.batchSize}, length ${o.seqLen}) | ${(1000 * n('plainStepSeconds')).toFixed(0)} ms | ${(1000 * n('vtransStepSeconds')).toFixed(0)} ms | ${n('vtransOverhead').toFixed(2)}x | ${(1000 * n('fasterStepSeconds')).toFixed(0)} ms | ${n('fasterOverhead').toFixed(2)}x |`);
+  }
+  md.push('', '## GPU', '');
+  if (r.gpu) md.push('```json', JSON.stringify(r.gpu, null, 2), '```', '');
+  else md.push('Not measured in this run: no GPU machine was available to it. `npm run bench` on a machine where torch sees CUDA adds the CUDA figures and the throughput (samples/s, MFU) of the mask-training loop on a BERT-base-sized random model, recorded with the card\'s name.', '');
+  md.push('## Where VTrans loses', '');
+  if (where.length) md.push(...where.map((w) => `- ${w}`));
+  else md.push('- In this run a VTrans variant has the best test metric at every budget of both tasks.');
+  md.push('- VTrans trains its masks (and weights): it costs far more wall time than scoring heads and neurons once (Taylor, magnitude, random), see the wall-time tables.');
+  md.push('- Pruning hidden dimensions (the embedding width) makes the pruned model\'s speedup depend on small, oddly sized matrices; on a CPU the measured speedup trails the FLOPs reduction (ratios below 1 in the speedup tables).');
+  md.push('');
+  fs.writeFileSync(path.join(root, 'BENCHMARKS.md'), md.join('\n'));
+}

@@ -1,0 +1,196 @@
+/**
+ * `npm run bench`: VTrans, Fast-VTrans and Faster-VTrans against baselines run by the same harness (random,
+ * magnitude, Taylor importance, CoFi-style L0 masks), on both demo tasks, at 0.5 / 0.3 / 0.1 / 0.05 of the
+ * encoder parameters. Writes bench/results.json (updated after every run, so an interrupted bench resumes
+ * where it stopped), SVG plots in bench/plots/ and BENCHMARKS.md.
+ *
+ *   node --import tsx bench/run.ts [--tasks spam,sotu] [--methods vtrans,fast,...] [--budgets 0.5,0.3] [--force] [--report-only]
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildDemoModel, type DemoName } from '../examples/build/model';
+import { Backend } from '../src/core/backend';
+import { compress, type CompressOutcome } from '../src/core/compress';
+import { backendEnv, defaultCandidates, findPython } from '../src/core/python';
+import type { CompressParams, InitializeResult } from '../src/core/protocol';
+import type { Method } from '../src/core/report';
+import { readRunInfo } from '../src/core/runs';
+import { writeBenchmarksMd } from './report';
+
+const ROOT = path.resolve(__dirname, '..');
+const RESULTS = path.join(ROOT, 'bench', 'results.json');
+const WORK = path.join(ROOT, 'bench', 'work');
+
+export const METHODS = ['vtrans', 'fast', 'faster', 'cofi', 'taylor', 'magnitude', 'random'] as const;
+export type BenchMethod = (typeof METHODS)[number];
+export const BUDGETS = [0.5, 0.3, 0.1, 0.05];
+export const TASKS: DemoName[] = ['spam', 'sotu'];
+
+/** Phase lengths: the full-data methods share one step budget; Fast/Faster use their defaults (3 % of the data). */
+const FULL_DATA = { pruneEpochs: 0, minPruneSteps: 200, finetuneEpochs: 0, minFinetuneSteps: 100 };
+const METHOD_SETTINGS: Record<BenchMethod, Partial<CompressParams>> = {
+  vtrans: FULL_DATA,
+  fast: {},
+  faster: {},
+  cofi: FULL_DATA,
+  taylor: { finetuneEpochs: 0, minFinetuneSteps: 100 },
+  magnitude: { finetuneEpochs: 0, minFinetuneSteps: 100 },
+  random: { finetuneEpochs: 0, minFinetuneSteps: 100 },
+};
+const TASK_SETTINGS: Record<DemoName, Partial<CompressParams>> = {
+  spam: { batchSize: 32 },
+  sotu: { batchSize: 16 },
+};
+const COMMON: Partial<CompressParams> = { sweep: [], probeExamples: 0, seed: 0 };
+
+export interface Entry {
+  task: DemoName;
+  method: BenchMethod;
+  keep: number;
+  status: 'done' | 'failed';
+  error?: string;
+  runDir: string;
+  /** Whole command: tokenization (cached), training, export, ONNX measurement. */
+  totalSeconds: number;
+  /** The backend's compression (training + export), without the ONNX measurement. */
+  compressSeconds: number;
+  achieved: number;
+  params: number;
+  encoderParams: number;
+  flopsPerToken: number;
+  dev: { name: string; value: number } | null;
+  test: { name: string; value: number } | null;
+  teacherTest: { name: string; value: number } | null;
+  latencyMs: { teacher: Record<string, number>; student: Record<string, number> } | null;
+  onnxBytes: { teacher: number; student: number } | null;
+  units: CompressOutcome['units'] | null;
+}
+
+export interface Results {
+  machine: { cpu: string; cores: number; memoryGiB: number; node: string; platform: string; python?: string; torch?: string; backendThreads?: number; onnxThreads?: number; device?: string };
+  settings: { budgets: number[]; kind: 'encoder-params'; methods: Record<string, Partial<CompressParams>>; tasks: Record<string, Partial<CompressParams>>; common: Partial<CompressParams> };
+  tasks: Partial<Record<DemoName, { modelDir: string; training: Record<string, unknown> }>>;
+  entries: Entry[];
+  overhead: Partial<Record<DemoName, Record<string, number | string>>>;
+  gpu: Record<string, unknown> | null;
+  updatedAt: string;
+}
+
+function load(): Results {
+  if (fs.existsSync(RESULTS)) return JSON.parse(fs.readFileSync(RESULTS, 'utf8')) as Results;
+  return {
+    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` },
+    settings: { budgets: BUDGETS, kind: 'encoder-params', methods: METHOD_SETTINGS, tasks: TASK_SETTINGS, common: COMMON },
+    tasks: {}, entries: [], overhead: {}, gpu: null, updatedAt: new Date().toISOString(),
+  };
+}
+
+function save(r: Results): void {
+  r.updatedAt = new Date().toISOString();
+  fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
+  fs.writeFileSync(RESULTS, JSON.stringify(r, null, 2) + '\n');
+  writeBenchmarksMd(r, ROOT);
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+async function runEntry(backend: Backend, task: DemoName, modelDir: string, dataDir: string, method: BenchMethod, keep: number): Promise<Entry> {
+  const workspace = path.join(WORK, task);
+  const runDir = path.join(workspace, 'runs', `${method}-${keep}`);
+  fs.rmSync(runDir, { recursive: true, force: true });
+  const ext = task === 'spam' ? 'jsonl' : 'txt';
+  const t0 = Date.now();
+  const base: Entry = {
+    task, method, keep, status: 'failed', runDir: path.relative(ROOT, runDir), totalSeconds: 0, compressSeconds: 0, achieved: 0, params: 0,
+    encoderParams: 0, flopsPerToken: 0, dev: null, test: null, teacherTest: null, latencyMs: null, onnxBytes: null, units: null,
+  };
+  try {
+    const o = await compress(backend, {
+      workspace, modelDir, data: path.join(dataDir, `train.${ext}`), evalData: path.join(dataDir, `dev.${ext}`), testData: path.join(dataDir, `test.${ext}`),
+      keep, budget: 'encoder-params', method: method as Method, runDir, device: 'auto',
+      extra: { ...COMMON, ...TASK_SETTINGS[task], ...METHOD_SETTINGS[method] },
+    }, {
+      onProgress: (p) => {
+        if (p.step === p.total || p.step % 50 === 0) process.stderr.write(`  ${task} ${method} ${keep}: ${p.phase} ${p.step}/${p.total}\r`);
+      },
+    });
+    const info = readRunInfo(runDir);
+    const result = (info?.result ?? {}) as { wallSeconds?: number };
+    // Heavy intermediate files are not needed once measured.
+    fs.rmSync(path.join(runDir, 'checkpoints'), { recursive: true, force: true });
+    return {
+      ...base, status: 'done', totalSeconds: (Date.now() - t0) / 1000, compressSeconds: result.wallSeconds ?? 0, achieved: o.achieved,
+      params: o.student.params, encoderParams: o.student.encoderParams, flopsPerToken: o.student.flopsPerToken,
+      dev: o.student.metric && { name: o.student.metric.name, value: o.student.metric.value },
+      test: o.test ? { name: o.test.student.name, value: o.test.student.value } : null,
+      teacherTest: o.test ? { name: o.test.teacher.name, value: o.test.teacher.value } : null,
+      latencyMs: o.teacher.onnx && o.student.onnx ? { teacher: o.teacher.onnx.latencyMs, student: o.student.onnx.latencyMs } : null,
+      onnxBytes: o.teacher.onnx && o.student.onnx ? { teacher: o.teacher.onnx.bytes, student: o.student.onnx.bytes } : null,
+      units: o.units,
+    };
+  } catch (e) {
+    return { ...base, totalSeconds: (Date.now() - t0) / 1000, error: (e as Error).message };
+  }
+}
+
+function overhead(python: string, modelDir: string, shards: string): Record<string, number | string> {
+  const r = spawnSync(python, ['-m', 'vtrans.benchmarks', 'overhead', '--model', modelDir, '--shards', shards, '--steps', '10'], { env: backendEnv(), encoding: 'utf8' });
+  if (r.status !== 0) return { error: (r.stderr || '').trim().split('\n').pop() ?? `exit ${r.status}` };
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+async function main(): Promise<void> {
+  const results = load();
+  if (process.argv.includes('--report-only')) {
+    save(results);
+    return;
+  }
+  const tasks = (arg('tasks')?.split(',') as DemoName[] | undefined) ?? TASKS;
+  const methods = (arg('methods')?.split(',') as BenchMethod[] | undefined) ?? [...METHODS];
+  const budgets = arg('budgets')?.split(',').map(Number) ?? BUDGETS;
+  const force = process.argv.includes('--force');
+  const python = await findPython(defaultCandidates());
+  const backend = await Backend.start({ python: python.executable });
+  const info = backend.info as InitializeResult;
+  Object.assign(results.machine, { python: info.python, torch: info.torch, backendThreads: info.threads, onnxThreads: os.availableParallelism?.() ?? os.cpus().length, device: info.gpuName ?? info.device });
+  try {
+    for (const task of tasks) {
+      const built = await buildDemoModel(task);
+      results.tasks[task] = { modelDir: path.relative(ROOT, built.modelDir), training: built.training };
+      for (const keep of budgets) {
+        for (const method of methods) {
+          const existing = results.entries.find((e) => e.task === task && e.method === method && e.keep === keep);
+          if (existing?.status === 'done' && !force) continue;
+          process.stderr.write(`bench: ${task} ${method} keep ${keep}\n`);
+          const entry = await runEntry(backend, task, built.modelDir, built.dataDir, method, keep);
+          results.entries = results.entries.filter((e) => e !== existing).concat(entry);
+          save(results);
+          process.stderr.write(`\nbench: ${task} ${method} ${keep}: ${entry.status}${entry.error ? ` (${entry.error})` : ''} test ${entry.test?.value?.toFixed(4)} in ${entry.totalSeconds.toFixed(0)} s\n`);
+        }
+      }
+      if (!results.overhead[task] || force) {
+        const shards = fs.readdirSync(path.join(WORK, task, '.vtrans', 'cache', 'tokens')).map((d) => path.join(WORK, task, '.vtrans', 'cache', 'tokens', d))
+          .find((d) => fs.existsSync(path.join(d, 'meta.json')) && JSON.parse(fs.readFileSync(path.join(d, 'meta.json'), 'utf8')).source.endsWith(task === 'spam' ? 'train.jsonl' : 'train.txt'));
+        if (shards) results.overhead[task] = overhead(python.executable, built.modelDir, shards);
+        save(results);
+      }
+    }
+    if (info.cuda) {
+      const r = spawnSync(python.executable, ['-m', 'vtrans.benchmarks', 'throughput'], { env: backendEnv(), encoding: 'utf8' });
+      results.gpu = r.status === 0 ? JSON.parse(r.stdout.trim().split('\n').pop()!) : { error: r.stderr.trim().split('\n').pop() };
+      save(results);
+    }
+  } finally {
+    await backend.dispose();
+  }
+}
+
+main().catch((e: Error) => {
+  console.error(`bench: ${e.stack ?? e.message}`);
+  process.exit(1);
+});
