@@ -202,7 +202,7 @@ async function e2e({ tools, python, vsix }) {
   };
   step('e2e: workspace with the spam-classifier demo');
   makeDemoWorkspace(workspace, { python, settings, log: step });
-  const profile = makeProfile(name, { trust: 'disabled', settings: profileSettings(python, { 'workbench.colorTheme': 'Default Light Modern' }) });
+  const profile = makeProfile(name, { trust: 'disabled', settings: profileSettings(python, { 'workbench.colorTheme': 'Default Light Modern', 'workbench.preferredLightColorTheme': 'Default Light Modern', 'workbench.preferredDarkColorTheme': 'Default Dark Modern' }) });
   const installed = installVsix(tools.codeServer, profile, vsix, tools.env);
   step(`e2e: installed ${installed.join(', ')} (the packaged extension, not the checkout)`);
   const server = await startCodeServer(tools.codeServer, profile, { folder: workspace, env: { ...tools.env, VTRANS_PYTHON: python, OMP_WAIT_POLICY: 'PASSIVE' } });
@@ -214,7 +214,7 @@ async function e2e({ tools, python, vsix }) {
       stdio: 'inherit',
       env: {
         ...process.env, VTRANS_E2E_BASE: server.base, VTRANS_E2E_WORKSPACE: workspace, VTRANS_E2E_OUT: TEST_OUTPUT,
-        VTRANS_E2E_USER_SETTINGS: path.join(profile.userData, 'User', 'settings.json'), VTRANS_E2E_TIMEOUT: String(SUITE_TIMEOUT_S),
+        VTRANS_E2E_TIMEOUT: String(SUITE_TIMEOUT_S),
         VTRANS_VSCODE_CACHE: CACHE,
       },
     });

@@ -1,5 +1,8 @@
 /** Inline budget tuning: changing vtrans.budget.keep re-predicts from the last run's masks and updates the status bar. */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { RunReport } from '../../../src/core/report';
 import { ensureFinishedRun, getApi, log, nextEvent, setKeep } from './helpers';
 
 const near = (a: number, b: number) => Math.abs(a - b) < 1e-9;
@@ -51,4 +54,22 @@ describe('settings reaction', () => {
       await cfg.update('budget.kind', undefined, ConfigurationTarget.Workspace);
     }
   });
+
+  it("predicts the run's own budget with the sizes report.json gives its compressed model", async () => {
+    const api = await getApi();
+    const runDir = await ensureFinishedRun(api);
+    const report = JSON.parse(fs.readFileSync(path.join(runDir, 'report.json'), 'utf8')) as RunReport;
+    const keep = report.budget.keep;
+    await setKeep(keep === 0.55 ? 0.6 : 0.55);
+    await api.whenPredictionsSettled();
+    const own = nextEvent(api.onDidPredict, `a prediction at the run's keep ${keep}`, (p) => near(p.keep, keep), 30_000);
+    await setKeep(keep);
+    const p = await own;
+    const s = report.student!;
+    log(`keep ${keep}: predicted ${p.params} params / ${p.flopsPerToken.toFixed(0)} FLOPs per token; report.json ${s.params} / ${s.flopsPerToken.toFixed(0)}`);
+    assert.ok(Math.abs(p.params - s.params) <= 0.005 * s.params, `parameters: predicted ${p.params}, report.json ${s.params}`);
+    assert.ok(Math.abs(p.encoderParams - s.encoderParams) <= 0.005 * s.encoderParams + 1, `encoder parameters: predicted ${p.encoderParams}, report.json ${s.encoderParams}`);
+    assert.ok(Math.abs(p.flopsPerToken - s.flopsPerToken) <= 0.01 * s.flopsPerToken, `FLOPs per token: predicted ${p.flopsPerToken}, report.json ${s.flopsPerToken}`);
+  });
 });
+
