@@ -11,15 +11,14 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { format, parseArgs } from 'node:util';
-import * as esbuild from 'esbuild';
 import { build, ensurePython } from '../../scripts/bootstrap.mjs';
 import { packageTarget } from '../../scripts/package.mjs';
 import { launch, consoleText, notificationTexts } from './lib/browser.mjs';
 import { installVsix, makeProfile, startCodeServer } from './lib/codeServer.mjs';
+import { bundleSuite, SUITE_INDEX, summarizeResults } from './lib/suite.mjs';
 import { CACHE, ensureTools, LOGS, ROOT, step } from './lib/tools.mjs';
 import { makeDemoWorkspace, makeTinyWorkspace } from './fixtures/make-workspace.mjs';
 
-const SUITE_OUT = path.join(ROOT, 'out', 'test', 'vscode', 'suite');
 export const TEST_OUTPUT = path.join(ROOT, 'test-output');
 
 const { values: opts, positionals } = parseArgs({
@@ -32,18 +31,6 @@ if (opts.help || !['exthost', 'e2e', 'all'].includes(what)) {
   process.exit(opts.help ? 0 : 2);
 }
 const SUITE_TIMEOUT_S = Number(opts.timeout ?? process.env.VTRANS_VSCODE_TIMEOUT ?? 900);
-
-/** The extension bundles (dev build: source maps for readable stack traces) and the suite bundle. */
-async function bundleSuite() {
-  fs.rmSync(SUITE_OUT, { recursive: true, force: true });
-  const dir = path.join(ROOT, 'test', 'vscode', 'suite');
-  const entryPoints = fs.readdirSync(dir).filter((f) => f.endsWith('.ts') && f !== 'helpers.ts').map((f) => path.join(dir, f));
-  await esbuild.build({
-    entryPoints, outdir: SUITE_OUT, bundle: true, platform: 'node', format: 'cjs', target: 'node20', sourcemap: 'inline',
-    // mocha is required from the checkout's node_modules at run time; vscode comes from the extension host.
-    external: ['vscode', 'mocha'], logLevel: 'warning',
-  });
-}
 
 /** The linux-x64 (current platform) .vsix; vsce's prepublish leaves a production dist/, so the dev build follows. */
 function packageVsix() {
@@ -142,7 +129,7 @@ async function runSuite({ tools, python, vsix, mode }) {
     const authority = `127.0.0.1:${server.port}`;
     const payload = JSON.stringify([
       ['extensionDevelopmentPath', `vscode-remote://${authority}${ROOT}`],
-      ['extensionTestsPath', `vscode-remote://${authority}${path.join(SUITE_OUT, 'index.js')}`],
+      ['extensionTestsPath', `vscode-remote://${authority}${SUITE_INDEX}`],
     ]);
     step(`${name}: running the suite (timeout ${SUITE_TIMEOUT_S} s)`);
     await page.goto(`${server.base}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(payload)}`, { waitUntil: 'domcontentloaded', timeout: 60_000 });
@@ -161,22 +148,12 @@ async function runSuite({ tools, python, vsix, mode }) {
     cleanProfile(profile);
     if (left.length) step(`${name}: stopped processes left by code-server: ${left.map((p) => `${p.pid} ${p.cmd.slice(0, 80)}`).join('; ')}`);
   }
-  const results = fs.existsSync(files.results) ? JSON.parse(fs.readFileSync(files.results, 'utf8')) : undefined;
-  const passed = results?.results.filter((r) => r.state === 'passed').length ?? 0;
-  const failed = results?.results.filter((r) => r.state === 'failed') ?? [];
-  if (code === 'timeout') {
-    console.log(`\n${name}: TIMED OUT after ${SUITE_TIMEOUT_S} s (${passed} passed, ${failed.length} failed so far). Last log lines (${path.relative(ROOT, browserLog)}):`);
+  if (code === 'timeout' || !fs.existsSync(files.results)) {
+    console.log(`\n${name}: ${code === 'timeout' ? `TIMED OUT after ${SUITE_TIMEOUT_S} s` : `no results (exit code ${code})`}. Last log lines (${path.relative(ROOT, browserLog)}):`);
     for (const l of recent.slice(-40)) console.log(`  ${l.slice(0, 400)}`);
-    return { ok: false, summary: `${name}: timed out (${passed} passed, ${failed.length} failed before)` };
   }
-  if (!results?.done) {
-    console.log(`\n${name}: the suite did not report results (exit code ${code}). Last log lines (${path.relative(ROOT, browserLog)}):`);
-    for (const l of recent.slice(-40)) console.log(`  ${l.slice(0, 400)}`);
-    return { ok: false, summary: `${name}: no results (exit code ${code})` };
-  }
-  for (const f of failed) console.log(`\n${name} FAILED: ${f.title}\n  ${f.error.split('\n').slice(0, 6).join('\n  ')}`);
-  const ok = code === 0 && failed.length === 0;
-  return { ok, summary: `${name}: ${passed} passing, ${failed.length} failing (extension host exit code ${code})` };
+  const r = summarizeResults(name, files.results, code);
+  return code === 'timeout' ? { ok: false, summary: `${name}: timed out after ${SUITE_TIMEOUT_S} s (${r.summary.replace(/^[^:]*: /, '')})` } : r;
 }
 
 async function exthost(ctx) {

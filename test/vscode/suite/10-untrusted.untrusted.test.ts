@@ -17,7 +17,7 @@ describe('untrusted workspace', () => {
     assert.equal(api.backend(), undefined, 'api.backend() stays undefined');
     assert.deepEqual(backendProcesses(), [], 'no backend process');
     const text = await waitForNotification(/trusted workspace/i, t0);
-    log(text);
+    if (text !== undefined) log(text);
   });
 
   it('refuses Restart Backend and Export at Current Budget the same way', async () => {

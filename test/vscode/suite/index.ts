@@ -36,6 +36,10 @@ export function run(): Promise<void> {
         results.push({ title: t.fullTitle(), state: 'passed', ms: t.duration });
         write({ done: false });
       });
+      runner.on('pending', (t) => {
+        results.push({ title: t.fullTitle(), state: 'pending' });
+        write({ done: false });
+      });
       runner.on('fail', (t, err: Error) => {
         results.push({ title: t.fullTitle(), state: 'failed', error: String(err?.stack ?? err) });
         write({ done: false });
