@@ -29,19 +29,20 @@ export const BUDGETS = [0.5, 0.3, 0.1, 0.05];
 export const TASKS: DemoName[] = ['spam', 'sotu'];
 
 /** Phase lengths: the full-data methods share one step budget; Fast/Faster use their defaults (3 % of the data). */
-const FULL_DATA = { pruneEpochs: 0, minPruneSteps: 200, finetuneEpochs: 0, minFinetuneSteps: 100 };
+const FULL_DATA = { pruneEpochs: 0, minPruneSteps: 150, finetuneEpochs: 0, minFinetuneSteps: 75 };
 const METHOD_SETTINGS: Record<BenchMethod, Partial<CompressParams>> = {
   vtrans: FULL_DATA,
   fast: {},
   faster: {},
   cofi: FULL_DATA,
-  taylor: { finetuneEpochs: 0, minFinetuneSteps: 100 },
-  magnitude: { finetuneEpochs: 0, minFinetuneSteps: 100 },
-  random: { finetuneEpochs: 0, minFinetuneSteps: 100 },
+  taylor: { finetuneEpochs: 0, minFinetuneSteps: 75 },
+  magnitude: { finetuneEpochs: 0, minFinetuneSteps: 75 },
+  random: { finetuneEpochs: 0, minFinetuneSteps: 75 },
 };
 const TASK_SETTINGS: Record<DemoName, Partial<CompressParams>> = {
   spam: { batchSize: 32 },
-  sotu: { batchSize: 16 },
+  // 400 blocks of 128 tokens (51K tokens) of dev and test each, so that an LM run is not mostly evaluation.
+  sotu: { batchSize: 16, evalExamples: 400 },
 };
 const COMMON: Partial<CompressParams> = { sweep: [], probeExamples: 0, seed: 0 };
 

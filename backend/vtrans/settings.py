@@ -50,6 +50,7 @@ class CompressSettings:
     seed: int = 0
     checkpoint_every: int = 50
     eval_limit: int = 2000                 # examples evaluated per sweep point
+    eval_examples: Optional[int] = None    # cap on the examples of the teacher/student metric (None: all)
     sweep: List[float] = field(default_factory=lambda: list(DEFAULT_SWEEP))
     probe_examples: int = 128
     special_token_ids: List[int] = field(default_factory=list)

@@ -404,6 +404,7 @@ class Compressor:
         return a < b if self.shape.task == "lm" else a > b
 
     def metric(self, model: nn.Module, shards: Shards, limit: Optional[int] = None) -> dict:
+        limit = limit if limit is not None else self.s.eval_examples
         return evaluate(model, shards, self.device, limit=limit, autocast=self.autocast, should_stop=self.check_stop)
 
     # ------------------------------------------------------------------------------------------------------------

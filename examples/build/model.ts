@@ -78,7 +78,8 @@ export interface BuildResult {
 export async function buildDemoModel(name: DemoName, opts: { force?: boolean; python?: string; seed?: number; log?: Logger; outDir?: string } = {}): Promise<BuildResult> {
   const log = opts.log ?? stderrLog;
   const out = path.resolve(opts.outDir ?? DEFAULT_OUT[name]);
-  const prepared = name === 'spam' ? await prepareSpam(out, { log }) : await prepareSotu(out, { log });
+  // A 4,096-token vocabulary keeps the LM head (most of the demo LM's compute) small enough to train in minutes.
+  const prepared = name === 'spam' ? await prepareSpam(out, { log }) : await prepareSotu(out, { log, vocabSize: 4096 });
   const tokenizer = JSON.parse(fs.readFileSync(path.join(prepared.tokenizerDir, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> }; added_tokens?: Array<{ id: number }> };
   const vocab = Math.max(...Object.values(tokenizer.model.vocab), ...(tokenizer.added_tokens ?? []).map((t) => t.id)) + 1;
   const r = recipe(name, vocab);

@@ -177,7 +177,7 @@ export async function finalizeRun(runDir: string, opts: { evalShards?: string; t
   const report = readReport(runDir);
   if (!report) throw new UserError(`${path.join(runDir, 'report.json')}: missing or unreadable.`, 'The run did not finish; resume or rerun it.');
   const info = readRunInfo(runDir);
-  const settings = (info?.settings ?? {}) as { eval_shards?: string; model_dir?: string };
+  const settings = (info?.settings ?? {}) as { eval_shards?: string; model_dir?: string; eval_examples?: number | null };
   const evalDir = opts.evalShards ?? settings.eval_shards;
   const shards = evalDir && fs.existsSync(evalDir) ? readShards(evalDir) : undefined;
   opts.hooks?.onStage?.('measure', runDir);
@@ -188,7 +188,8 @@ export async function finalizeRun(runDir: string, opts: { evalShards?: string; t
   const measure = async (file: string) => {
     if (token?.isCancellationRequested) throw new CancelledError();
     const full = path.join(runDir, file);
-    return fs.existsSync(full) ? measureOnnx(full, file, report.model.vocab, { shards, threads: opts.threads, latency: { seqLen } }) : undefined;
+    const limit = settings.eval_examples ?? undefined;
+    return fs.existsSync(full) ? measureOnnx(full, file, report.model.vocab, { shards, threads: opts.threads, latency: { seqLen }, limit }) : undefined;
   };
   const teacherOnnx = await measure('teacher.onnx');
   if (teacherOnnx) report.teacher.onnx = teacherOnnx;

@@ -73,6 +73,8 @@ export interface CompressParams {
   seed?: number;
   checkpointEvery?: number;
   evalLimit?: number;
+  /** Cap on the examples of the teacher/student metric (all by default). */
+  evalExamples?: number;
   sweep?: number[];
   probeExamples?: number;
   specialTokenIds?: number[];
