@@ -1,5 +1,6 @@
 /** Activation, the manifest's contract (commands, settings, views) and the workspace trust state. */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { EXTENSION_ID, getApi, manifest, testMode } from './helpers';
 
@@ -14,6 +15,13 @@ describe('activation and contributions', () => {
     }
     assert.equal(typeof api.onDidPredict, 'function', 'api.onDidPredict is an event');
     assert.equal(typeof api.onDidFinishCompression, 'function', 'api.onDidFinishCompression is an event');
+  });
+
+  it('is the extension from the checkout (the development path), not an installed copy', () => {
+    const expected = testMode().extensionPath;
+    assert.ok(expected, 'the runner names the checkout');
+    const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+    assert.equal(fs.realpathSync(ext.extensionUri.fsPath), fs.realpathSync(expected));
   });
 
   it('registers every command of contributes.commands', async () => {

@@ -11,6 +11,8 @@ export const EXTENSION_ID = 'vtrans.vtrans';
 export interface TestMode {
   mode: 'trusted' | 'untrusted' | 'e2e';
   python: string;
+  /** Where the extension under test must be loaded from (the checkout). */
+  extensionPath?: string;
   modelDir: string;
   data: string;
   evalData: string;

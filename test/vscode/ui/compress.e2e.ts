@@ -212,7 +212,8 @@ async function main(): Promise<void> {
 
     log('VTrans: Compress Model');
     await runCommand(page, 'VTrans: Compress Model');
-    // One model project in the workspace: it is taken without asking. Then training data, eval data, confirm.
+    // Two model projects in the workspace (the demo and a tiny BERT): the first picker asks which one.
+    log('model:', await pick(page, /model to compress/, 'spam-classifier', 'spam'));
     log('training data:', await pick(page, /training data/, 'train.jsonl', 'train.jsonl'));
     await pick(page, /evaluation data/, 'dev.jsonl', 'dev.jsonl').then((t) => log('evaluation data:', t));
     const confirmWidget = page.locator('.quick-input-widget .quick-input-title', { hasText: /confirm/ });
