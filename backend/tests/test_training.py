@@ -123,3 +123,34 @@ def test_resume_after_kill_reaches_the_same_model(task_dir, tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6), k
+
+
+def test_two_gloo_workers_train_one_model(task_dir, tmp_path):
+    """The data-parallel path (torchrun, one process per GPU) on two CPU processes with gloo."""
+    progress = []
+    job = api.Job(progress=progress.append)
+    result = api.compress(settings_for(task_dir, tmp_path / "run", method="vtrans", gpus=2, device="cpu", keep=0.5,
+                                       minPruneSteps=20, minFinetuneSteps=10, sweep=[0.8], probeExamples=8), job)
+    assert result["status"] == "done" and 0.49 <= result["achieved"] <= 0.5
+    assert any(p["phase"] == "prune" for p in progress), "progress relayed from rank 0"
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["student"]["metric"]["count"] == 80
+    assert not (tmp_path / "run" / ".cancel").exists()
+
+
+def test_two_gloo_workers_cancel_together(task_dir, tmp_path):
+    job = api.Job()
+    seen = []
+
+    def progress(p):
+        seen.append(p)
+        if p["phase"] == "prune" and p["step"] >= 3:
+            job.cancelled.set()
+
+    job.progress = progress
+    t0 = time.monotonic()
+    with pytest.raises(Exception) as err:
+        api.compress(settings_for(task_dir, tmp_path / "run", method="vtrans", gpus=2, device="cpu", minPruneSteps=100000), job)
+    assert type(err.value).__name__ == "Cancelled"
+    assert time.monotonic() - t0 < 120
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "cancelled"

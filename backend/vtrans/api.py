@@ -3,6 +3,7 @@ and a `Job` (progress + cancellation) and returns a JSON-serialisable result."""
 from __future__ import annotations
 
 import bisect
+import contextlib
 import copy
 import os
 import platform
@@ -72,6 +73,8 @@ def compress(params: dict, job: Job) -> dict:
     run = RunDir(settings.run_dir)
     if run.exists() and not settings.resume:
         raise UserError(f"{settings.run_dir}: a run already exists there. Pick a new output directory or resume it.")
+    if settings.gpus > 1:
+        return compress_distributed(settings, job)
     try:
         return Compressor(settings, job.progress, job.should_stop).compress()
     except Cancelled:
@@ -86,6 +89,55 @@ def compress(params: dict, job: Job) -> dict:
         if run.exists():
             run.update(status="failed", error=f"{type(e).__name__}: {e}")
         raise
+
+
+def compress_distributed(settings, job: Job) -> dict:
+    """Data-parallel training: torchrun workers in their own process group; progress relayed from rank 0;
+    a cancel asks them to stop together (file flag) and kills the group if they have not within 30 s."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from .worker import PROGRESS_PREFIX
+
+    os.makedirs(settings.run_dir, exist_ok=True)
+    launch = os.path.join(settings.run_dir, "launch.json")
+    write_json(launch, settings.to_json())
+    cmd = [sys.executable, "-m", "vtrans.torchrun", "--standalone", f"--nproc_per_node={settings.gpus}", "-m", "vtrans.worker", launch]
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None, text=True, start_new_session=True, env=env)
+
+    def relay():
+        for line in proc.stdout:
+            if line.startswith(PROGRESS_PREFIX):
+                job.progress(json.loads(line[len(PROGRESS_PREFIX):]))
+
+    reader = threading.Thread(target=relay, daemon=True)
+    reader.start()
+    cancel_sent = None
+    while proc.poll() is None:
+        if job.should_stop() and cancel_sent is None:
+            open(os.path.join(settings.run_dir, ".cancel"), "w").close()
+            cancel_sent = time.monotonic()
+        if cancel_sent is not None and time.monotonic() - cancel_sent > 30:
+            os.killpg(proc.pid, signal.SIGKILL)
+        time.sleep(0.2)
+    reader.join(5)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(settings.run_dir, ".cancel"))
+    run = RunDir(settings.run_dir)
+    info = run.read() if run.exists() else {}
+    if info.get("status") == "done":
+        return info["result"]
+    if cancel_sent is not None:
+        if run.exists():
+            run.update(status="cancelled")
+        raise Cancelled()
+    if run.exists() and info.get("status") == "running":
+        run.update(status="failed", error=f"the training workers exited with code {proc.returncode}")
+    raise UserError(info.get("error") or f"the training workers exited with code {proc.returncode}; see the log")
 
 
 def evaluate_model(params: dict, job: Job) -> dict:

@@ -117,6 +117,22 @@ class RunDir:
         return _unflatten(structure, load_file(base + ".safetensors"))
 
 
+class FollowerRunDir(RunDir):
+    """A data-parallel worker other than rank 0: reads the run directory, never writes it."""
+
+    def create(self, settings, extra=None) -> None:
+        pass
+
+    def update(self, **fields):
+        return self.read() if self.exists() else {}
+
+    def append_metric(self, record) -> None:
+        pass
+
+    def save_checkpoint(self, state, tag, keep_last: int = 2) -> str:
+        return ""
+
+
 def _flatten(x: Any, tensors: Dict[str, torch.Tensor], path: str) -> Any:
     if isinstance(x, torch.Tensor):
         key = path or "value"

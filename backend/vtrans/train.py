@@ -37,7 +37,8 @@ from .evaluate import evaluate, task_loss
 from .export import export_onnx
 from .masks import MaskLadder, load_snapshot_weights, save_snapshot_weights
 from .prune import KeepSet, UnitScales, prune_model
-from .runs import RunDir, write_json
+from .distributed import SINGLE, Dist
+from .runs import FollowerRunDir, RunDir, write_json
 from .safetensors_io import load_file, save_file
 from .settings import CompressSettings
 from .shards import Batch, Shards, subset_order
@@ -106,19 +107,36 @@ class StepTimer:
 
 
 class Compressor:
-    def __init__(self, settings: CompressSettings, progress: ProgressFn = lambda p: None, should_stop: Callable[[], bool] = lambda: False):
+    def __init__(self, settings: CompressSettings, progress: ProgressFn = lambda p: None, should_stop: Callable[[], bool] = lambda: False,
+                 dist: Dist = SINGLE):
         self.s = settings
-        self.progress = progress
+        self.dist = dist
+        self.progress = progress if dist.main else (lambda p: None)
         self._should_stop = should_stop
-        self.run = RunDir(settings.run_dir)
-        self.device = pick_device(settings.device)
+        self.run = RunDir(settings.run_dir) if dist.main else FollowerRunDir(settings.run_dir)
+        if dist.active and settings.device != "cpu" and torch.cuda.is_available():
+            self.device = torch.device("cuda", dist.local_rank)
+            torch.cuda.set_device(self.device)
+        else:
+            self.device = pick_device(settings.device)
         self.autocast = autocast_for(self.device)
-        self.threads = set_threads(settings.threads)
+        cpu_share = max(1, (os.cpu_count() or 1) // dist.world) if dist.active and self.device.type == "cpu" else None
+        self.threads = set_threads(settings.threads or cpu_share)
         self.started = time.monotonic()
 
     # ------------------------------------------------------------------------------------------------------------
     def check_stop(self) -> None:
         if self._should_stop():
+            raise Cancelled()
+
+    def check_step(self, step: int, loss: float, phase: str, hint: str) -> None:
+        """Stop and divergence, decided by all workers together (no one is left waiting in a collective)."""
+        finite = math.isfinite(loss)
+        stop, bad = self.dist.any(self._should_stop(), not finite)
+        if bad:
+            shown = loss if not finite else float("nan")     # another worker's loss diverged
+            raise UserError(f"training diverged: the loss is {shown} at step {step + 1} of {phase}. {hint}")
+        if stop:
             raise Cancelled()
 
     def emit(self, phase: str, step: int, total: int, timer: Optional[StepTimer] = None, **extra) -> None:
@@ -158,6 +176,8 @@ class Compressor:
         epoch, pos = divmod(step, plan.steps_per_epoch)
         perm = np.random.default_rng([self.s.seed, phase_seed, epoch]).permutation(len(plan.order))
         idx = plan.order[perm[pos * self.s.batch_size:(pos + 1) * self.s.batch_size]]
+        if self.dist.active:      # each worker its slice of the global batch
+            idx = idx[self.dist.rank::self.dist.world] if len(idx) >= self.dist.world else idx
         return self.train.batch(idx).to(self.device)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -234,13 +254,13 @@ class Compressor:
         gap = expected - target
         kl = self.gates.kl()
         loss = loss_task + s.vib.beta * kl + st.lam[0] * gap + st.lam[1] * gap * gap
-        if not torch.isfinite(loss):
-            raise UserError(f"training diverged: the loss is {float(loss)} at step {step + 1} of phase 1 (prune). "
-                            f"Lower the learning rate (lr is {s.lr}, maskLr {s.mask_lr}) or check the data for empty or corrupt examples.")
+        self.check_step(step, float(loss), "phase 1 (prune)",
+                        f"Lower the learning rate (lr is {s.lr}, maskLr {s.mask_lr}) or check the data for empty or corrupt examples.")
         st.opt_g.zero_grad()
         if st.opt_w:
             st.opt_w.zero_grad()
         loss.backward()
+        self.dist.average_grads(list(self.gates.parameters()) + (list(self.student.parameters()) if st.opt_w else []))
         st.opt_g.step()
         if st.opt_w:
             torch.nn.utils.clip_grad_norm_(self.student.parameters(), 1.0)
@@ -271,7 +291,6 @@ class Compressor:
         timer = StepTimer()
         self.student.train()
         for step in range(start, plan.steps):
-            self.check_stop()
             if step > start and step % s.checkpoint_every == 0:
                 self.run.save_checkpoint({"phase": "prune", "step": step, "gates": self.gates.state_dict(), "opt_g": st.opt_g.state_dict(),
                                           "student": self.student.state_dict() if st.opt_w else None,
@@ -285,7 +304,7 @@ class Compressor:
             while pending and expected <= pending[0]:
                 label = str(pending.pop(0))
                 snapshots[label] = self.gates.state()
-                if self.student is not self.teacher:
+                if self.student is not self.teacher and self.dist.main:
                     save_snapshot_weights(self.run.path, label, self.student)
             timer.tick()
             record = {"loss": r["loss"], "kl": r["kl"], "sparsity": 1.0 - expected, "target": target,
@@ -294,6 +313,11 @@ class Compressor:
             if step % 10 == 0 or step + 1 == plan.steps:
                 self.run.append_metric({"phase": "prune", "step": step + 1, **record})
         # The weights and masks that every re-thresholded model is cut from.
+        if self.dist.main:
+            self.save_phase1(snapshots)
+        self.dist.barrier()     # the other workers read them back in restore_phase1
+
+    def save_phase1(self, snapshots) -> None:
         save_file(self.gates.state(), self.run.file("masks.safetensors"), metadata={"format": "vtrans-vib", "version": "1"})
         MaskLadder.save_snapshots(self.run.path, snapshots)
         if self.student is not self.teacher:
@@ -311,8 +335,8 @@ class Compressor:
             scores = taylor_scores(self.teacher, self.train, self.device, seed=s.seed, should_stop=self.check_stop)
         self.gates = ScoreGates(self.shape, s.vib, scores).to(self.device)
         self.student = copy.deepcopy(self.teacher)
-        save_file(self.gates.state(), self.run.file("masks.safetensors"), metadata={"format": f"vtrans-{s.method}-scores", "version": "1"})
-        MaskLadder.save_snapshots(self.run.path, {})
+        if self.dist.main:
+            save_file(self.gates.state(), self.run.file("masks.safetensors"), metadata={"format": f"vtrans-{s.method}-scores", "version": "1"})
         self.emit("prune", 1, 1)
 
     def restore_phase1(self) -> None:
@@ -367,7 +391,6 @@ class Compressor:
         timer = StepTimer()
         evals_at = {plan.steps} | {k * plan.steps_per_epoch for k in range(1, plan.steps // plan.steps_per_epoch + 1)}
         for step in range(start, plan.steps):
-            self.check_stop()
             if step > start and step % s.checkpoint_every == 0:
                 self.run.save_checkpoint({"phase": "finetune", "step": step, "student": pruned.state_dict(),
                                           "proj": proj.state_dict() if proj is not None else None, "opt": opt.state_dict(),
@@ -379,18 +402,17 @@ class Compressor:
                     teacher_out = self.teacher.run(batch.input_ids, batch.attention_mask, batch.token_type_ids)
                 out = pruned.run(batch.input_ids, batch.attention_mask, batch.token_type_ids)
                 loss = self.distill_loss(out, teacher_out, batch, proj=proj)
-            if not torch.isfinite(loss):
-                raise UserError(f"training diverged: the loss is {float(loss)} at step {step + 1} of phase 2 (fine-tune). "
-                                f"Lower the learning rate (lr is {s.lr}).")
+            self.check_step(step, float(loss), "phase 2 (fine-tune)", f"Lower the learning rate (lr is {s.lr}).")
             opt.zero_grad()
             loss.backward()
+            self.dist.average_grads(params)
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             timer.tick()
             self.emit("finetune", step + 1, plan.steps, timer, loss=float(loss))
             if step % 10 == 0:
                 self.run.append_metric({"phase": "finetune", "step": step + 1, "loss": float(loss)})
-            if step + 1 in evals_at:      # model selection on the eval (dev) data only
+            if step + 1 in evals_at and self.dist.main:      # model selection on the eval (dev) data only
                 metric = self.metric(pruned, self.eval)
                 self.run.append_metric({"phase": "finetune", "step": step + 1, "eval": metric})
                 if best is None or self.better(metric["value"], best):
@@ -445,14 +467,16 @@ class Compressor:
         else:
             self.run.update(status="running", pid=os.getpid(), error=None)
         self.emit("load", 0, 1)
-        torch.manual_seed(s.seed)          # the same seed gives the same run (a resume restores the saved RNG state)
+        # The same seed gives the same run (a resume restores the saved RNG state); workers draw their own noise.
+        torch.manual_seed(s.seed + self.dist.rank)
         self.load()
-        teacher_metric = self.metric(self.teacher, self.eval)
+        teacher_metric = self.metric(self.teacher, self.eval) if self.dist.main else None
         self.run.append_metric({"phase": "teacher", "eval": teacher_metric})
         state = self.resume_state()
         if s.method in BASELINES:
             if state is None:
                 self.phase_score()
+            self.dist.barrier()
         elif state is None or state["phase"] == "prune":
             self.phase_prune(state)
             state = None
@@ -461,6 +485,8 @@ class Compressor:
         self.emit("select", 1, 1, achieved=sel.fraction)
         if s.method != "faster":
             pruned = self.phase_finetune(pruned, sel.keep, state)
+        if not self.dist.main:     # rank 0 evaluates, exports and reports
+            return {"status": "done", "rank": self.dist.rank}
         student_metric = self.metric(pruned, self.eval)
         test_metrics = None
         if self.test is not None:

@@ -1,0 +1,63 @@
+"""One data-parallel training worker, started by `torch.distributed.run` (see distributed.py).
+
+    python -m torch.distributed.run --standalone --nproc_per_node N -m vtrans.worker <launch.json>
+
+launch.json holds the compress settings. Rank 0 prints progress as `VTRANS-PROGRESS <json>` lines on stdout
+(the server relays them) and writes the run directory; the file `<run>/.cancel` asks every worker to stop.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+
+import torch
+import torch.distributed as dist
+
+from .distributed import from_environment
+from .errors import Cancelled, UserError
+from .runs import RunDir
+from .settings import parse_settings
+from .train import Compressor
+
+PROGRESS_PREFIX = "VTRANS-PROGRESS "
+
+
+def main(launch_file: str) -> int:
+    logging.basicConfig(stream=sys.stderr, level=os.environ.get("VTRANS_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s [worker] %(message)s")
+    with open(launch_file, encoding="utf-8") as f:
+        params = json.load(f)
+    settings = parse_settings(params)
+    place = from_environment()
+    use_nccl = settings.device != "cpu" and torch.cuda.is_available() and torch.cuda.device_count() >= place.world
+    dist.init_process_group("nccl" if use_nccl else "gloo")
+    cancel_file = os.path.join(settings.run_dir, ".cancel")
+
+    def progress(p: dict) -> None:
+        sys.stdout.write(PROGRESS_PREFIX + json.dumps(p) + "\n")
+        sys.stdout.flush()
+
+    run = RunDir(settings.run_dir)
+    code = 0
+    try:
+        Compressor(settings, progress, lambda: os.path.exists(cancel_file), dist=place).compress()
+    except Cancelled:
+        if place.main and run.exists():
+            run.update(status="cancelled")
+        code = 3
+    except UserError as e:
+        if place.main and run.exists():
+            run.update(status="failed", error=str(e))
+        code = 2
+    except Exception as e:
+        if place.main and run.exists():
+            run.update(status="failed", error=f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        dist.destroy_process_group()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
