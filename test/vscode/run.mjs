@@ -152,8 +152,12 @@ async function runSuite({ tools, python, vsix, mode }) {
     console.log(`\n${name}: ${code === 'timeout' ? `TIMED OUT after ${SUITE_TIMEOUT_S} s` : `no results (exit code ${code})`}. Last log lines (${path.relative(ROOT, browserLog)}):`);
     for (const l of recent.slice(-40)) console.log(`  ${l.slice(0, 400)}`);
   }
-  const r = summarizeResults(name, files.results, code);
-  return code === 'timeout' ? { ok: false, summary: `${name}: timed out after ${SUITE_TIMEOUT_S} s (${r.summary.replace(/^[^:]*: /, '')})` } : r;
+  if (code === 'timeout') {
+    const partial = fs.existsSync(files.results) ? JSON.parse(fs.readFileSync(files.results, 'utf8')).results : [];
+    const count = (state) => partial.filter((x) => x.state === state).length;
+    return { ok: false, summary: `${name}: TIMED OUT after ${SUITE_TIMEOUT_S} s (${count('passed')} passed, ${count('failed')} failed before; last log lines above)` };
+  }
+  return summarizeResults(name, files.results, code);
 }
 
 async function exthost(ctx) {

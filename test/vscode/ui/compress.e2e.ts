@@ -224,9 +224,12 @@ async function main(): Promise<void> {
     const progress = toast(page, /Compressing spam-classifier/);
     await progress.waitFor({ state: 'visible', timeout: 120_000 });
     log('progress:', (await progress.innerText()).replace(/\s+/g, ' '));
+    // The training phase: the notification and the status bar show its step, loss, sparsity and ETA.
+    await toast(page, /training masks \d+\/\d+/).waitFor({ state: 'visible', timeout: 180_000 });
+    log('progress:', (await progress.innerText()).replace(/\s+/g, ' '));
     await page.waitForFunction(() => [...document.querySelectorAll('.statusbar-item')].some((e) => /VTrans: /.test((e as HTMLElement).innerText)), undefined, { timeout: 120_000 });
     log('status bar during the run:', await statusText(page));
-    await shot(page, 'progress', { both: false });
+    await shot(page, 'progress');
 
     const result = toast(page, /VTrans: compressed to/);
     await result.waitFor({ state: 'visible', timeout: COMPRESS_TIMEOUT_MS });
