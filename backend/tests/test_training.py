@@ -77,6 +77,10 @@ def test_expected_size_is_exact_for_binary_gates():
 def test_rethreshold_predict_and_sweep_without_training(task_dir, tmp_path):
     run = tmp_path / "run"
     api.compress(settings_for(task_dir, run, method="faster", keep=0.5), api.Job())
+    report = json.loads((run / "report.json").read_text())
+    own = api.predict({"runDir": str(run), "keep": 0.5}, api.Job())
+    # At the run's own budget the prediction is the run's own model.
+    assert own["params"] == report["student"]["params"] and own["flopsPerToken"] == pytest.approx(report["student"]["flopsPerToken"])
     t0 = time.monotonic()
     pred = api.predict({"runDir": str(run), "keep": 0.3}, api.Job())
     assert time.monotonic() - t0 < 10

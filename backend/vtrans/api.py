@@ -212,9 +212,7 @@ class RunArtifacts:
             raise UserError(f"budget: must be one of {', '.join(KINDS)}, got {kind!r}")
         if not 0 < float(keep) <= 1:
             raise UserError(f"keep: must be in (0, 1], got {keep}")
-        label = self.ladder.choose(float(keep), kind, self.settings["budget"], self.seq_len)
-        if label is not None and float(label) <= float(self.settings["keep"]):
-            label = None
+        label = self.ladder.choose(float(keep), kind, self.settings["budget"], float(self.settings["keep"]), self.seq_len)
         gates = self.ladder.gates(label)
         sel = select_keep(self.shape, gates.scores(), kind, float(keep), self.seq_len, int(self.settings.get("round_to", 1)))
         return sel, gates, label

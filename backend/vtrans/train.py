@@ -354,7 +354,7 @@ class Compressor:
     def select(self, keep: float, ladder: bool = False):
         """The exact keep-set at a budget, and the model cut to it. With `ladder`, budgets above the run's target
         use the masks (and weights) snapshot taken when training passed them (re-thresholding for the sweep)."""
-        label = self.ladder.choose(keep, self.s.budget, self.s.budget, self.seq_len) if ladder and keep > self.s.keep else None
+        label = self.ladder.choose(keep, self.s.budget, self.s.budget, self.s.keep, self.seq_len) if ladder else None
         gates = self.ladder.gates(label) if label else self.gates
         sel = select_keep(self.shape, gates.scores(), self.s.budget, keep, self.seq_len, self.s.round_to)
         source = self.student

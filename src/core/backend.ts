@@ -127,6 +127,8 @@ export class Backend {
       const sent = this.connection.sendRequest<R>(type.method, params, token);
       return await Promise.race([sent, exit]);
     } catch (e) {
+      // A backend that died takes its pending requests with it: say so, rather than "connection disposed".
+      if (this.exited && this.crash) throw this.crash;
       if (e instanceof ResponseError) {
         if (e.code === ErrorCodes.UserError) throw new UserError(e.message);
         if (e.code === ErrorCodes.RequestCancelled) throw new CancelledError(e.message);

@@ -28,6 +28,8 @@ export interface BackendState {
   running: boolean;
   /** How many times the backend was (re)started in this session. */
   starts: number;
+  torch?: string;
+  device?: string;
 }
 
 export interface VTransApi {

@@ -27,7 +27,7 @@ export class BackendManager implements vscode.Disposable {
 
   state(): BackendState | undefined {
     if (!this.backend) return undefined;
-    return { pid: this.backend.pid, python: this.python?.executable ?? '', running: this.backend.running, starts: this.starts };
+    return { pid: this.backend.pid, python: this.python?.executable ?? '', running: this.backend.running, starts: this.starts, torch: this.backend.info?.torch, device: this.backend.info?.device };
   }
 
   /** The running backend, started if needed. Undefined (with the reason shown) when it cannot start. */

@@ -175,7 +175,7 @@ export class CompressFlow {
       compress(backend, {
         workspace, modelDir, data, evalData, keep: args?.keep ?? s.budget.keep, budget: args?.budget ?? s.budget.kind, method,
         device: s.device, dataFraction: s.dataFraction, roundTo: s.roundTo, maxLen: s.maxLength, distill: s.distill, runDir,
-        extra: { ...(s.gpus > 1 ? { gpus: s.gpus } : {}), ...(args?.extra ?? {}) },
+        extra: { ...s.advanced, ...(s.gpus > 1 ? { gpus: s.gpus } : {}), ...(args?.extra ?? {}) },
       }, {
         token: cancel.token, onProgress,
         onStage: (stage, detail) => this.log.info(`${stage}: ${detail}`),
@@ -237,9 +237,12 @@ export class CompressFlow {
       } else {
         this.log.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
         const crashed = e instanceof BackendCrashedError;
-        const choice = await vscode.window.showErrorMessage(crashed ? `${e.message} The run is marked failed; its checkpoints are kept.` : `Compression failed: ${errorMessage(e)}`, 'Show Log', ...(crashed ? ['Resume'] : []));
-        if (choice === 'Show Log') this.log.show();
-        if (choice === 'Resume') void this.resume(runDir);
+        void vscode.window
+          .showErrorMessage(crashed ? `${e.message} The run is marked failed; its checkpoints are kept.` : `Compression failed: ${errorMessage(e)}`, 'Show Log', ...(crashed ? ['Resume'] : []))
+          .then((choice) => {
+            if (choice === 'Show Log') this.log.show();
+            if (choice === 'Resume') void this.resume(runDir);
+          });
       }
       this.finished.fire({ error: errorMessage(e), cancelled });
       return undefined;

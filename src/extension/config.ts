@@ -18,6 +18,8 @@ export interface Settings {
   maxLength: number;
   distill: DistillParams;
   pythonPath: string;
+  /** Further backend settings (CompressParams), e.g. { minPruneSteps: 300 }. */
+  advanced: Record<string, unknown>;
 }
 
 export function readSettings(scope?: vscode.ConfigurationScope): Settings {
@@ -38,6 +40,7 @@ export function readSettings(scope?: vscode.ConfigurationScope): Settings {
     },
     // Restricted setting: in an untrusted workspace VS Code hands back only the user-level value.
     pythonPath: c.get<string>('pythonPath', '').trim(),
+    advanced: c.get<Record<string, unknown>>('advanced', {}) ?? {},
   };
 }
 
