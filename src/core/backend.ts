@@ -26,7 +26,7 @@ export class CancelledError extends Error {
 
 export class BackendCrashedError extends Error {
   constructor(readonly code: number | null, readonly signal: NodeJS.Signals | null, readonly lastLog: string[]) {
-    super(`The VTrans backend stopped unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`}).${lastLog.length ? ` Last log: ${lastLog.slice(-3).join(' | ')}` : ''}`);
+    super(`The VTrans backend stopped unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`}).`);
     this.name = 'BackendCrashedError';
   }
 }

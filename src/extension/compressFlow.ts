@@ -237,8 +237,9 @@ export class CompressFlow {
       } else {
         this.log.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
         const crashed = e instanceof BackendCrashedError;
+        if (crashed) this.log.error(`last backend log lines:\n${e.lastLog.slice(-10).join('\n')}`);
         void vscode.window
-          .showErrorMessage(crashed ? `${e.message} The run is marked failed; its checkpoints are kept.` : `Compression failed: ${errorMessage(e)}`, 'Show Log', ...(crashed ? ['Resume'] : []))
+          .showErrorMessage(crashed ? `${e.message} The run is marked failed; its checkpoints are kept for Resume.` : `Compression failed: ${errorMessage(e)}`, 'Show Log', ...(crashed ? ['Resume'] : []))
           .then((choice) => {
             if (choice === 'Show Log') this.log.show();
             if (choice === 'Resume') void this.resume(runDir);
