@@ -1,15 +1,9 @@
 // `npm run bench`: bootstrap, then the benchmark harness (bench/run.ts). Arguments pass through, e.g.
 // `npm run bench -- --tasks spam --budgets 0.3`.
 import { spawnSync } from 'node:child_process';
-import { bootstrap, log, ROOT } from './bootstrap.mjs';
+import { bootstrapOrExit, ROOT } from './bootstrap.mjs';
 
-let python;
-try {
-  python = bootstrap();
-} catch (e) {
-  log(e.message);
-  process.exit(1);
-}
+const python = bootstrapOrExit();
 const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...process.argv.slice(2)], {
   cwd: ROOT, stdio: 'inherit', env: { ...process.env, VTRANS_PYTHON: python.executable, OMP_WAIT_POLICY: 'PASSIVE' },
 });

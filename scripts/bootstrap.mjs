@@ -85,6 +85,16 @@ export function bootstrap() {
   return ensurePython();
 }
 
+/** bootstrap() for the npm scripts: on failure the reason, then exit 1. */
+export function bootstrapOrExit() {
+  try {
+    return bootstrap();
+  } catch (e) {
+    log(e.message);
+    process.exit(1);
+  }
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   try {
     bootstrap();

@@ -3,7 +3,7 @@
 // parameters, sweeps the tradeoff, measures both ONNX models in onnxruntime-node and prints the summary.
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { bootstrap, log, ROOT } from './bootstrap.mjs';
+import { bootstrapOrExit, log, ROOT } from './bootstrap.mjs';
 
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { cwd: ROOT, stdio: 'inherit', ...opts });
@@ -14,13 +14,7 @@ function run(cmd, args, opts = {}) {
 }
 
 const t0 = Date.now();
-let python;
-try {
-  python = bootstrap();
-} catch (e) {
-  log(e.message);
-  process.exit(1);
-}
+const python = bootstrapOrExit();
 const env = { ...process.env, VTRANS_PYTHON: python.executable, OMP_WAIT_POLICY: 'PASSIVE' };
 const demo = path.join(ROOT, 'examples', 'spam-classifier');
 log('demo model: examples/spam-classifier (built once, then cached)');

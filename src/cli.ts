@@ -153,7 +153,7 @@ function printOutcome(o: CompressOutcome, json: boolean): void {
     return;
   }
   console.log(summaryTable(o));
-  const test = (o as CompressOutcome & { test?: { teacher: Metric; student: Metric } | null }).test;
+  const test = o.test;
   if (test) {
     const f = (m: Metric) => (m.name === 'accuracy' ? `${(100 * m.value).toFixed(2)}%` : m.value.toFixed(2));
     console.log(`\ntest ${test.teacher.name}: teacher ${f(test.teacher)}, student ${f(test.student)} (${test.student.count} ${test.student.name === 'accuracy' ? 'examples' : 'tokens'}; model selection used the eval data only)`);

@@ -140,12 +140,17 @@ def compress_distributed(settings, job: Job) -> dict:
     raise UserError(info.get("error") or f"the training workers exited with code {proc.returncode}; see the log")
 
 
-def evaluate_model(params: dict, job: Job) -> dict:
+def _model_on_shards(params: dict):
+    """The request's model on its device, and its token shards."""
     _require(params, "modelDir", "shards")
     device = pick_device(params.get("device", "auto"))
     set_threads(params.get("threads"))
     shards = Shards(params["shards"])
-    model = load_model(params["modelDir"], task=shards.task).to(device)
+    return load_model(params["modelDir"], task=shards.task).to(device), shards, device
+
+
+def evaluate_model(params: dict, job: Job) -> dict:
+    model, shards, device = _model_on_shards(params)
     return evaluate(model, shards, device, batch_size=int(params.get("batchSize", 64)), limit=params.get("limit"),
                     autocast=autocast_for(device), should_stop=job.check)
 
@@ -375,11 +380,7 @@ def sweep(params: dict, job: Job) -> dict:
 def probe(params: dict, job: Job) -> dict:
     from .probes import run_probes
 
-    _require(params, "modelDir", "shards")
-    device = pick_device(params.get("device", "auto"))
-    set_threads(params.get("threads"))
-    shards = Shards(params["shards"])
-    model = load_model(params["modelDir"], task=shards.task).to(device)
+    model, shards, device = _model_on_shards(params)
     result = run_probes(model, shards, device, int(params.get("examples", 128)), params.get("specialTokenIds") or [], should_stop=job.check)
     if params.get("runDir"):
         art = artifacts(params["runDir"])

@@ -12,7 +12,7 @@ import { measureOnnx } from './onnxEval';
 import { labelNames, readConfig, readModelShape, type Task } from './modelShape';
 import { Requests, type CompressParams, type CompressResult, type DistillParams, type ProgressParams, type RethresholdResult } from './protocol';
 import { renderReportHtml, renderReportMarkdown } from './reportHtml';
-import type { BudgetKind, Method, Metric, ModelSummary, RunReport } from './report';
+import type { BudgetKind, Method, RunReport } from './report';
 import { CACHE_DIR, newRunId, readReport, readRunInfo, runsDir, writeJsonAtomic, writeTextAtomic } from './runs';
 import type { Fields } from './data';
 import { prepareShards, readShards, splitShards, type ShardProgress } from './shards';
@@ -54,23 +54,9 @@ export interface CompressHooks {
   token?: CancellationToken;
 }
 
-/** The CLI's `--json` object (documented in README). */
-export interface CompressOutcome {
-  status: 'done';
-  runDir: string;
-  method: Method;
-  budget: BudgetKind;
-  keep: number;
-  achieved: number;
-  teacher: ModelSummary;
-  student: ModelSummary;
-  units: CompressResult['units'];
-  wallSeconds: number;
-  modelDir: string;
-  onnxPath: string;
+/** The CLI's `--json` object (documented in README): the backend's result, completed here. */
+export interface CompressOutcome extends CompressResult {
   reportHtml: string;
-  /** Metrics on the test data, when given. */
-  test?: { teacher: Metric; student: Metric } | null;
 }
 
 function checkKeep(keep: number): void {
@@ -260,7 +246,7 @@ export async function resumeRun(backend: Backend, runDir: string, hooks: Compres
   return {
     status: 'done', runDir, method: result.method, budget: result.budget, keep: result.keep, achieved: result.achieved,
     teacher: report.teacher, student: report.student!, units: result.units, wallSeconds: (Date.now() - t0) / 1000,
-    modelDir: result.modelDir, onnxPath: result.onnxPath, reportHtml: path.join(runDir, 'report.html'),
+    modelDir: result.modelDir, onnxPath: result.onnxPath, reportHtml: path.join(runDir, 'report.html'), test: result.test,
   };
 }
 

@@ -202,3 +202,55 @@ def last_token_index(input_ids: torch.Tensor, pad_token_id: Optional[int]) -> to
 class ModelOutput:
     logits: torch.Tensor
     hidden_states: List[torch.Tensor] = field(default_factory=list)   # embedding output + each layer's output
+
+
+class DecoderModel(nn.Module):
+    """GPT-2 and LLaMA: a body stored under Hugging Face's attribute name (`body_prefix`) and one of two heads."""
+
+    family = ""
+    body_prefix = ""
+
+    def __init__(self, s, body: nn.Module):
+        super().__init__()
+        self.shape = s
+        self.add_module(self.body_prefix.rstrip("."), body)
+
+    @property
+    def body(self) -> nn.Module:
+        return getattr(self, self.body_prefix.rstrip("."))
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        return self.run(input_ids, attention_mask).logits
+
+
+class CausalLM(DecoderModel):
+    """Logits over the vocabulary; the output projection is the input embedding table unless untied."""
+
+    def __init__(self, s, body: nn.Module):
+        super().__init__(s, body)
+        if not s.tied_embeddings:
+            self.lm_head = nn.Linear(s.hidden, s.vocab, bias=False)
+
+    def output_embeddings(self) -> torch.Tensor:
+        return self.lm_head.weight if hasattr(self, "lm_head") else self.body.input_embeddings.weight
+
+    def run(self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES,
+            capture: Optional[AttentionCapture] = None) -> ModelOutput:
+        states = self.body(input_ids, attention_mask, gates, capture)
+        return ModelOutput(torch.matmul(states[-1], self.output_embeddings().t()), states)
+
+
+class LastTokenClassifier(DecoderModel):
+    """Sequence classification from the rightmost non-padding token, as Hugging Face's decoder classifiers do."""
+
+    def __init__(self, s, body: nn.Module):
+        super().__init__(s, body)
+        self.score = nn.Linear(s.hidden, max(s.num_labels, 1), bias=False)
+        self.pad_token_id = s.config.get("pad_token_id")
+
+    def run(self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES,
+            capture: Optional[AttentionCapture] = None) -> ModelOutput:
+        states = self.body(input_ids, attention_mask, gates, capture)
+        last = last_token_index(input_ids, self.pad_token_id)
+        pooled = states[-1][torch.arange(input_ids.shape[0], device=input_ids.device), last]
+        return ModelOutput(self.score(pooled), states)

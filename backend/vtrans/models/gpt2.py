@@ -15,7 +15,7 @@ from torch import nn
 
 from ..structure import LayerShape, ModelShape
 from .bert import namespace
-from .common import NO_GATES, AttentionCapture, Gates, ModelOutput, activation, attend, last_token_index, layer_norm, padding_bias
+from .common import AttentionCapture, CausalLM, Gates, LastTokenClassifier, activation, attend, layer_norm, padding_bias
 
 
 class Conv1D(nn.Module):
@@ -75,6 +75,10 @@ class GPT2Model(nn.Module):
         self.ln_f = nn.LayerNorm(s.hidden, eps=float(s.config.get("layer_norm_epsilon", 1e-5)))
         self.use_sdpa = True
 
+    @property
+    def input_embeddings(self) -> nn.Embedding:
+        return self.wte
+
     def forward(self, input_ids, attention_mask, gates: Gates, capture) -> list:
         pos = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
         x = gates.scale_hidden(self.drop(self.wte(input_ids) + self.wpe(pos)))
@@ -87,47 +91,17 @@ class GPT2Model(nn.Module):
         return states
 
 
-class GPT2Base(nn.Module):
+class GPT2LMHeadModel(CausalLM):
     family = "gpt2"
     body_prefix = "transformer."
 
     def __init__(self, s: ModelShape):
-        super().__init__()
-        self.shape = s
-        self.transformer = GPT2Model(s)
-
-    @property
-    def body(self) -> GPT2Model:
-        return self.transformer
-
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
-        return self.run(input_ids, attention_mask).logits
+        super().__init__(s, GPT2Model(s))
 
 
-class GPT2LMHeadModel(GPT2Base):
+class GPT2ForSequenceClassification(LastTokenClassifier):
+    family = "gpt2"
+    body_prefix = "transformer."
+
     def __init__(self, s: ModelShape):
-        super().__init__(s)
-        if not s.tied_embeddings:
-            self.lm_head = nn.Linear(s.hidden, s.vocab, bias=False)
-
-    def output_embeddings(self) -> torch.Tensor:
-        return self.lm_head.weight if hasattr(self, "lm_head") else self.transformer.wte.weight
-
-    def run(self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES,
-            capture: Optional[AttentionCapture] = None) -> ModelOutput:
-        states = self.transformer(input_ids, attention_mask, gates, capture)
-        return ModelOutput(torch.matmul(states[-1], self.output_embeddings().t()), states)
-
-
-class GPT2ForSequenceClassification(GPT2Base):
-    def __init__(self, s: ModelShape):
-        super().__init__(s)
-        self.score = nn.Linear(s.hidden, max(s.num_labels, 1), bias=False)
-        self.pad_token_id = s.config.get("pad_token_id")
-
-    def run(self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES,
-            capture: Optional[AttentionCapture] = None) -> ModelOutput:
-        states = self.transformer(input_ids, attention_mask, gates, capture)
-        last = last_token_index(input_ids, self.pad_token_id)
-        pooled = states[-1][torch.arange(input_ids.shape[0], device=input_ids.device), last]
-        return ModelOutput(self.score(pooled), states)
+        super().__init__(s, GPT2Model(s))

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..errors import CheckpointError
 from ..structure import LayerShape, ModelShape
-from .common import NO_GATES, AttentionCapture, Gates, ModelOutput, RMSNorm, activation, attend, last_token_index, padding_bias, repeat_kv
+from .common import AttentionCapture, CausalLM, Gates, LastTokenClassifier, RMSNorm, activation, attend, padding_bias, repeat_kv
 
 
 def rope_inv_freq(cfg: dict, head_dim: int) -> torch.Tensor:
@@ -102,6 +102,10 @@ class LlamaModel(nn.Module):
         self.register_buffer("inv_freq", rope_inv_freq(s.config, s.head_dim), persistent=False)
         self.use_sdpa = True
 
+    @property
+    def input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
     def rotary(self, t: int, device, dtype):
         pos = torch.arange(t, device=device, dtype=torch.float32)
         freqs = torch.outer(pos, self.inv_freq.float().to(device))
@@ -121,47 +125,17 @@ class LlamaModel(nn.Module):
         return states
 
 
-class LlamaBase(nn.Module):
+class LlamaForCausalLM(CausalLM):
     family = "llama"
     body_prefix = "model."
 
     def __init__(self, s: ModelShape):
-        super().__init__()
-        self.shape = s
-        self.model = LlamaModel(s)
-
-    @property
-    def body(self) -> LlamaModel:
-        return self.model
-
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
-        return self.run(input_ids, attention_mask).logits
+        super().__init__(s, LlamaModel(s))
 
 
-class LlamaForCausalLM(LlamaBase):
+class LlamaForSequenceClassification(LastTokenClassifier):
+    family = "llama"
+    body_prefix = "model."
+
     def __init__(self, s: ModelShape):
-        super().__init__(s)
-        if not s.tied_embeddings:
-            self.lm_head = nn.Linear(s.hidden, s.vocab, bias=False)
-
-    def output_embeddings(self) -> torch.Tensor:
-        return self.lm_head.weight if hasattr(self, "lm_head") else self.model.embed_tokens.weight
-
-    def run(self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES,
-            capture: Optional[AttentionCapture] = None) -> ModelOutput:
-        states = self.model(input_ids, attention_mask, gates, capture)
-        return ModelOutput(torch.matmul(states[-1], self.output_embeddings().t()), states)
-
-
-class LlamaForSequenceClassification(LlamaBase):
-    def __init__(self, s: ModelShape):
-        super().__init__(s)
-        self.score = nn.Linear(s.hidden, max(s.num_labels, 1), bias=False)
-        self.pad_token_id = s.config.get("pad_token_id")
-
-    def run(self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES,
-            capture: Optional[AttentionCapture] = None) -> ModelOutput:
-        states = self.model(input_ids, attention_mask, gates, capture)
-        last = last_token_index(input_ids, self.pad_token_id)
-        pooled = states[-1][torch.arange(input_ids.shape[0], device=input_ids.device), last]
-        return ModelOutput(self.score(pooled), states)
+        super().__init__(s, LlamaModel(s))
