@@ -75,9 +75,13 @@ export function activate(context: vscode.ExtensionContext): VTransApi {
         exportAtBudget(backend, { runDir, keep, budget: kind, workspace, outDir: path.join(runsDir(workspace), `${path.basename(runDir)}-at-${Math.round(1000 * keep)}`) }),
       );
       runs.refresh();
-      const choice = await vscode.window.showInformationMessage(`VTrans: exported ${result.student.params.toLocaleString('en-US')} parameters (${(100 * result.achieved).toFixed(1)}% of the ${result.budget}) to ${vscode.workspace.asRelativePath(result.runDir)}.`, 'Open Report', 'Reveal Model');
-      if (choice === 'Open Report') await panels.show('report', result.runDir);
-      if (choice === 'Reveal Model') await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(result.modelDir));
+      // Not awaited: the command is done when the model is written, whatever the user does with the message.
+      void vscode.window
+        .showInformationMessage(`VTrans: exported ${result.student.params.toLocaleString('en-US')} parameters (${(100 * result.achieved).toFixed(1)}% of the ${result.budget}) to ${vscode.workspace.asRelativePath(result.runDir)}.`, 'Open Report', 'Reveal Model')
+        .then((choice) => {
+          if (choice === 'Open Report') void panels.show('report', result.runDir);
+          if (choice === 'Reveal Model') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(result.modelDir));
+        });
     } catch (e) {
       void vscode.window.showErrorMessage(isUserError(e) ? errorMessage(e) : `Export failed: ${errorMessage(e)}`);
     }
