@@ -176,6 +176,11 @@ export function writeBenchmarksMd(r: Results, root: string): void {
     const n = (k: string) => Number(o[k]);
     md.push(`| ${task} (batch ${o.batchSize}, length ${o.seqLen}) | ${(1000 * n('plainStepSeconds')).toFixed(0)} ms | ${(1000 * n('vtransStepSeconds')).toFixed(0)} ms | ${n('vtransOverhead').toFixed(2)}x | ${(1000 * n('fasterStepSeconds')).toFixed(0)} ms | ${n('fasterOverhead').toFixed(2)}x |`);
   }
+  md.push('', '## Interactive latency', '');
+  const it = r.interactive;
+  if (it?.predict) md.push(`- Live budget tuning: a \`predict\` round trip (re-threshold the masks of the spam Fast-VTrans run at a new budget: exact sizes from the log α ranking, the sweep's metric) takes ${it.predict.medianMs.toFixed(0)} ms median, ${it.predict.maxMs.toFixed(0)} ms at most, over ${it.predict.calls} budgets, through a warm backend (goal: 2 s).`);
+  for (const h of it?.heatmaps ?? []) md.push(`- Heatmap grid of a ${h.model} report (${h.layers * h.heads} cells) drawn in headless chromium: ${h.medianMs} ms median, ${h.maxMs} ms at most over 5 loads (goal: 300 ms).`);
+  if (!it) md.push('- Not measured in this run.');
   md.push('', '## GPU', '');
   if (r.gpu) md.push('```json', JSON.stringify(r.gpu, null, 2), '```', '');
   else md.push('Not measured in this run: no GPU machine was available to it. `npm run bench` on a machine where torch sees CUDA adds the CUDA figures and the throughput (samples/s, MFU) of the mask-training loop on a BERT-base-sized random model, recorded with the card\'s name.', '');

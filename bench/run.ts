@@ -17,6 +17,7 @@ import { backendEnv, defaultCandidates, findPython } from '../src/core/python';
 import type { CompressParams, InitializeResult } from '../src/core/protocol';
 import type { Method } from '../src/core/report';
 import { readRunInfo } from '../src/core/runs';
+import { heatmapRenderTimes, predictLatency } from './interactive';
 import { writeBenchmarksMd } from './report';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -76,6 +77,7 @@ export interface Results {
   entries: Entry[];
   overhead: Partial<Record<DemoName, Record<string, number | string>>>;
   gpu: Record<string, unknown> | null;
+  interactive?: { heatmaps?: Awaited<ReturnType<typeof heatmapRenderTimes>>; predict?: Awaited<ReturnType<typeof predictLatency>> };
   updatedAt: string;
 }
 
@@ -180,6 +182,15 @@ async function main(): Promise<void> {
         if (shards) results.overhead[task] = overhead(python.executable, built.modelDir, shards);
         save(results);
       }
+    }
+    const spamRun = results.entries.find((e) => e.task === 'spam' && e.method === 'fast' && e.keep === 0.3 && e.status === 'done');
+    if (spamRun && (!results.interactive?.predict || force)) {
+      results.interactive = { ...results.interactive, predict: await predictLatency(backend, path.join(ROOT, spamRun.runDir)) };
+      save(results);
+    }
+    if (!results.interactive?.heatmaps || force) {
+      results.interactive = { ...results.interactive, heatmaps: await heatmapRenderTimes() };
+      save(results);
     }
     if (info.cuda) {
       const r = spawnSync(python.executable, ['-m', 'vtrans.benchmarks', 'throughput'], { env: backendEnv(), encoding: 'utf8' });
