@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BenchMethod, Entry, Results } from './run';
+import { ROUNDS } from './latency';
 import { lineChart, type Series } from './svg';
 
 const LABEL: Record<string, string> = {
@@ -103,7 +104,9 @@ export function writeBenchmarksMd(r: Results, root: string): void {
     'Every method runs through the same harness (`vtrans compress` with `--method`), to the same exact budget (a fraction of the',
     "encoder parameters, CoFi's convention), with the same distillation and the same fine-tuning step budget; model selection",
     'uses the dev split only and every metric below is on the **test split**. Latencies are onnxruntime-node medians of the',
-    'exported teacher and student measured in the same run, so their ratio is what to compare (these machines are noisy).',
+    'exported teacher and student, measured again in a final pass once all training is over: teacher and student of each entry',
+    `interleaved over ${ROUNDS} rounds, the median round kept. Their ratio is what to compare (these machines are noisy).`,
+    ...(r.entries.some((e) => e.latencyMs && !e.latencyPass) ? ['', '**Some latencies below are still the figures taken during compression (the final latency pass has not run on them).**'] : []),
     '',
     '## Machine',
     '',
