@@ -110,6 +110,26 @@ def test_pruned_model_saves_loads_and_exports(tmp_path, family, task):
         assert torch.equal(pruned(ids, mask), back(ids, mask))
 
 
+def test_closed_hidden_gates_with_a_tied_head_give_finite_logits():
+    """Hard-concrete gates close exactly (scale 0); when the budget is filled back with such a hidden dimension,
+    the tied head's column is zero, so the dimension's final-norm path is dropped instead of divided by zero."""
+    model = build_tiny("gpt2", "lm", seed=4)
+    s = model.shape
+    assert s.tied_embeddings
+    keep, scales = KeepSet.full(s), random_scales(s, 4)
+    dead = torch.tensor([1, 5])
+    scales.hidden[dead] = 0.0
+    ids, mask = batch(2)
+    with torch.no_grad():
+        out = prune_model(model, keep, scales)(ids, mask)
+        assert torch.isfinite(out).all()
+        reference = build_tiny("gpt2", "lm", seed=4)       # the masked model without the dead dimensions' path
+        reference.transformer.ln_f.weight[dead] = 0.0
+        reference.transformer.ln_f.bias[dead] = 0.0
+        masked = reference.run(ids, mask, gates=masked_gates(s, keep, scales)).logits
+    assert compare("lm", masked, out, mask) < 1e-4
+
+
 def test_gqa_groups_are_pruned_with_their_query_heads():
     model = build_tiny("llama", "lm", seed=2)            # 4 query heads over 2 key/value heads
     s = model.shape

@@ -229,11 +229,17 @@ def _prune_llama(s: ModelShape, keep: KeepSet, sc: UnitScales, st: _Slicer) -> N
 
 def _prune_decoder_head(s: ModelShape, hid: torch.Tensor, sh: torch.Tensor, st: _Slicer, norm: str, embedding: str) -> None:
     """The final norm's output is only masked (not scaled). An LM head tied to the input embeddings, which now
-    carry the hidden scales, reads the norm output divided by those scales: folded into the norm's weights."""
+    carry the hidden scales, reads the norm output divided by those scales: folded into the norm's weights.
+
+    A kept dimension whose gate closed (scale 0, as hard-concrete gates give when the budget is filled back with
+    closed units) has a zero column in the tied head, so nothing can reach the logits through it: its norm weight
+    becomes 0 rather than 1/0."""
     tied = s.task == "lm" and s.tied_embeddings
+    open_ = sh.abs() > 1e-12
+    inverse = torch.where(open_, 1.0 / torch.where(open_, sh, torch.ones_like(sh)), torch.zeros_like(sh))
     for n in ("weight", "bias"):
         if st.has(f"{norm}.{n}"):
-            st.put(f"{norm}.{n}", rows=hid, row_scale=1.0 / sh if tied else None)
+            st.put(f"{norm}.{n}", rows=hid, row_scale=inverse if tied else None)
     if s.task == "lm" and not tied:
         st.put("lm_head.weight", cols=hid)
     elif s.task != "lm":
