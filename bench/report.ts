@@ -60,7 +60,10 @@ function ratio(a: number | undefined, b: number | undefined): number | undefined
 
 function latencyRows(entries: Entry[], teacherFlops: number): string {
   const head = '| method | keep | FLOPs reduction | speedup b1 | speedup b32 | speedup ÷ FLOPs reduction b1 | b32 | ONNX size |\n|---|---:|---:|---:|---:|---:|---:|---:|';
-  const rows = entries.filter((e) => e.status === 'done' && e.latencyMs).map((e) => {
+  const methodIndex = (e: Entry) => Object.keys(LABEL).indexOf(e.method);
+  const rows = entries.filter((e) => e.status === 'done' && e.latencyMs)
+    .sort((a, b) => b.keep - a.keep || methodIndex(a) - methodIndex(b))
+    .map((e) => {
     const red = teacherFlops / e.flopsPerToken;
     const s1 = ratio(e.latencyMs!.teacher['1'], e.latencyMs!.student['1']);
     const s32 = ratio(e.latencyMs!.teacher['32'], e.latencyMs!.student['32']);
