@@ -121,6 +121,18 @@ def taylor_scores(model: nn.Module, shards: Shards, device, batches: int = 16, b
                         torch.log(total["ffn"].cpu() / batches / params["ffn"] + 1e-20))
 
 
+def baseline_scores(method: str, model: nn.Module, shards: Shards, device, seed: int,
+                    should_stop: Callable[[], None] = lambda: None) -> Dict[str, torch.Tensor]:
+    """Per-unit scores of one of BASELINES for `model` (Taylor needs the training shards)."""
+    if method == "random":
+        return random_scores(model.shape, seed)
+    if method == "magnitude":
+        return magnitude_scores(model)
+    if method == "taylor":
+        return taylor_scores(model, shards, device, seed=seed, should_stop=should_stop)
+    raise ValueError(f"unknown baseline {method!r} (known: {', '.join(BASELINES)})")
+
+
 class ScoreGates(UnitGates):
     """Fixed scores (a baseline's criterion) in the gates' interface: ranking only, scales of 1."""
 

@@ -235,8 +235,7 @@ def _prune_decoder_head(s: ModelShape, hid: torch.Tensor, sh: torch.Tensor, st: 
     closed units) has a zero column in the tied head, so nothing can reach the logits through it: its norm weight
     becomes 0 rather than 1/0."""
     tied = s.task == "lm" and s.tied_embeddings
-    open_ = sh.abs() > 1e-12
-    inverse = torch.where(open_, 1.0 / torch.where(open_, sh, torch.ones_like(sh)), torch.zeros_like(sh))
+    inverse = torch.where(sh.abs() > 1e-12, sh.reciprocal(), torch.zeros_like(sh))
     for n in ("weight", "bias"):
         if st.has(f"{norm}.{n}"):
             st.put(f"{norm}.{n}", rows=hid, row_scale=inverse if tied else None)

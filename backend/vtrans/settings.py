@@ -6,11 +6,12 @@ from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
 from .errors import UserError
+from .baselines import BASELINES
 from .vib import VIBSettings
 
 METHODS = ("vtrans", "fast", "faster")
-# Baselines the benchmark runs through the same harness (docs/benchmarks in BENCHMARKS.md).
-BENCH_METHODS = ("cofi", "random", "magnitude", "taylor")
+# Baselines the benchmark runs through the same harness (BENCHMARKS.md): CoFi-style L0 gates and the scorers.
+BENCH_METHODS = ("cofi",) + BASELINES
 BUDGETS = ("params", "encoder-params", "flops")
 DEFAULT_SWEEP = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05]
 

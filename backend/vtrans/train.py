@@ -43,7 +43,7 @@ from .safetensors_io import load_file, save_file
 from .settings import CompressSettings
 from .shards import Batch, Shards, subset_order
 from .structure import ModelShape, count_params, flops_per_token
-from .baselines import BASELINES, ScoreGates, magnitude_scores, make_gates, random_scores, taylor_scores
+from .baselines import BASELINES, ScoreGates, baseline_scores, make_gates
 from .vib import GRANULARITIES
 
 log = logging.getLogger("vtrans")
@@ -327,12 +327,7 @@ class Compressor:
         """Baselines: per-unit scores from a criterion instead of trained gates (no phase 1)."""
         s = self.s
         self.emit("prune", 0, 1)
-        if s.method == "random":
-            scores = random_scores(self.shape, s.seed)
-        elif s.method == "magnitude":
-            scores = magnitude_scores(self.teacher)
-        else:
-            scores = taylor_scores(self.teacher, self.train, self.device, seed=s.seed, should_stop=self.check_stop)
+        scores = baseline_scores(s.method, self.teacher, self.train, self.device, s.seed, should_stop=self.check_stop)
         self.gates = ScoreGates(self.shape, s.vib, scores).to(self.device)
         self.student = copy.deepcopy(self.teacher)
         if self.dist.main:
