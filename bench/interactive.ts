@@ -3,11 +3,11 @@
  * (goal ≤ 300 ms) and the backend's budget prediction behind live budget tuning (goal ≤ 2 s on the demo).
  */
 import type { Backend } from '../src/core/backend';
+import { median } from '../src/core/onnxEval';
 import { Requests } from '../src/core/protocol';
 import { gpt2xlReport, llamaReport } from '../test/fixtures/reports/generate';
 import { ensureBundle, launchChromium, openPanel } from '../test/unit/helpers/webviewBrowser';
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 export async function heatmapRenderTimes(repeats = 5): Promise<Array<{ model: string; layers: number; heads: number; medianMs: number; maxMs: number }>> {
   ensureBundle();

@@ -7,19 +7,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { closeOnnx, openOnnx, type OnnxModel } from '../src/core/onnx';
-import { defaultThreads, measureLatency } from '../src/core/onnxEval';
+import { defaultThreads, measureLatency, median } from '../src/core/onnxEval';
 
 export const ROUNDS = 3;
 
 type Latency = Record<string, number>;
 
 function medianOf(rounds: Latency[]): Latency {
-  const out: Latency = {};
-  for (const key of Object.keys(rounds[0])) {
-    const xs = rounds.map((r) => r[key]).sort((a, b) => a - b);
-    out[key] = xs[xs.length >> 1];
-  }
-  return out;
+  return Object.fromEntries(Object.keys(rounds[0]).map((key) => [key, median(rounds.map((r) => r[key]))]));
 }
 
 /** Teacher and student latency (ms, batch 1 and 32) of one run directory, measured interleaved over ROUNDS rounds. */

@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BenchMethod, Entry, Results } from './run';
+import { median } from '../src/core/onnxEval';
 import { ROUNDS } from './latency';
 import { lineChart, type Series } from './svg';
 
@@ -95,32 +96,35 @@ function losses(task: string, entries: Entry[], budgets: number[]): string[] {
   return out;
 }
 
-const medianOf = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+/** The teacher's FLOPs per token of each task, from the report of one of its finished runs. */
+function teacherFlopsByTask(r: Results, root: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const e of r.entries) {
+    const report = path.join(root, e.runDir, 'report.json');
+    if (out.has(e.task) || e.status !== 'done' || !fs.existsSync(report)) continue;
+    out.set(e.task, (JSON.parse(fs.readFileSync(report, 'utf8')) as { teacher: { flopsPerToken: number } }).teacher.flopsPerToken);
+  }
+  return out;
+}
 
 /** Where the VTrans methods cost more than the baselines: wall time, and speedup per FLOP saved. */
-function costSentences(r: Results, root: string): string[] {
+function costSentences(r: Results, teacherFlops: Map<string, number>): string[] {
   const out: string[] = [];
   const done = r.entries.filter((e) => e.status === 'done');
   const time = (ms: string[]) => done.filter((e) => ms.includes(e.method)).map((e) => e.compressSeconds);
   const vt = time(['vtrans']);
   const scored = time(['taylor', 'magnitude', 'random']);
   if (vt.length && scored.length) {
-    out.push(`Time: VTrans trains its masks and weights, so a run takes ${medianOf(vt).toFixed(0)} s (median over budgets and tasks) against ${medianOf(scored).toFixed(0)} s for scoring heads and neurons once and fine-tuning (Taylor, magnitude, random): ${(medianOf(vt) / medianOf(scored)).toFixed(1)}x the wall time.`);
-  }
-  const teacherFlops = new Map<string, number>();
-  for (const e of done) {
-    if (teacherFlops.has(e.task)) continue;
-    const report = path.join(root, e.runDir, 'report.json');
-    if (fs.existsSync(report)) teacherFlops.set(e.task, (JSON.parse(fs.readFileSync(report, 'utf8')) as { teacher: { flopsPerToken: number } }).teacher.flopsPerToken);
+    out.push(`Time: VTrans trains its masks and weights, so a run takes ${median(vt).toFixed(0)} s (median over budgets and tasks) against ${median(scored).toFixed(0)} s for scoring heads and neurons once and fine-tuning (Taylor, magnitude, random): ${(median(vt) / median(scored)).toFixed(1)}x the wall time.`);
   }
   const efficiency = (ours: boolean) => done
     .filter((e) => OURS.has(e.method) === ours && e.latencyMs && teacherFlops.has(e.task))
     .map((e) => e.latencyMs!.teacher['32'] / e.latencyMs!.student['32'] / (teacherFlops.get(e.task)! / e.flopsPerToken));
   const [o, t] = [efficiency(true), efficiency(false)];
   if (o.length && t.length) {
-    const figures = `batch-32 speedup ÷ FLOPs reduction, median ${medianOf(o).toFixed(2)} for the VTrans variants against ${medianOf(t).toFixed(2)} for the baselines`;
+    const figures = `batch-32 speedup ÷ FLOPs reduction, median ${median(o).toFixed(2)} for the VTrans variants against ${median(t).toFixed(2)} for the baselines`;
     // Within 5 % the two are the same on these noisy machines.
-    out.push(medianOf(o) < 0.95 * medianOf(t)
+    out.push(median(o) < 0.95 * median(t)
       ? `Speedup per FLOP saved: the VTrans variants' models turn a FLOPs reduction into less measured speed than the baselines' (${figures}). They also narrow the hidden width, which leaves small, oddly sized matrices that run below their FLOPs share on a CPU.`
       : `Speedup per FLOP saved: no loss here, the VTrans variants' models run as close to their FLOPs reduction as the baselines' (${figures}).`);
   }
@@ -128,6 +132,7 @@ function costSentences(r: Results, root: string): string[] {
 }
 
 export function writeBenchmarksMd(r: Results, root: string): void {
+  const teacherFlopsOf = teacherFlopsByTask(r, root);
   const plots = path.join(root, 'bench', 'plots');
   fs.mkdirSync(plots, { recursive: true });
   const budgets = r.settings.budgets;
@@ -168,10 +173,7 @@ export function writeBenchmarksMd(r: Results, root: string): void {
     if (!entries.length) continue;
     const training = r.tasks[task as keyof typeof r.tasks]!.training as { test?: { name: string; value: number }; params?: { total: number; encoder: number }; unigramTestPerplexity?: number };
     const teacherTest = entries.find((e) => e.teacherTest)?.teacherTest ?? training.test;
-    const teacherFlops = (() => {
-      const e = entries.find((x) => x.status === 'done' && x.latencyMs);
-      return e ? (JSON.parse(fs.readFileSync(path.join(root, e.runDir, 'report.json'), 'utf8')) as { teacher: { flopsPerToken: number } }).teacher.flopsPerToken : 0;
-    })();
+    const teacherFlops = teacherFlopsOf.get(task) ?? 0;
     md.push(`## ${TASK_TITLE[task] ?? task}`, '');
     md.push(`Teacher: ${training.params ? `${fmtCount(training.params.total)} parameters (${fmtCount(training.params.encoder)} encoder)` : ''}, test ${teacherTest ? `${teacherTest.name} ${fmtMetric(teacherTest.name, teacherTest.value)}` : '—'}${training.unigramTestPerplexity ? ` (an add-one unigram model: perplexity ${training.unigramTestPerplexity.toFixed(1)})` : ''}.`, '');
     const series: Series[] = methods.map((m) => ({
@@ -225,7 +227,7 @@ export function writeBenchmarksMd(r: Results, root: string): void {
   md.push('## Where VTrans loses', '');
   if (where.length) md.push(...where.map((w) => `- ${w}`));
   else md.push('- In this run a VTrans variant has the best test metric at every budget of both tasks.');
-  md.push(...costSentences(r, root).map((w) => `- ${w}`));
+  md.push(...costSentences(r, teacherFlopsOf).map((w) => `- ${w}`));
   md.push('');
   fs.writeFileSync(path.join(root, 'BENCHMARKS.md'), md.join('\n'));
 }
