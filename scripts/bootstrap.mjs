@@ -1,5 +1,6 @@
-// Shared first step of `npm run demo` and `npm test` on a fresh machine: node modules, the bundle, and a
-// Python with PyTorch for the backend. Uses only Node's standard library, since it runs before `npm ci`.
+// Shared first step of `npm run demo`, `npm test` and `npm run bench` on a fresh machine: node modules, the
+// bundle, and the project's Python environment `.venv/` (PyTorch 2 and the backend's test extras from
+// backend/requirements-test.txt). Uses only Node's standard library, since it runs before `npm ci`.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -7,7 +8,10 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const STAMP = path.join(ROOT, 'node_modules', '.vtrans-lock-hash');
+const NODE_STAMP = path.join(ROOT, 'node_modules', '.vtrans-lock-hash');
+export const VENV = path.join(ROOT, '.venv');
+export const REQUIREMENTS = path.join(ROOT, 'backend', 'requirements-test.txt');
+const VENV_STAMP = path.join(VENV, '.vtrans-requirements-hash');
 
 export function log(msg) {
   process.stderr.write(`[bootstrap] ${msg}\n`);
@@ -20,26 +24,69 @@ export function run(cmd, args, opts = {}) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${r.status ?? r.signal}`);
 }
 
-function lockHash() {
-  return createHash('sha256').update(fs.readFileSync(path.join(ROOT, 'package-lock.json'))).digest('hex');
+const sha256 = (...parts) => createHash('sha256').update(parts.join('\0')).digest('hex');
+
+/**
+ * Native modules (code-server's) compile with node-gyp against Node's headers. Where npm has no `nodedir`,
+ * node-gyp downloads them, which fails offline; the running Node's own headers serve when they are installed.
+ */
+export function nativeBuildEnv(env = process.env) {
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  if (env.npm_config_nodedir || !fs.existsSync(path.join(prefix, 'include', 'node', 'node.h'))) return env;
+  return { ...env, npm_config_nodedir: prefix };
 }
 
 /** `npm ci` when node_modules is missing or was installed from another package-lock.json. */
 export function ensureNodeModules() {
-  const want = lockHash();
-  if (fs.existsSync(STAMP) && fs.readFileSync(STAMP, 'utf8').trim() === want) return;
+  const want = sha256(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8'));
+  if (fs.existsSync(NODE_STAMP) && fs.readFileSync(NODE_STAMP, 'utf8').trim() === want) return;
   log('installing node modules (npm ci)');
   // The env var covers npm versions that ignore the project's .npmrc; onnxruntime-node's CPU binaries ship in the package.
-  run('npm', ['ci', '--no-audit', '--no-fund'], { env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' } });
-  fs.writeFileSync(STAMP, want + '\n');
+  run('npm', ['ci', '--no-audit', '--no-fund'], { env: { ...nativeBuildEnv(), ONNXRUNTIME_NODE_INSTALL: 'skip' } });
+  fs.writeFileSync(NODE_STAMP, want + '\n');
 }
 
 export function build() {
   run(process.execPath, [path.join(ROOT, 'esbuild.mjs')]);
 }
 
-function doctor() {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'doctor', '--json'], { cwd: ROOT, encoding: 'utf8' });
+export const venvPython = () => path.join(VENV, process.platform === 'win32' ? 'Scripts/python.exe' : 'bin/python');
+
+/** The interpreter that creates `.venv/`: VTRANS_BOOTSTRAP_PYTHON, else the machine's python3. */
+function basePython() {
+  const exe = process.env.VTRANS_BOOTSTRAP_PYTHON || 'python3';
+  const r = spawnSync(exe, ['-c', 'import sys, venv; print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    throw new Error(`${exe} cannot create a virtual environment (${r.error?.message ?? r.stderr.trim().split('\n').pop()}). ` +
+      'Install Python >= 3.10 with venv (Debian: apt-get install python3-venv), or set VTRANS_BOOTSTRAP_PYTHON to one.');
+  }
+  const [major, minor] = r.stdout.trim().split('.').map(Number);
+  if (major < 3 || (major === 3 && minor < 10)) throw new Error(`${exe} is Python ${r.stdout.trim()}; the backend needs >= 3.10. Set VTRANS_BOOTSTRAP_PYTHON.`);
+  return exe;
+}
+
+/**
+ * `.venv/` at the repository root with the pinned backend requirements. Reinstalls only when
+ * backend/requirements-test.txt changed (stamp, like node_modules); a venv whose interpreter is gone is rebuilt.
+ */
+export function ensureVenv() {
+  const want = sha256(fs.readFileSync(REQUIREMENTS, 'utf8'));
+  const pythonWorks = fs.existsSync(venvPython()) && spawnSync(venvPython(), ['-c', 'pass']).status === 0;
+  if (pythonWorks && fs.existsSync(VENV_STAMP) && fs.readFileSync(VENV_STAMP, 'utf8').trim() === want) return venvPython();
+  if (!pythonWorks) {
+    const base = basePython();
+    log(`creating the project's Python environment .venv/ (${base} -m venv)`);
+    fs.rmSync(VENV, { recursive: true, force: true });
+    run(base, ['-m', 'venv', VENV]);
+  }
+  log(`installing ${path.relative(ROOT, REQUIREMENTS)} into .venv/ (PyTorch 2 CPU build, transformers, onnxruntime; about a minute)`);
+  run(venvPython(), ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-q', '-r', REQUIREMENTS]);
+  fs.writeFileSync(VENV_STAMP, want + '\n');
+  return venvPython();
+}
+
+function doctor(env) {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'doctor', '--json'], { cwd: ROOT, encoding: 'utf8', env });
   if (r.status === 0) return { ok: true, info: JSON.parse(r.stdout.trim().split('\n').pop()) };
   return { ok: false, message: (r.stderr || r.stdout).trim() };
 }
@@ -47,9 +94,7 @@ function doctor() {
 const isRoot = () => process.getuid?.() === 0;
 const hasAptGet = () => fs.existsSync('/usr/bin/apt-get');
 
-export const DEBIAN_PACKAGES = ['python3-torch', 'python3-numpy', 'python3-onnx', 'python3-pytest', 'libopenblas0-pthread'];
-
-/** apt-get install as root, once per process; the lock timeout waits out unattended upgrades. */
+/** apt-get install as root; the lock timeout waits out unattended upgrades. */
 export function aptInstall(packages) {
   const missing = packages.filter((p) => spawnSync('dpkg', ['-s', p], { stdio: 'ignore' }).status !== 0);
   if (missing.length === 0) return;
@@ -62,23 +107,20 @@ export function aptInstall(packages) {
   run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=600', ...missing], { env });
 }
 
-/** A Python that imports torch ≥ 1.13 (VTRANS_PYTHON, /usr/bin/python3, python3), installing Debian's when possible. */
+/**
+ * The backend's Python: VTRANS_PYTHON when the user gives one, else the project's `.venv/` (created first).
+ * `vtrans doctor` checks it imports torch >= 2.1 and explains what it found.
+ */
 export function ensurePython() {
-  let found = doctor();
-  if (!found.ok && isRoot() && hasAptGet()) {
-    aptInstall(DEBIAN_PACKAGES);
-    found = doctor();
-  }
-  if (!found.ok) {
-    throw new Error(`${found.message.replace(/^vtrans: /, '')}`);
-  }
-  log(`backend Python: ${found.info.executable} (torch ${found.info.torch}${found.info.cuda ? ', CUDA' : ', CPU'})`);
-  // The pytest layer and onnx checks want these too; they come with the same Debian packages.
-  if ((!found.info.numpy || !found.info.onnx) && isRoot() && hasAptGet() && found.info.executable === '/usr/bin/python3') aptInstall(DEBIAN_PACKAGES);
-  return found.info;
+  if (!process.env.VTRANS_PYTHON) ensureVenv();
+  const found = doctor(process.env);
+  if (!found.ok) throw new Error(found.message.replace(/^vtrans: /, ''));
+  const info = found.info;
+  log(`backend Python: ${info.executable} (torch ${info.torch}${info.cuda ? `, CUDA with ${info.gpus} GPU(s)` : ', CPU'})`);
+  return info;
 }
 
-/** Everything both README commands need before they start. Returns the backend Python's description. */
+/** Everything the README commands need before they start. Returns the backend Python's description. */
 export function bootstrap() {
   ensureNodeModules();
   build();
@@ -95,11 +137,4 @@ export function bootstrapOrExit() {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  try {
-    bootstrap();
-  } catch (e) {
-    log(e.message);
-    process.exit(1);
-  }
-}
+if (process.argv[1] === fileURLToPath(import.meta.url)) bootstrapOrExit();

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bootstrap, log, ROOT } from './bootstrap.mjs';
+import { ensureSystemPackages, ensureTools } from '../test/vscode/lib/tools.mjs';
 
 const onlyArg = process.argv.find((a) => a.startsWith('--only'));
 const only = onlyArg ? (onlyArg.includes('=') ? onlyArg.split('=')[1] : process.argv[process.argv.indexOf(onlyArg) + 1]).split(',') : null;
@@ -36,11 +37,22 @@ function layers(python) {
   ];
 }
 
+/**
+ * Everything any selected layer needs, installed before the first one runs: Debian's chromium (the webview
+ * unit tests and the VS Code layers) and, for the VS Code layers, ripgrep and code-server.
+ */
+function installLayerTools(selected) {
+  const names = new Set(selected.map((l) => l.name));
+  if (names.has('exthost') || names.has('e2e')) ensureTools();
+  else if (names.has('unit')) ensureSystemPackages(false);
+}
+
 function main() {
   const python = bootstrap();
+  const selected = layers(python).filter((layer) => !only || only.includes(layer.name));
+  installLayerTools(selected);
   const results = [];
-  for (const layer of layers(python)) {
-    if (only && !only.includes(layer.name)) continue;
+  for (const layer of selected) {
     log(`--- ${layer.name}`);
     const t0 = Date.now();
     const r = spawnSync(layer.cmd, layer.args, { cwd: ROOT, stdio: 'inherit', env: layer.env ?? process.env });

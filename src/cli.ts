@@ -9,12 +9,13 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CancellationTokenSource } from 'vscode-jsonrpc/node';
 import { Backend, CancelledError } from './core/backend';
 import { compress, exportAtBudget, finalizeRun, prepareData, resumeRun, type CompressOutcome } from './core/compress';
+import { iterateExamples } from './core/data';
 import { errorMessage, isUserError, UserError } from './core/errors';
 import { formatBytes, formatCount, formatInspect, inspectModel } from './core/inspect';
 import type { Task } from './core/modelShape';
 import { progressBar } from './core/progressText';
 import { Requests, type ProgressParams } from './core/protocol';
-import { defaultCandidates, findPython } from './core/python';
+import { defaultCandidates, findPython, formatSurvey, noPythonError, surveyPython } from './core/python';
 import type { BudgetKind, Method, Metric, ModelSummary } from './core/report';
 import { readRunInfo } from './core/runs';
 
@@ -28,6 +29,8 @@ Commands:
       [--data-fraction f] [--round-to n] [--max-len n] [--lr x] [--epochs n] [--batch-size n]
       [--steps n] [--finetune-steps n] [--no-distill] [--sweep 0.9,0.5,...] [--seed n] [--out <runDir>] [--json]
       [--text-field name] [--label-field name] [--pair-field name]
+  add-head <pretrainedDir> --out <dir> (--labels a,b,... | --data <file> [--label-field name]) [--seed n] [--json]
+                                                      a classification project on a pretrained body (e.g. MiniLM)
   resume <runDir> [--json]                            continue a failed or interrupted run from its checkpoint
   export <runDir> --keep <f> [--budget kind] [--retune-steps n] [--out <runDir>] [--json]
                                                       cut the run's masks at another budget (no retraining)
@@ -35,7 +38,7 @@ Commands:
   eval <modelDir> --data <file> [--task t] [--json]   the model's metric on a data file
   probe <modelDir> --data <file> [--examples n] [--json]
                                                       attention probes per layer × head
-  doctor [--json]                                     find a Python with PyTorch for the backend
+  doctor [--json]                                     which Python runs the backend, and why
 
 Run artifacts go to ./.vtrans/runs/<id>/ unless --out is given. Exit codes: 0 ok, 1 internal error,
 2 bad input, 130 cancelled.`;
@@ -213,6 +216,29 @@ async function compressCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+/** The label names of a data file, sorted (numbers as written), for a new classification head. */
+async function labelsOf(file: string, field: string | undefined): Promise<string[]> {
+  const seen = new Set<string>();
+  for await (const ex of iterateExamples(file, { task: 'classification', fields: { label: field } })) seen.add(String(ex.label));
+  return [...seen].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+}
+
+async function addHeadCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { out: { type: 'string' }, labels: { type: 'string' }, data: { type: 'string' }, 'label-field': { type: 'string' }, seed: { type: 'string' } }, 'add-head');
+  if (positionals.length !== 1) throw new UserError('add-head takes one pretrained model directory.', 'Usage: vtrans add-head <pretrainedDir> --out <dir> --labels a,b');
+  const modelDir = path.resolve(positionals[0]);
+  inspectModel(modelDir);
+  if (!values.out) throw new UserError('--out <dir> is required: the new model project is written there.');
+  if ((values.labels === undefined) === (values.data === undefined)) throw new UserError('add-head needs either --labels a,b,... or --data <file> (labels read from the data).');
+  const labels = values.labels !== undefined ? String(values.labels).split(',').map((x) => x.trim()) : await labelsOf(fileArg(values, 'data', true)!, values['label-field'] as string | undefined);
+  const result = await withBackend((backend, cancel) =>
+    backend.request(Requests.addHead, { modelDir, outDir: path.resolve(String(values.out)), labels, seed: num(values, 'seed', { int: true, min: 0 }) ?? 0 }, cancel.token),
+  );
+  if (values.json) console.log(JSON.stringify(result));
+  else console.log(`wrote ${result.modelDir}: ${result.family} with a new ${result.labels.length}-label head (${result.labels.join(', ')}), ${formatCount(result.params)} parameters.\nFine-tune it on your task before compressing: the head is untrained.`);
+  return 0;
+}
+
 async function resumeCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {}, 'resume');
   if (positionals.length !== 1) throw new UserError('resume takes one run directory.', 'Usage: vtrans resume <runDir>');
@@ -314,16 +340,21 @@ function inspect(args: string[]): number {
 
 async function doctor(args: string[]): Promise<number> {
   const { values } = parse(args, {}, 'doctor');
-  const info = await findPython(defaultCandidates());
-  if (values.json) console.log(JSON.stringify(info));
-  else console.log(`${info.executable}: Python ${info.python}, torch ${info.torch}${info.cuda ? `, CUDA with ${info.gpus} GPU(s)` : ', CPU only'}, numpy ${info.numpy ?? 'missing'}, onnx ${info.onnx ?? 'missing'}`);
-  return 0;
+  const { found, reports } = await surveyPython(defaultCandidates());
+  if (values.json) {
+    if (!found) throw noPythonError(reports);
+    console.log(JSON.stringify({ ...found, candidates: reports }));
+    return 0;
+  }
+  console.log(formatSurvey(reports, found));
+  return found ? 0 : 2;
 }
 
 const COMMANDS: Record<string, (args: string[]) => number | Promise<number>> = {
   inspect,
   doctor,
   compress: compressCommand,
+  'add-head': addHeadCommand,
   resume: resumeCommand,
   export: exportCommand,
   sweep: sweepCommand,

@@ -37,3 +37,23 @@ def settings_for(task_dir, run_dir, **overrides):
          "specialTokenIds": [2], "checkpointEvery": 15}
     s.update(overrides)
     return s
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "hf_reference: compared against Hugging Face transformers (never skipped)")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """How many reference comparisons ran, and (under CI=true) a failure for any skipped test: a skipped
+    comparison must not pass unnoticed."""
+    passed = [r for r in terminalreporter.stats.get("passed", []) if "hf_reference" in getattr(r, "keywords", {})]
+    terminalreporter.write_line(f"transformers reference tests: {len(passed)} passed")
+    skipped = terminalreporter.stats.get("skipped", [])
+    if skipped and os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        terminalreporter.write_line(f"CI=true: {len(skipped)} test(s) were skipped, which fails the run", red=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    skipped = session.config.pluginmanager.get_plugin("terminalreporter").stats.get("skipped", [])
+    if skipped and os.environ.get("CI", "").lower() in ("1", "true", "yes") and exitstatus == 0:
+        session.exitstatus = 1

@@ -21,6 +21,7 @@ from .checkpoint import copy_tokenizer, load_model, load_shape, save_model
 from .errors import Cancelled, UserError
 from .evaluate import evaluate
 from .export import export_onnx
+from .project import add_classification_head
 from .prune import prune_model
 from .runs import RunDir, write_json
 from .masks import SNAPSHOT_FILE, MaskLadder, load_snapshot_weights
@@ -104,7 +105,7 @@ def compress_distributed(settings, job: Job) -> dict:
     os.makedirs(settings.run_dir, exist_ok=True)
     launch = os.path.join(settings.run_dir, "launch.json")
     write_json(launch, settings.to_json())
-    cmd = [sys.executable, "-m", "vtrans.torchrun", "--standalone", f"--nproc_per_node={settings.gpus}", "-m", "vtrans.worker", launch]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={settings.gpus}", "-m", "vtrans.worker", launch]
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None, text=True, start_new_session=True, env=env)
@@ -138,6 +139,14 @@ def compress_distributed(settings, job: Job) -> dict:
     if run.exists() and info.get("status") == "running":
         run.update(status="failed", error=f"the training workers exited with code {proc.returncode}")
     raise UserError(info.get("error") or f"the training workers exited with code {proc.returncode}; see the log")
+
+
+def add_head(params: dict, job: Job) -> dict:
+    """A classification project from a pretrained body (vtrans/project.py)."""
+    _require(params, "modelDir", "outDir", "labels")
+    if not isinstance(params["labels"], list):
+        raise UserError("labels: must be a list of label names")
+    return add_classification_head(params["modelDir"], params["outDir"], params["labels"], int(params.get("seed", 0)))
 
 
 def _model_on_shards(params: dict):
@@ -394,6 +403,7 @@ def probe(params: dict, job: Job) -> dict:
 HANDLERS = {
     "initialize": initialize,
     "inspect": inspect,
+    "addHead": add_head,
     "compress": compress,
     "evaluate": evaluate_model,
     "rethreshold": rethreshold,

@@ -10,14 +10,15 @@ import json
 import logging
 import os
 import pickle
-from typing import Dict, Optional
+from collections.abc import Mapping
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 
 from .errors import CheckpointError
 from .models import ARCHITECTURES, build_model
-from .safetensors_io import load_file, save_file
+from .safetensors_io import SafetensorsFile, save_file
 from .structure import ModelShape, read_config, shape_from_config
 
 log = logging.getLogger("vtrans")
@@ -29,37 +30,81 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
                    "tokenizer.model", "added_tokens.json")
 
 
-def read_weights(model_dir: str) -> Dict[str, torch.Tensor]:
-    single = os.path.join(model_dir, "model.safetensors")
-    index = os.path.join(model_dir, "model.safetensors.index.json")
-    pickled = os.path.join(model_dir, "pytorch_model.bin")
-    if os.path.exists(single):
-        return load_file(single)
-    if os.path.exists(index):
+class WeightSource(Mapping):
+    """A checkpoint's tensors by name, read lazily: safetensors files memory-mapped (one shard at a time), or a
+    `pytorch_model.bin` through `torch.load(weights_only=True, mmap=True)`. Shapes come from the headers, so they
+    can be checked against config.json before any tensor is read."""
+
+    def __init__(self, model_dir: str):
+        self.model_dir = model_dir
+        self.path = weights_file_name(model_dir)
+        self._where: Dict[str, SafetensorsFile] = {}
+        self._pickled: Optional[Dict[str, torch.Tensor]] = None
+        single = os.path.join(model_dir, "model.safetensors")
+        index = os.path.join(model_dir, "model.safetensors.index.json")
+        pickled = os.path.join(model_dir, "pytorch_model.bin")
+        if os.path.exists(single):
+            self._add(SafetensorsFile(single))
+        elif os.path.exists(index):
+            for shard in self._shards(index):
+                self._add(SafetensorsFile(os.path.join(model_dir, shard)))
+        elif os.path.exists(pickled):
+            self._pickled = _load_pickle(pickled)
+        else:
+            raise CheckpointError(f"{model_dir}: no weights found (expected model.safetensors, model.safetensors.index.json or "
+                                  "pytorch_model.bin). Point to a Hugging Face style model directory.")
+
+    def _add(self, f: SafetensorsFile) -> None:
+        for name in f.names():
+            self._where[name] = f
+
+    def _shards(self, index: str) -> List[str]:
         try:
             with open(index, encoding="utf-8") as f:
                 weight_map = json.load(f)["weight_map"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise CheckpointError(f"{index}: not a valid shard index ({e}). Re-save the checkpoint.") from None
-        state: Dict[str, torch.Tensor] = {}
-        for shard in sorted(set(weight_map.values())):
-            path = os.path.join(model_dir, shard)
+            shards = sorted(set(weight_map.values()))
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+            raise CheckpointError(f"{index}: not a valid shard index ({e}). Save the checkpoint again.") from None
+        for shard in shards:
+            path = os.path.normpath(os.path.join(self.model_dir, shard)) if isinstance(shard, str) else ""
+            if os.path.dirname(path) != os.path.normpath(self.model_dir):
+                raise CheckpointError(f"{index}: shard {shard!r} is not a file in {self.model_dir}. Fix the weight_map.")
             if not os.path.exists(path):
-                raise CheckpointError(f"{index}: names shard {shard!r}, which is missing from {model_dir}. Copy the missing shard.")
-            state.update(load_file(path))
-        return state
-    if os.path.exists(pickled):
-        try:
-            state = torch.load(pickled, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, AttributeError, EOFError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise CheckpointError(f"{pickled}: refused by torch.load(weights_only=True) ({first}). It holds more than tensors; "
-                                  "convert it to model.safetensors in an environment you trust.") from None
-        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-            raise CheckpointError(f"{pickled}: is not a state dict of tensors. Save it with model.save_pretrained().")
-        return state
-    raise CheckpointError(f"{model_dir}: no weights found (expected model.safetensors, model.safetensors.index.json or "
-                          "pytorch_model.bin). Point to a Hugging Face style model directory.")
+                raise CheckpointError(f"{index}: names shard {shard!r}, which is missing from {self.model_dir}. Copy the missing shard.")
+        return shards
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        if self._pickled is not None:
+            return self._pickled[name]
+        return self._where[name].get(name)
+
+    def __iter__(self):
+        return iter(self._pickled if self._pickled is not None else self._where)
+
+    def __len__(self) -> int:
+        return len(self._pickled if self._pickled is not None else self._where)
+
+    def shape(self, name: str) -> Tuple[int, ...]:
+        if self._pickled is not None:
+            return tuple(self._pickled[name].shape)
+        return self._where[name].shape(name)
+
+
+def _load_pickle(path: str) -> Dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except (pickle.UnpicklingError, RuntimeError, AttributeError, EOFError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: refused by torch.load(weights_only=True) ({first}). It holds more than tensors, or it "
+                              "is not a zip-format checkpoint; convert it to model.safetensors in an environment you trust.") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: is not a state dict of tensors. Save it with model.save_pretrained().")
+    return state
+
+
+def read_weights(model_dir: str) -> Dict[str, torch.Tensor]:
+    """Every tensor of a checkpoint, in memory (small models and tests; `load_model` reads lazily)."""
+    return dict(WeightSource(model_dir).items())
 
 
 def weights_file_name(model_dir: str) -> str:
@@ -78,22 +123,25 @@ def _find(state: Dict[str, torch.Tensor], name: str, body_prefix: str) -> Option
     return None
 
 
-def load_state(model: nn.Module, state: Dict[str, torch.Tensor], source: str) -> None:
-    """Copies checkpoint tensors into the model by Hugging Face name, checking names and shapes."""
+def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: str, fresh: Tuple[str, ...] = ()) -> None:
+    """Copies checkpoint tensors into the model by Hugging Face name, checking names and shapes (from the
+    headers when `state` is a `WeightSource`, so a mismatch is found before the tensor is read). Parameters
+    whose names start with one of `fresh` may be absent: they keep their initial values (a new task head)."""
     prefix = getattr(model, "body_prefix", "")
     params = dict(model.named_parameters())
     missing, used = [], set()
     for name, param in params.items():
         key = _find(state, name, prefix)
         if key is None:
-            missing.append(name)
+            if not (fresh and name.startswith(fresh)):
+                missing.append(name)
             continue
-        tensor = state[key]
-        if tuple(tensor.shape) != tuple(param.shape):
-            raise CheckpointError(f"{source}: weight {key!r} has shape {list(tensor.shape)}, but config.json implies "
+        stored = state.shape(key) if isinstance(state, WeightSource) else tuple(state[key].shape)
+        if tuple(stored) != tuple(param.shape):
+            raise CheckpointError(f"{source}: weight {key!r} has shape {list(stored)}, but config.json implies "
                                   f"{list(param.shape)}. The weights and config.json describe different models.")
         with torch.no_grad():
-            param.copy_(tensor.to(param.dtype))
+            param.copy_(state[key].to(param.dtype))
         used.add(key)
     if missing:
         shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
@@ -114,7 +162,8 @@ def load_model(path: str, device: str = "cpu", dtype: torch.dtype = torch.float3
     """
     shape = shape_from_config(read_config(path), os.path.join(path, "config.json"), task)
     model = build_model(shape)
-    load_state(model, read_weights(path), weights_file_name(path))
+    weights = WeightSource(path)
+    load_state(model, weights, weights.path)
     return model.to(device=device, dtype=dtype).eval()
 
 

@@ -1,6 +1,6 @@
 """Exporting a model directory (config + safetensors + the source tokenizer files) and `model.onnx`.
 
-ONNX: opset 17 (else 14 when the installed torch cannot), dynamic batch and sequence axes, inputs `input_ids` and
+ONNX: opset 17 (else 14 when the exporter cannot), dynamic batch and sequence axes, inputs `input_ids` and
 `attention_mask` (int64; plus `token_type_ids` when asked, for BERT text pairs), output `logits`. Checked with
 `onnx.checker` when the `onnx` package is installed.
 """
@@ -31,7 +31,8 @@ class _LogitsOnly(nn.Module):
 
 @contextlib.contextmanager
 def explicit_attention(model: nn.Module):
-    """Exporters trace the explicit attention path (SDPA lowers differently across torch versions)."""
+    """Exporters trace the explicit attention product: a plain MatMul/Softmax graph that onnxruntime fuses on
+    every execution provider, where an exported SDPA depends on the opset and the exporter's version."""
     body = model.body
     before = body.use_sdpa
     body.use_sdpa = False

@@ -4,6 +4,7 @@ Mirrors src/core/protocol.ts (method names, error codes, notification shapes).
 Requests (client → backend):
     initialize   {}                                  → {version, torch, python, device, cuda, gpus, threads}
     inspect      {modelDir, seqLen?}                 → model shape and parameter counts
+    addHead      {modelDir, outDir, labels, seed?}   → a classification project on a pretrained body
     compress     CompressSettings (camelCase)        → the run summary (also written to run.json)
     evaluate     {modelDir, shards, batchSize?}      → {name, value, f1?, count}
     rethreshold  {runDir, keep, budget?, outDir, retuneSteps?} → a new run directory with the pruned model
@@ -25,4 +26,4 @@ INTERNAL_ERROR = -32603
 USER_ERROR = -32001          # bad input the user can fix; message names the file/setting
 REQUEST_CANCELLED = -32800   # LSP's code
 
-METHODS = ("initialize", "inspect", "compress", "evaluate", "rethreshold", "predict", "sweep", "probe", "shutdown")
+METHODS = ("initialize", "inspect", "addHead", "compress", "evaluate", "rethreshold", "predict", "sweep", "probe", "shutdown")

@@ -1,35 +1,36 @@
-"""Reading and writing safetensors files without the `safetensors` package.
+"""safetensors files through the `safetensors` package (memory-mapped), with errors that name the file.
 
-Format: 8-byte little-endian header length N, N bytes of JSON (`name -> {dtype, shape, data_offsets}` and an
-optional `__metadata__`), then the raw little-endian tensor data. Malformed files raise `CheckpointError`
-naming the file.
+The package's own errors ("Error while deserializing header: MetadataIncompleteBuffer") do not tell a user what
+to do, so the header is checked here first (length, JSON, dtypes, offsets against the file size) and every
+problem becomes a `CheckpointError` naming the file and the fix. Tensors are then read lazily, one at a time, so
+loading a large shard never holds more than the model plus one tensor.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
-from typing import Dict, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
-import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file as _save_file
 
 from .errors import CheckpointError
 
-_DTYPES = {
-    "F64": (torch.float64, np.float64), "F32": (torch.float32, np.float32), "F16": (torch.float16, np.float16),
-    "BF16": (torch.bfloat16, np.int16), "I64": (torch.int64, np.int64), "I32": (torch.int32, np.int32),
-    "I16": (torch.int16, np.int16), "I8": (torch.int8, np.int8), "U8": (torch.uint8, np.uint8), "BOOL": (torch.bool, np.bool_),
-}
-_NAMES = {v[0]: k for k, v in _DTYPES.items()}
+# Bytes per element of every dtype the format defines; F8 types are read and widened by the caller's copy.
+ITEM_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4, "I16": 2,
+              "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
 _MAX_HEADER = 100_000_000
 
 
 def _fail(path: str, what: str) -> CheckpointError:
-    return CheckpointError(f"{path}: not a valid safetensors file ({what}). Re-save the weights or restore the file from its source.")
+    return CheckpointError(f"{path}: not a valid safetensors file ({what}). Restore the file from its source or save it again.")
 
 
 def read_header(path: str) -> Dict[str, dict]:
+    """The header's tensor entries (`name -> {dtype, shape, data_offsets}`), checked against the file size."""
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         head = f.read(8)
@@ -46,63 +47,70 @@ def read_header(path: str) -> Dict[str, dict]:
             raise _fail(path, f"header is not JSON: {e}") from None
     if not isinstance(header, dict):
         raise _fail(path, "header is not a JSON object")
+    header.pop("__metadata__", None)
     end = 0
     for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        if not isinstance(info, dict) or info.get("dtype") not in _DTYPES or not isinstance(info.get("shape"), list):
-            raise _fail(path, f'entry "{name}" lacks a known dtype or a shape')
-        begin, stop = info.get("data_offsets", [None, None])
-        numel = int(np.prod(info["shape"])) if info["shape"] else 1
-        if not isinstance(begin, int) or not isinstance(stop, int) or stop - begin != numel * np.dtype(_DTYPES[info["dtype"]][1]).itemsize:
+        if not isinstance(info, dict) or not isinstance(info.get("shape"), list) or not all(isinstance(d, int) and d >= 0 for d in info["shape"]):
+            raise _fail(path, f'entry "{name}" lacks a shape')
+        dtype = info.get("dtype")
+        if dtype not in ITEM_SIZES:
+            raise CheckpointError(f'{path}: tensor "{name}" has dtype {json.dumps(dtype)}, which VTrans cannot read '
+                                  f"(supported: {', '.join(ITEM_SIZES)}). Convert the checkpoint to float32, float16 or bfloat16.")
+        offsets = info.get("data_offsets")
+        begin, stop = offsets if isinstance(offsets, list) and len(offsets) == 2 else (None, None)
+        numel = math.prod(info["shape"])
+        if not isinstance(begin, int) or not isinstance(stop, int) or begin < 0 or stop - begin != numel * ITEM_SIZES[dtype]:
             raise _fail(path, f'entry "{name}" has data_offsets that do not fit its shape {info["shape"]}')
         end = max(end, stop)
     if 8 + n + end > size:
         raise _fail(path, f"tensor data needs {8 + n + end} bytes but the file has {size}: truncated")
-    header["__data_start__"] = 8 + n
     return header
 
 
+class SafetensorsFile:
+    """One file, opened memory-mapped: names and shapes from the checked header, tensors on demand."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.header = read_header(path)
+        try:
+            self._handle = safe_open(path, framework="pt", device="cpu")
+        except Exception as e:       # the package found what the header check did not
+            raise _fail(path, str(e).splitlines()[0]) from None
+
+    def names(self) -> List[str]:
+        return list(self.header)
+
+    def shape(self, name: str) -> Tuple[int, ...]:
+        return tuple(self.header[name]["shape"])
+
+    def dtype(self, name: str) -> str:
+        return self.header[name]["dtype"]
+
+    def get(self, name: str) -> torch.Tensor:
+        try:
+            return self._handle.get_tensor(name)
+        except Exception as e:
+            raise _fail(self.path, f'tensor "{name}": {str(e).splitlines()[0]}') from None
+
+    def items(self) -> Iterator[Tuple[str, torch.Tensor]]:
+        for name in self.header:
+            yield name, self.get(name)
+
+
 def load_file(path: str) -> Dict[str, torch.Tensor]:
-    """All tensors of one file, copied into ordinary (writable) CPU tensors."""
-    header = read_header(path)
-    start = header.pop("__data_start__")
-    header.pop("__metadata__", None)
-    out: Dict[str, torch.Tensor] = {}
-    if not header:
-        return out
-    data = np.memmap(path, dtype=np.uint8, mode="r")
-    for name, info in header.items():
-        tdtype, ndtype = _DTYPES[info["dtype"]]
-        b, e = info["data_offsets"]
-        arr = np.frombuffer(data[start + b:start + e].tobytes(), dtype=ndtype).reshape(info["shape"])
-        t = torch.from_numpy(arr.copy())
-        out[name] = t.view(torch.bfloat16) if tdtype is torch.bfloat16 else t
-    del data
-    return out
+    """All tensors of one file as ordinary CPU tensors (small files: masks, checkpoints)."""
+    return {name: t.clone() for name, t in SafetensorsFile(path).items()}
+
+
+def _own_storage(t: torch.Tensor) -> torch.Tensor:
+    """The package refuses tensors that share memory (views of one buffer): those are copied."""
+    return t if t.untyped_storage().nbytes() == t.numel() * t.element_size() else t.clone()
 
 
 def save_file(tensors: Dict[str, torch.Tensor], path: str, metadata: Optional[Dict[str, str]] = None) -> None:
-    """Writes atomically (temp file + rename)."""
-    header: dict = {}
-    if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    blobs = []
-    offset = 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().to("cpu").contiguous()
-        if t.dtype not in _NAMES:
-            raise ValueError(f"cannot store dtype {t.dtype} of {name} in safetensors")
-        raw = (t.view(torch.int16) if t.dtype is torch.bfloat16 else t).numpy().tobytes()
-        header[name] = {"dtype": _NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header, separators=(",", ":"))
-    text += " " * ((8 - len(text) % 8) % 8)
+    """Writes atomically (temp file + rename), so a reader never sees half a file."""
+    plain = {k: _own_storage(v.detach().to("cpu").contiguous()) for k, v in tensors.items()}
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text.encode("utf-8"))
-        for raw in blobs:
-            f.write(raw)
+    _save_file(plain, tmp, metadata={str(k): str(v) for k, v in (metadata or {}).items()} or None)
     os.replace(tmp, path)

@@ -48,6 +48,7 @@ class CompressSettings:
     weight_decay: float = 0.0
     round_to: int = 1
     device: str = "auto"
+    precision: str = "auto"                # auto (bf16 autocast on GPUs that support it) | fp32 | bf16
     seed: int = 0
     checkpoint_every: int = 50
     eval_limit: int = 2000                 # examples evaluated per sweep point
@@ -94,6 +95,7 @@ def parse_settings(params: dict) -> CompressSettings:
     _check(s.batch_size >= 1, "batchSize", "must be at least 1")
     _check(s.round_to >= 1, "roundTo", "must be at least 1")
     _check(s.device in ("auto", "cpu", "cuda") or s.device.startswith("cuda:"), "device", f"must be auto, cpu or cuda, got {s.device!r}")
+    _check(s.precision in ("auto", "fp32", "bf16"), "precision", f"must be auto, fp32 or bf16, got {s.precision!r}")
     _check(all(0 < k <= 1 for k in s.sweep), "sweep", "budgets must be in (0, 1]")
     _check(0 <= s.distill.alpha <= 1, "distill.alpha", "must be in [0, 1]")
     _check(s.distill.temperature > 0, "distill.temperature", "must be positive")

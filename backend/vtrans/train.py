@@ -59,10 +59,17 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def autocast_for(device: torch.device):
-    """bf16 autocast on GPUs that support it; nothing on CPU (fp32 there is faster and exact)."""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def autocast_for(device: torch.device, precision: str = "auto"):
+    """A context factory for the forward passes: bf16 autocast where asked, or under `auto` on GPUs that support
+    it; plain fp32 otherwise (on a CPU fp32 is as fast here and exact)."""
+    if precision not in PRECISIONS:
+        raise UserError(f"precision: must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+    if bf16:
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext
 
 
@@ -119,7 +126,7 @@ class Compressor:
             torch.cuda.set_device(self.device)
         else:
             self.device = pick_device(settings.device)
-        self.autocast = autocast_for(self.device)
+        self.autocast = autocast_for(self.device, settings.precision)
         cpu_share = max(1, (os.cpu_count() or 1) // dist.world) if dist.active and self.device.type == "cpu" else None
         self.threads = set_threads(settings.threads or cpu_share)
         self.started = time.monotonic()

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { prepareShards } from '../../src/core/shards';
-import { backendEnv } from '../../src/core/python';
+import { backendEnv, venvInterpreter } from '../../src/core/python';
 import { silentLog, stderrLog, type Logger } from './common';
 import { DEFAULT_OUT } from './prepare';
 import { prepareSotu } from './sotu';
@@ -54,8 +54,9 @@ function recipe(name: DemoName, vocab: number): Recipe {
   };
 }
 
+/** The given interpreter, VTRANS_PYTHON, or the project's .venv (what `npm run demo` sets up). */
 function pythonExecutable(explicit?: string): string {
-  return explicit ?? process.env.VTRANS_PYTHON ?? '/usr/bin/python3';
+  return explicit ?? process.env.VTRANS_PYTHON ?? venvInterpreter(path.resolve(__dirname, '..', '..'));
 }
 
 function codeHash(): string {

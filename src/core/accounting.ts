@@ -107,12 +107,20 @@ export function flopsPerToken(s: ModelShape, seqLen: number): number {
 const EMBEDDING_NAME = /(^|\.)(word_embeddings|position_embeddings|token_type_embeddings|wte|wpe|embed_tokens)\.|(^|\.)embeddings\.LayerNorm\./;
 const BLOCK_NAME = /(^|\.)(layer|h|layers)\.\d+\./;
 
+/**
+ * Buffers some checkpoints carry next to the weights (position ids, causal masks, rotary frequencies): not
+ * parameters, and not counted (`transformers` does not count them either). The backend ignores the same names.
+ */
+export const BUFFER_SUFFIXES = ['.attn.bias', '.attn.masked_bias', 'rotary_emb.inv_freq', 'embeddings.position_ids'] as const;
+const isBuffer = (name: string, dtype?: string) => BUFFER_SUFFIXES.some((s) => name.endsWith(s)) || (dtype !== undefined && !/^(F|BF)/.test(dtype));
+
 /** Counts parameters from tensor names and shapes (a checkpoint's safetensors header). */
-export function countParamsFromTensors(tensors: Iterable<[string, { shape: number[] }]>): ParamCounts {
+export function countParamsFromTensors(tensors: Iterable<[string, { shape: number[]; dtype?: string }]>): ParamCounts {
   let total = 0;
   let embedding = 0;
   let encoder = 0;
-  for (const [name, { shape }] of tensors) {
+  for (const [name, { shape, dtype }] of tensors) {
+    if (isBuffer(name, dtype)) continue;
     const n = shape.reduce((a, b) => a * b, 1);
     total += n;
     if (EMBEDDING_NAME.test(name)) embedding += n;

@@ -70,6 +70,8 @@ export interface CompressParams {
   warmup?: number;
   roundTo?: number;
   device?: string;
+  /** auto: bf16 autocast on GPUs that support it, fp32 elsewhere. */
+  precision?: 'auto' | 'fp32' | 'bf16';
   seed?: number;
   checkpointEvery?: number;
   evalLimit?: number;
@@ -198,6 +200,22 @@ export interface InspectParams {
   task?: 'classification' | 'lm';
 }
 
+export interface AddHeadParams {
+  /** The pretrained checkpoint (read only). */
+  modelDir: string;
+  /** A new or empty folder, outside the source. */
+  outDir: string;
+  labels: string[];
+  seed?: number;
+}
+
+export interface AddHeadResult {
+  modelDir: string;
+  family: string;
+  labels: string[];
+  params: number;
+}
+
 export interface ProgressParams {
   /** The request this progress belongs to. */
   id: number | string;
@@ -219,6 +237,7 @@ export interface ProgressParams {
 export const Requests = {
   initialize: new RequestType<{ threads?: number }, InitializeResult, void>('initialize'),
   inspect: new RequestType<InspectParams, unknown, void>('inspect'),
+  addHead: new RequestType<AddHeadParams, AddHeadResult, void>('addHead'),
   compress: new RequestType<CompressParams, CompressResult, void>('compress'),
   evaluate: new RequestType<EvaluateParams, Metric, void>('evaluate'),
   predict: new RequestType<PredictParams, PredictResult, void>('predict'),

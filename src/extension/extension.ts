@@ -15,7 +15,8 @@ import type { VTransApi } from './api';
 import { BackendManager } from './backendManager';
 import { BudgetTuning, latestRun } from './budgetTuning';
 import { CompressFlow } from './compressFlow';
-import { affectsBackend, affectsBudget, readBudget } from './config';
+import { affectsBackend, affectsBudget, readBudget, readSettings } from './config';
+import { onInterpreterChange } from './interpreter';
 import { ReportPanels, type PanelKind } from './panels';
 import { RunItem, RunsView } from './runsView';
 import { StatusBar } from './statusBar';
@@ -143,6 +144,13 @@ export function activate(context: vscode.ExtensionContext): VTransApi {
       if (!flow.running && failed.length) void vscode.window.showErrorMessage(`The VTrans backend stopped unexpectedly; ${failed.length} run(s) marked failed, checkpoints kept.`, 'Show Log').then((c) => c && log.show());
     }),
   );
+  // The Python extension's interpreter is the backend's unless vtrans.pythonPath says otherwise: follow it.
+  void onInterpreterChange(() => {
+    if (!backends?.state() || readSettings().pythonPath) return;
+    if (flow.running) return void log.info('the Python interpreter changed: the backend switches to it after this compression');
+    log.info('the Python interpreter changed: the backend restarts with it on the next request');
+    void backends.stop();
+  }, log).then((d) => d && context.subscriptions.push(d));
   void vscode.commands.executeCommand('setContext', 'vtrans.compressing', false);
   void tuning.update();
 

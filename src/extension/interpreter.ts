@@ -1,19 +1,24 @@
 /**
  * Which Python runs the backend: the `vtrans.pythonPath` setting, else the Python extension's active
- * environment for the workspace, else the defaults the CLI uses (VTRANS_PYTHON, /usr/bin/python3, python3).
- * The first that imports torch ≥ 1.13 wins; when none does, one notification says why, with the install
- * command and a button to the setting.
+ * environment for the workspace, else VTRANS_PYTHON, a `.venv/` in a workspace folder, then python3.
+ * The first that imports torch ≥ 2.1 (with numpy and safetensors) wins; when none does, one notification
+ * says why, with the install command and a button to the setting.
  */
 import { PythonExtension } from '@vscode/python-extension';
 import * as vscode from 'vscode';
+import { type Candidate, defaultCandidates, formatSurvey, installCommand, noPythonError, type PythonInfo, surveyPython } from '../core/python';
 import { UserError } from '../core/errors';
-import { defaultCandidates, findPython, installCommand, type PythonInfo } from '../core/python';
 import { readSettings } from './config';
 
-async function pythonExtensionInterpreter(resource: vscode.Uri | undefined, log: vscode.LogOutputChannel): Promise<string | undefined> {
+async function pythonExtensionApi(): Promise<PythonExtension | undefined> {
   if (!vscode.extensions.getExtension('ms-python.python')) return undefined;
+  return Promise.race([PythonExtension.api(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), 10_000))]);
+}
+
+async function pythonExtensionInterpreter(resource: vscode.Uri | undefined, log: vscode.LogOutputChannel): Promise<string | undefined> {
   try {
-    const api = await Promise.race([PythonExtension.api(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), 10_000))]);
+    const api = await pythonExtensionApi();
+    if (!api) return undefined;
     const env = await api.environments.resolveEnvironment(api.environments.getActiveEnvironmentPath(resource));
     return env?.executable.uri?.fsPath;
   } catch (e) {
@@ -22,24 +27,36 @@ async function pythonExtensionInterpreter(resource: vscode.Uri | undefined, log:
   }
 }
 
-export async function interpreterCandidates(log: vscode.LogOutputChannel): Promise<{ candidates: string[]; fromSetting: boolean }> {
+/** Calls `onChange` when the Python extension's active environment changes (the backend then restarts). */
+export async function onInterpreterChange(onChange: () => void, log: vscode.LogOutputChannel): Promise<vscode.Disposable | undefined> {
+  try {
+    const api = await pythonExtensionApi();
+    return api?.environments.onDidChangeActiveEnvironmentPath(() => onChange());
+  } catch (e) {
+    log.warn(`Python extension: cannot follow interpreter changes (${(e as Error).message})`);
+    return undefined;
+  }
+}
+
+export async function interpreterCandidates(log: vscode.LogOutputChannel): Promise<{ candidates: Candidate[]; fromSetting: boolean }> {
   const configured = readSettings().pythonPath;
-  if (configured) return { candidates: [configured], fromSetting: true };
+  if (configured) return { candidates: [{ executable: configured, source: 'vtrans.pythonPath' }], fromSetting: true };
   const fromExtension = await pythonExtensionInterpreter(vscode.workspace.workspaceFolders?.[0]?.uri, log);
-  return { candidates: [...new Set([...(fromExtension ? [fromExtension] : []), ...defaultCandidates()])], fromSetting: false };
+  const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
+  const candidates = [...(fromExtension ? [{ executable: fromExtension, source: 'the Python extension' }] : []), ...defaultCandidates(process.env, folders)];
+  const seen = new Set<string>();
+  return { candidates: candidates.filter((c) => !seen.has(c.executable) && seen.add(c.executable)), fromSetting: false };
 }
 
 export async function resolveInterpreter(log: vscode.LogOutputChannel): Promise<PythonInfo> {
   const { candidates, fromSetting } = await interpreterCandidates(log);
-  log.info(`looking for PyTorch in: ${candidates.join(', ')}`);
-  try {
-    return await findPython(candidates);
-  } catch (e) {
-    if (e instanceof UserError && fromSetting) {
-      throw new UserError(`vtrans.pythonPath (${candidates[0]}) cannot run the backend: ${e.message.replace(/^No Python with PyTorch ≥ 1\.13 found \(|\)\. Install.*$/g, '')}.`, `Install PyTorch there (${installCommand()}) or clear the setting.`);
-    }
-    throw e;
+  const { found, reports } = await surveyPython(candidates);
+  log.info(formatSurvey(reports, found));
+  if (found) return found;
+  if (fromSetting) {
+    throw new UserError(`vtrans.pythonPath (${candidates[0].executable}) cannot run the backend: ${reports[0]?.detail}.`, `Install PyTorch there (${installCommand()}) or clear the setting.`);
   }
+  throw noPythonError(reports);
 }
 
 /** The single "no PyTorch" notification: the reason, the install command, and a way to the setting. */

@@ -9,6 +9,7 @@ import { displayPath } from '../../src/core/data';
 import { UserError } from '../../src/core/errors';
 import { batchFromShards, prepareShards, readShards, type ShardProgress } from '../../src/core/shards';
 import { loadTokenizer } from '../../src/core/tokenize';
+import { python } from './helpers/python';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vtrans-shards-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -230,12 +231,8 @@ describe('token shards: cache and atomic writes', () => {
 });
 
 describe('token shards: the Python reader sees the same arrays', () => {
-  it('numpy reads ids.i32 / lengths.i32 / labels.i32 / types.u8 as written', async (t) => {
-    const py = '/usr/bin/python3';
-    if (spawnSync(py, ['-c', 'import numpy'], { encoding: 'utf8' }).status !== 0) {
-      t.skip('no numpy for /usr/bin/python3');
-      return;
-    }
+  it('numpy reads ids.i32 / lengths.i32 / labels.i32 / types.u8 as written', async () => {
+    const py = python();
     const f = dataFile('py.jsonl', jsonl(ROWS.map((r, i) => ({ ...r, text_pair: `the dog ${i}` }))));
     const { dir } = await prepareShards({ modelDir: BERT, dataFile: f, task: 'classification', maxLen: 10, cacheDir: path.join(tmp, 'cache-py') });
     const code = [

@@ -66,8 +66,8 @@ class BertLayer(nn.Module):
         if self.n_heads:
             sa = getattr(self.attention, "self")
             q, k, v = self._split(sa.query(x)), self._split(sa.key(x)), self._split(sa.value(x))
-            use = use_sdpa and not (self.training and self.attn_dropout.p > 0)
-            ctx = attend(q, k, v, bias, 1.0 / math.sqrt(self.head_dim), capture, index, use)
+            p = self.attn_dropout.p if self.training else 0.0
+            ctx = attend(q, k, v, bias, 1.0 / math.sqrt(self.head_dim), capture, index, use_sdpa, p)
             ctx = gates.scale_heads(index, ctx, 1)
             ctx = ctx.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)
             a = gates.scale_hidden(gates.scale_attn(index, self.dropout(out.dense(ctx))))

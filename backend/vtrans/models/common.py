@@ -1,5 +1,6 @@
 """Pieces every family shares: the gates VTrans multiplies into a forward pass, norms restricted to kept hidden
-dimensions, the attention kernel (SDPA on torch 2, explicit otherwise or when attention maps are captured).
+dimensions, the attention kernel (PyTorch's scaled_dot_product_attention; the explicit product when attention maps
+are captured or a model is exported).
 
 Gates (all optional, each either one value per unit or one per example and unit, shape (B, n)):
     hidden     (H,)    every hidden dimension: multiplied into the embedding output, every norm output and every
@@ -21,9 +22,6 @@ from typing import List, Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-HAS_SDPA = hasattr(F, "scaled_dot_product_attention")
-
 
 @dataclass
 class Gates:
@@ -167,17 +165,19 @@ class AttentionCapture:
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: Optional[torch.Tensor], scale: float,
-           capture: Optional[AttentionCapture], layer: int, use_sdpa: bool) -> torch.Tensor:
-    """Scaled dot-product attention over (B, heads, T, d) tensors; k/v already expanded to the query heads."""
-    if use_sdpa and HAS_SDPA and capture is None:
-        kwargs = {"scale": scale} if scale != 1.0 / math.sqrt(q.shape[-1]) else {}
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, **kwargs)
+           capture: Optional[AttentionCapture], layer: int, use_sdpa: bool, dropout_p: float = 0.0) -> torch.Tensor:
+    """Scaled dot-product attention over (B, heads, T, d) tensors; k/v already expanded to the query heads.
+    `dropout_p` drops attention probabilities (training only: callers pass 0 in eval mode)."""
+    if use_sdpa and capture is None:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
     scores = torch.matmul(q, k.transpose(-1, -2)) * scale
     if bias is not None:
         scores = scores + bias
     probs = torch.softmax(scores.float(), dim=-1).to(q.dtype)
     if capture is not None:
         capture.add(layer, probs.detach())
+    if dropout_p > 0:
+        probs = F.dropout(probs, dropout_p)
     return torch.matmul(probs, v)
 
 

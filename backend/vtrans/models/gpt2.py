@@ -54,8 +54,8 @@ class GPT2Block(nn.Module):
         if self.n_heads:
             qkv = self.attn.c_attn(gates.scale_hidden(layer_norm(x, self.ln_1, gates)))
             q, k, v = (z.view(b, t, self.n_heads, self.head_dim).transpose(1, 2) for z in qkv.split(self.n_heads * self.head_dim, dim=2))
-            use = use_sdpa and not (self.training and self.attn_dropout_p > 0)
-            ctx = gates.scale_heads(index, attend(q, k, v, bias, self.scale, capture, index, use), 1)
+            p = self.attn_dropout_p if self.training else 0.0
+            ctx = gates.scale_heads(index, attend(q, k, v, bias, self.scale, capture, index, use_sdpa, p), 1)
             a = self.dropout(self.attn.c_proj(ctx.transpose(1, 2).reshape(b, t, -1)))
             x = x + gates.scale_hidden(gates.scale_attn(index, a))
         if hasattr(self, "mlp"):

@@ -82,7 +82,8 @@ class LlamaDecoderLayer(nn.Module):
             q = torch.cat((q[..., :rot] * cos + rotate_half(q[..., :rot]) * sin, q[..., rot:]), dim=-1)
             k = torch.cat((k[..., :rot] * cos + rotate_half(k[..., :rot]) * sin, k[..., rot:]), dim=-1)
             rep = self.n_heads // self.n_kv
-            ctx = attend(q, repeat_kv(k, rep), repeat_kv(v, rep), bias, 1.0 / math.sqrt(self.head_dim), capture, index, use_sdpa)
+            p = self.attn_dropout_p if self.training else 0.0
+            ctx = attend(q, repeat_kv(k, rep), repeat_kv(v, rep), bias, 1.0 / math.sqrt(self.head_dim), capture, index, use_sdpa, p)
             ctx = gates.scale_heads(index, ctx, rep)
             a = sa.o_proj(ctx.transpose(1, 2).reshape(b, t, -1))
             x = x + gates.scale_hidden(gates.scale_attn(index, a))

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { aptInstall, ROOT } from '../../../scripts/bootstrap.mjs';
+import { aptInstall, nativeBuildEnv, ROOT } from '../../../scripts/bootstrap.mjs';
 
 export { ROOT };
 export const CACHE = path.resolve(process.env.VTRANS_VSCODE_CACHE || path.join(ROOT, '.vscode-test'));
@@ -40,7 +40,8 @@ export function cacheEnv(extra = {}) {
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 const dpkgHas = (pkg) => spawnSync('dpkg', ['-s', pkg], { stdio: 'ignore' }).status === 0;
 
-function ensureSystemPackages(needBuild) {
+/** Debian's chromium and ripgrep (and, to compile code-server's native modules, libkrb5-dev and a C++ toolchain). */
+export function ensureSystemPackages(needBuild) {
   const missing = [];
   if (!fs.existsSync(CHROMIUM)) missing.push('chromium');
   if (!has('rg')) missing.push('ripgrep');
@@ -80,9 +81,16 @@ export function codeServerBin() {
 const stampFile = () => path.join(TOOLS, '.installed');
 const stampText = () => `code-server@${CODE_SERVER_VERSION} node-abi-${process.versions.modules} ${process.platform}-${process.arch}\n`;
 
+const codeServerInstalled = () => fs.existsSync(stampFile()) && fs.readFileSync(stampFile(), 'utf8') === stampText() && fs.existsSync(codeServerBin());
+
+/** The system packages of every layer (chromium for the webview unit tests too), before any layer runs. */
+export function ensureAllSystemPackages() {
+  ensureSystemPackages(!codeServerInstalled());
+}
+
 /** Installs what is missing; returns the paths the runners need. */
 export function ensureTools() {
-  const installed = fs.existsSync(stampFile()) && fs.readFileSync(stampFile(), 'utf8') === stampText() && fs.existsSync(codeServerBin());
+  const installed = codeServerInstalled();
   ensureSystemPackages(!installed);
   const env = cacheEnv();
   if (!installed) {
@@ -100,7 +108,7 @@ export function ensureTools() {
       cwd: TOOLS,
       stdio: ['ignore', out, out],
       env: {
-        ...env,
+        ...nativeBuildEnv(env),
         // code-server's postinstall refuses to run as root without unsafe_perm; node-pty's calls `npx node-gyp`.
         npm_config_unsafe_perm: 'true',
         npm_config_yes: 'true',
