@@ -3,7 +3,21 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'out/**', 'node_modules/**', 'test-output/**', 'backend/**', 'examples/*/model/**', '.vtrans/**', 'bench/work/**', '.vscode-test/**', 'dist-vsix/**', '.venv/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'out/**',
+      'node_modules/**',
+      'test-output/**',
+      'backend/**',
+      'examples/*/model/**',
+      '.vtrans/**',
+      'bench/work/**',
+      '.vscode-test/**',
+      'dist-vsix/**',
+      '.venv/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -8,13 +8,17 @@ import { Requests } from '../src/core/protocol';
 import { gpt2xlReport, llamaReport } from '../test/fixtures/reports/generate';
 import { ensureBundle, launchChromium, openPanel } from '../test/unit/helpers/webviewBrowser';
 
-
-export async function heatmapRenderTimes(repeats = 5): Promise<Array<{ model: string; layers: number; heads: number; medianMs: number; maxMs: number }>> {
+export async function heatmapRenderTimes(
+  repeats = 5,
+): Promise<Array<{ model: string; layers: number; heads: number; medianMs: number; maxMs: number }>> {
   ensureBundle();
   const browser = await launchChromium();
   const out = [];
   try {
-    for (const [model, make] of [['LLaMA-2-7B 32 × 32', llamaReport], ['GPT-2 XL 48 × 25', gpt2xlReport]] as const) {
+    for (const [model, make] of [
+      ['LLaMA-2-7B 32 × 32', llamaReport],
+      ['GPT-2 XL 48 × 25', gpt2xlReport],
+    ] as const) {
       const report = make();
       const times: number[] = [];
       for (let i = 0; i < repeats; i++) {
@@ -36,7 +40,10 @@ export async function heatmapRenderTimes(repeats = 5): Promise<Array<{ model: st
 }
 
 /** Round trips of `predict` (re-threshold a run's masks at a budget) through a warm backend. */
-export async function predictLatency(backend: Backend, runDir: string): Promise<{ runDir: string; medianMs: number; maxMs: number; calls: number }> {
+export async function predictLatency(
+  backend: Backend,
+  runDir: string,
+): Promise<{ runDir: string; medianMs: number; maxMs: number; calls: number }> {
   const times: number[] = [];
   for (const keep of [0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85]) {
     const t0 = process.hrtime.bigint();

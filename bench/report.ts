@@ -7,13 +7,23 @@ import { ROUNDS } from './latency';
 import { lineChart, type Series } from './svg';
 
 const LABEL: Record<string, string> = {
-  vtrans: 'VTrans', fast: 'Fast-VTrans', faster: 'Faster-VTrans', cofi: 'CoFi-style L0', taylor: 'Taylor (Michel et al.)', magnitude: 'Magnitude (L1)', random: 'Random',
+  vtrans: 'VTrans',
+  fast: 'Fast-VTrans',
+  faster: 'Faster-VTrans',
+  cofi: 'CoFi-style L0',
+  taylor: 'Taylor (Michel et al.)',
+  magnitude: 'Magnitude (L1)',
+  random: 'Random',
 };
 const OURS = new Set(['vtrans', 'fast', 'faster']);
-const TASK_TITLE: Record<string, string> = { spam: 'SpamAssassin spam classification (BERT, 4 × 4 heads)', sotu: 'State of the Union language modelling (GPT-2, 4 × 4 heads)' };
+const TASK_TITLE: Record<string, string> = {
+  spam: 'SpamAssassin spam classification (BERT, 4 × 4 heads)',
+  sotu: 'State of the Union language modelling (GPT-2, 4 × 4 heads)',
+};
 
 const lowerIsBetter = (e: Entry) => e.test?.name === 'perplexity';
-const fmtMetric = (name: string | undefined, v: number | undefined) => (v === undefined ? '—' : name === 'accuracy' ? `${(100 * v).toFixed(2)}%` : v.toFixed(2));
+const fmtMetric = (name: string | undefined, v: number | undefined) =>
+  v === undefined ? '—' : name === 'accuracy' ? `${(100 * v).toFixed(2)}%` : v.toFixed(2);
 const fmtCount = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}K` : String(n));
 
 function better(a: Entry, b: Entry): boolean {
@@ -39,19 +49,29 @@ function metricTable(entries: Entry[], budgets: number[], methods: string[]): st
 
 function sizeTable(entries: Entry[], budgets: number[], methods: string[]): string {
   const head = `| method | ${budgets.map((b) => `keep ${b}: params / encoder / FLOPs per token`).join(' | ')} |\n|---|${budgets.map(() => '---:').join('|')}|`;
-  const rows = methods.map((m) => `| ${LABEL[m] ?? m} | ${budgets.map((b) => {
-    const e = entries.find((x) => x.method === m && x.keep === b && x.status === 'done');
-    return e ? `${fmtCount(e.params)} / ${fmtCount(e.encoderParams)} / ${fmtCount(e.flopsPerToken)}` : '—';
-  }).join(' | ')} |`);
+  const rows = methods.map(
+    (m) =>
+      `| ${LABEL[m] ?? m} | ${budgets
+        .map((b) => {
+          const e = entries.find((x) => x.method === m && x.keep === b && x.status === 'done');
+          return e ? `${fmtCount(e.params)} / ${fmtCount(e.encoderParams)} / ${fmtCount(e.flopsPerToken)}` : '—';
+        })
+        .join(' | ')} |`,
+  );
   return [head, ...rows].join('\n');
 }
 
 function timeTable(entries: Entry[], budgets: number[], methods: string[]): string {
   const head = `| method | ${budgets.map((b) => `keep ${b}`).join(' | ')} |\n|---|${budgets.map(() => '---:').join('|')}|`;
-  const rows = methods.map((m) => `| ${LABEL[m] ?? m} | ${budgets.map((b) => {
-    const e = entries.find((x) => x.method === m && x.keep === b && x.status === 'done');
-    return e ? `${e.compressSeconds.toFixed(0)} s` : '—';
-  }).join(' | ')} |`);
+  const rows = methods.map(
+    (m) =>
+      `| ${LABEL[m] ?? m} | ${budgets
+        .map((b) => {
+          const e = entries.find((x) => x.method === m && x.keep === b && x.status === 'done');
+          return e ? `${e.compressSeconds.toFixed(0)} s` : '—';
+        })
+        .join(' | ')} |`,
+  );
   return [head, ...rows].join('\n');
 }
 
@@ -60,17 +80,19 @@ function ratio(a: number | undefined, b: number | undefined): number | undefined
 }
 
 function latencyRows(entries: Entry[], teacherFlops: number): string {
-  const head = '| method | keep | FLOPs reduction | speedup b1 | speedup b32 | speedup ÷ FLOPs reduction b1 | b32 | ONNX size |\n|---|---:|---:|---:|---:|---:|---:|---:|';
+  const head =
+    '| method | keep | FLOPs reduction | speedup b1 | speedup b32 | speedup ÷ FLOPs reduction b1 | b32 | ONNX size |\n|---|---:|---:|---:|---:|---:|---:|---:|';
   const methodIndex = (e: Entry) => Object.keys(LABEL).indexOf(e.method);
-  const rows = entries.filter((e) => e.status === 'done' && e.latencyMs)
+  const rows = entries
+    .filter((e) => e.status === 'done' && e.latencyMs)
     .sort((a, b) => b.keep - a.keep || methodIndex(a) - methodIndex(b))
     .map((e) => {
-    const red = teacherFlops / e.flopsPerToken;
-    const s1 = ratio(e.latencyMs!.teacher['1'], e.latencyMs!.student['1']);
-    const s32 = ratio(e.latencyMs!.teacher['32'], e.latencyMs!.student['32']);
-    const f = (v: number | undefined, d = 2) => (v === undefined ? '—' : v.toFixed(d));
-    return `| ${LABEL[e.method]} | ${e.keep} | ${red.toFixed(2)}x | ${f(s1)}x | ${f(s32)}x | ${f(s1 && s1 / red)} | ${f(s32 && s32 / red)} | ${e.onnxBytes ? `${(e.onnxBytes.student / 2 ** 20).toFixed(1)} MiB` : '—'} |`;
-  });
+      const red = teacherFlops / e.flopsPerToken;
+      const s1 = ratio(e.latencyMs!.teacher['1'], e.latencyMs!.student['1']);
+      const s32 = ratio(e.latencyMs!.teacher['32'], e.latencyMs!.student['32']);
+      const f = (v: number | undefined, d = 2) => (v === undefined ? '—' : v.toFixed(d));
+      return `| ${LABEL[e.method]} | ${e.keep} | ${red.toFixed(2)}x | ${f(s1)}x | ${f(s32)}x | ${f(s1 && s1 / red)} | ${f(s32 && s32 / red)} | ${e.onnxBytes ? `${(e.onnxBytes.student / 2 ** 20).toFixed(1)} MiB` : '—'} |`;
+    });
   return [head, ...rows].join('\n');
 }
 
@@ -85,12 +107,17 @@ function losses(task: string, entries: Entry[], budgets: number[]): string[] {
     const bestOurs = ours.reduce((a, e) => (better(e, a) ? e : a));
     const beating = theirs.filter((e) => better(e, bestOurs));
     if (beating.length) {
-      out.push(`${task}, keep ${b}: ${beating.map((e) => `${LABEL[e.method]} (${fmtMetric(e.test!.name, e.test!.value)})`).join(', ')} beat${beating.length === 1 ? 's' : ''} the best VTrans variant, ${LABEL[bestOurs.method]} (${fmtMetric(bestOurs.test!.name, bestOurs.test!.value)}).`);
+      out.push(
+        `${task}, keep ${b}: ${beating.map((e) => `${LABEL[e.method]} (${fmtMetric(e.test!.name, e.test!.value)})`).join(', ')} beat${beating.length === 1 ? 's' : ''} the best VTrans variant, ${LABEL[bestOurs.method]} (${fmtMetric(bestOurs.test!.name, bestOurs.test!.value)}).`,
+      );
     }
     for (const m of ['vtrans', 'fast', 'faster']) {
       const e = ours.find((x) => x.method === m);
       const worse = e ? theirs.filter((t) => better(t, e)) : [];
-      if (e && worse.length && e !== bestOurs) out.push(`${task}, keep ${b}: ${LABEL[m]} (${fmtMetric(e.test!.name, e.test!.value)}) is below ${worse.map((t) => LABEL[t.method]).join(', ')}.`);
+      if (e && worse.length && e !== bestOurs)
+        out.push(
+          `${task}, keep ${b}: ${LABEL[m]} (${fmtMetric(e.test!.name, e.test!.value)}) is below ${worse.map((t) => LABEL[t.method]).join(', ')}.`,
+        );
     }
   }
   return out;
@@ -115,18 +142,23 @@ function costSentences(r: Results, teacherFlops: Map<string, number>): string[] 
   const vt = time(['vtrans']);
   const scored = time(['taylor', 'magnitude', 'random']);
   if (vt.length && scored.length) {
-    out.push(`Time: VTrans trains its masks and weights, so a run takes ${median(vt).toFixed(0)} s (median over budgets and tasks) against ${median(scored).toFixed(0)} s for scoring heads and neurons once and fine-tuning (Taylor, magnitude, random): ${(median(vt) / median(scored)).toFixed(1)}x the wall time.`);
+    out.push(
+      `Time: VTrans trains its masks and weights, so a run takes ${median(vt).toFixed(0)} s (median over budgets and tasks) against ${median(scored).toFixed(0)} s for scoring heads and neurons once and fine-tuning (Taylor, magnitude, random): ${(median(vt) / median(scored)).toFixed(1)}x the wall time.`,
+    );
   }
-  const efficiency = (ours: boolean) => done
-    .filter((e) => OURS.has(e.method) === ours && e.latencyMs && teacherFlops.has(e.task))
-    .map((e) => e.latencyMs!.teacher['32'] / e.latencyMs!.student['32'] / (teacherFlops.get(e.task)! / e.flopsPerToken));
+  const efficiency = (ours: boolean) =>
+    done
+      .filter((e) => OURS.has(e.method) === ours && e.latencyMs && teacherFlops.has(e.task))
+      .map((e) => e.latencyMs!.teacher['32'] / e.latencyMs!.student['32'] / (teacherFlops.get(e.task)! / e.flopsPerToken));
   const [o, t] = [efficiency(true), efficiency(false)];
   if (o.length && t.length) {
     const figures = `batch-32 speedup ÷ FLOPs reduction, median ${median(o).toFixed(2)} for the VTrans variants against ${median(t).toFixed(2)} for the baselines`;
     // Within 5 % the two are the same on these noisy machines.
-    out.push(median(o) < 0.95 * median(t)
-      ? `Speedup per FLOP saved: the VTrans variants' models turn a FLOPs reduction into less measured speed than the baselines' (${figures}). They also narrow the hidden width, which leaves small, oddly sized matrices that run below their FLOPs share on a CPU.`
-      : `Speedup per FLOP saved: no loss here, the VTrans variants' models run as close to their FLOPs reduction as the baselines' (${figures}).`);
+    out.push(
+      median(o) < 0.95 * median(t)
+        ? `Speedup per FLOP saved: the VTrans variants' models turn a FLOPs reduction into less measured speed than the baselines' (${figures}). They also narrow the hidden width, which leaves small, oddly sized matrices that run below their FLOPs share on a CPU.`
+        : `Speedup per FLOP saved: no loss here, the VTrans variants' models run as close to their FLOPs reduction as the baselines' (${figures}).`,
+    );
   }
   return out;
 }
@@ -136,7 +168,9 @@ export function writeBenchmarksMd(r: Results, root: string): void {
   const plots = path.join(root, 'bench', 'plots');
   fs.mkdirSync(plots, { recursive: true });
   const budgets = r.settings.budgets;
-  const methods = [...new Set(r.entries.map((e) => e.method))].sort((a, b) => Object.keys(LABEL).indexOf(a) - Object.keys(LABEL).indexOf(b)) as BenchMethod[];
+  const methods = [...new Set(r.entries.map((e) => e.method))].sort(
+    (a, b) => Object.keys(LABEL).indexOf(a) - Object.keys(LABEL).indexOf(b),
+  ) as BenchMethod[];
   const md: string[] = [
     '# Benchmarks',
     '',
@@ -146,7 +180,9 @@ export function writeBenchmarksMd(r: Results, root: string): void {
     'uses the dev split only and every metric below is on the **test split**. Latencies are onnxruntime-node medians of the',
     'exported teacher and student, measured again in a final pass once all training is over: teacher and student of each entry',
     `interleaved over ${ROUNDS} rounds, the median round kept. Their ratio is what to compare (these machines are noisy).`,
-    ...(r.entries.some((e) => e.latencyMs && !e.latencyPass) ? ['', '**Some latencies below are still the figures taken during compression (the final latency pass has not run on them).**'] : []),
+    ...(r.entries.some((e) => e.latencyMs && !e.latencyPass)
+      ? ['', '**Some latencies below are still the figures taken during compression (the final latency pass has not run on them).**']
+      : []),
     '',
     '## Machine',
     '',
@@ -171,59 +207,110 @@ export function writeBenchmarksMd(r: Results, root: string): void {
   for (const task of Object.keys(r.tasks)) {
     const entries = r.entries.filter((e) => e.task === task);
     if (!entries.length) continue;
-    const training = r.tasks[task as keyof typeof r.tasks]!.training as { test?: { name: string; value: number }; params?: { total: number; encoder: number }; unigramTestPerplexity?: number };
+    const training = r.tasks[task as keyof typeof r.tasks]!.training as {
+      test?: { name: string; value: number };
+      params?: { total: number; encoder: number };
+      unigramTestPerplexity?: number;
+    };
     const teacherTest = entries.find((e) => e.teacherTest)?.teacherTest ?? training.test;
     const teacherFlops = teacherFlopsOf.get(task) ?? 0;
     md.push(`## ${TASK_TITLE[task] ?? task}`, '');
-    md.push(`Teacher: ${training.params ? `${fmtCount(training.params.total)} parameters (${fmtCount(training.params.encoder)} encoder)` : ''}, test ${teacherTest ? `${teacherTest.name} ${fmtMetric(teacherTest.name, teacherTest.value)}` : '—'}${training.unigramTestPerplexity ? ` (an add-one unigram model: perplexity ${training.unigramTestPerplexity.toFixed(1)})` : ''}.`, '');
+    md.push(
+      `Teacher: ${training.params ? `${fmtCount(training.params.total)} parameters (${fmtCount(training.params.encoder)} encoder)` : ''}, test ${teacherTest ? `${teacherTest.name} ${fmtMetric(teacherTest.name, teacherTest.value)}` : '—'}${training.unigramTestPerplexity ? ` (an add-one unigram model: perplexity ${training.unigramTestPerplexity.toFixed(1)})` : ''}.`,
+      '',
+    );
     const series: Series[] = methods.map((m) => ({
-      name: LABEL[m], dashed: !OURS.has(m),
-      points: entries.filter((e) => e.method === m && e.status === 'done' && e.test).map((e) => ({ x: e.keep, y: e.test!.name === 'accuracy' ? 100 * e.test!.value : e.test!.value })),
+      name: LABEL[m],
+      dashed: !OURS.has(m),
+      points: entries
+        .filter((e) => e.method === m && e.status === 'done' && e.test)
+        .map((e) => ({ x: e.keep, y: e.test!.name === 'accuracy' ? 100 * e.test!.value : e.test!.value })),
     }));
     const metricName = entries.find((e) => e.test)?.test?.name ?? 'metric';
     const svg = `${task}-tradeoff.svg`;
-    fs.writeFileSync(path.join(plots, svg), lineChart(series, {
-      title: `${task}: test ${metricName} vs encoder parameters kept`, xLabel: 'fraction of encoder parameters kept (log scale)',
-      yLabel: metricName === 'accuracy' ? 'test accuracy (%)' : 'test perplexity (lower is better)', logX: true,
-      reference: teacherTest ? { y: metricName === 'accuracy' ? 100 * teacherTest.value : teacherTest.value, label: 'teacher' } : undefined,
-    }));
+    fs.writeFileSync(
+      path.join(plots, svg),
+      lineChart(series, {
+        title: `${task}: test ${metricName} vs encoder parameters kept`,
+        xLabel: 'fraction of encoder parameters kept (log scale)',
+        yLabel: metricName === 'accuracy' ? 'test accuracy (%)' : 'test perplexity (lower is better)',
+        logX: true,
+        reference: teacherTest
+          ? { y: metricName === 'accuracy' ? 100 * teacherTest.value : teacherTest.value, label: 'teacher' }
+          : undefined,
+      }),
+    );
     md.push(`![${task} tradeoff](bench/plots/${svg})`, '');
     md.push(`### Test ${metricName} (best per budget in bold)`, '', metricTable(entries, budgets, methods), '');
     md.push('### Size of the compressed model', '', sizeTable(entries, budgets, methods), '');
     md.push('### Wall time of the compression (training + export)', '', timeTable(entries, budgets, methods), '');
     const vt = entries.filter((e) => e.method === 'vtrans' && e.status === 'done');
     const fr = entries.filter((e) => e.method === 'faster' && e.status === 'done');
-    const pairs = budgets.map((b) => ratio(fr.find((e) => e.keep === b)?.compressSeconds, vt.find((e) => e.keep === b)?.compressSeconds)).filter((x): x is number => x !== undefined);
-    if (pairs.length) md.push(`Faster-VTrans time ÷ VTrans time: ${pairs.map((x) => x.toFixed(2)).join(', ')} (per budget; mean ${(pairs.reduce((a, b) => a + b, 0) / pairs.length).toFixed(2)}).`, '');
+    const pairs = budgets
+      .map((b) => ratio(fr.find((e) => e.keep === b)?.compressSeconds, vt.find((e) => e.keep === b)?.compressSeconds))
+      .filter((x): x is number => x !== undefined);
+    if (pairs.length)
+      md.push(
+        `Faster-VTrans time ÷ VTrans time: ${pairs.map((x) => x.toFixed(2)).join(', ')} (per budget; mean ${(pairs.reduce((a, b) => a + b, 0) / pairs.length).toFixed(2)}).`,
+        '',
+      );
     md.push('### Measured speedup against the FLOPs reduction (onnxruntime-node, CPU)', '', latencyRows(entries, teacherFlops), '');
     const lat: Series[] = methods.map((m) => ({
-      name: LABEL[m], dashed: !OURS.has(m),
-      points: entries.filter((e) => e.method === m && e.status === 'done' && e.latencyMs).map((e) => ({ x: teacherFlops / e.flopsPerToken, y: e.latencyMs!.teacher['32'] / e.latencyMs!.student['32'] })),
+      name: LABEL[m],
+      dashed: !OURS.has(m),
+      points: entries
+        .filter((e) => e.method === m && e.status === 'done' && e.latencyMs)
+        .map((e) => ({ x: teacherFlops / e.flopsPerToken, y: e.latencyMs!.teacher['32'] / e.latencyMs!.student['32'] })),
     }));
     const svg2 = `${task}-speedup.svg`;
-    fs.writeFileSync(path.join(plots, svg2), lineChart(lat, { title: `${task}: measured speedup (batch 32) vs FLOPs reduction`, xLabel: 'FLOPs reduction (teacher ÷ student, log scale)', yLabel: 'onnxruntime-node speedup, batch 32', logX: true }));
+    fs.writeFileSync(
+      path.join(plots, svg2),
+      lineChart(lat, {
+        title: `${task}: measured speedup (batch 32) vs FLOPs reduction`,
+        xLabel: 'FLOPs reduction (teacher ÷ student, log scale)',
+        yLabel: 'onnxruntime-node speedup, batch 32',
+        logX: true,
+      }),
+    );
     md.push(`![${task} speedup](bench/plots/${svg2})`, '');
     const failed = entries.filter((e) => e.status !== 'done');
     if (failed.length) md.push('Failed runs: ' + failed.map((e) => `${LABEL[e.method]} at ${e.keep}: ${e.error}`).join('; '), '');
     where.push(...losses(task, entries, budgets));
   }
-  md.push('## Mask-training overhead', '', '| task | plain training step | VTrans mask step (teacher + gated student) | ratio | Faster-VTrans step (gates only) | ratio |', '|---|---:|---:|---:|---:|---:|');
+  md.push(
+    '## Mask-training overhead',
+    '',
+    '| task | plain training step | VTrans mask step (teacher + gated student) | ratio | Faster-VTrans step (gates only) | ratio |',
+    '|---|---:|---:|---:|---:|---:|',
+  );
   for (const [task, o] of Object.entries(r.overhead)) {
     if (!o || 'error' in o) {
       md.push(`| ${task} | ${o?.error ?? '—'} | | | | |`);
       continue;
     }
     const n = (k: string) => Number(o[k]);
-    md.push(`| ${task} (batch ${o.batchSize}, length ${o.seqLen}) | ${(1000 * n('plainStepSeconds')).toFixed(0)} ms | ${(1000 * n('vtransStepSeconds')).toFixed(0)} ms | ${n('vtransOverhead').toFixed(2)}x | ${(1000 * n('fasterStepSeconds')).toFixed(0)} ms | ${n('fasterOverhead').toFixed(2)}x |`);
+    md.push(
+      `| ${task} (batch ${o.batchSize}, length ${o.seqLen}) | ${(1000 * n('plainStepSeconds')).toFixed(0)} ms | ${(1000 * n('vtransStepSeconds')).toFixed(0)} ms | ${n('vtransOverhead').toFixed(2)}x | ${(1000 * n('fasterStepSeconds')).toFixed(0)} ms | ${n('fasterOverhead').toFixed(2)}x |`,
+    );
   }
   md.push('', '## Interactive latency', '');
   const it = r.interactive;
-  if (it?.predict) md.push(`- Live budget tuning: a \`predict\` round trip (re-threshold the masks of the spam Fast-VTrans run at a new budget: exact sizes from the log α ranking, the sweep's metric) takes ${it.predict.medianMs.toFixed(0)} ms median, ${it.predict.maxMs.toFixed(0)} ms at most, over ${it.predict.calls} budgets, through a warm backend (goal: 2 s).`);
-  for (const h of it?.heatmaps ?? []) md.push(`- Heatmap grid of a ${h.model} report (${h.layers * h.heads} cells) drawn in headless chromium: ${h.medianMs} ms median, ${h.maxMs} ms at most over 5 loads (goal: 300 ms).`);
+  if (it?.predict)
+    md.push(
+      `- Live budget tuning: a \`predict\` round trip (re-threshold the masks of the spam Fast-VTrans run at a new budget: exact sizes from the log α ranking, the sweep's metric) takes ${it.predict.medianMs.toFixed(0)} ms median, ${it.predict.maxMs.toFixed(0)} ms at most, over ${it.predict.calls} budgets, through a warm backend (goal: 2 s).`,
+    );
+  for (const h of it?.heatmaps ?? [])
+    md.push(
+      `- Heatmap grid of a ${h.model} report (${h.layers * h.heads} cells) drawn in headless chromium: ${h.medianMs} ms median, ${h.maxMs} ms at most over 5 loads (goal: 300 ms).`,
+    );
   if (!it) md.push('- Not measured in this run.');
   md.push('', '## GPU', '');
   if (r.gpu) md.push('```json', JSON.stringify(r.gpu, null, 2), '```', '');
-  else md.push('Not measured in this run: no GPU machine was available to it. `npm run bench` on a machine where torch sees CUDA adds the CUDA figures and the throughput (samples/s, MFU) of the mask-training loop on a BERT-base-sized random model, recorded with the card\'s name.', '');
+  else
+    md.push(
+      "Not measured in this run: no GPU machine was available to it. `npm run bench` on a machine where torch sees CUDA adds the CUDA figures and the throughput (samples/s, MFU) of the mask-training loop on a BERT-base-sized random model, recorded with the card's name.",
+      '',
+    );
   md.push('## Where VTrans loses', '');
   if (where.length) md.push(...where.map((w) => `- ${w}`));
   else md.push('- In this run a VTrans variant has the best test metric at every budget of both tasks.');

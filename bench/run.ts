@@ -74,8 +74,25 @@ export interface Entry {
 }
 
 export interface Results {
-  machine: { cpu: string; cores: number; memoryGiB: number; node: string; platform: string; python?: string; torch?: string; backendThreads?: number; onnxThreads?: number; device?: string };
-  settings: { budgets: number[]; kind: 'encoder-params'; methods: Record<string, Partial<CompressParams>>; tasks: Record<string, Partial<CompressParams>>; common: Partial<CompressParams> };
+  machine: {
+    cpu: string;
+    cores: number;
+    memoryGiB: number;
+    node: string;
+    platform: string;
+    python?: string;
+    torch?: string;
+    backendThreads?: number;
+    onnxThreads?: number;
+    device?: string;
+  };
+  settings: {
+    budgets: number[];
+    kind: 'encoder-params';
+    methods: Record<string, Partial<CompressParams>>;
+    tasks: Record<string, Partial<CompressParams>>;
+    common: Partial<CompressParams>;
+  };
   tasks: Partial<Record<DemoName, { modelDir: string; training: Record<string, unknown> }>>;
   entries: Entry[];
   overhead: Partial<Record<DemoName, Record<string, number | string>>>;
@@ -87,9 +104,19 @@ export interface Results {
 function load(): Results {
   if (fs.existsSync(RESULTS)) return JSON.parse(fs.readFileSync(RESULTS, 'utf8')) as Results;
   return {
-    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` },
+    machine: {
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      cores: os.cpus().length,
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+    },
     settings: { budgets: BUDGETS, kind: 'encoder-params', methods: METHOD_SETTINGS, tasks: TASK_SETTINGS, common: COMMON },
-    tasks: {}, entries: [], overhead: {}, gpu: null, updatedAt: new Date().toISOString(),
+    tasks: {},
+    entries: [],
+    overhead: {},
+    gpu: null,
+    updatedAt: new Date().toISOString(),
   };
 }
 
@@ -105,33 +132,74 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-async function runEntry(backend: Backend, task: DemoName, modelDir: string, dataDir: string, method: BenchMethod, keep: number): Promise<Entry> {
+async function runEntry(
+  backend: Backend,
+  task: DemoName,
+  modelDir: string,
+  dataDir: string,
+  method: BenchMethod,
+  keep: number,
+): Promise<Entry> {
   const workspace = path.join(WORK, task);
   const runDir = path.join(workspace, 'runs', `${method}-${keep}`);
   fs.rmSync(runDir, { recursive: true, force: true });
   const ext = task === 'spam' ? 'jsonl' : 'txt';
   const t0 = Date.now();
   const base: Entry = {
-    task, method, keep, status: 'failed', runDir: path.relative(ROOT, runDir), totalSeconds: 0, compressSeconds: 0, achieved: 0, params: 0,
-    encoderParams: 0, flopsPerToken: 0, dev: null, test: null, teacherTest: null, latencyMs: null, onnxBytes: null, units: null,
+    task,
+    method,
+    keep,
+    status: 'failed',
+    runDir: path.relative(ROOT, runDir),
+    totalSeconds: 0,
+    compressSeconds: 0,
+    achieved: 0,
+    params: 0,
+    encoderParams: 0,
+    flopsPerToken: 0,
+    dev: null,
+    test: null,
+    teacherTest: null,
+    latencyMs: null,
+    onnxBytes: null,
+    units: null,
   };
   try {
-    const o = await compress(backend, {
-      workspace, modelDir, data: path.join(dataDir, `train.${ext}`), evalData: path.join(dataDir, `dev.${ext}`), testData: path.join(dataDir, `test.${ext}`),
-      keep, budget: 'encoder-params', method: method as Method, runDir, device: 'auto',
-      extra: { ...COMMON, ...TASK_SETTINGS[task], ...METHOD_SETTINGS[method] },
-    }, {
-      onProgress: (p) => {
-        if (p.step === p.total || p.step % 50 === 0) process.stderr.write(`  ${task} ${method} ${keep}: ${p.phase} ${p.step}/${p.total}\r`);
+    const o = await compress(
+      backend,
+      {
+        workspace,
+        modelDir,
+        data: path.join(dataDir, `train.${ext}`),
+        evalData: path.join(dataDir, `dev.${ext}`),
+        testData: path.join(dataDir, `test.${ext}`),
+        keep,
+        budget: 'encoder-params',
+        method: method as Method,
+        runDir,
+        device: 'auto',
+        extra: { ...COMMON, ...TASK_SETTINGS[task], ...METHOD_SETTINGS[method] },
       },
-    });
+      {
+        onProgress: (p) => {
+          if (p.step === p.total || p.step % 50 === 0)
+            process.stderr.write(`  ${task} ${method} ${keep}: ${p.phase} ${p.step}/${p.total}\r`);
+        },
+      },
+    );
     const info = readRunInfo(runDir);
     const result = (info?.result ?? {}) as { wallSeconds?: number };
     // Heavy intermediate files are not needed once measured.
     fs.rmSync(path.join(runDir, 'checkpoints'), { recursive: true, force: true });
     return {
-      ...base, status: 'done', totalSeconds: (Date.now() - t0) / 1000, compressSeconds: result.wallSeconds ?? 0, achieved: o.achieved,
-      params: o.student.params, encoderParams: o.student.encoderParams, flopsPerToken: o.student.flopsPerToken,
+      ...base,
+      status: 'done',
+      totalSeconds: (Date.now() - t0) / 1000,
+      compressSeconds: result.wallSeconds ?? 0,
+      achieved: o.achieved,
+      params: o.student.params,
+      encoderParams: o.student.encoderParams,
+      flopsPerToken: o.student.flopsPerToken,
       dev: o.student.metric && { name: o.student.metric.name, value: o.student.metric.value },
       test: o.test ? { name: o.test.student.name, value: o.test.student.value } : null,
       teacherTest: o.test ? { name: o.test.teacher.name, value: o.test.teacher.value } : null,
@@ -145,7 +213,10 @@ async function runEntry(backend: Backend, task: DemoName, modelDir: string, data
 }
 
 function overhead(python: string, modelDir: string, shards: string): Record<string, number | string> {
-  const r = spawnSync(python, ['-m', 'vtrans.benchmarks', 'overhead', '--model', modelDir, '--shards', shards, '--steps', '10'], { env: backendEnv(), encoding: 'utf8' });
+  const r = spawnSync(python, ['-m', 'vtrans.benchmarks', 'overhead', '--model', modelDir, '--shards', shards, '--steps', '10'], {
+    env: backendEnv(),
+    encoding: 'utf8',
+  });
   if (r.status !== 0) return { error: (r.stderr || '').trim().split('\n').pop() ?? `exit ${r.status}` };
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
@@ -176,7 +247,13 @@ async function main(): Promise<void> {
   const python = await findPython(defaultCandidates());
   const backend = await Backend.start({ python: python.executable });
   const info = backend.info as InitializeResult;
-  Object.assign(results.machine, { python: info.python, torch: info.torch, backendThreads: info.threads, onnxThreads: os.availableParallelism?.() ?? os.cpus().length, device: info.gpuName ?? info.device });
+  Object.assign(results.machine, {
+    python: info.python,
+    torch: info.torch,
+    backendThreads: info.threads,
+    onnxThreads: os.availableParallelism?.() ?? os.cpus().length,
+    device: info.gpuName ?? info.device,
+  });
   try {
     for (const task of tasks) {
       const built = await buildDemoModel(task);
@@ -189,12 +266,20 @@ async function main(): Promise<void> {
           const entry = await runEntry(backend, task, built.modelDir, built.dataDir, method, keep);
           results.entries = results.entries.filter((e) => e !== existing).concat(entry);
           save(results);
-          process.stderr.write(`\nbench: ${task} ${method} ${keep}: ${entry.status}${entry.error ? ` (${entry.error})` : ''} test ${entry.test?.value?.toFixed(4)} in ${entry.totalSeconds.toFixed(0)} s\n`);
+          process.stderr.write(
+            `\nbench: ${task} ${method} ${keep}: ${entry.status}${entry.error ? ` (${entry.error})` : ''} test ${entry.test?.value?.toFixed(4)} in ${entry.totalSeconds.toFixed(0)} s\n`,
+          );
         }
       }
       if (!results.overhead[task] || force) {
-        const shards = fs.readdirSync(path.join(WORK, task, '.vtrans', 'cache', 'tokens')).map((d) => path.join(WORK, task, '.vtrans', 'cache', 'tokens', d))
-          .find((d) => fs.existsSync(path.join(d, 'meta.json')) && JSON.parse(fs.readFileSync(path.join(d, 'meta.json'), 'utf8')).source.endsWith(task === 'spam' ? 'train.jsonl' : 'train.txt'));
+        const shards = fs
+          .readdirSync(path.join(WORK, task, '.vtrans', 'cache', 'tokens'))
+          .map((d) => path.join(WORK, task, '.vtrans', 'cache', 'tokens', d))
+          .find(
+            (d) =>
+              fs.existsSync(path.join(d, 'meta.json')) &&
+              JSON.parse(fs.readFileSync(path.join(d, 'meta.json'), 'utf8')).source.endsWith(task === 'spam' ? 'train.jsonl' : 'train.txt'),
+          );
         if (shards) results.overhead[task] = overhead(python.executable, built.modelDir, shards);
         save(results);
       }

@@ -60,29 +60,42 @@ export function lineChart(series: Series[], o: ChartOptions): string {
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${m.l}" y="20" font-size="14" font-weight="bold">${esc(o.title)}</text>`,
   ];
-  const xt = o.logX ? [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100].filter((v) => fx(v) >= x0 - 1e-9 && fx(v) <= x1 + 1e-9) : ticks(x0, x1);
+  const xt = o.logX
+    ? [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100].filter((v) => fx(v) >= x0 - 1e-9 && fx(v) <= x1 + 1e-9)
+    : ticks(x0, x1);
   for (const v of xt) {
     const x = sx(v);
-    parts.push(`<line x1="${x}" y1="${m.t}" x2="${x}" y2="${H - m.b}" stroke="#e5e5e5"/><text x="${x}" y="${H - m.b + 16}" text-anchor="middle">${v}</text>`);
+    parts.push(
+      `<line x1="${x}" y1="${m.t}" x2="${x}" y2="${H - m.b}" stroke="#e5e5e5"/><text x="${x}" y="${H - m.b + 16}" text-anchor="middle">${v}</text>`,
+    );
   }
   for (const v of ticks(y0, y1)) {
     const y = sy(v);
-    parts.push(`<line x1="${m.l}" y1="${y}" x2="${W - m.r}" y2="${y}" stroke="#e5e5e5"/><text x="${m.l - 6}" y="${y + 4}" text-anchor="end">${+v.toPrecision(4)}</text>`);
+    parts.push(
+      `<line x1="${m.l}" y1="${y}" x2="${W - m.r}" y2="${y}" stroke="#e5e5e5"/><text x="${m.l - 6}" y="${y + 4}" text-anchor="end">${+v.toPrecision(4)}</text>`,
+    );
   }
   parts.push(`<rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${H - m.t - m.b}" fill="none" stroke="#999"/>`);
   parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 10}" text-anchor="middle">${esc(o.xLabel)}</text>`);
   parts.push(`<text transform="translate(16 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`);
   if (o.reference) {
     const y = sy(o.reference.y);
-    parts.push(`<line x1="${m.l}" y1="${y}" x2="${W - m.r}" y2="${y}" stroke="#444" stroke-dasharray="6 4"/><text x="${W - m.r - 4}" y="${y - 5}" text-anchor="end" fill="#444">${esc(o.reference.label)}</text>`);
+    parts.push(
+      `<line x1="${m.l}" y1="${y}" x2="${W - m.r}" y2="${y}" stroke="#444" stroke-dasharray="6 4"/><text x="${W - m.r - 4}" y="${y - 5}" text-anchor="end" fill="#444">${esc(o.reference.label)}</text>`,
+    );
   }
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length];
     const p = s.points.filter((q) => Number.isFinite(q.x) && Number.isFinite(q.y)).sort((a, b) => a.x - b.x);
-    if (p.length > 1) parts.push(`<path d="${p.map((q, j) => `${j ? 'L' : 'M'}${sx(q.x).toFixed(1)} ${sy(q.y).toFixed(1)}`).join('')}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>`);
+    if (p.length > 1)
+      parts.push(
+        `<path d="${p.map((q, j) => `${j ? 'L' : 'M'}${sx(q.x).toFixed(1)} ${sy(q.y).toFixed(1)}`).join('')}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>`,
+      );
     for (const q of p) parts.push(marker(MARKERS[i % MARKERS.length], sx(q.x), sy(q.y), color));
     const ly = m.t + 8 + i * 20;
-    parts.push(`<line x1="${W - m.r + 12}" y1="${ly}" x2="${W - m.r + 36}" y2="${ly}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>${marker(MARKERS[i % MARKERS.length], W - m.r + 24, ly, color)}<text x="${W - m.r + 42}" y="${ly + 4}">${esc(s.name)}</text>`);
+    parts.push(
+      `<line x1="${W - m.r + 12}" y1="${ly}" x2="${W - m.r + 36}" y2="${ly}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>${marker(MARKERS[i % MARKERS.length], W - m.r + 24, ly, color)}<text x="${W - m.r + 42}" y="${ly + 4}">${esc(s.name)}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('\n');

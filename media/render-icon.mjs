@@ -25,10 +25,21 @@ for (let r = 0; r < 3; r++) {
     }
   }
 }
-const svg = fs.readFileSync(path.join(dir, 'icon.svg'), 'utf8').replace('<g id="heads" stroke-linecap="round"/>', `<g id="heads" stroke-linecap="round">${heads}</g>`);
+const svg = fs
+  .readFileSync(path.join(dir, 'icon.svg'), 'utf8')
+  .replace('<g id="heads" stroke-linecap="round"/>', `<g id="heads" stroke-linecap="round">${heads}</g>`);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
 });
 try {
   const page = await browser.newPage({ viewport: { width: 128, height: 128 }, deviceScaleFactor: 1 });

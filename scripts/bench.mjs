@@ -5,6 +5,8 @@ import { bootstrapOrExit, ROOT } from './bootstrap.mjs';
 
 const python = bootstrapOrExit();
 const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...process.argv.slice(2)], {
-  cwd: ROOT, stdio: 'inherit', env: { ...process.env, VTRANS_PYTHON: python.executable, OMP_WAIT_POLICY: 'PASSIVE' },
+  cwd: ROOT,
+  stdio: 'inherit',
+  env: { ...process.env, VTRANS_PYTHON: python.executable, OMP_WAIT_POLICY: 'PASSIVE' },
 });
 process.exit(r.status ?? 1);

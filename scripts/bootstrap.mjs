@@ -57,11 +57,14 @@ function basePython() {
   const exe = process.env.VTRANS_BOOTSTRAP_PYTHON || 'python3';
   const r = spawnSync(exe, ['-c', 'import sys, venv; print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) {
-    throw new Error(`${exe} cannot create a virtual environment (${r.error?.message ?? r.stderr.trim().split('\n').pop()}). ` +
-      'Install Python >= 3.10 with venv (Debian: apt-get install python3-venv), or set VTRANS_BOOTSTRAP_PYTHON to one.');
+    throw new Error(
+      `${exe} cannot create a virtual environment (${r.error?.message ?? r.stderr.trim().split('\n').pop()}). ` +
+        'Install Python >= 3.10 with venv (Debian: apt-get install python3-venv), or set VTRANS_BOOTSTRAP_PYTHON to one.',
+    );
   }
   const [major, minor] = r.stdout.trim().split('.').map(Number);
-  if (major < 3 || (major === 3 && minor < 10)) throw new Error(`${exe} is Python ${r.stdout.trim()}; the backend needs >= 3.10. Set VTRANS_BOOTSTRAP_PYTHON.`);
+  if (major < 3 || (major === 3 && minor < 10))
+    throw new Error(`${exe} is Python ${r.stdout.trim()}; the backend needs >= 3.10. Set VTRANS_BOOTSTRAP_PYTHON.`);
   return exe;
 }
 
@@ -99,7 +102,9 @@ export function aptInstall(packages) {
   const missing = packages.filter((p) => spawnSync('dpkg', ['-s', p], { stdio: 'ignore' }).status !== 0);
   if (missing.length === 0) return;
   if (!isRoot() || !hasAptGet()) {
-    throw new Error(`missing system packages: ${missing.join(' ')}. Install them with: sudo apt-get install -y --no-install-recommends ${missing.join(' ')}`);
+    throw new Error(
+      `missing system packages: ${missing.join(' ')}. Install them with: sudo apt-get install -y --no-install-recommends ${missing.join(' ')}`,
+    );
   }
   log(`installing Debian packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };

@@ -20,9 +20,25 @@ const demo = path.join(ROOT, 'examples', 'spam-classifier');
 log('demo model: examples/spam-classifier (built once, then cached)');
 run(process.execPath, ['--import', 'tsx', 'examples/build/model.ts', 'spam'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
 log('compressing with Fast-VTrans to 30% of the parameters');
-run(process.execPath, [
-  path.join(ROOT, 'dist', 'cli.js'), 'compress', path.join(demo, 'model'),
-  '--data', path.join(demo, 'data', 'train.jsonl'), '--eval-data', path.join(demo, 'data', 'dev.jsonl'), '--test-data', path.join(demo, 'data', 'test.jsonl'),
-  '--method', 'fast', '--keep', '0.3', '--budget', 'params',
-], { env, cwd: demo });
+run(
+  process.execPath,
+  [
+    path.join(ROOT, 'dist', 'cli.js'),
+    'compress',
+    path.join(demo, 'model'),
+    '--data',
+    path.join(demo, 'data', 'train.jsonl'),
+    '--eval-data',
+    path.join(demo, 'data', 'dev.jsonl'),
+    '--test-data',
+    path.join(demo, 'data', 'test.jsonl'),
+    '--method',
+    'fast',
+    '--keep',
+    '0.3',
+    '--budget',
+    'params',
+  ],
+  { env, cwd: demo },
+);
 log(`demo finished in ${((Date.now() - t0) / 1000).toFixed(0)} s`);

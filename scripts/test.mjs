@@ -11,7 +11,11 @@ const only = onlyArg ? (onlyArg.includes('=') ? onlyArg.split('=')[1] : process.
 
 function unitTestFiles() {
   const dir = path.join(ROOT, 'test', 'unit');
-  return fs.readdirSync(dir).filter((f) => f.endsWith('.test.ts')).sort().map((f) => path.join('test', 'unit', f));
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.test.ts'))
+    .sort()
+    .map((f) => path.join('test', 'unit', f));
 }
 
 const npx = (bin) => path.join(ROOT, 'node_modules', '.bin', bin);
@@ -20,14 +24,19 @@ function layers(python) {
   const env = { ...process.env, VTRANS_PYTHON: python.executable, OMP_WAIT_POLICY: 'PASSIVE' };
   return [
     { name: 'typecheck', cmd: npx('tsc'), args: ['-p', '.', '--noEmit'] },
-    { name: 'lint', cmd: npx('eslint'), args: ['.'] },
+    { name: 'lint', cmd: process.execPath, args: ['scripts/lint.mjs'], env },
     {
       name: 'unit',
       cmd: process.execPath,
       args: ['--import', 'tsx', '--test', '--test-reporter', 'spec', '--test-concurrency', '1', ...unitTestFiles()],
       env,
     },
-    { name: 'backend', cmd: python.executable, args: ['-m', 'pytest', 'backend/tests', '-q', '-p', 'no:cacheprovider'], env: { ...env, PYTHONPATH: path.join(ROOT, 'backend') } },
+    {
+      name: 'backend',
+      cmd: python.executable,
+      args: ['-m', 'pytest', 'backend/tests', '-q', '-p', 'no:cacheprovider'],
+      env: { ...env, PYTHONPATH: path.join(ROOT, 'backend') },
+    },
     ...(fs.existsSync(path.join(ROOT, 'test', 'vscode', 'run.mjs'))
       ? [
           { name: 'exthost', cmd: process.execPath, args: ['test/vscode/run.mjs', 'exthost'], env },

@@ -58,8 +58,15 @@ function num(values: Values, name: string, opts: { int?: boolean; min?: number; 
   const raw = values[name];
   if (raw === undefined) return undefined;
   const v = Number(raw);
-  const bad = !Number.isFinite(v) || (opts.int && !Number.isInteger(v)) || (opts.min !== undefined && v < opts.min) || (opts.max !== undefined && v > opts.max);
-  if (bad) throw new UserError(`--${name} must be ${opts.int ? 'an integer' : 'a number'}${opts.min !== undefined ? ` ≥ ${opts.min}` : ''}${opts.max !== undefined ? ` ≤ ${opts.max}` : ''}, got "${raw}".`);
+  const bad =
+    !Number.isFinite(v) ||
+    (opts.int && !Number.isInteger(v)) ||
+    (opts.min !== undefined && v < opts.min) ||
+    (opts.max !== undefined && v > opts.max);
+  if (bad)
+    throw new UserError(
+      `--${name} must be ${opts.int ? 'an integer' : 'a number'}${opts.min !== undefined ? ` ≥ ${opts.min}` : ''}${opts.max !== undefined ? ` ≤ ${opts.max}` : ''}, got "${raw}".`,
+    );
   return v;
 }
 
@@ -82,7 +89,8 @@ function fileArg(values: Values, name: string, required: boolean): string | unde
 function keepArg(values: Values): number {
   if (values.keep === undefined) throw new UserError('--keep <fraction> is required, e.g. --keep 0.3.');
   const keep = Number(values.keep);
-  if (!(keep > 0 && keep <= 1)) throw new UserError(`--keep must be a fraction in (0, 1], got "${values.keep}".`, 'For example --keep 0.3 keeps 30 % of the budget.');
+  if (!(keep > 0 && keep <= 1))
+    throw new UserError(`--keep must be a fraction in (0, 1], got "${values.keep}".`, 'For example --keep 0.3 keeps 30 % of the budget.');
   return keep;
 }
 
@@ -92,7 +100,11 @@ function progressPrinter(): (p: ProgressParams) => void {
   let last = '';
   return (p) => {
     if (tty) {
-      process.stderr.write(`\r${progressBar(p).slice(0, (process.stderr.columns ?? 120) - 1).padEnd(Math.min(process.stderr.columns ?? 120, 140) - 1)}`);
+      process.stderr.write(
+        `\r${progressBar(p)
+          .slice(0, (process.stderr.columns ?? 120) - 1)
+          .padEnd(Math.min(process.stderr.columns ?? 120, 140) - 1)}`,
+      );
       if (p.step === p.total) process.stderr.write('\n');
       return;
     }
@@ -130,22 +142,48 @@ async function withBackend<T>(fn: (backend: Backend, token: CancellationTokenSou
 function summaryTable(o: { teacher: ModelSummary; student: ModelSummary }): string {
   const rows: Array<[string, string, string, string]> = [['', 'teacher', 'student', 'change']];
   const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}x` : '');
-  rows.push(['parameters', formatCount(o.teacher.params), formatCount(o.student.params), `${((100 * o.student.params) / o.teacher.params).toFixed(1)}%`]);
-  rows.push(['encoder params', formatCount(o.teacher.encoderParams), formatCount(o.student.encoderParams), `${((100 * o.student.encoderParams) / Math.max(o.teacher.encoderParams, 1)).toFixed(1)}%`]);
-  rows.push(['FLOPs/token', formatCount(o.teacher.flopsPerToken), formatCount(o.student.flopsPerToken), `${ratio(o.teacher.flopsPerToken, o.student.flopsPerToken)} fewer`]);
+  rows.push([
+    'parameters',
+    formatCount(o.teacher.params),
+    formatCount(o.student.params),
+    `${((100 * o.student.params) / o.teacher.params).toFixed(1)}%`,
+  ]);
+  rows.push([
+    'encoder params',
+    formatCount(o.teacher.encoderParams),
+    formatCount(o.student.encoderParams),
+    `${((100 * o.student.encoderParams) / Math.max(o.teacher.encoderParams, 1)).toFixed(1)}%`,
+  ]);
+  rows.push([
+    'FLOPs/token',
+    formatCount(o.teacher.flopsPerToken),
+    formatCount(o.student.flopsPerToken),
+    `${ratio(o.teacher.flopsPerToken, o.student.flopsPerToken)} fewer`,
+  ]);
   const tm = o.teacher.metric;
   const sm = o.student.metric;
   if (tm && sm) {
     const pct = tm.name === 'accuracy';
     const f = (v: number) => (pct ? `${(100 * v).toFixed(2)}%` : v.toFixed(2));
-    rows.push([tm.name, f(tm.value), f(sm.value), pct ? `${(100 * (sm.value - tm.value)).toFixed(2)} pts` : `${(sm.value - tm.value).toFixed(2)}`]);
+    rows.push([
+      tm.name,
+      f(tm.value),
+      f(sm.value),
+      pct ? `${(100 * (sm.value - tm.value)).toFixed(2)} pts` : `${(sm.value - tm.value).toFixed(2)}`,
+    ]);
   }
   for (const b of ['1', '32']) {
     const t = o.teacher.onnx?.latencyMs[b];
     const s = o.student.onnx?.latencyMs[b];
     if (t !== undefined && s !== undefined) rows.push([`latency b${b} (ms)`, t.toFixed(2), s.toFixed(2), `${ratio(t, s)} faster`]);
   }
-  if (o.teacher.onnx && o.student.onnx) rows.push(['model.onnx', formatBytes(o.teacher.onnx.bytes), formatBytes(o.student.onnx.bytes), ratio(o.teacher.onnx.bytes, o.student.onnx.bytes) + ' smaller']);
+  if (o.teacher.onnx && o.student.onnx)
+    rows.push([
+      'model.onnx',
+      formatBytes(o.teacher.onnx.bytes),
+      formatBytes(o.student.onnx.bytes),
+      ratio(o.teacher.onnx.bytes, o.student.onnx.bytes) + ' smaller',
+    ]);
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('   ')).join('\n');
 }
@@ -159,58 +197,108 @@ function printOutcome(o: CompressOutcome, json: boolean): void {
   const test = o.test;
   if (test) {
     const f = (m: Metric) => (m.name === 'accuracy' ? `${(100 * m.value).toFixed(2)}%` : m.value.toFixed(2));
-    console.log(`\ntest ${test.teacher.name}: teacher ${f(test.teacher)}, student ${f(test.student)} (${test.student.count} ${test.student.name === 'accuracy' ? 'examples' : 'tokens'}; model selection used the eval data only)`);
+    console.log(
+      `\ntest ${test.teacher.name}: teacher ${f(test.teacher)}, student ${f(test.student)} (${test.student.count} ${test.student.name === 'accuracy' ? 'examples' : 'tokens'}; model selection used the eval data only)`,
+    );
   }
   console.log(`\nrun:       ${o.runDir}\nmodel:     ${o.modelDir}\nonnx:      ${o.onnxPath}\nreport:    ${o.reportHtml}`);
-  if (o.teacher.onnx) console.log(`(latency: onnxruntime-node, sequence ${o.teacher.onnx.seqLen}, ${o.teacher.onnx.threads} threads, median)`);
+  if (o.teacher.onnx)
+    console.log(`(latency: onnxruntime-node, sequence ${o.teacher.onnx.seqLen}, ${o.teacher.onnx.threads} threads, median)`);
 }
 
 async function compressCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
-    data: { type: 'string' }, 'eval-data': { type: 'string' }, 'test-data': { type: 'string' }, task: { type: 'string' },
-    keep: { type: 'string' }, budget: { type: 'string' }, method: { type: 'string' }, device: { type: 'string' },
-    'data-fraction': { type: 'string' }, 'round-to': { type: 'string' }, 'max-len': { type: 'string' }, lr: { type: 'string' },
-    epochs: { type: 'string' }, 'finetune-epochs': { type: 'string' }, 'batch-size': { type: 'string' }, 'no-distill': { type: 'boolean' },
-    sweep: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, steps: { type: 'string' }, 'finetune-steps': { type: 'string' },
-    'text-field': { type: 'string' }, 'label-field': { type: 'string' }, 'pair-field': { type: 'string' },
-  }, 'compress');
-  if (positionals.length !== 1) throw new UserError('compress takes one model directory.', 'Usage: vtrans compress <modelDir> --data <file> --keep <f>');
+  const { values, positionals } = parse(
+    args,
+    {
+      data: { type: 'string' },
+      'eval-data': { type: 'string' },
+      'test-data': { type: 'string' },
+      task: { type: 'string' },
+      keep: { type: 'string' },
+      budget: { type: 'string' },
+      method: { type: 'string' },
+      device: { type: 'string' },
+      'data-fraction': { type: 'string' },
+      'round-to': { type: 'string' },
+      'max-len': { type: 'string' },
+      lr: { type: 'string' },
+      epochs: { type: 'string' },
+      'finetune-epochs': { type: 'string' },
+      'batch-size': { type: 'string' },
+      'no-distill': { type: 'boolean' },
+      sweep: { type: 'string' },
+      seed: { type: 'string' },
+      out: { type: 'string' },
+      steps: { type: 'string' },
+      'finetune-steps': { type: 'string' },
+      'text-field': { type: 'string' },
+      'label-field': { type: 'string' },
+      'pair-field': { type: 'string' },
+    },
+    'compress',
+  );
+  if (positionals.length !== 1)
+    throw new UserError('compress takes one model directory.', 'Usage: vtrans compress <modelDir> --data <file> --keep <f>');
   const modelDir = path.resolve(positionals[0]);
   inspectModel(modelDir); // validates the directory with the same one-line errors as inspect
   const keep = keepArg(values);
   const data = fileArg(values, 'data', true)!;
   const task = values.task === undefined ? undefined : oneOf<Task>(values, 'task', ['classification', 'lm'], 'classification');
-  const sweep = values.sweep === undefined ? undefined : String(values.sweep).split(',').map((x) => {
-    const v = Number(x);
-    if (!(v > 0 && v <= 1)) throw new UserError(`--sweep budgets must be fractions in (0, 1], got "${x}".`);
-    return v;
-  });
+  const sweep =
+    values.sweep === undefined
+      ? undefined
+      : String(values.sweep)
+          .split(',')
+          .map((x) => {
+            const v = Number(x);
+            if (!(v > 0 && v <= 1)) throw new UserError(`--sweep budgets must be fractions in (0, 1], got "${x}".`);
+            return v;
+          });
   const extra = {
     ...(values.lr !== undefined ? { lr: num(values, 'lr', { min: 0 }) } : {}),
     ...(values.epochs !== undefined ? { pruneEpochs: num(values, 'epochs', { min: 0 }) } : {}),
     ...(values['finetune-epochs'] !== undefined ? { finetuneEpochs: num(values, 'finetune-epochs', { min: 0 }) } : {}),
     ...(values.steps !== undefined ? { pruneEpochs: 0, minPruneSteps: num(values, 'steps', { int: true, min: 1 }) } : {}),
-    ...(values['finetune-steps'] !== undefined ? { finetuneEpochs: 0, minFinetuneSteps: num(values, 'finetune-steps', { int: true, min: 0 }) } : {}),
+    ...(values['finetune-steps'] !== undefined
+      ? { finetuneEpochs: 0, minFinetuneSteps: num(values, 'finetune-steps', { int: true, min: 0 }) }
+      : {}),
     ...(values['batch-size'] !== undefined ? { batchSize: num(values, 'batch-size', { int: true, min: 1 }) } : {}),
     ...(values.seed !== undefined ? { seed: num(values, 'seed', { int: true, min: 0 }) } : {}),
     ...(sweep ? { sweep } : {}),
   };
   const outcome = await withBackend((backend, cancel) =>
-    compress(backend, {
-      workspace: process.cwd(), modelDir, data, evalData: fileArg(values, 'eval-data', false), testData: fileArg(values, 'test-data', false), task, keep,
-      budget: oneOf<BudgetKind>(values, 'budget', ['params', 'encoder-params', 'flops'], 'params'),
-      method: oneOf<Method>(values, 'method', ['vtrans', 'fast', 'faster'], 'fast'),
-      device: oneOf(values, 'device', ['auto', 'cpu', 'cuda'], 'auto'),
-      dataFraction: num(values, 'data-fraction', { min: 0.0001, max: 1 }), roundTo: num(values, 'round-to', { int: true, min: 1 }),
-      maxLen: num(values, 'max-len', { int: true, min: 2 }), distill: values['no-distill'] ? { enabled: false } : undefined,
-      runDir: values.out ? path.resolve(String(values.out)) : undefined, extra,
-      fields: { text: values['text-field'] as string | undefined, label: values['label-field'] as string | undefined, textPair: values['pair-field'] as string | undefined },
-      pairs: values['pair-field'] !== undefined ? true : undefined,
-    }, {
-      onStage: (stage, detail) => process.stderr.write(`vtrans: ${stage} ${path.relative(process.cwd(), detail) || detail}\n`),
-      onProgress: progressPrinter(),
-      token: cancel.token,
-    }),
+    compress(
+      backend,
+      {
+        workspace: process.cwd(),
+        modelDir,
+        data,
+        evalData: fileArg(values, 'eval-data', false),
+        testData: fileArg(values, 'test-data', false),
+        task,
+        keep,
+        budget: oneOf<BudgetKind>(values, 'budget', ['params', 'encoder-params', 'flops'], 'params'),
+        method: oneOf<Method>(values, 'method', ['vtrans', 'fast', 'faster'], 'fast'),
+        device: oneOf(values, 'device', ['auto', 'cpu', 'cuda'], 'auto'),
+        dataFraction: num(values, 'data-fraction', { min: 0.0001, max: 1 }),
+        roundTo: num(values, 'round-to', { int: true, min: 1 }),
+        maxLen: num(values, 'max-len', { int: true, min: 2 }),
+        distill: values['no-distill'] ? { enabled: false } : undefined,
+        runDir: values.out ? path.resolve(String(values.out)) : undefined,
+        extra,
+        fields: {
+          text: values['text-field'] as string | undefined,
+          label: values['label-field'] as string | undefined,
+          textPair: values['pair-field'] as string | undefined,
+        },
+        pairs: values['pair-field'] !== undefined ? true : undefined,
+      },
+      {
+        onStage: (stage, detail) => process.stderr.write(`vtrans: ${stage} ${path.relative(process.cwd(), detail) || detail}\n`),
+        onProgress: progressPrinter(),
+        token: cancel.token,
+      },
+    ),
   );
   printOutcome(outcome, values.json === true);
   return 0;
@@ -224,18 +312,45 @@ async function labelsOf(file: string, field: string | undefined): Promise<string
 }
 
 async function addHeadCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { out: { type: 'string' }, labels: { type: 'string' }, data: { type: 'string' }, 'label-field': { type: 'string' }, seed: { type: 'string' } }, 'add-head');
-  if (positionals.length !== 1) throw new UserError('add-head takes one pretrained model directory.', 'Usage: vtrans add-head <pretrainedDir> --out <dir> --labels a,b');
+  const { values, positionals } = parse(
+    args,
+    {
+      out: { type: 'string' },
+      labels: { type: 'string' },
+      data: { type: 'string' },
+      'label-field': { type: 'string' },
+      seed: { type: 'string' },
+    },
+    'add-head',
+  );
+  if (positionals.length !== 1)
+    throw new UserError(
+      'add-head takes one pretrained model directory.',
+      'Usage: vtrans add-head <pretrainedDir> --out <dir> --labels a,b',
+    );
   const modelDir = path.resolve(positionals[0]);
   inspectModel(modelDir);
   if (!values.out) throw new UserError('--out <dir> is required: the new model project is written there.');
-  if ((values.labels === undefined) === (values.data === undefined)) throw new UserError('add-head needs either --labels a,b,... or --data <file> (labels read from the data).');
-  const labels = values.labels !== undefined ? String(values.labels).split(',').map((x) => x.trim()) : await labelsOf(fileArg(values, 'data', true)!, values['label-field'] as string | undefined);
+  if ((values.labels === undefined) === (values.data === undefined))
+    throw new UserError('add-head needs either --labels a,b,... or --data <file> (labels read from the data).');
+  const labels =
+    values.labels !== undefined
+      ? String(values.labels)
+          .split(',')
+          .map((x) => x.trim())
+      : await labelsOf(fileArg(values, 'data', true)!, values['label-field'] as string | undefined);
   const result = await withBackend((backend, cancel) =>
-    backend.request(Requests.addHead, { modelDir, outDir: path.resolve(String(values.out)), labels, seed: num(values, 'seed', { int: true, min: 0 }) ?? 0 }, cancel.token),
+    backend.request(
+      Requests.addHead,
+      { modelDir, outDir: path.resolve(String(values.out)), labels, seed: num(values, 'seed', { int: true, min: 0 }) ?? 0 },
+      cancel.token,
+    ),
   );
   if (values.json) console.log(JSON.stringify(result));
-  else console.log(`wrote ${result.modelDir}: ${result.family} with a new ${result.labels.length}-label head (${result.labels.join(', ')}), ${formatCount(result.params)} parameters.\nFine-tune it on your task before compressing: the head is untrained.`);
+  else
+    console.log(
+      `wrote ${result.modelDir}: ${result.family} with a new ${result.labels.length}-label head (${result.labels.join(', ')}), ${formatCount(result.params)} parameters.\nFine-tune it on your task before compressing: the head is untrained.`,
+    );
   return 0;
 }
 
@@ -244,35 +359,60 @@ async function resumeCommand(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UserError('resume takes one run directory.', 'Usage: vtrans resume <runDir>');
   const runDir = path.resolve(positionals[0]);
   if (!readRunInfo(runDir)) throw new UserError(`${runDir}: not a run directory (no run.json).`, 'Usage: vtrans resume <runDir>');
-  const outcome = await withBackend((backend, cancel) => resumeRun(backend, runDir, { onProgress: progressPrinter(), token: cancel.token }));
+  const outcome = await withBackend((backend, cancel) =>
+    resumeRun(backend, runDir, { onProgress: progressPrinter(), token: cancel.token }),
+  );
   printOutcome(outcome, values.json === true);
   return 0;
 }
 
 async function exportCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { keep: { type: 'string' }, budget: { type: 'string' }, 'retune-steps': { type: 'string' }, out: { type: 'string' } }, 'export');
+  const { values, positionals } = parse(
+    args,
+    { keep: { type: 'string' }, budget: { type: 'string' }, 'retune-steps': { type: 'string' }, out: { type: 'string' } },
+    'export',
+  );
   const runDir = path.resolve(positionals[0] ?? '');
-  if (!readRunInfo(runDir)) throw new UserError(`${runDir}: not a run directory (no run.json).`, 'Usage: vtrans export <runDir> --keep <f>');
+  if (!readRunInfo(runDir))
+    throw new UserError(`${runDir}: not a run directory (no run.json).`, 'Usage: vtrans export <runDir> --keep <f>');
   const keep = keepArg(values);
-  const budget = values.budget === undefined ? undefined : oneOf<BudgetKind>(values, 'budget', ['params', 'encoder-params', 'flops'], 'params');
+  const budget =
+    values.budget === undefined ? undefined : oneOf<BudgetKind>(values, 'budget', ['params', 'encoder-params', 'flops'], 'params');
   const result = await withBackend((backend, cancel) =>
-    exportAtBudget(backend, {
-      runDir, keep, budget, workspace: path.resolve(runDir, '..', '..', '..'), outDir: values.out ? path.resolve(String(values.out)) : undefined,
-      retuneSteps: num(values, 'retune-steps', { int: true, min: 0 }),
-    }, { onProgress: progressPrinter(), token: cancel.token }),
+    exportAtBudget(
+      backend,
+      {
+        runDir,
+        keep,
+        budget,
+        workspace: path.resolve(runDir, '..', '..', '..'),
+        outDir: values.out ? path.resolve(String(values.out)) : undefined,
+        retuneSteps: num(values, 'retune-steps', { int: true, min: 0 }),
+      },
+      { onProgress: progressPrinter(), token: cancel.token },
+    ),
   );
   if (values.json) console.log(JSON.stringify(result));
-  else console.log(`exported ${formatCount(result.student.params)} parameters (${(100 * result.achieved).toFixed(1)}% of ${result.budget}) to ${result.runDir}\nreport: ${result.reportHtml}`);
+  else
+    console.log(
+      `exported ${formatCount(result.student.params)} parameters (${(100 * result.achieved).toFixed(1)}% of ${result.budget}) to ${result.runDir}\nreport: ${result.reportHtml}`,
+    );
   return 0;
 }
 
 async function sweepCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { budgets: { type: 'string' }, budget: { type: 'string' } }, 'sweep');
   const runDir = path.resolve(positionals[0] ?? '');
-  if (!readRunInfo(runDir)) throw new UserError(`${runDir}: not a run directory (no run.json).`, 'Usage: vtrans sweep <runDir> --budgets 0.8,0.5');
-  const budgets = String(values.budgets ?? '').split(',').filter(Boolean).map(Number);
-  if (!budgets.length || budgets.some((b) => !(b > 0 && b <= 1))) throw new UserError(`--budgets must list fractions in (0, 1], got "${values.budgets ?? ''}".`);
-  const budget = values.budget === undefined ? undefined : oneOf<BudgetKind>(values, 'budget', ['params', 'encoder-params', 'flops'], 'params');
+  if (!readRunInfo(runDir))
+    throw new UserError(`${runDir}: not a run directory (no run.json).`, 'Usage: vtrans sweep <runDir> --budgets 0.8,0.5');
+  const budgets = String(values.budgets ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map(Number);
+  if (!budgets.length || budgets.some((b) => !(b > 0 && b <= 1)))
+    throw new UserError(`--budgets must list fractions in (0, 1], got "${values.budgets ?? ''}".`);
+  const budget =
+    values.budget === undefined ? undefined : oneOf<BudgetKind>(values, 'budget', ['params', 'encoder-params', 'flops'], 'params');
   const result = await withBackend(async (backend, cancel) => {
     const sub = backend.onProgress(progressPrinter());
     try {
@@ -283,7 +423,11 @@ async function sweepCommand(args: string[]): Promise<number> {
   });
   await finalizeRun(runDir).catch(() => undefined);
   if (values.json) console.log(JSON.stringify(result));
-  else for (const p of result.points) console.log(`keep ${p.keep.toFixed(2)}  params ${formatCount(p.params).padStart(8)}  FLOPs/token ${formatCount(p.flopsPerToken).padStart(8)}  metric ${p.metric?.toFixed(4)}`);
+  else
+    for (const p of result.points)
+      console.log(
+        `keep ${p.keep.toFixed(2)}  params ${formatCount(p.params).padStart(8)}  FLOPs/token ${formatCount(p.flopsPerToken).padStart(8)}  metric ${p.metric?.toFixed(4)}`,
+      );
   return 0;
 }
 
@@ -295,42 +439,73 @@ async function evalCommand(args: string[]): Promise<number> {
   const data = fileArg(values, 'data', true)!;
   const task = values.task === undefined ? undefined : oneOf<Task>(values, 'task', ['classification', 'lm'], 'classification');
   const metric = await withBackend(async (backend, cancel) => {
-    const prepared = await prepareData({ workspace: process.cwd(), modelDir, data, evalData: data, task, keep: 1, budget: 'params', method: 'fast' }, { token: cancel.token });
-    return backend.request(Requests.evaluate, { modelDir, shards: prepared.eval, device: values.device as string | undefined }, cancel.token);
+    const prepared = await prepareData(
+      { workspace: process.cwd(), modelDir, data, evalData: data, task, keep: 1, budget: 'params', method: 'fast' },
+      { token: cancel.token },
+    );
+    return backend.request(
+      Requests.evaluate,
+      { modelDir, shards: prepared.eval, device: values.device as string | undefined },
+      cancel.token,
+    );
   });
   if (values.json) console.log(JSON.stringify({ modelDir, data, metric }));
-  else console.log(`${metric.name}: ${metric.name === 'accuracy' ? `${(100 * metric.value).toFixed(2)}%` : metric.value.toFixed(3)}${metric.f1 !== undefined ? `  (macro F1 ${(100 * metric.f1).toFixed(2)}%)` : ''}  on ${metric.count} ${metric.name === 'accuracy' ? 'examples' : 'tokens'}`);
+  else
+    console.log(
+      `${metric.name}: ${metric.name === 'accuracy' ? `${(100 * metric.value).toFixed(2)}%` : metric.value.toFixed(3)}${metric.f1 !== undefined ? `  (macro F1 ${(100 * metric.f1).toFixed(2)}%)` : ''}  on ${metric.count} ${metric.name === 'accuracy' ? 'examples' : 'tokens'}`,
+    );
   return 0;
 }
 
 async function probeCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { data: { type: 'string' }, task: { type: 'string' }, examples: { type: 'string' }, run: { type: 'string' } }, 'probe');
+  const { values, positionals } = parse(
+    args,
+    { data: { type: 'string' }, task: { type: 'string' }, examples: { type: 'string' }, run: { type: 'string' } },
+    'probe',
+  );
   if (positionals.length !== 1) throw new UserError('probe takes one model directory.', 'Usage: vtrans probe <modelDir> --data <file>');
   const modelDir = path.resolve(positionals[0]);
   inspectModel(modelDir);
   const data = fileArg(values, 'data', true)!;
   const task = values.task === undefined ? undefined : oneOf<Task>(values, 'task', ['classification', 'lm'], 'classification');
   const result = await withBackend(async (backend, cancel) => {
-    const prepared = await prepareData({ workspace: process.cwd(), modelDir, data, evalData: data, task, keep: 1, budget: 'params', method: 'fast' }, { token: cancel.token });
-    return backend.request(Requests.probe, {
-      modelDir, shards: prepared.eval, examples: num(values, 'examples', { int: true, min: 1 }) ?? 128, specialTokenIds: prepared.specialTokenIds,
-      runDir: values.run ? path.resolve(String(values.run)) : undefined,
-    }, cancel.token);
+    const prepared = await prepareData(
+      { workspace: process.cwd(), modelDir, data, evalData: data, task, keep: 1, budget: 'params', method: 'fast' },
+      { token: cancel.token },
+    );
+    return backend.request(
+      Requests.probe,
+      {
+        modelDir,
+        shards: prepared.eval,
+        examples: num(values, 'examples', { int: true, min: 1 }) ?? 128,
+        specialTokenIds: prepared.specialTokenIds,
+        runDir: values.run ? path.resolve(String(values.run)) : undefined,
+      },
+      cancel.token,
+    );
   });
   if (values.json) {
     console.log(JSON.stringify(result));
     return 0;
   }
-  console.log(`attention probes on ${result.examples} examples (mean length ${result.seqLen.toFixed(1)}); columns: special, current, previous, keywords, entropy`);
+  console.log(
+    `attention probes on ${result.examples} examples (mean length ${result.seqLen.toFixed(1)}); columns: special, current, previous, keywords, entropy`,
+  );
   result.layers.forEach((heads, l) =>
-    heads.forEach((h, i) => console.log(`layer ${String(l).padStart(2)} head ${String(i).padStart(2)}  ${[h.special, h.current, h.previous, h.keywords].map((v) => v.toFixed(3)).join('  ')}  ${h.entropy.toFixed(2)}${h.kept === undefined ? '' : h.kept ? '  kept' : '  pruned'}`)),
+    heads.forEach((h, i) =>
+      console.log(
+        `layer ${String(l).padStart(2)} head ${String(i).padStart(2)}  ${[h.special, h.current, h.previous, h.keywords].map((v) => v.toFixed(3)).join('  ')}  ${h.entropy.toFixed(2)}${h.kept === undefined ? '' : h.kept ? '  kept' : '  pruned'}`,
+      ),
+    ),
   );
   return 0;
 }
 
 function inspect(args: string[]): number {
   const { values, positionals } = parse(args, { 'seq-len': { type: 'string' }, task: { type: 'string' } }, 'inspect');
-  if (positionals.length !== 1) throw new UserError('inspect takes one model directory.', 'Usage: vtrans inspect <modelDir> [--seq-len N] [--json]');
+  if (positionals.length !== 1)
+    throw new UserError('inspect takes one model directory.', 'Usage: vtrans inspect <modelDir> [--seq-len N] [--json]');
   const seqLen = num(values, 'seq-len', { int: true, min: 1 }) ?? 128;
   const task = values.task === undefined ? undefined : oneOf<Task>(values, 'task', ['classification', 'lm'], 'classification');
   const result = inspectModel(positionals[0], { seqLen, task });

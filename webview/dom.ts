@@ -79,7 +79,14 @@ export class Tooltip {
   show(lines: (string | [string, string])[], anchor: DOMRect): void {
     this.el.replaceChildren(
       ...lines.map((l, i) =>
-        typeof l === 'string' ? h('div', { class: i === 0 ? 'vt-tooltip-title' : 'vt-tooltip-line' }, l) : h('div', { class: 'vt-tooltip-row' }, h('span', { class: 'vt-tooltip-key' }, l[0]), h('span', { class: 'vt-tooltip-value' }, l[1])),
+        typeof l === 'string'
+          ? h('div', { class: i === 0 ? 'vt-tooltip-title' : 'vt-tooltip-line' }, l)
+          : h(
+              'div',
+              { class: 'vt-tooltip-row' },
+              h('span', { class: 'vt-tooltip-key' }, l[0]),
+              h('span', { class: 'vt-tooltip-value' }, l[1]),
+            ),
       ),
     );
     this.el.hidden = false;

@@ -108,15 +108,34 @@ export class HeatmapsView implements View {
       { class: 'vt-view vt-heatmaps', 'aria-label': 'Attention-probe heatmaps' },
       runHeader(report, 'Attention-probe heatmaps'),
       empty
-        ? h('div', { class: 'vt-state vt-state-empty', role: 'status' }, h('p', {}, report.status === 'running'
-            ? 'No masks yet: the heatmaps fill in when the pruning phase writes its masks to report.json.'
-            : 'This report has no per-layer data. Re-run the compression to get it.'))
+        ? h(
+            'div',
+            { class: 'vt-state vt-state-empty', role: 'status' },
+            h(
+              'p',
+              {},
+              report.status === 'running'
+                ? 'No masks yet: the heatmaps fill in when the pruning phase writes its masks to report.json.'
+                : 'This report has no per-layer data. Re-run the compression to get it.',
+            ),
+          )
         : h(
             'div',
             {},
             this.summary(),
-            h('div', { class: 'vt-controls' }, h('label', { class: 'vt-control-label' }, 'Colour by'), select,
-              this.hasProbes ? null : h('span', { class: 'vt-hint' }, 'No attention probes in this report (they are computed when a run finishes): only log α is available.')),
+            h(
+              'div',
+              { class: 'vt-controls' },
+              h('label', { class: 'vt-control-label' }, 'Colour by'),
+              select,
+              this.hasProbes
+                ? null
+                : h(
+                    'span',
+                    { class: 'vt-hint' },
+                    'No attention probes in this report (they are computed when a run finishes): only log α is available.',
+                  ),
+            ),
             this.legendBox,
             this.gridBox,
           ),
@@ -137,8 +156,21 @@ export class HeatmapsView implements View {
     const items: HTMLElement[] = [];
     const meter = (label: string, kept: number, total: number, cls: string) => {
       const frac = total > 0 ? kept / total : 0;
-      const bar = s('svg', { width: 120, height: 10, class: 'vt-meter', 'aria-hidden': 'true' }, s('rect', { class: 'vt-bar-track', x: 0, y: 0, width: 120, height: 10 }), s('rect', { class: 'vt-bar-fill', x: 0, y: 0, width: Math.round(120 * frac), height: 10 }));
-      items.push(h('li', { class: `vt-summary-item ${cls}` }, h('span', { class: 'vt-summary-label' }, label), bar, h('span', { class: 'vt-summary-value' }, `${fmtInt(kept)} of ${fmtInt(total)} (${fmtPct(frac)})`)));
+      const bar = s(
+        'svg',
+        { width: 120, height: 10, class: 'vt-meter', 'aria-hidden': 'true' },
+        s('rect', { class: 'vt-bar-track', x: 0, y: 0, width: 120, height: 10 }),
+        s('rect', { class: 'vt-bar-fill', x: 0, y: 0, width: Math.round(120 * frac), height: 10 }),
+      );
+      items.push(
+        h(
+          'li',
+          { class: `vt-summary-item ${cls}` },
+          h('span', { class: 'vt-summary-label' }, label),
+          bar,
+          h('span', { class: 'vt-summary-value' }, `${fmtInt(kept)} of ${fmtInt(total)} (${fmtPct(frac)})`),
+        ),
+      );
     };
     if (r.hiddenKept) meter('Hidden dimensions kept', r.hiddenKept.kept, r.hiddenKept.total, 'vt-hidden-kept');
     let heads = 0;
@@ -155,13 +187,21 @@ export class HeatmapsView implements View {
     meter('FFN neurons kept', ffn, ffnTotal, 'vt-ffn-kept');
     const attnRemoved = r.layers.filter((l) => !l.attentionKept).length;
     const ffnRemoved = r.layers.filter((l) => !l.ffnKept).length;
-    items.push(h('li', { class: 'vt-summary-item' }, h('span', { class: 'vt-summary-label' }, 'Sublayers removed'), h('span', { class: 'vt-summary-value' }, `${attnRemoved} attention, ${ffnRemoved} FFN`)));
+    items.push(
+      h(
+        'li',
+        { class: 'vt-summary-item' },
+        h('span', { class: 'vt-summary-label' }, 'Sublayers removed'),
+        h('span', { class: 'vt-summary-value' }, `${attnRemoved} attention, ${ffnRemoved} FFN`),
+      ),
+    );
     return h('ul', { class: 'vt-summary' }, ...items);
   }
 
   private drawLegend(): void {
     const m = this.metric;
-    const sw = (cls: string, opacity: number, x: number) => s('rect', { class: `vt-cell ${cls}`, x, y: 2, width: 14, height: 14, 'fill-opacity': opacity });
+    const sw = (cls: string, opacity: number, x: number) =>
+      s('rect', { class: `vt-cell ${cls}`, x, y: 2, width: 14, height: 14, 'fill-opacity': opacity });
     const svg = s('svg', { width: 420, height: 22, 'aria-hidden': 'true' });
     const label = (x: number, t: string, anchor = 'start') => s('text', { x, y: 13, class: 'vt-legend-text', 'text-anchor': anchor }, t);
     if (m === 'logAlpha') {
@@ -177,7 +217,11 @@ export class HeatmapsView implements View {
       svg.append(label(120, m === 'entropy' ? 'high' : '100%'));
     }
     const px = m === 'logAlpha' ? 290 : 170;
-    svg.append(s('rect', { class: 'vt-cell seq', x: px, y: 2, width: 14, height: 14, 'fill-opacity': 0.3 }), s('path', { class: 'vt-cross', d: `M${px + 3},5L${px + 11},13M${px + 11},5L${px + 3},13` }), label(px + 20, 'pruned head'));
+    svg.append(
+      s('rect', { class: 'vt-cell seq', x: px, y: 2, width: 14, height: 14, 'fill-opacity': 0.3 }),
+      s('path', { class: 'vt-cross', d: `M${px + 3},5L${px + 11},13M${px + 11},5L${px + 3},13` }),
+      label(px + 20, 'pruned head'),
+    );
     this.legendBox.replaceChildren(h('span', { class: 'vt-legend-title' }, METRIC_TITLE[m]), svg);
   }
 
@@ -199,16 +243,29 @@ export class HeatmapsView implements View {
     const height = headerH + L * cs + 4;
 
     const svg = s('svg', {
-      class: 'vt-grid', width, height, viewBox: `0 0 ${width} ${height}`, role: 'grid', 'aria-label': `${METRIC_TITLE[this.metric]}: ${L} layers × ${heads} heads; arrow keys move between heads`,
-      'aria-rowcount': L, 'aria-colcount': heads, 'data-layers': L, 'data-heads': heads,
+      class: 'vt-grid',
+      width,
+      height,
+      viewBox: `0 0 ${width} ${height}`,
+      role: 'grid',
+      'aria-label': `${METRIC_TITLE[this.metric]}: ${L} layers × ${heads} heads; arrow keys move between heads`,
+      'aria-rowcount': L,
+      'aria-colcount': heads,
+      'data-layers': L,
+      'data-heads': heads,
     });
     // Column header: head indices (thinned out when cells are small).
     const every = cs >= 18 ? 1 : cs >= 14 ? 2 : 4;
     const header = s('g', { class: 'vt-grid-header', 'aria-hidden': 'true' });
     header.append(s('text', { x: labelW + gridW / 2, y: 10, class: 'vt-axis-title', 'text-anchor': 'middle' }, 'head'));
-    for (let j = 0; j < heads; j += every) header.append(s('text', { x: labelW + j * cs + cs / 2, y: headerH - 6, 'text-anchor': 'middle' }, String(j)));
+    for (let j = 0; j < heads; j += every)
+      header.append(s('text', { x: labelW + j * cs + cs / 2, y: headerH - 6, 'text-anchor': 'middle' }, String(j)));
     const bx = labelW + gridW + 14;
-    header.append(s('text', { x: bx, y: headerH - 6 }, 'FFN neurons kept'), s('text', { x: bx + 196, y: headerH - 6, 'text-anchor': 'middle' }, 'attn'), s('text', { x: bx + 224, y: headerH - 6, 'text-anchor': 'middle' }, 'FFN'));
+    header.append(
+      s('text', { x: bx, y: headerH - 6 }, 'FFN neurons kept'),
+      s('text', { x: bx + 196, y: headerH - 6, 'text-anchor': 'middle' }, 'attn'),
+      s('text', { x: bx + 224, y: headerH - 6, 'text-anchor': 'middle' }, 'FFN'),
+    );
     svg.append(header);
 
     let cross = '';
@@ -222,7 +279,9 @@ export class HeatmapsView implements View {
     r.layers.forEach((layer, i) => {
       const y = headerH + i * cs;
       const row = s('g', { role: 'row', 'aria-rowindex': i + 1, 'data-layer': layer.index });
-      row.append(s('text', { x: labelW - 6, y: y + cs / 2 + 4, 'text-anchor': 'end', class: 'vt-row-label', role: 'rowheader' }, `L${layer.index}`));
+      row.append(
+        s('text', { x: labelW - 6, y: y + cs / 2 + 4, 'text-anchor': 'end', class: 'vt-row-label', role: 'rowheader' }, `L${layer.index}`),
+      );
       const rowCells: SVGRectElement[] = [];
       layer.heads.forEach((head, j) => {
         const x = labelW + j * cs;
@@ -230,8 +289,18 @@ export class HeatmapsView implements View {
         const { cls, opacity } = scale(v);
         const kept = headKept(layer, head);
         const rect = s('rect', {
-          class: `vt-cell ${cls}${kept ? '' : ' pruned'}`, x: x + 1, y: y + 1, width: cs - 2, height: cs - 2, 'fill-opacity': opacity,
-          role: 'gridcell', 'aria-colindex': j + 1, tabindex: i === fl && j === fh ? 0 : -1, 'data-layer': i, 'data-head': j, 'data-kept': kept ? 1 : 0,
+          class: `vt-cell ${cls}${kept ? '' : ' pruned'}`,
+          x: x + 1,
+          y: y + 1,
+          width: cs - 2,
+          height: cs - 2,
+          'fill-opacity': opacity,
+          role: 'gridcell',
+          'aria-colindex': j + 1,
+          tabindex: i === fl && j === fh ? 0 : -1,
+          'data-layer': i,
+          'data-head': j,
+          'data-kept': kept ? 1 : 0,
           'aria-label': this.cellLabel(layer, head, v),
         });
         rowCells.push(rect);
@@ -251,7 +320,12 @@ export class HeatmapsView implements View {
       extras.append(this.layerExtras(layer, i, bx, y, cs));
     });
     crosses.push(cross);
-    const crossPath = s('path', { class: 'vt-cross vt-pruned-marks', d: crosses.join(''), 'aria-hidden': 'true', 'data-count': r.layers.reduce((n, l) => n + l.heads.filter((x) => !headKept(l, x)).length, 0) });
+    const crossPath = s('path', {
+      class: 'vt-cross vt-pruned-marks',
+      d: crosses.join(''),
+      'aria-hidden': 'true',
+      'data-count': r.layers.reduce((n, l) => n + l.heads.filter((x) => !headKept(l, x)).length, 0),
+    });
     if (r.layers.some((l) => l.groupSize > 1)) {
       const g = Math.max(...r.layers.map((l) => l.groupSize));
       let d = '';
@@ -274,7 +348,12 @@ export class HeatmapsView implements View {
     // Force layout so the figure covers the whole render, not only building the nodes.
     void svg.getBoundingClientRect().width;
     const ms = performance.now() - t0;
-    const timing: GridTiming = { layers: L, heads, cells: this.cells.reduce((n, row) => n + row.length, 0), ms: Math.round(ms * 100) / 100 };
+    const timing: GridTiming = {
+      layers: L,
+      heads,
+      cells: this.cells.reduce((n, row) => n + row.length, 0),
+      ms: Math.round(ms * 100) / 100,
+    };
     const timings = (window.__vtransTimings ??= []);
     timings.push(timing);
     if (timings.length > 50) timings.shift();
@@ -289,15 +368,42 @@ export class HeatmapsView implements View {
     const g = s('g', { class: 'vt-layer-bars', 'data-layer': i });
     g.append(
       s('rect', { class: 'vt-bar-track', x: bx, y: by, width: 100, height: barH, 'data-layer': i, 'data-part': 'ffn' }),
-      s('rect', { class: 'vt-bar-fill vt-ffn-bar', x: bx, y: by, width: Math.round(100 * frac * 10) / 10, height: barH, 'data-layer': i, 'data-part': 'ffn', 'data-kept': ffnKept, 'data-total': layer.ffn.total }),
+      s('rect', {
+        class: 'vt-bar-fill vt-ffn-bar',
+        x: bx,
+        y: by,
+        width: Math.round(100 * frac * 10) / 10,
+        height: barH,
+        'data-layer': i,
+        'data-part': 'ffn',
+        'data-kept': ffnKept,
+        'data-total': layer.ffn.total,
+      }),
       s('text', { x: bx + 106, y: y + cs / 2 + 4, class: 'vt-bar-text' }, `${fmtInt(ffnKept)}/${fmtInt(layer.ffn.total)}`),
     );
     const box = (cx: number, kept: boolean, part: 'attention' | 'ffn') => {
       const sz = Math.max(8, Math.min(14, cs - 4));
       const x0 = cx - sz / 2;
       const y0 = y + (cs - sz) / 2;
-      g.append(s('rect', { class: `vt-sublayer ${kept ? 'kept' : 'removed'}`, x: x0, y: y0, width: sz, height: sz, 'data-layer': i, 'data-part': part, 'data-removed': kept ? 0 : 1 }));
-      if (!kept) g.append(s('path', { class: 'vt-cross', d: `M${x0 + 2},${y0 + 2}L${x0 + sz - 2},${y0 + sz - 2}M${x0 + sz - 2},${y0 + 2}L${x0 + 2},${y0 + sz - 2}` }));
+      g.append(
+        s('rect', {
+          class: `vt-sublayer ${kept ? 'kept' : 'removed'}`,
+          x: x0,
+          y: y0,
+          width: sz,
+          height: sz,
+          'data-layer': i,
+          'data-part': part,
+          'data-removed': kept ? 0 : 1,
+        }),
+      );
+      if (!kept)
+        g.append(
+          s('path', {
+            class: 'vt-cross',
+            d: `M${x0 + 2},${y0 + 2}L${x0 + sz - 2},${y0 + sz - 2}M${x0 + sz - 2},${y0 + 2}L${x0 + 2},${y0 + sz - 2}`,
+          }),
+        );
     };
     box(bx + 196, layer.attentionKept, 'attention');
     box(bx + 224, layer.ffnKept, 'ffn');
@@ -306,13 +412,16 @@ export class HeatmapsView implements View {
 
   private cellLabel(layer: LayerReport, head: HeadReport, v: number | undefined): string {
     const kept = headKept(layer, head);
-    const val = v == null ? 'not measured' : this.metric === 'logAlpha' ? fmtNum(v) : this.metric === 'entropy' ? `${fmtNum(v)} nats` : fmtPct(v);
+    const val =
+      v == null ? 'not measured' : this.metric === 'logAlpha' ? fmtNum(v) : this.metric === 'entropy' ? `${fmtNum(v)} nats` : fmtPct(v);
     return `Layer ${layer.index}, head ${head.index}, ${kept ? 'kept' : 'pruned'}, ${METRIC_TITLE[this.metric]} ${val}`;
   }
 
   cellLines(layer: LayerReport, head: HeadReport): (string | [string, string])[] {
     const kept = headKept(layer, head);
-    const lines: (string | [string, string])[] = [`Layer ${layer.index} · head ${head.index} — ${kept ? 'kept' : 'pruned'}${!layer.attentionKept ? ' (attention sublayer removed)' : ''}`];
+    const lines: (string | [string, string])[] = [
+      `Layer ${layer.index} · head ${head.index} — ${kept ? 'kept' : 'pruned'}${!layer.attentionKept ? ' (attention sublayer removed)' : ''}`,
+    ];
     if (layer.groupSize > 1) lines.push(['KV group', String(Math.floor(head.index / layer.groupSize))]);
     lines.push(['log α', `${head.logAlpha.toFixed(4)} (threshold ${this.report.threshold})`]);
     for (const p of ['special', 'current', 'previous', 'keywords', 'entropy'] as const) {
@@ -339,7 +448,8 @@ export class HeatmapsView implements View {
     if (!layer) return;
     const hd = el.getAttribute('data-head');
     if (hd != null) this.tooltip.show(this.cellLines(layer, layer.heads[Number(hd)]), el.getBoundingClientRect());
-    else if (el.getAttribute('data-part')) this.tooltip.show(this.layerLines(layer, el.getAttribute('data-part') ?? ''), el.getBoundingClientRect());
+    else if (el.getAttribute('data-part'))
+      this.tooltip.show(this.layerLines(layer, el.getAttribute('data-part') ?? ''), el.getBoundingClientRect());
   }
 
   private onFocus(el: Element): void {
@@ -357,15 +467,34 @@ export class HeatmapsView implements View {
     let j = Number(el.getAttribute('data-head'));
     const L = this.cells.length;
     switch (e.key) {
-      case 'ArrowRight': j++; break;
-      case 'ArrowLeft': j--; break;
-      case 'ArrowDown': i++; break;
-      case 'ArrowUp': i--; break;
-      case 'PageDown': i += 8; break;
-      case 'PageUp': i -= 8; break;
-      case 'Home': if (e.ctrlKey) i = 0; j = 0; break;
-      case 'End': if (e.ctrlKey) i = L - 1; j = Number.MAX_SAFE_INTEGER; break;
-      default: return;
+      case 'ArrowRight':
+        j++;
+        break;
+      case 'ArrowLeft':
+        j--;
+        break;
+      case 'ArrowDown':
+        i++;
+        break;
+      case 'ArrowUp':
+        i--;
+        break;
+      case 'PageDown':
+        i += 8;
+        break;
+      case 'PageUp':
+        i -= 8;
+        break;
+      case 'Home':
+        if (e.ctrlKey) i = 0;
+        j = 0;
+        break;
+      case 'End':
+        if (e.ctrlKey) i = L - 1;
+        j = Number.MAX_SAFE_INTEGER;
+        break;
+      default:
+        return;
     }
     e.preventDefault();
     i = Math.max(0, Math.min(L - 1, i));

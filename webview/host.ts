@@ -26,7 +26,13 @@ export interface Host {
   save(format: SaveFormat, name: string, content: string, encoding: 'utf8' | 'base64'): void;
 }
 
-const MIME: Record<SaveFormat, string> = { png: 'image/png', svg: 'image/svg+xml', csv: 'text/csv', md: 'text/markdown', html: 'text/html' };
+const MIME: Record<SaveFormat, string> = {
+  png: 'image/png',
+  svg: 'image/svg+xml',
+  csv: 'text/csv',
+  md: 'text/markdown',
+  html: 'text/html',
+};
 
 class VsCodeHost implements Host {
   readonly standalone = false;

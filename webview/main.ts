@@ -5,7 +5,16 @@
  */
 import './elements';
 import type { RunReport } from '../src/core/report';
-import { isToWebview, PANEL_KINDS, reportProblem, type BudgetState, type PanelKind, type StateAction, type ToWebview, type WebviewState } from '../src/core/webviewProtocol';
+import {
+  isToWebview,
+  PANEL_KINDS,
+  reportProblem,
+  type BudgetState,
+  type PanelKind,
+  type StateAction,
+  type ToWebview,
+  type WebviewState,
+} from '../src/core/webviewProtocol';
 import { h, onThemeChange } from './dom';
 import { HeatmapsView } from './heatmaps';
 import { createHost, type Host } from './host';
@@ -105,13 +114,20 @@ class PanelApp {
   }
 
   private actionButtons(actions: StateAction[] | undefined): HTMLElement[] {
-    return (actions ?? []).map((a) => button(a.label, () => this.host.post({ type: 'runCommand', command: a.command }), { 'data-command': a.command }));
+    return (actions ?? []).map((a) =>
+      button(a.label, () => this.host.post({ type: 'runCommand', command: a.command }), { 'data-command': a.command }),
+    );
   }
 
   private loading(runDir: string | undefined): void {
     this.setView(null);
     this.content.replaceChildren(
-      h('div', { class: 'vt-state vt-state-loading', role: 'status' }, h('vscode-progress-ring', { 'aria-label': 'Loading' }), h('p', {}, runDir ? `Loading report.json from ${runDir}…` : 'Loading…')),
+      h(
+        'div',
+        { class: 'vt-state vt-state-loading', role: 'status' },
+        h('vscode-progress-ring', { 'aria-label': 'Loading' }),
+        h('p', {}, runDir ? `Loading report.json from ${runDir}…` : 'Loading…'),
+      ),
     );
   }
 
@@ -134,7 +150,11 @@ class PanelApp {
       document.title = `${PANEL_TITLE[this.panel]} — ${msg.report.runId}`;
     } catch (e) {
       this.setView(null);
-      this.content.replaceChildren(stateBox('error', PANEL_TITLE[this.panel], `The view could not be drawn: ${(e as Error).message}.`, (e as Error).stack, [button('Reload', () => this.host.post({ type: 'requestState' }))]));
+      this.content.replaceChildren(
+        stateBox('error', PANEL_TITLE[this.panel], `The view could not be drawn: ${(e as Error).message}.`, (e as Error).stack, [
+          button('Reload', () => this.host.post({ type: 'requestState' })),
+        ]),
+      );
     }
   }
 
@@ -152,7 +172,13 @@ class PanelApp {
   }
 }
 
-function stateBox(kind: 'empty' | 'error', title: string, message: string, detail: string | undefined, actions: HTMLElement[]): HTMLElement {
+function stateBox(
+  kind: 'empty' | 'error',
+  title: string,
+  message: string,
+  detail: string | undefined,
+  actions: HTMLElement[],
+): HTMLElement {
   return h(
     'div',
     { class: `vt-state vt-state-${kind}`, role: kind === 'error' ? 'alert' : 'status' },
@@ -170,7 +196,9 @@ function standalone(host: Host, root: HTMLElement): void {
   try {
     report = JSON.parse(data);
   } catch (e) {
-    root.replaceChildren(stateBox('error', 'VTrans report', `The report data in this page could not be read: ${(e as Error).message}.`, undefined, []));
+    root.replaceChildren(
+      stateBox('error', 'VTrans report', `The report data in this page could not be read: ${(e as Error).message}.`, undefined, []),
+    );
     return;
   }
   const problem = reportProblem(report);

@@ -20,11 +20,23 @@ export class ReportView implements View {
   ) {
     const r = report;
     const actions = ctx.host.standalone
-      ? toolbar('Export', button('Download Markdown', () => ctx.host.save('md', exportFileName(r.runId, 'report', 'md'), renderReportMarkdown(r), 'utf8'), { secondary: true, 'data-action': 'download-md' }))
+      ? toolbar(
+          'Export',
+          button('Download Markdown', () => ctx.host.save('md', exportFileName(r.runId, 'report', 'md'), renderReportMarkdown(r), 'utf8'), {
+            secondary: true,
+            'data-action': 'download-md',
+          }),
+        )
       : toolbar(
           'Export',
-          button('Export Markdown', () => ctx.host.post({ type: 'exportReport', format: 'md' }), { secondary: true, 'data-action': 'export-md' }),
-          button('Export HTML', () => ctx.host.post({ type: 'exportReport', format: 'html' }), { secondary: true, 'data-action': 'export-html' }),
+          button('Export Markdown', () => ctx.host.post({ type: 'exportReport', format: 'md' }), {
+            secondary: true,
+            'data-action': 'export-md',
+          }),
+          button('Export HTML', () => ctx.host.post({ type: 'exportReport', format: 'html' }), {
+            secondary: true,
+            'data-action': 'export-html',
+          }),
         );
     this.root = h(
       'section',
@@ -36,9 +48,29 @@ export class ReportView implements View {
       h('h2', {}, 'Findings'),
       h('ul', { class: 'vt-findings' }, ...computeFindings(r).map((f) => h('li', { class: 'vt-finding', 'data-finding': f.id }, f.text))),
       ...(r.layers.length
-        ? [h('h2', {}, 'Layers'), this.layerTable(), h('h2', {}, 'Heads by layer'), h('p', { class: 'vt-hint' }, `A head is kept while its retention score log α is above ${r.threshold}. Probe figures are mean attention masses${r.probes ? ` over ${fmtInt(r.probes.examples)} examples` : ''}; entropy in nats.`), ...this.headTables()]
-        : [h('p', { class: 'vt-state vt-state-empty', role: 'status' }, r.status === 'running' ? 'No per-layer data yet: it is written when the pruning phase ends.' : 'This report has no per-layer data.')]),
-      r.probes?.keywords.length ? h('p', { class: 'vt-hint' }, `Keywords (highest gradient saliency for the label): ${r.probes.keywords.join(', ')}.`) : null,
+        ? [
+            h('h2', {}, 'Layers'),
+            this.layerTable(),
+            h('h2', {}, 'Heads by layer'),
+            h(
+              'p',
+              { class: 'vt-hint' },
+              `A head is kept while its retention score log α is above ${r.threshold}. Probe figures are mean attention masses${r.probes ? ` over ${fmtInt(r.probes.examples)} examples` : ''}; entropy in nats.`,
+            ),
+            ...this.headTables(),
+          ]
+        : [
+            h(
+              'p',
+              { class: 'vt-state vt-state-empty', role: 'status' },
+              r.status === 'running'
+                ? 'No per-layer data yet: it is written when the pruning phase ends.'
+                : 'This report has no per-layer data.',
+            ),
+          ]),
+      r.probes?.keywords.length
+        ? h('p', { class: 'vt-hint' }, `Keywords (highest gradient saliency for the label): ${r.probes.keywords.join(', ')}.`)
+        : null,
     );
   }
 
@@ -46,12 +78,35 @@ export class ReportView implements View {
 
   private summary(): HTMLElement {
     const rows = summaryRows(this.report).map((x) =>
-      h('tr', {}, h('th', { scope: 'row' }, x.label), h('td', { class: 'vt-num', 'data-col': 'teacher' }, x.teacher), h('td', { class: 'vt-num', 'data-col': 'student' }, x.student), h('td', {}, x.change)),
+      h(
+        'tr',
+        {},
+        h('th', { scope: 'row' }, x.label),
+        h('td', { class: 'vt-num', 'data-col': 'teacher' }, x.teacher),
+        h('td', { class: 'vt-num', 'data-col': 'student' }, x.student),
+        h('td', {}, x.change),
+      ),
     );
     return h(
       'div',
       { class: 'vt-table-wrap' },
-      h('table', { class: 'vt-table vt-summary-table' }, h('thead', {}, h('tr', {}, h('td', {}), h('th', { scope: 'col' }, 'Teacher'), h('th', { scope: 'col' }, 'Compressed'), h('th', { scope: 'col' }, 'Change'))), h('tbody', {}, ...rows)),
+      h(
+        'table',
+        { class: 'vt-table vt-summary-table' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            h('td', {}),
+            h('th', { scope: 'col' }, 'Teacher'),
+            h('th', { scope: 'col' }, 'Compressed'),
+            h('th', { scope: 'col' }, 'Change'),
+          ),
+        ),
+        h('tbody', {}, ...rows),
+      ),
     );
   }
 
@@ -70,8 +125,26 @@ export class ReportView implements View {
         h('td', { class: 'vt-num' }, fmtPct(s.removedShare)),
       ),
     );
-    const head = ['Layer', 'Heads kept', 'Pruned heads', 'Special tokens (retained / pruned)', 'FFN neurons kept', 'Attention', 'FFN', 'Weights removed'];
-    return h('div', { class: 'vt-table-wrap' }, h('table', { class: 'vt-table vt-layer-table' }, h('thead', {}, h('tr', {}, ...head.map((c) => h('th', { scope: 'col' }, c)))), h('tbody', {}, ...rows)));
+    const head = [
+      'Layer',
+      'Heads kept',
+      'Pruned heads',
+      'Special tokens (retained / pruned)',
+      'FFN neurons kept',
+      'Attention',
+      'FFN',
+      'Weights removed',
+    ];
+    return h(
+      'div',
+      { class: 'vt-table-wrap' },
+      h(
+        'table',
+        { class: 'vt-table vt-layer-table' },
+        h('thead', {}, h('tr', {}, ...head.map((c) => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, ...rows),
+      ),
+    );
   }
 
   private headTables(): HTMLElement[] {
@@ -92,11 +165,23 @@ export class ReportView implements View {
       const details = h(
         'details',
         { class: 'vt-layer-details', 'data-layer': l.index, open: open.has(l.index) },
-        h('summary', {}, `Layer ${l.index}: ${kept} of ${l.heads.length} heads kept, FFN ${fmtInt(l.ffnKept ? l.ffn.kept : 0)} of ${fmtInt(l.ffn.total)}${l.attentionKept ? '' : ', attention removed'}${l.ffnKept ? '' : ', FFN removed'}`),
+        h(
+          'summary',
+          {},
+          `Layer ${l.index}: ${kept} of ${l.heads.length} heads kept, FFN ${fmtInt(l.ffnKept ? l.ffn.kept : 0)} of ${fmtInt(l.ffn.total)}${l.attentionKept ? '' : ', attention removed'}${l.ffnKept ? '' : ', FFN removed'}`,
+        ),
         h(
           'table',
           { class: 'vt-table vt-head-table' },
-          h('thead', {}, h('tr', {}, ...['Head', 'Status', 'log α', ...PROBE_NAMES.map((p) => cap(PROBE_LABEL[p]))].map((c) => h('th', { scope: 'col' }, c)))),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ...['Head', 'Status', 'log α', ...PROBE_NAMES.map((p) => cap(PROBE_LABEL[p]))].map((c) => h('th', { scope: 'col' }, c)),
+            ),
+          ),
           h('tbody', {}, ...rows),
         ),
       );

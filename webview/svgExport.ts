@@ -4,7 +4,22 @@
  */
 import { SVG_NS } from './dom';
 
-const PROPS = ['color', 'fill', 'fill-opacity', 'stroke', 'stroke-opacity', 'stroke-width', 'stroke-dasharray', 'opacity', 'font-family', 'font-size', 'font-weight', 'text-anchor', 'dominant-baseline', 'visibility'] as const;
+const PROPS = [
+  'color',
+  'fill',
+  'fill-opacity',
+  'stroke',
+  'stroke-opacity',
+  'stroke-width',
+  'stroke-dasharray',
+  'opacity',
+  'font-family',
+  'font-size',
+  'font-weight',
+  'text-anchor',
+  'dominant-baseline',
+  'visibility',
+] as const;
 
 /** A self-contained copy of `svg` as text, with a solid background. */
 export function serializeSvg(svg: SVGSVGElement, background: string): string {

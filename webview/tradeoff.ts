@@ -13,7 +13,22 @@ import { exportFileName, type BudgetState, type PredictedPoint, type TradeoffAxi
 import { h, s, themeColor, Tooltip } from './dom';
 import { serializeSvg, svgToPngBase64 } from './svgExport';
 import {
-  allPoints, availableAxes, AXES, budgetLabel, budgetTarget, budgetX, groupOf, KIND_KEY, KIND_LABEL, KIND_SHORT, metricAxisLabel, plotted, predictAtBudget, sourceLabel, sourceShort, tradeoffCsv,
+  allPoints,
+  availableAxes,
+  AXES,
+  budgetLabel,
+  budgetTarget,
+  budgetX,
+  groupOf,
+  KIND_KEY,
+  KIND_LABEL,
+  KIND_SHORT,
+  metricAxisLabel,
+  plotted,
+  predictAtBudget,
+  sourceLabel,
+  sourceShort,
+  tradeoffCsv,
   type PlottedPoint,
 } from './tradeoffData';
 import { button, runHeader, toolbar, type View, type ViewContext } from './view';
@@ -58,7 +73,14 @@ function seriesStyles(points: readonly TradeoffPoint[]): SeriesStyle[] {
         return { source, label, symbol: 'star', color: themeColor('--vscode-foreground', '#333333'), filled: true, r: 8 };
       default: {
         const [v, fb] = BASELINE_COLORS[b % BASELINE_COLORS.length];
-        const style: SeriesStyle = { source, label, symbol: BASELINE_SYMBOLS[b % BASELINE_SYMBOLS.length], color: themeColor(v, fb), filled: false, r: 5.5 };
+        const style: SeriesStyle = {
+          source,
+          label,
+          symbol: BASELINE_SYMBOLS[b % BASELINE_SYMBOLS.length],
+          color: themeColor(v, fb),
+          filled: false,
+          r: 5.5,
+        };
         b++;
         return style;
       }
@@ -127,7 +149,12 @@ export class TradeoffView implements View {
     const all = allPoints(report);
     this.all = all;
     const axes = availableAxes(all);
-    this.axis = ctx.state.axis && axes.includes(ctx.state.axis) ? ctx.state.axis : axes.includes(KIND_KEY[report.budget.kind]) ? KIND_KEY[report.budget.kind] : 'params';
+    this.axis =
+      ctx.state.axis && axes.includes(ctx.state.axis)
+        ? ctx.state.axis
+        : axes.includes(KIND_KEY[report.budget.kind])
+          ? KIND_KEY[report.budget.kind]
+          : 'params';
     this.styles = seriesStyles(all);
 
     this.caption = h('p', { class: 'vt-budget-caption', role: 'status', 'aria-live': 'polite' });
@@ -148,13 +175,17 @@ export class TradeoffView implements View {
       this.ctx.update({ axis: v });
       this.draw();
     });
-    const noLatency = axes.some((a) => a.startsWith('latency')) ? null : h('span', { class: 'vt-hint' }, 'Latency: no ONNX measurements in this run.');
+    const noLatency = axes.some((a) => a.startsWith('latency'))
+      ? null
+      : h('span', { class: 'vt-hint' }, 'Latency: no ONNX measurements in this run.');
 
     const exportBar = toolbar(
       'Export',
       button('Export PNG', () => void this.exportPng(), { secondary: true }),
       button('Export SVG', () => this.exportSvg(), { secondary: true }),
-      button('Export CSV', () => this.ctx.host.save('csv', exportFileName(report.runId, 'tradeoff', 'csv'), tradeoffCsv(report), 'utf8'), { secondary: true }),
+      button('Export CSV', () => this.ctx.host.save('csv', exportFileName(report.runId, 'tradeoff', 'csv'), tradeoffCsv(report), 'utf8'), {
+        secondary: true,
+      }),
     );
 
     const hasPoints = all.some((p) => p.metric != null);
@@ -163,7 +194,14 @@ export class TradeoffView implements View {
       { class: 'vt-view vt-tradeoff', 'aria-label': 'Size/accuracy tradeoff' },
       runHeader(report, 'Size/accuracy tradeoff'),
       hasPoints
-        ? h('div', { class: 'vt-controls' }, h('span', { class: 'vt-control-label', id: 'vt-axis-label' }, 'x axis'), axisGroup, noLatency, exportBar)
+        ? h(
+            'div',
+            { class: 'vt-controls' },
+            h('span', { class: 'vt-control-label', id: 'vt-axis-label' }, 'x axis'),
+            axisGroup,
+            noLatency,
+            exportBar,
+          )
         : null,
       this.caption,
       hasPoints
@@ -171,9 +209,13 @@ export class TradeoffView implements View {
         : h(
             'div',
             { class: 'vt-state vt-state-empty', role: 'status' },
-            h('p', {}, report.status === 'running'
-              ? 'No tradeoff points yet: the sweep (masks re-thresholded at several budgets) is written when the pruning phase ends.'
-              : 'This run has no tradeoff points with a measured metric. Re-run the compression to get the sweep.'),
+            h(
+              'p',
+              {},
+              report.status === 'running'
+                ? 'No tradeoff points yet: the sweep (masks re-thresholded at several budgets) is written when the pruning phase ends.'
+                : 'This run has no tradeoff points with a measured metric. Re-run the compression to get the sweep.',
+            ),
           ),
       hasPoints ? this.legend() : null,
       this.tableBox,
@@ -190,16 +232,25 @@ export class TradeoffView implements View {
     if (this.all.some((p) => p.metric != null)) {
       if (Plot) this.draw();
       else void plotReady.then(() => this.draw());
-    }
-    else this.tableBox.replaceChildren(this.table(this.all));
+    } else this.tableBox.replaceChildren(this.table(this.all));
     this.resize.observe(this.chartBox);
     this.updateCaption();
   }
 
   private legend(): HTMLElement {
     const items = this.styles.map((st) => h('li', { class: 'vt-legend-item', 'data-source': st.source }, legendIcon(st), st.label));
-    const front = h('li', { class: 'vt-legend-item' }, s('svg', { width: 22, height: 14, 'aria-hidden': 'true' }, s('path', { d: 'M1,11L8,7L21,3', class: 'vt-front-line' })), 'Pareto front (this run)');
-    const marker = h('li', { class: 'vt-legend-item' }, s('svg', { width: 14, height: 14, 'aria-hidden': 'true' }, s('path', { d: 'M7,0V14', class: 'vt-budget-line' })), 'Current budget');
+    const front = h(
+      'li',
+      { class: 'vt-legend-item' },
+      s('svg', { width: 22, height: 14, 'aria-hidden': 'true' }, s('path', { d: 'M1,11L8,7L21,3', class: 'vt-front-line' })),
+      'Pareto front (this run)',
+    );
+    const marker = h(
+      'li',
+      { class: 'vt-legend-item' },
+      s('svg', { width: 14, height: 14, 'aria-hidden': 'true' }, s('path', { d: 'M7,0V14', class: 'vt-budget-line' })),
+      'Current budget',
+    );
     return h('ul', { class: 'vt-legend', 'aria-label': 'Legend' }, ...items, front, marker);
   }
 
@@ -241,15 +292,35 @@ export class TradeoffView implements View {
 
     const marks: PlotNs.Markish[] = [P.frame({ stroke: fg, strokeOpacity: 0.25 })];
     if (front.length > 1) {
-      marks.push(P.line(front, { x: 'x', y: 'y', stroke: themeColor('--vscode-charts-blue', '#3794ff'), strokeWidth: 1.5, strokeDasharray: '5,3', className: 'vt-front' }));
+      marks.push(
+        P.line(front, {
+          x: 'x',
+          y: 'y',
+          stroke: themeColor('--vscode-charts-blue', '#3794ff'),
+          strokeWidth: 1.5,
+          strokeDasharray: '5,3',
+          className: 'vt-front',
+        }),
+      );
     }
     // Baselines first, then the sweep, the fine-tuned runs and the teacher: this run's points stay on top where they overlap.
-    const drawOrder = this.styles.map((st, i) => ({ st, i })).sort((a, b) => Number(groupOf(b.st.source) === 'baseline') - Number(groupOf(a.st.source) === 'baseline') || a.i - b.i);
+    const drawOrder = this.styles
+      .map((st, i) => ({ st, i }))
+      .sort((a, b) => Number(groupOf(b.st.source) === 'baseline') - Number(groupOf(a.st.source) === 'baseline') || a.i - b.i);
     drawOrder.forEach(({ st, i }) => {
       const data = this.points.filter((p) => p.point.source === st.source);
       if (!data.length) return;
       marks.push(
-        P.dot(data, { x: 'x', y: 'y', symbol: st.symbol, r: st.r, stroke: st.color, strokeWidth: 1.6, fill: st.filled ? st.color : themeColor('--vscode-editor-background', '#ffffff'), className: `vt-series vt-series-${i}` }),
+        P.dot(data, {
+          x: 'x',
+          y: 'y',
+          symbol: st.symbol,
+          r: st.r,
+          stroke: st.color,
+          strokeWidth: 1.6,
+          fill: st.filled ? st.color : themeColor('--vscode-editor-background', '#ffffff'),
+          className: `vt-series vt-series-${i}`,
+        }),
       );
     });
 
@@ -261,15 +332,32 @@ export class TradeoffView implements View {
       marginTop: 28,
       marginRight: 24,
       style: { background: 'transparent', color: fg, fontSize: '11px', fontFamily: 'var(--vscode-font-family, system-ui, sans-serif)' },
-      x: { domain: this.xDomain, label: `${axis.label} →`, labelArrow: 'none', tickFormat: axis.tick, grid: true, ticks: Math.max(3, Math.floor(width / 90)) },
-      y: { type: logY ? 'log' : 'linear', label: metricAxisLabel(report.metricName), labelArrow: 'none', grid: true, nice: true, tickFormat: (v: number) => (report.metricName === 'accuracy' ? fmtPct(v, 0) : String(Number(v.toPrecision(3)))) },
+      x: {
+        domain: this.xDomain,
+        label: `${axis.label} →`,
+        labelArrow: 'none',
+        tickFormat: axis.tick,
+        grid: true,
+        ticks: Math.max(3, Math.floor(width / 90)),
+      },
+      y: {
+        type: logY ? 'log' : 'linear',
+        label: metricAxisLabel(report.metricName),
+        labelArrow: 'none',
+        grid: true,
+        nice: true,
+        tickFormat: (v: number) => (report.metricName === 'accuracy' ? fmtPct(v, 0) : String(Number(v.toPrecision(3)))),
+      },
       marks,
     }) as SVGSVGElement & PlotNs.Plot;
     // Plot adds a <style> element; the CSP only runs styles with the page's nonce, and media/webview.css has the same rules.
     for (const st of chart.querySelectorAll('style')) st.remove();
     chart.classList.add('vt-plot');
     chart.setAttribute('role', 'img');
-    chart.setAttribute('aria-label', `${METRIC_LABEL[report.metricName]} against ${axis.label.toLowerCase()}, ${this.points.length} points`);
+    chart.setAttribute(
+      'aria-label',
+      `${METRIC_LABEL[report.metricName]} against ${axis.label.toLowerCase()}, ${this.points.length} points`,
+    );
     this.decoratePoints(chart);
     this.chart = chart;
     this.marker = null;
@@ -293,7 +381,12 @@ export class TradeoffView implements View {
         el.setAttribute('data-source', p.point.source);
         el.setAttribute('tabindex', '0');
         el.setAttribute('role', 'button');
-        el.setAttribute('aria-label', this.tooltipLines(p.point, p.pareto).map((l) => (typeof l === 'string' ? l : `${l[0]} ${l[1]}`)).join('; '));
+        el.setAttribute(
+          'aria-label',
+          this.tooltipLines(p.point, p.pareto)
+            .map((l) => (typeof l === 'string' ? l : `${l[0]} ${l[1]}`))
+            .join('; '),
+        );
         el.addEventListener('pointerenter', () => this.showTip(el, p));
         el.addEventListener('pointerleave', () => this.tooltip.hide());
         el.addEventListener('focus', () => this.showTip(el, p));
@@ -316,7 +409,9 @@ export class TradeoffView implements View {
 
   tooltipLines(p: TradeoffPoint, pareto: boolean): (string | [string, string])[] {
     const t = this.report.teacher;
-    const lines: (string | [string, string])[] = [p.source === 'teacher' ? sourceLabel(p.source) : `${sourceLabel(p.source)} · ${budgetLabel(p)}`];
+    const lines: (string | [string, string])[] = [
+      p.source === 'teacher' ? sourceLabel(p.source) : `${sourceLabel(p.source)} · ${budgetLabel(p)}`,
+    ];
     lines.push(['Parameters', `${fmtInt(p.params)} (${fmtPct(p.params / t.params)})`]);
     lines.push(['Encoder params', `${fmtInt(p.encoderParams)} (${fmtPct(p.encoderParams / t.encoderParams)})`]);
     lines.push(['FLOPs/token', `${fmtInt(p.flopsPerToken)} (${fmtPct(p.flopsPerToken / t.flopsPerToken)})`]);
@@ -339,13 +434,26 @@ export class TradeoffView implements View {
       });
       action.setAttribute('data-action', 'export-at-budget');
     }
-    const note = exportable && this.ctx.host.standalone ? h('p', { class: 'vt-hint' }, 'To write the pruned model at this budget, open the run in VS Code and run "VTrans: Export at Current Budget".') : null;
-    this.popover.replaceChildren(...[
-      h('div', { class: 'vt-popover-title', id: 'vt-popover-title' }, typeof lines[0] === 'string' ? lines[0] : ''),
-      h('dl', { class: 'vt-popover-figures' }, ...lines.slice(1).flatMap((l) => (typeof l === 'string' ? [] : [h('dt', {}, l[0]), h('dd', {}, l[1])]))),
-      note,
-      h('div', { class: 'vt-popover-actions' }, action, close),
-    ].filter((x) => x !== null) as HTMLElement[]);
+    const note =
+      exportable && this.ctx.host.standalone
+        ? h(
+            'p',
+            { class: 'vt-hint' },
+            'To write the pruned model at this budget, open the run in VS Code and run "VTrans: Export at Current Budget".',
+          )
+        : null;
+    this.popover.replaceChildren(
+      ...([
+        h('div', { class: 'vt-popover-title', id: 'vt-popover-title' }, typeof lines[0] === 'string' ? lines[0] : ''),
+        h(
+          'dl',
+          { class: 'vt-popover-figures' },
+          ...lines.slice(1).flatMap((l) => (typeof l === 'string' ? [] : [h('dt', {}, l[0]), h('dd', {}, l[1])])),
+        ),
+        note,
+        h('div', { class: 'vt-popover-actions' }, action, close),
+      ].filter((x) => x !== null) as HTMLElement[]),
+    );
     this.popover.setAttribute('aria-labelledby', 'vt-popover-title');
     this.popover.dataset.pointId = String(p.id);
     this.popover.hidden = false;
@@ -380,13 +488,25 @@ export class TradeoffView implements View {
     const g = s('g', { class: 'vt-budget', 'data-budget-x': bx, 'aria-label': `Current budget: ${budgetLabel(this.budget)}` });
     g.append(s('line', { class: 'vt-budget-line', x1: x, x2: x, y1: y0, y2: y1 }));
     const right = x > ([...(sx.range ?? [0, 0])][1] as number) - 160;
-    g.append(s('text', { class: 'vt-budget-label', x: right ? x - 4 : x + 4, y: Math.min(y0, y1) - 6, 'text-anchor': right ? 'end' : 'start' }, `budget: ${budgetLabel(this.budget)}`));
+    g.append(
+      s(
+        'text',
+        { class: 'vt-budget-label', x: right ? x - 4 : x + 4, y: Math.min(y0, y1) - 6, 'text-anchor': right ? 'end' : 'start' },
+        `budget: ${budgetLabel(this.budget)}`,
+      ),
+    );
     const pred = this.currentPrediction();
     if (pred?.metric != null) {
       const y = sy.apply(pred.metric) as number;
       if (Number.isFinite(y)) {
         const d = `M${x},${y - 7}L${x + 7},${y}L${x},${y + 7}L${x - 7},${y}Z`;
-        const diamond = s('path', { class: 'vt-predicted', d, tabindex: 0, role: 'img', 'aria-label': `Predicted at budget: ${fmtMetric(this.report.metricName, pred.metric)}` });
+        const diamond = s('path', {
+          class: 'vt-predicted',
+          d,
+          tabindex: 0,
+          role: 'img',
+          'aria-label': `Predicted at budget: ${fmtMetric(this.report.metricName, pred.metric)}`,
+        });
         diamond.addEventListener('pointerenter', () => this.tooltip.show(this.predictionLines(pred), diamond.getBoundingClientRect()));
         diamond.addEventListener('focus', () => this.tooltip.show(this.predictionLines(pred), diamond.getBoundingClientRect()));
         diamond.addEventListener('pointerleave', () => this.tooltip.hide());
@@ -419,7 +539,10 @@ export class TradeoffView implements View {
     const p = this.currentPrediction();
     if (p) {
       text += ` At this budget: ${fmtCount(p.params)} parameters, ${METRIC_LABEL[this.report.metricName]} ${p.metric == null ? 'unknown' : fmtMetric(this.report.metricName, p.metric)}`;
-      text += p.basis === 'rethreshold' ? ' (masks re-thresholded, no retraining).' : ' (interpolated between sweep points; fine-tuning usually recovers more).';
+      text +=
+        p.basis === 'rethreshold'
+          ? ' (masks re-thresholded, no retraining).'
+          : ' (interpolated between sweep points; fine-tuning usually recovers more).';
     }
     this.caption.textContent = text;
   }
@@ -436,12 +559,26 @@ export class TradeoffView implements View {
   private table(all: TradeoffPoint[]): HTMLElement {
     const name = this.report.metricName;
     const canExport = !this.ctx.host.standalone;
-    const front = new Set(plotted(this.report, this.axis).filter((p) => p.pareto).map((p) => p.id));
+    const front = new Set(
+      plotted(this.report, this.axis)
+        .filter((p) => p.pareto)
+        .map((p) => p.id),
+    );
     const hb = higherIsBetter(name);
     const head = h(
       'tr',
       {},
-      ...['Source', 'Keep', 'Parameters', 'Encoder params', 'FLOPs/token', `${cap(METRIC_LABEL[name])} (${hb ? 'higher' : 'lower'} is better)`, 'Latency b1', 'Latency b32', `Pareto (${AXES[this.axis].short})`].map((c) => h('th', { scope: 'col' }, c)),
+      ...[
+        'Source',
+        'Keep',
+        'Parameters',
+        'Encoder params',
+        'FLOPs/token',
+        `${cap(METRIC_LABEL[name])} (${hb ? 'higher' : 'lower'} is better)`,
+        'Latency b1',
+        'Latency b32',
+        `Pareto (${AXES[this.axis].short})`,
+      ].map((c) => h('th', { scope: 'col' }, c)),
       canExport ? h('th', { scope: 'col' }, h('span', { class: 'vt-sr' }, 'Action')) : null,
     );
     const rows = all.map((p, id) =>
@@ -458,17 +595,41 @@ export class TradeoffView implements View {
         h('td', { class: 'vt-num' }, p.latencyMs?.['32'] != null ? fmtMs(p.latencyMs['32']) : '—'),
         h('td', {}, front.has(id) ? 'yes' : ''),
         canExport
-          ? h('td', {}, p.source === 'sweep' || p.source === 'finetuned' ? button('Export at this budget', () => this.ctx.host.post({ type: 'exportAtBudget', kind: p.kind, keep: p.keep }), { secondary: true, 'data-action': 'export-at-budget' }) : null)
+          ? h(
+              'td',
+              {},
+              p.source === 'sweep' || p.source === 'finetuned'
+                ? button('Export at this budget', () => this.ctx.host.post({ type: 'exportAtBudget', kind: p.kind, keep: p.keep }), {
+                    secondary: true,
+                    'data-action': 'export-at-budget',
+                  })
+                : null,
+            )
           : null,
       ),
     );
     if (!all.length) return h('p', { class: 'vt-hint' }, 'The table fills in when the run writes its tradeoff points.');
-    return h('div', { class: 'vt-table-wrap' }, h('table', { class: 'vt-table vt-tradeoff-table' }, h('caption', {}, 'All tradeoff points (exact figures)'), h('thead', {}, head), h('tbody', {}, ...rows)));
+    return h(
+      'div',
+      { class: 'vt-table-wrap' },
+      h(
+        'table',
+        { class: 'vt-table vt-tradeoff-table' },
+        h('caption', {}, 'All tradeoff points (exact figures)'),
+        h('thead', {}, head),
+        h('tbody', {}, ...rows),
+      ),
+    );
   }
 
   private exportSvg(): void {
     if (!this.chart) return;
-    this.ctx.host.save('svg', exportFileName(this.report.runId, 'tradeoff', 'svg'), serializeSvg(this.chart, themeColor('--vscode-editor-background', '#ffffff')), 'utf8');
+    this.ctx.host.save(
+      'svg',
+      exportFileName(this.report.runId, 'tradeoff', 'svg'),
+      serializeSvg(this.chart, themeColor('--vscode-editor-background', '#ffffff')),
+      'utf8',
+    );
   }
 
   private async exportPng(): Promise<void> {

@@ -30,19 +30,58 @@ const lat = (batch: string) => (p: Measures) => {
 };
 
 export const AXES: Record<TradeoffAxis, AxisSpec> = {
-  params: { label: 'Parameters', short: 'Parameters', value: (p) => p.params, tick: compactTick, exact: (v) => `${fmtInt(v)} (${fmtCount(v)})` },
-  encoderParams: { label: 'Encoder parameters', short: 'Encoder params', value: (p) => p.encoderParams, tick: compactTick, exact: (v) => `${fmtInt(v)} (${fmtCount(v)})` },
-  flopsPerToken: { label: 'FLOPs per token', short: 'FLOPs/token', value: (p) => p.flopsPerToken, tick: (v) => compactTick(v), exact: (v) => `${fmtInt(v)} (${fmtFlops(v)})` },
-  latency1: { label: 'Latency, batch 1 (ms)', short: 'Latency b1', value: lat('1'), tick: (v) => String(Number(v.toPrecision(3))), exact: fmtMs },
-  latency32: { label: 'Latency, batch 32 (ms)', short: 'Latency b32', value: lat('32'), tick: (v) => String(Number(v.toPrecision(3))), exact: fmtMs },
+  params: {
+    label: 'Parameters',
+    short: 'Parameters',
+    value: (p) => p.params,
+    tick: compactTick,
+    exact: (v) => `${fmtInt(v)} (${fmtCount(v)})`,
+  },
+  encoderParams: {
+    label: 'Encoder parameters',
+    short: 'Encoder params',
+    value: (p) => p.encoderParams,
+    tick: compactTick,
+    exact: (v) => `${fmtInt(v)} (${fmtCount(v)})`,
+  },
+  flopsPerToken: {
+    label: 'FLOPs per token',
+    short: 'FLOPs/token',
+    value: (p) => p.flopsPerToken,
+    tick: (v) => compactTick(v),
+    exact: (v) => `${fmtInt(v)} (${fmtFlops(v)})`,
+  },
+  latency1: {
+    label: 'Latency, batch 1 (ms)',
+    short: 'Latency b1',
+    value: lat('1'),
+    tick: (v) => String(Number(v.toPrecision(3))),
+    exact: fmtMs,
+  },
+  latency32: {
+    label: 'Latency, batch 32 (ms)',
+    short: 'Latency b32',
+    value: lat('32'),
+    tick: (v) => String(Number(v.toPrecision(3))),
+    exact: fmtMs,
+  },
 };
 export const AXIS_ORDER: readonly TradeoffAxis[] = ['params', 'encoderParams', 'flopsPerToken', 'latency1', 'latency32'];
 
-export const KIND_KEY: Record<BudgetKind, 'params' | 'encoderParams' | 'flopsPerToken'> = { params: 'params', 'encoder-params': 'encoderParams', flops: 'flopsPerToken' };
-export const KIND_LABEL: Record<BudgetKind, string> = { params: 'parameters', 'encoder-params': 'encoder parameters', flops: 'FLOPs per token' };
+export const KIND_KEY: Record<BudgetKind, 'params' | 'encoderParams' | 'flopsPerToken'> = {
+  params: 'params',
+  'encoder-params': 'encoderParams',
+  flops: 'flopsPerToken',
+};
+export const KIND_LABEL: Record<BudgetKind, string> = {
+  params: 'parameters',
+  'encoder-params': 'encoder parameters',
+  flops: 'FLOPs per token',
+};
 
 export type SourceGroup = 'sweep' | 'finetuned' | 'teacher' | 'baseline';
-export const groupOf = (source: TradeoffPoint['source']): SourceGroup => (source.startsWith('baseline:') ? 'baseline' : (source as SourceGroup));
+export const groupOf = (source: TradeoffPoint['source']): SourceGroup =>
+  source.startsWith('baseline:') ? 'baseline' : (source as SourceGroup);
 
 export function sourceLabel(source: TradeoffPoint['source']): string {
   switch (source) {
@@ -79,8 +118,14 @@ export function allPoints(report: RunReport): TradeoffPoint[] {
   if (!pts.some((p) => p.source === 'teacher') && report.tradeoff.length > 0) {
     const t = report.teacher;
     pts.push({
-      source: 'teacher', keep: 1, kind: report.budget.kind, params: t.params, encoderParams: t.encoderParams, flopsPerToken: t.flopsPerToken,
-      metric: t.metric?.value ?? null, ...(t.onnx ? { latencyMs: t.onnx.latencyMs } : {}),
+      source: 'teacher',
+      keep: 1,
+      kind: report.budget.kind,
+      params: t.params,
+      encoderParams: t.encoderParams,
+      flopsPerToken: t.flopsPerToken,
+      metric: t.metric?.value ?? null,
+      ...(t.onnx ? { latencyMs: t.onnx.latencyMs } : {}),
     });
   }
   return pts;
@@ -88,7 +133,9 @@ export function allPoints(report: RunReport): TradeoffPoint[] {
 
 /** Axes that have a value for at least two plotted points (latency only exists where ONNX was measured). */
 export function availableAxes(points: readonly TradeoffPoint[]): TradeoffAxis[] {
-  return AXIS_ORDER.filter((a) => points.filter((p) => p.metric != null && AXES[a].value(p) != null).length >= (a.startsWith('latency') ? 2 : 1));
+  return AXIS_ORDER.filter(
+    (a) => points.filter((p) => p.metric != null && AXES[a].value(p) != null).length >= (a.startsWith('latency') ? 2 : 1),
+  );
 }
 
 /**
@@ -131,7 +178,12 @@ export function plotted(report: RunReport, axis: TradeoffAxis): PlottedPoint[] {
   });
   // The front is this run's: sweep, fine-tuned and teacher points. Baselines are drawn against it.
   const own = out.filter((p) => groupOf(p.point.source) !== 'baseline');
-  for (const i of paretoFront(own.map((p) => p.x), own.map((p) => p.y), higherIsBetter(report.metricName))) own[i].pareto = true;
+  for (const i of paretoFront(
+    own.map((p) => p.x),
+    own.map((p) => p.y),
+    higherIsBetter(report.metricName),
+  ))
+    own[i].pareto = true;
   return out;
 }
 
@@ -166,7 +218,13 @@ export function budgetX(report: RunReport, budget: BudgetState, axis: TradeoffAx
   const key = KIND_KEY[budget.kind];
   if (axis === key) return budgetTarget(report, budget);
   const p = budget.predicted;
-  if (p && p.kind === budget.kind && Math.abs(p.keep - budget.keep) < 1e-9 && (axis === 'params' || axis === 'encoderParams' || axis === 'flopsPerToken')) return p[axis];
+  if (
+    p &&
+    p.kind === budget.kind &&
+    Math.abs(p.keep - budget.keep) < 1e-9 &&
+    (axis === 'params' || axis === 'encoderParams' || axis === 'flopsPerToken')
+  )
+    return p[axis];
   const target = budgetTarget(report, budget);
   const pairs: [number, number][] = [];
   for (const q of allPoints(report)) {
@@ -182,14 +240,22 @@ export function predictAtBudget(report: RunReport, budget: { kind: BudgetKind; k
   if (curve.length < 2) return null;
   const key = KIND_KEY[budget.kind];
   const target = budgetTarget(report, budget);
-  const along = (f: (p: TradeoffPoint) => number | null) => interpolate(curve.filter((p) => f(p) != null).map((p) => [p[key], f(p) as number]), target);
+  const along = (f: (p: TradeoffPoint) => number | null) =>
+    interpolate(
+      curve.filter((p) => f(p) != null).map((p) => [p[key], f(p) as number]),
+      target,
+    );
   const params = along((p) => p.params);
   const encoderParams = along((p) => p.encoderParams);
   const flopsPerToken = along((p) => p.flopsPerToken);
   if (params == null || encoderParams == null || flopsPerToken == null) return null;
   return {
-    kind: budget.kind, keep: budget.keep, basis: 'interpolated',
-    params: Math.round(params), encoderParams: Math.round(encoderParams), flopsPerToken: Math.round(flopsPerToken),
+    kind: budget.kind,
+    keep: budget.keep,
+    basis: 'interpolated',
+    params: Math.round(params),
+    encoderParams: Math.round(encoderParams),
+    flopsPerToken: Math.round(flopsPerToken),
     metric: along((p) => p.metric),
   };
 }
@@ -207,10 +273,38 @@ const csvCell = (v: string | number | null | undefined): string => {
 /** All points (plotted or not) as CSV, exact figures, with the Pareto flag on the parameters axis. */
 export function tradeoffCsv(report: RunReport): string {
   const pts = allPoints(report);
-  const front = new Set(plotted(report, 'params').filter((p) => p.pareto).map((p) => p.id));
-  const head = ['source', 'keep', 'kind', 'params', 'encoder_params', 'flops_per_token', report.metricName, 'latency_ms_b1', 'latency_ms_b32', 'pareto_params'];
+  const front = new Set(
+    plotted(report, 'params')
+      .filter((p) => p.pareto)
+      .map((p) => p.id),
+  );
+  const head = [
+    'source',
+    'keep',
+    'kind',
+    'params',
+    'encoder_params',
+    'flops_per_token',
+    report.metricName,
+    'latency_ms_b1',
+    'latency_ms_b32',
+    'pareto_params',
+  ];
   const rows = pts.map((p, i) =>
-    [p.source, p.keep, p.kind, p.params, p.encoderParams, p.flopsPerToken, p.metric, p.latencyMs?.['1'], p.latencyMs?.['32'], front.has(i) ? 1 : 0].map(csvCell).join(','),
+    [
+      p.source,
+      p.keep,
+      p.kind,
+      p.params,
+      p.encoderParams,
+      p.flopsPerToken,
+      p.metric,
+      p.latencyMs?.['1'],
+      p.latencyMs?.['32'],
+      front.has(i) ? 1 : 0,
+    ]
+      .map(csvCell)
+      .join(','),
   );
   return [head.join(','), ...rows].join('\n') + '\n';
 }

@@ -22,7 +22,8 @@ export interface View {
 
 const STATUS_NOTE: Record<Exclude<RunReport['status'], 'done'>, string> = {
   running: 'This run is still running: the figures below are partial and refresh when report.json is rewritten.',
-  failed: 'This run failed: the figures below are what it wrote before failing. See the VTrans output channel for the error; resume the run from the VTrans Runs view.',
+  failed:
+    'This run failed: the figures below are what it wrote before failing. See the VTrans output channel for the error; resume the run from the VTrans Runs view.',
   cancelled: 'This run was cancelled: the figures below are partial. Resume it from the VTrans Runs view to finish it.',
 };
 

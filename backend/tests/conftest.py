@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny BERT teacher trained on a small learnable task, and its token shards."""
+
 import os
 import sys
 
@@ -31,10 +32,24 @@ def task_dir(tmp_path_factory):
 
 
 def settings_for(task_dir, run_dir, **overrides):
-    s = {"modelDir": str(task_dir / "model"), "trainShards": str(task_dir / "train"), "evalShards": str(task_dir / "eval"),
-         "runDir": str(run_dir), "method": "fast", "keep": 0.5, "lr": 1e-3, "dataFraction": 0.25, "minPruneSteps": 40,
-         "pruneEpochs": 1, "minFinetuneSteps": 10, "finetuneEpochs": 0, "sweep": [0.8, 0.6, 0.4, 0.2], "probeExamples": 16,
-         "specialTokenIds": [2], "checkpointEvery": 15}
+    s = {
+        "modelDir": str(task_dir / "model"),
+        "trainShards": str(task_dir / "train"),
+        "evalShards": str(task_dir / "eval"),
+        "runDir": str(run_dir),
+        "method": "fast",
+        "keep": 0.5,
+        "lr": 1e-3,
+        "dataFraction": 0.25,
+        "minPruneSteps": 40,
+        "pruneEpochs": 1,
+        "minFinetuneSteps": 10,
+        "finetuneEpochs": 0,
+        "sweep": [0.8, 0.6, 0.4, 0.2],
+        "probeExamples": 16,
+        "specialTokenIds": [2],
+        "checkpointEvery": 15,
+    }
     s.update(overrides)
     return s
 

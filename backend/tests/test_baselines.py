@@ -1,10 +1,11 @@
 """The benchmark's baselines: their keep-set selection, and the same harness running them to the budget."""
+
 import json
 
 import pytest
 import torch
-
 from conftest import settings_for
+
 from vtrans import api
 from vtrans.baselines import magnitude_scores, random_scores, taylor_scores
 from vtrans.budget import select_keep
@@ -17,10 +18,10 @@ def _dead_units(model):
     d = s.head_dim
     with torch.no_grad():
         layer0, layer2 = model.bert.encoder.layer[0], model.bert.encoder.layer[2]
-        for m in (getattr(layer0.attention, "self").query, getattr(layer0.attention, "self").key, getattr(layer0.attention, "self").value):
-            m.weight[d:2 * d] = 0
-            m.bias[d:2 * d] = 0
-        layer0.attention.output.dense.weight[:, d:2 * d] = 0
+        for m in (layer0.attention.self.query, layer0.attention.self.key, layer0.attention.self.value):
+            m.weight[d : 2 * d] = 0
+            m.bias[d : 2 * d] = 0
+        layer0.attention.output.dense.weight[:, d : 2 * d] = 0
         layer2.intermediate.dense.weight[5] = 0
         layer2.intermediate.dense.bias[5] = 0
         layer2.output.dense.weight[:, 5] = 0
@@ -36,7 +37,10 @@ def test_criteria_rank_dead_units_last(tmp_path, criterion):
     else:
         seqs, labels = synthetic_classification(64, seed=2)
         from vtrans.shards import Shards
-        scores = taylor_scores(model, Shards(write_shards(str(tmp_path / "d"), seqs, labels, label_names=["a", "b", "c"])), torch.device("cpu"), batches=2)
+
+        scores = taylor_scores(
+            model, Shards(write_shards(str(tmp_path / "d"), seqs, labels, label_names=["a", "b", "c"])), torch.device("cpu"), batches=2
+        )
     heads_first = torch.argsort(scores["heads"])[0].item()
     assert heads_first == 1, "head 1 of layer 0 (flat index 1) is the weakest"
     ffn_layer2_start = sum(l.ffn for l in s.layers[:2])
@@ -56,8 +60,20 @@ def test_random_scores_are_seeded():
 
 @pytest.mark.parametrize("method", ["random", "magnitude", "taylor", "cofi"])
 def test_baselines_run_through_the_same_harness(task_dir, tmp_path, method):
-    result = api.compress(settings_for(task_dir, tmp_path / "run", method=method, budget="encoder-params", keep=0.5, sweep=[], probeExamples=0,
-                                       finetuneEpochs=0, minFinetuneSteps=10), api.Job())
+    result = api.compress(
+        settings_for(
+            task_dir,
+            tmp_path / "run",
+            method=method,
+            budget="encoder-params",
+            keep=0.5,
+            sweep=[],
+            probeExamples=0,
+            finetuneEpochs=0,
+            minFinetuneSteps=10,
+        ),
+        api.Job(),
+    )
     assert 0.49 <= result["achieved"] <= 0.5
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["method"] == method and report["student"]["metric"]["count"] == 80

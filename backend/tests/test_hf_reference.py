@@ -4,6 +4,7 @@ checkpoints VTrans writes load in it with the same logits (fp32, within 1e-4).
 The reference models are built by `transformers` itself (random weights, made large enough that every unit
 matters), saved with `save_pretrained`, and compared on right- and left-padded batches.
 """
+
 import json
 import os
 
@@ -21,18 +22,29 @@ TOL = 1e-4
 def _tiny(family: str, **extra):
     common = dict(vocab_size=97, pad_token_id=0)
     if family == "bert":
-        return transformers.BertConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=48,
-                                       max_position_embeddings=64, **common, **extra)
+        return transformers.BertConfig(
+            hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=48, max_position_embeddings=64, **common, **extra
+        )
     if family == "roberta":
         common["pad_token_id"] = 1
-        return transformers.RobertaConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=48,
-                                          max_position_embeddings=66, type_vocab_size=1, bos_token_id=0, eos_token_id=2,
-                                          layer_norm_eps=1e-5, **common, **extra)
+        return transformers.RobertaConfig(
+            hidden_size=32,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            intermediate_size=48,
+            max_position_embeddings=66,
+            type_vocab_size=1,
+            bos_token_id=0,
+            eos_token_id=2,
+            layer_norm_eps=1e-5,
+            **common,
+            **extra,
+        )
     if family == "gpt2":
-        return transformers.GPT2Config(n_embd=32, n_layer=3, n_head=4, n_positions=64, bos_token_id=0, eos_token_id=0,
-                                       **common, **extra)
-    sizes = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2, intermediate_size=48,
-                 max_position_embeddings=64)
+        return transformers.GPT2Config(n_embd=32, n_layer=3, n_head=4, n_positions=64, bos_token_id=0, eos_token_id=0, **common, **extra)
+    sizes = dict(
+        hidden_size=32, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2, intermediate_size=48, max_position_embeddings=64
+    )
     return transformers.LlamaConfig(**{**sizes, **common, **extra})
 
 
@@ -65,8 +77,11 @@ def reference_model(family: str, task: str, extra: dict, seed: int = 0) -> torch
     with torch.no_grad():
         for name, p in model.named_parameters():
             is_norm = "norm" in name.lower() or ".ln_" in name or name.startswith("ln_")
-            p.copy_((1.0 + 0.2 * torch.randn(p.shape, generator=g)) if is_norm and p.dim() == 1 and name.endswith("weight")
-                    else 0.15 * torch.randn(p.shape, generator=g))
+            p.copy_(
+                (1.0 + 0.2 * torch.randn(p.shape, generator=g))
+                if is_norm and p.dim() == 1 and name.endswith("weight")
+                else 0.15 * torch.randn(p.shape, generator=g)
+            )
     return model.eval()
 
 
@@ -88,7 +103,7 @@ def padded_batch(pad_id: int, side: str, seed: int = 0):
 
 
 def max_diff(task: str, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
-    if task == "lm":                       # padding positions' logits are not defined the same way anywhere
+    if task == "lm":  # padding positions' logits are not defined the same way anywhere
         a, b = a[mask.bool()], b[mask.bool()]
     return (a.float() - b.float()).abs().max().item()
 
@@ -142,8 +157,14 @@ def test_pytorch_model_bin_loads(tmp_path, case):
     assert compare(vtrans.load_model(str(tmp_path)), ref, task, ref.config.pad_token_id, "left") < TOL
 
 
-FAMILY_TASKS = [("bert", "classification"), ("roberta", "classification"), ("gpt2", "classification"), ("gpt2", "lm"),
-                ("llama", "classification"), ("llama", "lm")]
+FAMILY_TASKS = [
+    ("bert", "classification"),
+    ("roberta", "classification"),
+    ("gpt2", "classification"),
+    ("gpt2", "lm"),
+    ("llama", "classification"),
+    ("llama", "lm"),
+]
 
 
 @pytest.mark.parametrize("family,task", FAMILY_TASKS, ids=[f"{f}-{t}" for f, t in FAMILY_TASKS])

@@ -1,4 +1,5 @@
 """Model surgery: loading, save/load round trips, physical pruning against the hard-masked model, exports."""
+
 import json
 import os
 import pickle
@@ -14,8 +15,14 @@ from vtrans.safetensors_io import load_file, save_file
 from vtrans.structure import count_params
 from vtrans.testing import build_tiny
 
-CASES = [("bert", "classification"), ("roberta", "classification"), ("gpt2", "classification"), ("gpt2", "lm"),
-         ("llama", "classification"), ("llama", "lm")]
+CASES = [
+    ("bert", "classification"),
+    ("roberta", "classification"),
+    ("gpt2", "classification"),
+    ("gpt2", "lm"),
+    ("llama", "classification"),
+    ("llama", "lm"),
+]
 IDS = pytest.mark.parametrize("family,task", CASES, ids=[f"{f}-{t}" for f, t in CASES])
 
 
@@ -23,8 +30,8 @@ def batch(seed=0, b=3, t=11, vocab=97):
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(3, vocab, (b, t), generator=g)
     mask = torch.ones_like(ids)
-    mask[1, t - 4:] = 0          # right padding, as the data loader pads
-    ids[1, t - 4:] = 0 if b else ids[1, t - 4:]
+    mask[1, t - 4 :] = 0  # right padding, as the data loader pads
+    ids[1, t - 4 :] = 0 if b else ids[1, t - 4 :]
     return ids, mask
 
 
@@ -43,9 +50,9 @@ def random_keep(s, seed, hetero=True):
         kh = int(torch.randint(1, l.kv_heads + 1, (1,), generator=g))
         kf = int(torch.randint(1, l.ffn + 1, (1,), generator=g))
         if hetero and i == 1:
-            kh = 0                      # attention sublayer removed
+            kh = 0  # attention sublayer removed
         if hetero and i == 2:
-            kf = 0                      # FFN sublayer removed
+            kf = 0  # FFN sublayer removed
         heads.append(pick(l.kv_heads, kh))
         ffn.append(pick(l.ffn, kf))
     return KeepSet(pick(s.hidden, int(torch.randint(s.hidden // 2, s.hidden, (1,), generator=g))), heads, ffn)
@@ -122,7 +129,7 @@ def test_closed_hidden_gates_with_a_tied_head_give_finite_logits():
     with torch.no_grad():
         out = prune_model(model, keep, scales)(ids, mask)
         assert torch.isfinite(out).all()
-        reference = build_tiny("gpt2", "lm", seed=4)       # the masked model without the dead dimensions' path
+        reference = build_tiny("gpt2", "lm", seed=4)  # the masked model without the dead dimensions' path
         reference.transformer.ln_f.weight[dead] = 0.0
         reference.transformer.ln_f.bias[dead] = 0.0
         masked = reference.run(ids, mask, gates=masked_gates(s, keep, scales)).logits
@@ -130,16 +137,17 @@ def test_closed_hidden_gates_with_a_tied_head_give_finite_logits():
 
 
 def test_gqa_groups_are_pruned_with_their_query_heads():
-    model = build_tiny("llama", "lm", seed=2)            # 4 query heads over 2 key/value heads
+    model = build_tiny("llama", "lm", seed=2)  # 4 query heads over 2 key/value heads
     s = model.shape
-    keep = KeepSet(torch.arange(s.hidden), [torch.tensor([1]), torch.tensor([0]), torch.tensor([0, 1])],
-                   [torch.arange(l.ffn) for l in s.layers])
+    keep = KeepSet(
+        torch.arange(s.hidden), [torch.tensor([1]), torch.tensor([0]), torch.tensor([0, 1])], [torch.arange(l.ffn) for l in s.layers]
+    )
     pruned = prune_model(model, keep)
     assert [(l.heads, l.kv_heads) for l in pruned.shape.layers] == [(2, 1), (2, 1), (4, 2)]
     q = pruned.model.layers[0].self_attn.q_proj.weight
     src = model.model.layers[0].self_attn.q_proj.weight
     d = s.head_dim
-    assert torch.equal(q, src[2 * d:4 * d])                # query heads 2 and 3 read group 1
+    assert torch.equal(q, src[2 * d : 4 * d])  # query heads 2 and 3 read group 1
     ids, mask = batch()
     with torch.no_grad():
         assert compare("lm", model.run(ids, mask, gates=masked_gates(s, keep)).logits, pruned(ids, mask), mask) < 1e-4
@@ -166,7 +174,7 @@ def test_sharded_safetensors_and_pytorch_bin_load(tmp_path):
     names = sorted(state)
     os.makedirs(tmp_path / "sharded")
     weight_map = {}
-    for i, part in enumerate((names[: len(names) // 2], names[len(names) // 2:])):
+    for i, part in enumerate((names[: len(names) // 2], names[len(names) // 2 :])):
         shard = f"model-0000{i + 1}-of-00002.safetensors"
         save_file({n: state[n] for n in part}, str(tmp_path / "sharded" / shard))
         weight_map.update({n: shard for n in part})
@@ -174,7 +182,7 @@ def test_sharded_safetensors_and_pytorch_bin_load(tmp_path):
     (tmp_path / "sharded" / "config.json").write_text((tmp_path / "single" / "config.json").read_text())
     os.makedirs(tmp_path / "bin")
     # A bare GPT2Model checkpoint: names without the "transformer." prefix, as the original gpt2 weights are.
-    torch.save({n[len("transformer."):]: t for n, t in state.items()}, str(tmp_path / "bin" / "pytorch_model.bin"))
+    torch.save({n[len("transformer.") :]: t for n, t in state.items()}, str(tmp_path / "bin" / "pytorch_model.bin"))
     (tmp_path / "bin" / "config.json").write_text((tmp_path / "single" / "config.json").read_text())
     ids, mask = batch()
     with torch.no_grad():
@@ -193,7 +201,7 @@ def test_attention_capture_uses_the_same_forward():
     assert torch.allclose(plain, out, atol=1e-5)
     assert len(cap.maps) == 3 and cap.maps[0].shape == (3, 4, 11, 11)
     assert torch.allclose(cap.maps[0].sum(-1), torch.ones(3, 4, 11), atol=1e-5)
-    assert cap.maps[0][1, :, :, 7:].abs().max() < 1e-6      # padding keys get no attention
+    assert cap.maps[0][1, :, :, 7:].abs().max() < 1e-6  # padding keys get no attention
 
 
 @IDS
@@ -210,12 +218,16 @@ def test_sdpa_and_explicit_attention_agree(family, task):
 # ----------------------------------------------------------------------------------------------------------------
 # Bad checkpoints: one clear error naming the file.
 
+
 def test_wrong_shape_names_the_weight(tmp_path):
     build_tiny("bert", "classification", str(tmp_path), seed=0)
     cfg = json.loads((tmp_path / "config.json").read_text())
     cfg["intermediate_size"] = 50
     (tmp_path / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(CheckpointError, match=r"model\.safetensors: weight 'bert\.encoder\.layer\.0\.intermediate\.dense\.weight' has shape \[48, 32\], but config\.json implies \[50, 32\]"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"model\.safetensors: weight 'bert\.encoder\.layer\.0\.intermediate\.dense\.weight' has shape \[48, 32\], but config\.json implies \[50, 32\]",
+    ):
         vtrans.load_model(str(tmp_path))
 
 

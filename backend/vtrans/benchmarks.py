@@ -1,11 +1,12 @@
 """Micro-benchmarks for `npm run bench` (results in bench/results.json and BENCHMARKS.md).
 
-    python -m vtrans.benchmarks overhead --model DIR --shards DIR [--batch-size 32] [--steps 10]
-        time of a VTrans mask-training step (teacher forward, gated student forward/backward, both optimisers)
-        and of a Faster-VTrans step (gates only) ÷ a plain training step of the same model and batch
-    python -m vtrans.benchmarks throughput [--steps 20]
-        samples/s and model FLOPs utilisation of the mask-training loop on a BERT-base-sized random model (GPU)
+python -m vtrans.benchmarks overhead --model DIR --shards DIR [--batch-size 32] [--steps 10]
+    time of a VTrans mask-training step (teacher forward, gated student forward/backward, both optimisers)
+    and of a Faster-VTrans step (gates only) ÷ a plain training step of the same model and batch
+python -m vtrans.benchmarks throughput [--steps 20]
+    samples/s and model FLOPs utilisation of the mask-training loop on a BERT-base-sized random model (GPU)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,14 +59,31 @@ def overhead(model_dir: str, shards_dir: str, batch_size: int = 32, steps: int =
         opt.step()
 
     t_plain = _timed(plain_step, steps, dev)
-    result = {"device": str(dev), "threads": threads, "batchSize": int(batch.size), "seqLen": int(batch.input_ids.shape[1]), "plainStepSeconds": t_plain}
+    result = {
+        "device": str(dev),
+        "threads": threads,
+        "batchSize": int(batch.size),
+        "seqLen": int(batch.input_ids.shape[1]),
+        "plainStepSeconds": t_plain,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for method in ("vtrans", "faster"):
-            c = Compressor(parse_settings({"modelDir": model_dir, "trainShards": shards_dir, "evalShards": shards_dir,
-                                           "runDir": os.path.join(tmp, method), "method": method, "lr": 1e-5, "device": str(dev)}))
+            c = Compressor(
+                parse_settings(
+                    {
+                        "modelDir": model_dir,
+                        "trainShards": shards_dir,
+                        "evalShards": shards_dir,
+                        "runDir": os.path.join(tmp, method),
+                        "method": method,
+                        "lr": 1e-5,
+                        "device": str(dev),
+                    }
+                )
+            )
             c.load()
             st = c.setup_prune()
-            t = _timed(lambda: c.prune_step(batch, 0.5, st, 0), steps, dev)
+            t = _timed(lambda c=c, st=st: c.prune_step(batch, 0.5, st, 0), steps, dev)
             result[f"{method}StepSeconds"] = t
             result[f"{method}Overhead"] = t / t_plain
     return result
@@ -77,16 +95,42 @@ def throughput(steps: int = 20, batch_size: int = 32, seq_len: int = 128) -> dic
 
     dev = pick_device("auto")
     with tempfile.TemporaryDirectory() as tmp:
-        build_tiny("bert", "classification", os.path.join(tmp, "model"), seed=0, num_labels=2, hidden_size=768, num_hidden_layers=12,
-                   num_attention_heads=12, intermediate_size=3072, vocab_size=30522, max_position_embeddings=512)
+        build_tiny(
+            "bert",
+            "classification",
+            os.path.join(tmp, "model"),
+            seed=0,
+            num_labels=2,
+            hidden_size=768,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            intermediate_size=3072,
+            vocab_size=30522,
+            max_position_embeddings=512,
+        )
         rng = np.random.default_rng(0)
-        write_shards(os.path.join(tmp, "data"), [rng.integers(5, 30522, seq_len).tolist() for _ in range(batch_size)], [0, 1] * (batch_size // 2), label_names=["a", "b"])
-        c = Compressor(parse_settings({"modelDir": os.path.join(tmp, "model"), "trainShards": os.path.join(tmp, "data"), "evalShards": os.path.join(tmp, "data"),
-                                       "runDir": os.path.join(tmp, "run"), "method": "vtrans", "device": str(dev)}))
+        write_shards(
+            os.path.join(tmp, "data"),
+            [rng.integers(5, 30522, seq_len).tolist() for _ in range(batch_size)],
+            [0, 1] * (batch_size // 2),
+            label_names=["a", "b"],
+        )
+        c = Compressor(
+            parse_settings(
+                {
+                    "modelDir": os.path.join(tmp, "model"),
+                    "trainShards": os.path.join(tmp, "data"),
+                    "evalShards": os.path.join(tmp, "data"),
+                    "runDir": os.path.join(tmp, "run"),
+                    "method": "vtrans",
+                    "device": str(dev),
+                }
+            )
+        )
         c.load()
         st = c.setup_prune()
         batch = c.train.batch(np.arange(batch_size)).to(dev)
-        t = _timed(lambda: c.prune_step(batch, 0.5, st, 0), steps, dev)
+        t = _timed(lambda c=c, st=st: c.prune_step(batch, 0.5, st, 0), steps, dev)
         params = count_params(c.shape)
         # Training FLOPs ≈ teacher forward (2N) + student forward and backward (6N) per token, N = non-embedding params.
         n = params["nonEmbedding"]
@@ -94,14 +138,22 @@ def throughput(steps: int = 20, batch_size: int = 32, seq_len: int = 128) -> dic
         peak = None
         name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
         if "H100" in name:
-            peak = 989e12          # dense bf16, SXM
+            peak = 989e12  # dense bf16, SXM
         elif "H200" in name:
             peak = 989e12
         elif "A100" in name:
             peak = 312e12
-        return {"device": name, "batchSize": batch_size, "seqLen": seq_len, "stepSeconds": t, "samplesPerSecond": batch_size / t,
-                "achievedTflops": flops / 1e12, "mfu": flops / peak if peak else None, "peakTflops": peak / 1e12 if peak else None,
-                "params": params["total"]}
+        return {
+            "device": name,
+            "batchSize": batch_size,
+            "seqLen": seq_len,
+            "stepSeconds": t,
+            "samplesPerSecond": batch_size / t,
+            "achievedTflops": flops / 1e12,
+            "mfu": flops / peak if peak else None,
+            "peakTflops": peak / 1e12 if peak else None,
+            "params": params["total"],
+        }
 
 
 def main() -> None:
@@ -122,4 +174,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

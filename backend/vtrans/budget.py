@@ -5,17 +5,26 @@ ranking units by their score log α − threshold.
 A head's effective score is the smaller of its own and its attention sublayer's; likewise an FFN neuron and its
 FFN sublayer: a sublayer gate below threshold removes all of its units.
 """
+
 from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import Dict, List, Optional
 
 import torch
 
 from .prune import KeepSet
-from .structure import (LayerShape, ModelShape, count_params, embedding_params, flops_per_token, head_flops, head_params,
-                        layer_flops, layer_params)
+from .structure import (
+    LayerShape,
+    ModelShape,
+    count_params,
+    embedding_params,
+    flops_per_token,
+    head_flops,
+    head_params,
+    layer_flops,
+    layer_params,
+)
 
 KINDS = ("params", "encoder-params", "flops")
 
@@ -30,7 +39,7 @@ def size_of(shape: ModelShape, kind: str, seq_len: float) -> float:
     raise ValueError(f"unknown budget kind {kind!r} (known: {', '.join(KINDS)})")
 
 
-def expected_fraction(shape: ModelShape, probs: Dict[str, List[torch.Tensor]], kind: str, seq_len: float) -> torch.Tensor:
+def expected_fraction(shape: ModelShape, probs: dict[str, list[torch.Tensor]], kind: str, seq_len: float) -> torch.Tensor:
     """Expected size / full size under independent soft keep probabilities (differentiable).
 
     probs: hidden [p (H,)], heads [p (G_l,)] per layer, attn [p] per layer, ffn [p (F_l,)], ffn_layer [p].
@@ -54,7 +63,7 @@ def expected_fraction(shape: ModelShape, probs: Dict[str, List[torch.Tensor]], k
     return total / size_of(shape, kind, seq_len)
 
 
-def effective_scores(shape: ModelShape, scores: Dict[str, torch.Tensor]) -> Dict[str, object]:
+def effective_scores(shape: ModelShape, scores: dict[str, torch.Tensor]) -> dict[str, object]:
     """Per-unit ranking scores with sublayer gates applied (lists per layer for heads and ffn)."""
     heads = list(torch.split(scores["heads"].float().cpu(), [l.kv_heads for l in shape.layers]))
     ffn = list(torch.split(scores["ffn"].float().cpu(), [l.ffn for l in shape.layers]))
@@ -67,12 +76,12 @@ def effective_scores(shape: ModelShape, scores: Dict[str, torch.Tensor]) -> Dict
     }
 
 
-def threshold_keep(shape: ModelShape, scores: Dict[str, torch.Tensor]) -> KeepSet:
+def threshold_keep(shape: ModelShape, scores: dict[str, torch.Tensor]) -> KeepSet:
     """The keep-set the trained gates choose on their own: every unit with a positive effective score."""
     eff = effective_scores(shape, scores)
     hidden = torch.nonzero(eff["hidden"] > 0).flatten()
     if len(hidden) == 0:
-        hidden = eff["hidden"].argmax().view(1)     # a model needs at least one hidden dimension
+        hidden = eff["hidden"].argmax().view(1)  # a model needs at least one hidden dimension
     return KeepSet(hidden, [torch.nonzero(h > 0).flatten() for h in eff["heads"]], [torch.nonzero(f > 0).flatten() for f in eff["ffn"]])
 
 
@@ -81,7 +90,7 @@ class Selection:
     keep: KeepSet
     shape: ModelShape
     size: float
-    fraction: float       # achieved size / full size
+    fraction: float  # achieved size / full size
     target: float
 
 
@@ -113,20 +122,19 @@ class _Group:
 
     def readd_score(self) -> float:
         n = self.readd_chunk()
-        return float(self.sorted_scores[self.removed - n:self.removed].mean())
+        return float(self.sorted_scores[self.removed - n : self.removed].mean())
 
-    def next_score(self) -> Optional[float]:
+    def next_score(self) -> float | None:
         n = self.next_chunk()
         if self.count - n < self.minimum or n == 0:
             return None
-        return float(self.sorted_scores[self.removed:self.removed + n].mean())
+        return float(self.sorted_scores[self.removed : self.removed + n].mean())
 
     def kept(self) -> torch.Tensor:
-        return self.order[self.removed:].sort().values
+        return self.order[self.removed :].sort().values
 
 
-def select_keep(shape: ModelShape, scores: Dict[str, torch.Tensor], kind: str, keep: float, seq_len: float,
-                round_to: int = 1) -> Selection:
+def select_keep(shape: ModelShape, scores: dict[str, torch.Tensor], kind: str, keep: float, seq_len: float, round_to: int = 1) -> Selection:
     """The keep-set of size ≤ keep × full size that removes the lowest-ranked units first.
 
     Units go one at a time (hidden dims and FFN neurons in chunks that keep their counts multiples of `round_to`;
@@ -174,12 +182,14 @@ def select_keep(shape: ModelShape, scores: Dict[str, torch.Tensor], kind: str, k
             grp.removed += n
         else:
             break
-    keep_set = KeepSet(groups[0].kept(), [g.kept() for g in groups[1:1 + shape.n_layers]], [g.kept() for g in groups[1 + shape.n_layers:]])
+    keep_set = KeepSet(
+        groups[0].kept(), [g.kept() for g in groups[1 : 1 + shape.n_layers]], [g.kept() for g in groups[1 + shape.n_layers :]]
+    )
     final = keep_set.pruned_shape(shape)
     return Selection(keep_set, final, size, size / full, keep)
 
 
-def unit_summary(shape: ModelShape, keep: KeepSet) -> Dict[str, Dict[str, int]]:
+def unit_summary(shape: ModelShape, keep: KeepSet) -> dict[str, dict[str, int]]:
     """Kept/total counts per unit type (the CLI's `units` field)."""
     p = keep.pruned_shape(shape)
     return {

@@ -4,6 +4,7 @@ Weights come from `model.safetensors`, a sharded `model.safetensors.index.json`,
 `torch.load(weights_only=True)` only (a pickle that needs anything but tensors is refused). fp32/fp16/bf16
 weights load into the requested dtype (fp32 by default). Every problem names the file and the fix.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,6 @@ import logging
 import os
 import pickle
 from collections.abc import Mapping
-from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -26,8 +26,16 @@ log = logging.getLogger("vtrans")
 # Buffers some checkpoints carry that have no parameter here.
 _IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias", "rotary_emb.inv_freq", "embeddings.position_ids")
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt",
-                   "tokenizer.model", "added_tokens.json")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "added_tokens.json",
+)
 
 
 class WeightSource(Mapping):
@@ -38,8 +46,8 @@ class WeightSource(Mapping):
     def __init__(self, model_dir: str):
         self.model_dir = model_dir
         self.path = weights_file_name(model_dir)
-        self._where: Dict[str, SafetensorsFile] = {}
-        self._pickled: Optional[Dict[str, torch.Tensor]] = None
+        self._where: dict[str, SafetensorsFile] = {}
+        self._pickled: dict[str, torch.Tensor] | None = None
         single = os.path.join(model_dir, "model.safetensors")
         index = os.path.join(model_dir, "model.safetensors.index.json")
         pickled = os.path.join(model_dir, "pytorch_model.bin")
@@ -51,14 +59,16 @@ class WeightSource(Mapping):
         elif os.path.exists(pickled):
             self._pickled = _load_pickle(pickled)
         else:
-            raise CheckpointError(f"{model_dir}: no weights found (expected model.safetensors, model.safetensors.index.json or "
-                                  "pytorch_model.bin). Point to a Hugging Face style model directory.")
+            raise CheckpointError(
+                f"{model_dir}: no weights found (expected model.safetensors, model.safetensors.index.json or "
+                "pytorch_model.bin). Point to a Hugging Face style model directory."
+            )
 
     def _add(self, f: SafetensorsFile) -> None:
         for name in f.names():
             self._where[name] = f
 
-    def _shards(self, index: str) -> List[str]:
+    def _shards(self, index: str) -> list[str]:
         try:
             with open(index, encoding="utf-8") as f:
                 weight_map = json.load(f)["weight_map"]
@@ -84,25 +94,27 @@ class WeightSource(Mapping):
     def __len__(self) -> int:
         return len(self._pickled if self._pickled is not None else self._where)
 
-    def shape(self, name: str) -> Tuple[int, ...]:
+    def shape(self, name: str) -> tuple[int, ...]:
         if self._pickled is not None:
             return tuple(self._pickled[name].shape)
         return self._where[name].shape(name)
 
 
-def _load_pickle(path: str) -> Dict[str, torch.Tensor]:
+def _load_pickle(path: str) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except (pickle.UnpicklingError, RuntimeError, AttributeError, EOFError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: refused by torch.load(weights_only=True) ({first}). It holds more than tensors, or it "
-                              "is not a zip-format checkpoint; convert it to model.safetensors in an environment you trust.") from None
+        raise CheckpointError(
+            f"{path}: refused by torch.load(weights_only=True) ({first}). It holds more than tensors, or it "
+            "is not a zip-format checkpoint; convert it to model.safetensors in an environment you trust."
+        ) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: is not a state dict of tensors. Save it with model.save_pretrained().")
     return state
 
 
-def read_weights(model_dir: str) -> Dict[str, torch.Tensor]:
+def read_weights(model_dir: str) -> dict[str, torch.Tensor]:
     """Every tensor of a checkpoint, in memory (small models and tests; `load_model` reads lazily)."""
     return dict(WeightSource(model_dir).items())
 
@@ -114,16 +126,16 @@ def weights_file_name(model_dir: str) -> str:
     return model_dir
 
 
-def _find(state: Dict[str, torch.Tensor], name: str, body_prefix: str) -> Optional[str]:
+def _find(state: dict[str, torch.Tensor], name: str, body_prefix: str) -> str | None:
     """The checkpoint's name for one of our parameters: as is, or without the body prefix (bare BertModel/GPT2Model)."""
     if name in state:
         return name
-    if name.startswith(body_prefix) and name[len(body_prefix):] in state:
-        return name[len(body_prefix):]
+    if name.startswith(body_prefix) and name[len(body_prefix) :] in state:
+        return name[len(body_prefix) :]
     return None
 
 
-def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: str, fresh: Tuple[str, ...] = ()) -> None:
+def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: str, fresh: tuple[str, ...] = ()) -> None:
     """Copies checkpoint tensors into the model by Hugging Face name, checking names and shapes (from the
     headers when `state` is a `WeightSource`, so a mismatch is found before the tensor is read). Parameters
     whose names start with one of `fresh` may be absent: they keep their initial values (a new task head)."""
@@ -138,23 +150,27 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: str,
             continue
         stored = state.shape(key) if isinstance(state, WeightSource) else tuple(state[key].shape)
         if tuple(stored) != tuple(param.shape):
-            raise CheckpointError(f"{source}: weight {key!r} has shape {list(stored)}, but config.json implies "
-                                  f"{list(param.shape)}. The weights and config.json describe different models.")
+            raise CheckpointError(
+                f"{source}: weight {key!r} has shape {list(stored)}, but config.json implies "
+                f"{list(param.shape)}. The weights and config.json describe different models."
+            )
         with torch.no_grad():
             param.copy_(state[key].to(param.dtype))
         used.add(key)
     if missing:
         shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
-        hint = ("The checkpoint has no sequence-classification head: fine-tune it on your task first, or choose the "
-                "causal-LM task." if any(m.startswith(("classifier", "score")) for m in missing)
-                else "The checkpoint is incomplete or does not match config.json.")
+        hint = (
+            "The checkpoint has no sequence-classification head: fine-tune it on your task first, or choose the causal-LM task."
+            if any(m.startswith(("classifier", "score")) for m in missing)
+            else "The checkpoint is incomplete or does not match config.json."
+        )
         raise CheckpointError(f"{source}: missing weights {shown}. {hint}")
     extra = [k for k in state if k not in used and not k.endswith(_IGNORED_SUFFIXES) and k not in ("lm_head.weight",)]
     if extra:
         log.info("%s: ignoring %d weights the model does not use (e.g. %s)", source, len(extra), extra[0])
 
 
-def load_model(path: str, device: str = "cpu", dtype: torch.dtype = torch.float32, task: Optional[str] = None) -> nn.Module:
+def load_model(path: str, device: str = "cpu", dtype: torch.dtype = torch.float32, task: str | None = None) -> nn.Module:
     """Loads a Hugging Face style model directory as a `torch.nn.Module` in eval mode.
 
     `forward(input_ids, attention_mask)` returns the logits: (batch, labels) for classification, (batch, seq, vocab)
@@ -167,11 +183,11 @@ def load_model(path: str, device: str = "cpu", dtype: torch.dtype = torch.float3
     return model.to(device=device, dtype=dtype).eval()
 
 
-def load_shape(path: str, task: Optional[str] = None) -> ModelShape:
+def load_shape(path: str, task: str | None = None) -> ModelShape:
     return shape_from_config(read_config(path), os.path.join(path, "config.json"), task)
 
 
-def state_for_saving(model: nn.Module) -> Dict[str, torch.Tensor]:
+def state_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.named_parameters()}
 
 
@@ -183,7 +199,7 @@ def write_json_atomic(path: str, data) -> None:
     os.replace(tmp, path)
 
 
-def save_model(model: nn.Module, out_dir: str, config: Optional[dict] = None, tokenizer_from: Optional[str] = None) -> None:
+def save_model(model: nn.Module, out_dir: str, config: dict | None = None, tokenizer_from: str | None = None) -> None:
     """Writes config.json + model.safetensors (fp32) and copies the source's tokenizer files."""
     os.makedirs(out_dir, exist_ok=True)
     cfg = dict(config if config is not None else model.shape.config)

@@ -6,11 +6,12 @@ waiting in a collective.
 
     python -m torch.distributed.run --standalone --nproc_per_node N -m vtrans.worker <launch.json>
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Tuple
 
 import torch
 
@@ -43,10 +44,10 @@ class Dist:
         offset = 0
         for g in grads:
             n = g.numel()
-            g.copy_(flat[offset:offset + n].view_as(g))
+            g.copy_(flat[offset : offset + n].view_as(g))
             offset += n
 
-    def any(self, *flags: bool) -> Tuple[bool, ...]:
+    def any(self, *flags: bool) -> tuple[bool, ...]:
         """Each flag true on some worker (one all-reduce for all of them)."""
         if not self.active:
             return tuple(flags)

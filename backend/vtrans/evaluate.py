@@ -1,14 +1,15 @@
 """Task losses and metrics: accuracy and macro F1 for sequence classification, perplexity for causal LM."""
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, Optional
+from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .models import Gates, NO_GATES
+from .models import NO_GATES, Gates
 from .shards import Batch, Shards
 
 
@@ -41,8 +42,16 @@ def macro_f1(pred: torch.Tensor, gold: torch.Tensor, classes: int) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, shards: Shards, device: torch.device, gates: Gates = NO_GATES, batch_size: int = 64,
-             limit: Optional[int] = None, autocast: Callable = None, should_stop: Callable[[], None] = lambda: None) -> Dict[str, float]:
+def evaluate(
+    model: torch.nn.Module,
+    shards: Shards,
+    device: torch.device,
+    gates: Gates = NO_GATES,
+    batch_size: int = 64,
+    limit: int | None = None,
+    autocast: Callable = None,
+    should_stop: Callable[[], None] = lambda: None,
+) -> dict[str, float]:
     """The model's metric on the shards: {name, value, f1?, count}."""
     was_training = model.training
     model.eval()
@@ -55,8 +64,8 @@ def evaluate(model: torch.nn.Module, shards: Shards, device: torch.device, gates
     try:
         for start in range(0, len(order), batch_size):
             should_stop()
-            batch = shards.batch(order[start:start + batch_size]).to(device)
-            with (autocast() if autocast else _null()):
+            batch = shards.batch(order[start : start + batch_size]).to(device)
+            with autocast() if autocast else _null():
                 logits = model.run(batch.input_ids, batch.attention_mask, batch.token_type_ids, gates=gates).logits
             if task == "classification":
                 preds.append(logits.argmax(-1).cpu())

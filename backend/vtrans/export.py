@@ -4,6 +4,7 @@ ONNX: opset 17 (else 14 when the exporter cannot), dynamic batch and sequence ax
 `attention_mask` (int64; plus `token_type_ids` when asked, for BERT text pairs), output `logits`. Checked with
 `onnx.checker` when the `onnx` package is installed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -11,7 +12,6 @@ import inspect
 import logging
 import os
 import warnings
-from typing import Optional
 
 import torch
 from torch import nn
@@ -42,7 +42,7 @@ def explicit_attention(model: nn.Module):
         body.use_sdpa = before
 
 
-def export_onnx(model: nn.Module, path: str, with_token_types: bool = False, opset: Optional[int] = None) -> int:
+def export_onnx(model: nn.Module, path: str, with_token_types: bool = False, opset: int | None = None) -> int:
     """Writes `path` atomically and returns the opset used."""
     model = model.eval().to("cpu", torch.float32)
     # The exporter restores the wrapper's train/eval mode afterwards, recursively: it must be eval too.
@@ -55,17 +55,26 @@ def export_onnx(model: nn.Module, path: str, with_token_types: bool = False, ops
     axes["logits"] = {0: "batch", 1: "sequence"} if model.shape.task == "lm" else {0: "batch"}
     kwargs = {}
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
-        kwargs["dynamo"] = False   # the TorchScript exporter handles dynamic axes the same on every torch version
+        kwargs["dynamo"] = False  # the TorchScript exporter handles dynamic axes the same on every torch version
     tmp = f"{path}.tmp-{os.getpid()}"
-    last_error: Optional[Exception] = None
-    for version in ([opset] if opset else [17, 14]):
+    last_error: Exception | None = None
+    for version in [opset] if opset else [17, 14]:
         try:
             with explicit_attention(model), torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")   # tracer warnings about shape-dependent Python values are expected here
-                torch.onnx.export(wrapper, args, tmp, input_names=names, output_names=["logits"], dynamic_axes=axes,
-                                  opset_version=version, do_constant_folding=True, **kwargs)
+                warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python values are expected here
+                torch.onnx.export(
+                    wrapper,
+                    args,
+                    tmp,
+                    input_names=names,
+                    output_names=["logits"],
+                    dynamic_axes=axes,
+                    opset_version=version,
+                    do_constant_folding=True,
+                    **kwargs,
+                )
             break
-        except Exception as e:   # an opset the installed exporter lacks: try the next
+        except Exception as e:  # an opset the installed exporter lacks: try the next
             last_error = e
             log.info("ONNX export with opset %s failed (%s); trying an older opset", version, e)
     else:

@@ -6,10 +6,10 @@ s = sigmoid((log u − log(1 − u) + log α)/β), u ~ U(0, 1), β = 2/3, l = �
 sigmoid(log α − β·log(−l/r)), is the keep probability the expected size uses. At the end the deterministic
 gate min(1, max(0, sigmoid(log α)·(r − l) + l)) is folded into kept units, and units are ranked by log α.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Dict
 
 import torch
 from torch import nn
@@ -41,10 +41,10 @@ class HardConcreteGates(UnitGates):
             z[g] = (s * (LIMIT_R - LIMIT_L) + LIMIT_L).clamp(0.0, 1.0)
         return self._gates(z, self.keep_probs("hidden"))
 
-    def scores(self) -> Dict[str, torch.Tensor]:
+    def scores(self) -> dict[str, torch.Tensor]:
         # Kept when the deterministic gate is non-zero, i.e. sigmoid(log α) > −l/(r − l).
         offset = math.log(-LIMIT_L / LIMIT_R)
         return {g: (self.log_alpha[g] - offset).detach() for g in GRANULARITIES}
 
-    def unit_scales(self) -> Dict[str, torch.Tensor]:
+    def unit_scales(self) -> dict[str, torch.Tensor]:
         return {g: (torch.sigmoid(self.log_alpha[g]) * (LIMIT_R - LIMIT_L) + LIMIT_L).clamp(0.0, 1.0) for g in GRANULARITIES}

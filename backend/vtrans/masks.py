@@ -10,10 +10,10 @@ When phase 1 trains the weights too (vtrans, fast), each snapshot also keeps the
 model. A model at budget b is cut from the snapshot with the smallest budget ≥ b; at or below the run's own
 target, from the final masks and weights.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional
 
 import torch
 
@@ -26,15 +26,21 @@ SNAPSHOT_FILE = "mask-snapshots.safetensors"
 
 
 class MaskLadder:
-    def __init__(self, shape: ModelShape, settings: VIBSettings, final: Dict[str, torch.Tensor],
-                 snapshots: Optional[Dict[str, Dict[str, torch.Tensor]]] = None, method: str = "fast"):
+    def __init__(
+        self,
+        shape: ModelShape,
+        settings: VIBSettings,
+        final: dict[str, torch.Tensor],
+        snapshots: dict[str, dict[str, torch.Tensor]] | None = None,
+        method: str = "fast",
+    ):
         self.shape = shape
         self.settings = settings
         self.method = method
         self.final = self._gates(final)
         self.snapshots = {label: self._gates(state) for label, state in (snapshots or {}).items()}
 
-    def _gates(self, state: Dict[str, torch.Tensor]) -> UnitGates:
+    def _gates(self, state: dict[str, torch.Tensor]) -> UnitGates:
         from .baselines import make_gates
 
         g = make_gates(self.method, self.shape, self.settings)
@@ -42,9 +48,9 @@ class MaskLadder:
         return g
 
     @staticmethod
-    def load(run_dir: str, shape: ModelShape, settings: VIBSettings, method: str) -> "MaskLadder":
+    def load(run_dir: str, shape: ModelShape, settings: VIBSettings, method: str) -> MaskLadder:
         final = load_file(os.path.join(run_dir, "masks.safetensors"))
-        snaps: Dict[str, Dict[str, torch.Tensor]] = {}
+        snaps: dict[str, dict[str, torch.Tensor]] = {}
         path = os.path.join(run_dir, SNAPSHOT_FILE)
         if os.path.exists(path):
             for key, t in load_file(path).items():
@@ -53,12 +59,12 @@ class MaskLadder:
         return MaskLadder(shape, settings, final, snaps, method)
 
     @staticmethod
-    def save_snapshots(run_dir: str, snapshots: Dict[str, Dict[str, torch.Tensor]]) -> None:
+    def save_snapshots(run_dir: str, snapshots: dict[str, dict[str, torch.Tensor]]) -> None:
         flat = {f"{label}/{name}": t for label, state in snapshots.items() for name, t in state.items()}
         if flat:
             save_file(flat, os.path.join(run_dir, SNAPSHOT_FILE), metadata={"format": "vtrans-vib-snapshots", "version": "1"})
 
-    def choose(self, keep: float, kind: str, run_kind: str, run_keep: float, seq_len: float) -> Optional[str]:
+    def choose(self, keep: float, kind: str, run_kind: str, run_keep: float, seq_len: float) -> str | None:
         """The snapshot label to cut a model at `keep` (of `kind`) from, or None for the final masks: at or below
         the run's own target (`run_keep` of `run_kind`), and above every snapshot. Labels are budgets of the
         run's kind; another kind is first translated through the final masks' keep-set."""
@@ -70,7 +76,7 @@ class MaskLadder:
         above = sorted(float(label) for label in self.snapshots if float(label) >= keep)
         return str(above[0]) if above else None
 
-    def gates(self, label: Optional[str]) -> UnitGates:
+    def gates(self, label: str | None) -> UnitGates:
         return self.final if label is None else self.snapshots[label]
 
 
@@ -82,7 +88,7 @@ def save_snapshot_weights(run_dir: str, label: str, model: torch.nn.Module) -> N
     save_file({k: v.detach().to("cpu", torch.float16) for k, v in model.state_dict().items()}, snapshot_weights_path(run_dir, label))
 
 
-def load_snapshot_weights(run_dir: str, label: Optional[str]) -> Optional[Dict[str, torch.Tensor]]:
+def load_snapshot_weights(run_dir: str, label: str | None) -> dict[str, torch.Tensor] | None:
     if label is None:
         return None
     path = snapshot_weights_path(run_dir, label)

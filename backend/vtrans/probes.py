@@ -4,9 +4,10 @@ and the mean entropy of its attention distribution (nats). Keywords are the toke
 gradient-saliency (|gradient · embedding|) for the label (classification) or the next token (LM).
 Averages run over real (unpadded) query positions of the first `examples` evaluation examples.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Dict, List
+from collections.abc import Callable
 
 import torch
 
@@ -30,7 +31,7 @@ def input_embedding(model: torch.nn.Module) -> torch.nn.Embedding:
     raise ValueError("model without a recognised input embedding")
 
 
-def keyword_ids(model, shards: Shards, order, device, batch_size: int, exclude: set, top: int = 20) -> List[int]:
+def keyword_ids(model, shards: Shards, order, device, batch_size: int, exclude: set, top: int = 20) -> list[int]:
     """Token ids with the highest mean gradient × input saliency over the probe examples."""
     emb = input_embedding(model)
     captured = {}
@@ -42,13 +43,13 @@ def keyword_ids(model, shards: Shards, order, device, batch_size: int, exclude: 
         return leaf
 
     handle = emb.register_forward_hook(hook)
-    totals: Dict[int, float] = {}
-    counts: Dict[int, int] = {}
+    totals: dict[int, float] = {}
+    counts: dict[int, int] = {}
     was_training = model.training
     model.eval()
     try:
         for start in range(0, len(order), batch_size):
-            batch = shards.batch(order[start:start + batch_size]).to(device)
+            batch = shards.batch(order[start : start + batch_size]).to(device)
             model.zero_grad(set_to_none=True)
             with torch.enable_grad():
                 out = model.run(batch.input_ids, batch.attention_mask, batch.token_type_ids)
@@ -68,8 +69,15 @@ def keyword_ids(model, shards: Shards, order, device, batch_size: int, exclude: 
 
 
 @torch.no_grad()
-def run_probes(model, shards: Shards, device, examples: int, special_ids: List[int], batch_size: int = 16,
-               should_stop: Callable[[], None] = lambda: None) -> dict:
+def run_probes(
+    model,
+    shards: Shards,
+    device,
+    examples: int,
+    special_ids: list[int],
+    batch_size: int = 16,
+    should_stop: Callable[[], None] = lambda: None,
+) -> dict:
     order = shards.sorted_order()
     order = order[torch.randperm(len(order), generator=torch.Generator().manual_seed(0))[:examples].sort().values.numpy()]
     specials = set(int(i) for i in special_ids) | set(int(i) for i in shards.meta.get("specialIds", []))
@@ -84,10 +92,10 @@ def run_probes(model, shards: Shards, device, examples: int, special_ids: List[i
     try:
         for start in range(0, len(order), batch_size):
             should_stop()
-            batch = shards.batch(order[start:start + batch_size]).to(device)
+            batch = shards.batch(order[start : start + batch_size]).to(device)
             cap = AttentionCapture()
             model.run(batch.input_ids, batch.attention_mask, batch.token_type_ids, capture=cap)
-            q_mask = batch.attention_mask.float()                       # (B, T)
+            q_mask = batch.attention_mask.float()  # (B, T)
             ids = batch.input_ids
             special_keys = torch.zeros_like(q_mask)
             for t in specials:
@@ -99,16 +107,18 @@ def run_probes(model, shards: Shards, device, examples: int, special_ids: List[i
             for layer, maps in enumerate(cap.maps):
                 if maps is None:
                     continue
-                p = maps.float()                                         # (B, h, T, T)
+                p = maps.float()  # (B, h, T, T)
                 t = p.shape[-1]
                 per_query = {
                     "special": (p * special_keys[:, None, None, :]).sum(-1),
                     "current": torch.diagonal(p, dim1=-2, dim2=-1),
-                    "previous": torch.cat([torch.zeros_like(p[..., :1, 0]), torch.diagonal(p, offset=-1, dim1=-2, dim2=-1)], -1) if t > 1 else torch.zeros_like(p[..., 0]),
+                    "previous": torch.cat([torch.zeros_like(p[..., :1, 0]), torch.diagonal(p, offset=-1, dim1=-2, dim2=-1)], -1)
+                    if t > 1
+                    else torch.zeros_like(p[..., 0]),
                     "keywords": (p * keyword_keys[:, None, None, :]).sum(-1),
                     "entropy": -(p * torch.log(p.clamp_min(1e-12))).sum(-1),
                 }
-                for m, v in per_query.items():                          # v: (B, h, T)
+                for m, v in per_query.items():  # v: (B, h, T)
                     total = (v * q_mask[:, None, :]).sum((0, 2)).cpu()
                     sums[m][layer] = total if sums[m][layer] is None else sums[m][layer] + total
     finally:

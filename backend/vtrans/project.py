@@ -4,11 +4,11 @@ Hugging Face initialises new heads (normal(0, initializer_range) weights, zero b
 
 The source directory is only read; the project is written to a new folder.
 """
+
 from __future__ import annotations
 
 import json
 import os
-from typing import List
 
 import torch
 
@@ -21,7 +21,7 @@ from .structure import read_config, shape_from_config
 HEAD_PREFIXES = {"bert": ("classifier.", "bert.pooler."), "roberta": ("classifier.",), "gpt2": ("score.",), "llama": ("score.",)}
 
 
-def check_labels(labels: List[str]) -> List[str]:
+def check_labels(labels: list[str]) -> list[str]:
     names = [str(x).strip() for x in labels]
     if len(names) < 2:
         raise UserError(f"labels: a classifier needs at least two labels, got {names}.")
@@ -30,26 +30,33 @@ def check_labels(labels: List[str]) -> List[str]:
     return names
 
 
-def add_classification_head(source_dir: str, out_dir: str, labels: List[str], seed: int = 0) -> dict:
+def add_classification_head(source_dir: str, out_dir: str, labels: list[str], seed: int = 0) -> dict:
     """Writes `out_dir` (config.json, model.safetensors, tokenizer files); returns what it wrote."""
     labels = check_labels(labels)
     src, out = os.path.realpath(source_dir), os.path.realpath(out_dir)
     if out == src or out.startswith(src + os.sep) or src.startswith(out + os.sep):
-        raise UserError(f"{out_dir}: the new project must not be inside, equal to or contain the source model {source_dir}. "
-                        "Pick another output folder.")
+        raise UserError(
+            f"{out_dir}: the new project must not be inside, equal to or contain the source model {source_dir}. Pick another output folder."
+        )
     if os.path.exists(out) and os.listdir(out):
         raise UserError(f"{out_dir}: exists and is not empty. Pick a new output folder.")
     cfg = read_config(source_dir)
     family = cfg.get("model_type")
     if (family, "classification") not in CLASSES:
-        raise UserError(f"{os.path.join(source_dir, 'config.json')}: model_type {family!r} has no classification head here "
-                        f"(supported: {', '.join(f for f, t in CLASSES if t == 'classification')}).")
+        raise UserError(
+            f"{os.path.join(source_dir, 'config.json')}: model_type {family!r} has no classification head here "
+            f"(supported: {', '.join(f for f, t in CLASSES if t == 'classification')})."
+        )
     cls = CLASSES[(family, "classification")]
     cfg = {k: v for k, v in cfg.items() if not k.startswith("_")}
-    cfg.update(architectures=[ARCHITECTURES[cls]], id2label={str(i): n for i, n in enumerate(labels)},
-               label2id={n: i for i, n in enumerate(labels)}, num_labels=len(labels))
+    cfg.update(
+        architectures=[ARCHITECTURES[cls]],
+        id2label={str(i): n for i, n in enumerate(labels)},
+        label2id={n: i for i, n in enumerate(labels)},
+        num_labels=len(labels),
+    )
     if family in ("gpt2", "llama") and cfg.get("pad_token_id") is None:
-        cfg["pad_token_id"] = cfg.get("eos_token_id")      # decoders read the last non-padding token
+        cfg["pad_token_id"] = cfg.get("eos_token_id")  # decoders read the last non-padding token
     shape = shape_from_config(cfg, os.path.join(source_dir, "config.json"), "classification")
     model = build_model(shape)
     std = float(cfg.get("initializer_range", 0.02))

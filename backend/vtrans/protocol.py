@@ -23,7 +23,7 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
-USER_ERROR = -32001          # bad input the user can fix; message names the file/setting
-REQUEST_CANCELLED = -32800   # LSP's code
+USER_ERROR = -32001  # bad input the user can fix; message names the file/setting
+REQUEST_CANCELLED = -32800  # LSP's code
 
 METHODS = ("initialize", "inspect", "addHead", "compress", "evaluate", "rethreshold", "predict", "sweep", "probe", "shutdown")

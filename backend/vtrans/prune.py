@@ -8,10 +8,10 @@ projection rows (a tied LM head gets the inverse scales in the final norm instea
 columns; sublayer scales into the output projection. Norm statistics cover only the kept hidden dimensions, so the
 masked model computes them the same way (`Gates.norm_dims`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional
 
 import torch
 from torch import nn
@@ -24,12 +24,13 @@ from .structure import LayerShape, ModelShape, shape_from_config
 @dataclass
 class KeepSet:
     """Indices of kept units: hidden dims, key/value groups per layer, FFN neurons per layer."""
+
     hidden: torch.Tensor
-    heads: List[torch.Tensor]
-    ffn: List[torch.Tensor]
+    heads: list[torch.Tensor]
+    ffn: list[torch.Tensor]
 
     @staticmethod
-    def full(s: ModelShape) -> "KeepSet":
+    def full(s: ModelShape) -> KeepSet:
         return KeepSet(torch.arange(s.hidden), [torch.arange(l.kv_heads) for l in s.layers], [torch.arange(l.ffn) for l in s.layers])
 
     def counts(self) -> dict:
@@ -43,19 +44,25 @@ class KeepSet:
 @dataclass
 class UnitScales:
     """Per-unit multipliers (VIB μ of kept units); ones when the keep-set is applied as a plain mask."""
+
     hidden: torch.Tensor
-    heads: List[torch.Tensor]
+    heads: list[torch.Tensor]
     attn: torch.Tensor
-    ffn: List[torch.Tensor]
+    ffn: list[torch.Tensor]
     ffn_layer: torch.Tensor
 
     @staticmethod
-    def ones(s: ModelShape) -> "UnitScales":
-        return UnitScales(torch.ones(s.hidden), [torch.ones(l.kv_heads) for l in s.layers], torch.ones(s.n_layers),
-                          [torch.ones(l.ffn) for l in s.layers], torch.ones(s.n_layers))
+    def ones(s: ModelShape) -> UnitScales:
+        return UnitScales(
+            torch.ones(s.hidden),
+            [torch.ones(l.kv_heads) for l in s.layers],
+            torch.ones(s.n_layers),
+            [torch.ones(l.ffn) for l in s.layers],
+            torch.ones(s.n_layers),
+        )
 
 
-def masked_gates(s: ModelShape, keep: KeepSet, scales: Optional[UnitScales] = None, device=None) -> Gates:
+def masked_gates(s: ModelShape, keep: KeepSet, scales: UnitScales | None = None, device=None) -> Gates:
     """Gates that apply a keep-set as a hard mask (times the scales) to the unpruned model."""
     scales = scales or UnitScales.ones(s)
 
@@ -72,8 +79,14 @@ def masked_gates(s: ModelShape, keep: KeepSet, scales: Optional[UnitScales] = No
         gates.ffn.append(scales.ffn[i] * mask(l.ffn, keep.ffn[i]))
         gates.ffn_layer.append(scales.ffn_layer[i] * float(len(keep.ffn[i]) > 0))
     if device is not None:
-        gates = Gates(gates.hidden.to(device), gates.norm_dims.to(device), [g.to(device) for g in gates.heads],
-                      [g.to(device) for g in gates.attn], [g.to(device) for g in gates.ffn], [g.to(device) for g in gates.ffn_layer])
+        gates = Gates(
+            gates.hidden.to(device),
+            gates.norm_dims.to(device),
+            [g.to(device) for g in gates.heads],
+            [g.to(device) for g in gates.attn],
+            [g.to(device) for g in gates.ffn],
+            [g.to(device) for g in gates.ffn_layer],
+        )
     return gates
 
 
@@ -106,11 +119,11 @@ def pruned_config(s: ModelShape, p: ModelShape) -> dict:
 class _Slicer:
     """Builds the pruned state dict: `rows`/`cols` select kept indices and multiply in scales."""
 
-    def __init__(self, state: Dict[str, torch.Tensor]):
+    def __init__(self, state: dict[str, torch.Tensor]):
         self.src = state
-        self.out: Dict[str, torch.Tensor] = {}
+        self.out: dict[str, torch.Tensor] = {}
 
-    def put(self, name: str, rows=None, cols=None, row_scale=None, col_scale=None, source: Optional[str] = None) -> None:
+    def put(self, name: str, rows=None, cols=None, row_scale=None, col_scale=None, source: str | None = None) -> None:
         t = self.src[source or name]
         if rows is not None:
             t = t.index_select(0, rows)
@@ -134,7 +147,7 @@ def _prune_bert(s: ModelShape, keep: KeepSet, sc: UnitScales, st: _Slicer, prefi
         st.put(f"{e}{n}.weight", cols=hid)
     for n in ("weight", "bias"):
         st.put(f"{e}LayerNorm.{n}", rows=hid, row_scale=sh)
-    for i, l in enumerate(s.layers):
+    for i in range(s.n_layers):
         p = f"{prefix}encoder.layer.{i}."
         if len(keep.heads[i]):
             qi = query_channels(keep.heads[i], 1, s.head_dim)
@@ -245,7 +258,7 @@ def _prune_decoder_head(s: ModelShape, hid: torch.Tensor, sh: torch.Tensor, st: 
         st.put("score.weight", cols=hid)
 
 
-def prune_model(model: nn.Module, keep: KeepSet, scales: Optional[UnitScales] = None) -> nn.Module:
+def prune_model(model: nn.Module, keep: KeepSet, scales: UnitScales | None = None) -> nn.Module:
     """A new, smaller model with only the kept units and the scales folded in (the source is left unchanged)."""
     s: ModelShape = model.shape
     scales = scales or UnitScales.ones(s)

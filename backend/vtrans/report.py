@@ -1,9 +1,9 @@
 """report.json: the run's figures for the views and report.html (types in src/core/report.ts)."""
+
 from __future__ import annotations
 
 import os
 import platform
-from typing import List, Optional
 
 import torch
 
@@ -18,7 +18,7 @@ def environment(device: torch.device, threads: int) -> dict:
     return env
 
 
-def layer_reports(shape, keep, scores, probes: Optional[dict]) -> List[dict]:
+def layer_reports(shape, keep, scores, probes: dict | None) -> list[dict]:
     """Per layer: query heads with their group's log α and kept state, FFN neurons and sublayers kept."""
     from .budget import effective_scores
 
@@ -35,17 +35,23 @@ def layer_reports(shape, keep, scores, probes: Optional[dict]) -> List[dict]:
             if i < len(probe_layer) and h < len(probe_layer[i]):
                 entry["probes"] = probe_layer[i][h]
             heads.append(entry)
-        out.append({
-            "index": i, "heads": heads, "groupSize": l.group_size,
-            "ffn": {"kept": len(keep.ffn[i]), "total": l.ffn},
-            "attentionKept": len(keep.heads[i]) > 0, "ffnKept": len(keep.ffn[i]) > 0,
-            "attentionScore": float(eff["heads"][i].max()) if l.kv_heads else None,
-        })
+        out.append(
+            {
+                "index": i,
+                "heads": heads,
+                "groupSize": l.group_size,
+                "ffn": {"kept": len(keep.ffn[i]), "total": l.ffn},
+                "attentionKept": len(keep.heads[i]) > 0,
+                "ffnKept": len(keep.ffn[i]) > 0,
+                "attentionScore": float(eff["heads"][i].max()) if l.kv_heads else None,
+            }
+        )
     return out
 
 
-def build_report(c, sel, teacher: dict, student: dict, sweep: List[dict], probes: Optional[dict], wall: float,
-                 test_metrics: Optional[dict]) -> dict:
+def build_report(
+    c, sel, teacher: dict, student: dict, sweep: list[dict], probes: dict | None, wall: float, test_metrics: dict | None
+) -> dict:
     s = c.s
     shape = c.shape
     first = shape.layers[0]
@@ -57,8 +63,16 @@ def build_report(c, sel, teacher: dict, student: dict, sweep: List[dict], probes
         "runId": os.path.basename(c.run.path),
         "createdAt": now(),
         "status": "done",
-        "model": {"dir": os.path.abspath(s.model_dir), "family": shape.family, "task": shape.task, "layers": shape.n_layers,
-                  "heads": first.heads, "hidden": shape.hidden, "ffn": first.ffn, "vocab": shape.vocab},
+        "model": {
+            "dir": os.path.abspath(s.model_dir),
+            "family": shape.family,
+            "task": shape.task,
+            "layers": shape.n_layers,
+            "heads": first.heads,
+            "hidden": shape.hidden,
+            "ffn": first.ffn,
+            "vocab": shape.vocab,
+        },
         "method": s.method,
         "budget": {"kind": s.budget, "keep": s.keep, "achieved": sel.fraction},
         "metricName": "perplexity" if shape.task == "lm" else "accuracy",

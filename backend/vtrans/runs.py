@@ -2,16 +2,17 @@
 checkpoints/, model/, model.onnx, report.json, report.html. Every file is written atomically (temp + rename);
 `status` in run.json is one of running, done, failed, cancelled.
 """
+
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import platform
 import secrets
 import sys
-import contextlib
-from typing import Any, Dict, Optional
+from typing import Any
 
 import torch
 
@@ -46,7 +47,7 @@ def _jsonable(x):
     raise TypeError(f"{type(x).__name__} is not JSON serialisable")
 
 
-def versions() -> Dict[str, str]:
+def versions() -> dict[str, str]:
     return {"vtrans": __version__, "torch": torch.__version__, "python": platform.python_version(), "platform": sys.platform}
 
 
@@ -61,18 +62,25 @@ class RunDir:
     def exists(self) -> bool:
         return os.path.exists(self.file("run.json"))
 
-    def create(self, settings: Dict[str, Any], extra: Optional[Dict[str, Any]] = None) -> None:
+    def create(self, settings: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
         os.makedirs(self.checkpoints, exist_ok=True)
-        data = {"id": os.path.basename(self.path), "status": "running", "createdAt": now(), "updatedAt": now(),
-                "settings": settings, "versions": versions(), "pid": os.getpid()}
+        data = {
+            "id": os.path.basename(self.path),
+            "status": "running",
+            "createdAt": now(),
+            "updatedAt": now(),
+            "settings": settings,
+            "versions": versions(),
+            "pid": os.getpid(),
+        }
         data.update(extra or {})
         write_json(self.file("run.json"), data)
 
-    def read(self) -> Dict[str, Any]:
+    def read(self) -> dict[str, Any]:
         with open(self.file("run.json"), encoding="utf-8") as f:
             return json.load(f)
 
-    def update(self, **fields: Any) -> Dict[str, Any]:
+    def update(self, **fields: Any) -> dict[str, Any]:
         data = self.read()
         if "status" in fields and fields["status"] not in STATUSES:
             raise ValueError(f"bad status {fields['status']}")
@@ -81,25 +89,25 @@ class RunDir:
         write_json(self.file("run.json"), data)
         return data
 
-    def append_metric(self, record: Dict[str, Any]) -> None:
+    def append_metric(self, record: dict[str, Any]) -> None:
         """One JSON object per line; a line is written whole (single write of a short line, flushed)."""
         line = json.dumps({"time": now(), **record}, allow_nan=True, default=_jsonable) + "\n"
         with open(self.file("metrics.jsonl"), "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
 
-    def latest_checkpoint(self) -> Optional[str]:
+    def latest_checkpoint(self) -> str | None:
         """The newest complete checkpoint (its JSON part is written last, so it marks completeness)."""
         if not os.path.isdir(self.checkpoints):
             return None
         found = sorted(f for f in os.listdir(self.checkpoints) if f.startswith("state-") and f.endswith(".json"))
         return os.path.join(self.checkpoints, found[-1][: -len(".json")]) if found else None
 
-    def save_checkpoint(self, state: Dict[str, Any], tag: str, keep_last: int = 2) -> str:
+    def save_checkpoint(self, state: dict[str, Any], tag: str, keep_last: int = 2) -> str:
         """Tensors go to `state-<tag>.safetensors`, everything else to `state-<tag>.json`: no pickle, so a resumed
         run never executes code from the run directory."""
         base = os.path.join(self.checkpoints, f"state-{tag}")
-        tensors: Dict[str, torch.Tensor] = {}
+        tensors: dict[str, torch.Tensor] = {}
         structure = _flatten(state, tensors, "")
         save_file(tensors, base + ".safetensors")
         write_json(base + ".json", structure)
@@ -111,7 +119,7 @@ class RunDir:
         return base
 
     @staticmethod
-    def load_checkpoint(base: str) -> Dict[str, Any]:
+    def load_checkpoint(base: str) -> dict[str, Any]:
         with open(base + ".json", encoding="utf-8") as f:
             structure = json.load(f)
         return _unflatten(structure, load_file(base + ".safetensors"))
@@ -133,13 +141,15 @@ class FollowerRunDir(RunDir):
         return ""
 
 
-def _flatten(x: Any, tensors: Dict[str, torch.Tensor], path: str) -> Any:
+def _flatten(x: Any, tensors: dict[str, torch.Tensor], path: str) -> Any:
     if isinstance(x, torch.Tensor):
         key = path or "value"
         tensors[key] = x.detach().cpu().contiguous()
         return {"__tensor__": key}
     if isinstance(x, dict):
-        return {"__dict__": [[_flatten(k, tensors, f"{path}.k{i}"), _flatten(v, tensors, f"{path}.{i}")] for i, (k, v) in enumerate(x.items())]}
+        return {
+            "__dict__": [[_flatten(k, tensors, f"{path}.k{i}"), _flatten(v, tensors, f"{path}.{i}")] for i, (k, v) in enumerate(x.items())]
+        }
     if isinstance(x, (list, tuple)):
         return {"__list__": [_flatten(v, tensors, f"{path}.{i}") for i, v in enumerate(x)], "tuple": isinstance(x, tuple)}
     if x is None or isinstance(x, (bool, int, float, str)):
@@ -147,7 +157,7 @@ def _flatten(x: Any, tensors: Dict[str, torch.Tensor], path: str) -> Any:
     raise TypeError(f"cannot checkpoint {type(x).__name__} at {path}")
 
 
-def _unflatten(x: Any, tensors: Dict[str, torch.Tensor]) -> Any:
+def _unflatten(x: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(x, dict):
         if "__tensor__" in x:
             return tensors[x["__tensor__"]]

@@ -5,13 +5,14 @@ to do, so the header is checked here first (length, JSON, dtypes, offsets agains
 problem becomes a `CheckpointError` naming the file and the fix. Tensors are then read lazily, one at a time, so
 loading a large shard never holds more than the model plus one tensor.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import os
 import struct
-from typing import Dict, Iterator, List, Optional, Tuple
+from collections.abc import Iterator
 
 import torch
 from safetensors import safe_open
@@ -20,8 +21,23 @@ from safetensors.torch import save_file as _save_file
 from .errors import CheckpointError
 
 # Bytes per element of every dtype the format defines; F8 types are read and widened by the caller's copy.
-ITEM_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4, "I16": 2,
-              "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
+ITEM_SIZES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U64": 8,
+    "U32": 4,
+    "U16": 2,
+    "U8": 1,
+    "BOOL": 1,
+}
 _MAX_HEADER = 100_000_000
 
 
@@ -29,7 +45,7 @@ def _fail(path: str, what: str) -> CheckpointError:
     return CheckpointError(f"{path}: not a valid safetensors file ({what}). Restore the file from its source or save it again.")
 
 
-def read_header(path: str) -> Dict[str, dict]:
+def read_header(path: str) -> dict[str, dict]:
     """The header's tensor entries (`name -> {dtype, shape, data_offsets}`), checked against the file size."""
     size = os.path.getsize(path)
     with open(path, "rb") as f:
@@ -50,12 +66,18 @@ def read_header(path: str) -> Dict[str, dict]:
     header.pop("__metadata__", None)
     end = 0
     for name, info in header.items():
-        if not isinstance(info, dict) or not isinstance(info.get("shape"), list) or not all(isinstance(d, int) and d >= 0 for d in info["shape"]):
+        if (
+            not isinstance(info, dict)
+            or not isinstance(info.get("shape"), list)
+            or not all(isinstance(d, int) and d >= 0 for d in info["shape"])
+        ):
             raise _fail(path, f'entry "{name}" lacks a shape')
         dtype = info.get("dtype")
         if dtype not in ITEM_SIZES:
-            raise CheckpointError(f'{path}: tensor "{name}" has dtype {json.dumps(dtype)}, which VTrans cannot read '
-                                  f"(supported: {', '.join(ITEM_SIZES)}). Convert the checkpoint to float32, float16 or bfloat16.")
+            raise CheckpointError(
+                f'{path}: tensor "{name}" has dtype {json.dumps(dtype)}, which VTrans cannot read '
+                f"(supported: {', '.join(ITEM_SIZES)}). Convert the checkpoint to float32, float16 or bfloat16."
+            )
         offsets = info.get("data_offsets")
         begin, stop = offsets if isinstance(offsets, list) and len(offsets) == 2 else (None, None)
         numel = math.prod(info["shape"])
@@ -75,13 +97,13 @@ class SafetensorsFile:
         self.header = read_header(path)
         try:
             self._handle = safe_open(path, framework="pt", device="cpu")
-        except Exception as e:       # the package found what the header check did not
+        except Exception as e:  # the package found what the header check did not
             raise _fail(path, str(e).splitlines()[0]) from None
 
-    def names(self) -> List[str]:
+    def names(self) -> list[str]:
         return list(self.header)
 
-    def shape(self, name: str) -> Tuple[int, ...]:
+    def shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.header[name]["shape"])
 
     def dtype(self, name: str) -> str:
@@ -93,12 +115,12 @@ class SafetensorsFile:
         except Exception as e:
             raise _fail(self.path, f'tensor "{name}": {str(e).splitlines()[0]}') from None
 
-    def items(self) -> Iterator[Tuple[str, torch.Tensor]]:
+    def items(self) -> Iterator[tuple[str, torch.Tensor]]:
         for name in self.header:
             yield name, self.get(name)
 
 
-def load_file(path: str) -> Dict[str, torch.Tensor]:
+def load_file(path: str) -> dict[str, torch.Tensor]:
     """All tensors of one file as ordinary CPU tensors (small files: masks, checkpoints)."""
     return {name: t.clone() for name, t in SafetensorsFile(path).items()}
 
@@ -108,7 +130,7 @@ def _own_storage(t: torch.Tensor) -> torch.Tensor:
     return t if t.untyped_storage().nbytes() == t.numel() * t.element_size() else t.clone()
 
 
-def save_file(tensors: Dict[str, torch.Tensor], path: str, metadata: Optional[Dict[str, str]] = None) -> None:
+def save_file(tensors: dict[str, torch.Tensor], path: str, metadata: dict[str, str] | None = None) -> None:
     """Writes atomically (temp file + rename), so a reader never sees half a file."""
     plain = {k: _own_storage(v.detach().to("cpu").contiguous()) for k, v in tensors.items()}
     tmp = f"{path}.tmp-{os.getpid()}"

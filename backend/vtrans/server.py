@@ -6,6 +6,7 @@ unknown methods get error responses; the server keeps serving.
 
     python -m vtrans.server
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ import os
 import sys
 import threading
 import traceback
-from typing import Any, BinaryIO, Dict, Optional
+from typing import Any, BinaryIO
 
 from . import api, protocol
 from .errors import Cancelled, UserError
@@ -26,16 +27,16 @@ class FrameError(Exception):
     pass
 
 
-def read_frame(stream: BinaryIO) -> Optional[bytes]:
+def read_frame(stream: BinaryIO) -> bytes | None:
     """One message body, or None at end of input. Raises FrameError on a malformed header block."""
-    headers: Dict[str, str] = {}
+    headers: dict[str, str] = {}
     while True:
         line = stream.readline()
         if not line:
             return None
         if line in (b"\r\n", b"\n"):
             if not headers:
-                continue          # stray blank line between frames
+                continue  # stray blank line between frames
             break
         text = line.decode("ascii", errors="replace").strip()
         if ":" not in text:
@@ -59,7 +60,7 @@ class Server:
         self.reader = reader
         self.writer = writer
         self.write_lock = threading.Lock()
-        self.jobs: Dict[Any, api.Job] = {}
+        self.jobs: dict[Any, api.Job] = {}
         self.jobs_lock = threading.Lock()
         self.threads: list = []
         self.shutting_down = False
@@ -104,9 +105,13 @@ class Server:
         self.stop_all()
         return 0
 
-    def dispatch(self, message: Any) -> Optional[str]:
+    def dispatch(self, message: Any) -> str | None:
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or not isinstance(message.get("method"), str):
-            self.error(message.get("id") if isinstance(message, dict) else None, protocol.INVALID_REQUEST, "Invalid request: expected a JSON-RPC 2.0 object with a method")
+            self.error(
+                message.get("id") if isinstance(message, dict) else None,
+                protocol.INVALID_REQUEST,
+                "Invalid request: expected a JSON-RPC 2.0 object with a method",
+            )
             return None
         method, params, id_ = message["method"], message.get("params") or {}, message.get("id")
         if method == "$/cancelRequest":
@@ -119,7 +124,7 @@ class Server:
         if method == "exit":
             return "exit"
         if id_ is None:
-            return None            # other notifications are ignored
+            return None  # other notifications are ignored
         if method == "shutdown":
             self.shutting_down = True
             self.stop_all()
@@ -173,8 +178,7 @@ def _default(x):
 
 
 def main() -> int:
-    logging.basicConfig(stream=sys.stderr, level=os.environ.get("VTRANS_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(stream=sys.stderr, level=os.environ.get("VTRANS_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(message)s")
     # Protocol frames need the binary streams; nothing else may write to stdout.
     out = sys.stdout.buffer
     sys.stdout = sys.stderr

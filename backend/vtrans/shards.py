@@ -4,12 +4,13 @@ A shard directory holds meta.json, ids.i32 (all token ids, concatenated), length
 labels.i32 (classification) and types.u8 (token types, text pairs only). Batches are right-padded to the
 longest example in the batch.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Optional
 
 import numpy as np
 import torch
@@ -19,12 +20,12 @@ from .errors import DataError
 
 @dataclass
 class Batch:
-    input_ids: torch.Tensor        # (B, T) int64
-    attention_mask: torch.Tensor   # (B, T) int64
-    labels: Optional[torch.Tensor]  # (B,) int64 for classification
-    token_type_ids: Optional[torch.Tensor] = None
+    input_ids: torch.Tensor  # (B, T) int64
+    attention_mask: torch.Tensor  # (B, T) int64
+    labels: torch.Tensor | None  # (B,) int64 for classification
+    token_type_ids: torch.Tensor | None = None
 
-    def to(self, device) -> "Batch":
+    def to(self, device) -> Batch:
         move = lambda t: None if t is None else t.to(device, non_blocking=True)
         return Batch(move(self.input_ids), move(self.attention_mask), move(self.labels), move(self.token_type_ids))
 
@@ -38,7 +39,9 @@ class Shards:
         self.dir = directory
         meta_path = os.path.join(directory, "meta.json")
         if not os.path.exists(meta_path):
-            raise DataError(f"{meta_path}: missing; {directory} is not a token shard directory. Re-run the command to tokenize the data again.")
+            raise DataError(
+                f"{meta_path}: missing; {directory} is not a token shard directory. Re-run the command to tokenize the data again."
+            )
         with open(meta_path, encoding="utf-8") as f:
             self.meta = json.load(f)
         if self.meta.get("format") != "vtrans-tokens" or self.meta.get("version") != 1:
@@ -49,7 +52,9 @@ class Shards:
         self.ids = self._read("ids.i32", np.int32)
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
         if self.offsets[-1] != len(self.ids):
-            raise DataError(f"{directory}: lengths.i32 sums to {self.offsets[-1]} tokens but ids.i32 holds {len(self.ids)}. Delete the folder to re-tokenize.")
+            raise DataError(
+                f"{directory}: lengths.i32 sums to {self.offsets[-1]} tokens but ids.i32 holds {len(self.ids)}. Delete the folder to re-tokenize."
+            )
         self.labels = self._read("labels.i32", np.int32).astype(np.int64) if self.task == "classification" else None
         self.types = self._read("types.u8", np.uint8) if self.meta.get("pairs") else None
         if len(self.lengths) == 0:
@@ -68,7 +73,7 @@ class Shards:
     def mean_length(self) -> float:
         return float(self.lengths.mean())
 
-    def label_names(self) -> Optional[list]:
+    def label_names(self) -> list | None:
         return self.meta.get("labels")
 
     def batch(self, indices) -> Batch:
@@ -86,10 +91,10 @@ class Shards:
         labels = torch.from_numpy(self.labels[indices]) if self.labels is not None else None
         return Batch(torch.from_numpy(ids), torch.from_numpy(mask), labels, None if types is None else torch.from_numpy(types))
 
-    def batches(self, batch_size: int, order: Optional[np.ndarray] = None) -> Iterator[Batch]:
+    def batches(self, batch_size: int, order: np.ndarray | None = None) -> Iterator[Batch]:
         order = np.arange(len(self)) if order is None else order
         for start in range(0, len(order), batch_size):
-            yield self.batch(order[start:start + batch_size])
+            yield self.batch(order[start : start + batch_size])
 
     def sorted_order(self) -> np.ndarray:
         """Evaluation order by length: less padding, same results."""

@@ -12,12 +12,13 @@ Pruned models keep the family's config fields and add (docs/model-format.md):
     head_hidden_size            bert/roberta: output width of the pooler / classifier dense layer
 with `hidden_size` (gpt2: `n_embd`) holding the pruned hidden width.
 """
+
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from .errors import CheckpointError
 
@@ -26,9 +27,9 @@ FAMILIES = ("bert", "roberta", "gpt2", "llama")
 
 @dataclass(frozen=True)
 class LayerShape:
-    heads: int      # query heads; 0 = attention sublayer removed
-    kv_heads: int   # key/value heads (GQA groups); == heads for multi-head attention
-    ffn: int        # FFN neurons; 0 = FFN sublayer removed
+    heads: int  # query heads; 0 = attention sublayer removed
+    kv_heads: int  # key/value heads (GQA groups); == heads for multi-head attention
+    ffn: int  # FFN neurons; 0 = FFN sublayer removed
 
     @property
     def group_size(self) -> int:
@@ -45,12 +46,12 @@ class ModelShape:
     max_positions: int
     type_vocab: int
     num_labels: int
-    task: str                 # "classification" | "lm"
+    task: str  # "classification" | "lm"
     tied_embeddings: bool
     attention_bias: bool = True
     mlp_bias: bool = True
-    head_hidden: int = 0      # bert/roberta pooler / classifier-dense output width
-    config: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    head_hidden: int = 0  # bert/roberta pooler / classifier-dense output width
+    config: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n_layers(self) -> int:
@@ -61,11 +62,11 @@ class ModelShape:
         """Query heads per key/value head in the source architecture."""
         return max(l.group_size for l in self.layers if l.heads) if any(l.heads for l in self.layers) else 1
 
-    def with_layers(self, hidden: int, layers: List[LayerShape]) -> "ModelShape":
+    def with_layers(self, hidden: int, layers: list[LayerShape]) -> ModelShape:
         return replace(self, hidden=hidden, layers=tuple(layers))
 
 
-def read_config(model_dir: str) -> Dict[str, Any]:
+def read_config(model_dir: str) -> dict[str, Any]:
     if not os.path.isdir(model_dir):
         raise CheckpointError(f"{model_dir}: model directory not found. Pass the folder that holds config.json and the weights.")
     path = os.path.join(model_dir, "config.json")
@@ -81,7 +82,7 @@ def read_config(model_dir: str) -> Dict[str, Any]:
     return cfg
 
 
-def num_labels_of(cfg: Dict[str, Any]) -> int:
+def num_labels_of(cfg: dict[str, Any]) -> int:
     """Hugging Face writes a default two-label id2label into every config: only the architecture tells."""
     archs = [str(a) for a in cfg.get("architectures") or []]
     if not any(a.endswith("ForSequenceClassification") for a in archs):
@@ -93,8 +94,8 @@ def num_labels_of(cfg: Dict[str, Any]) -> int:
     return 2
 
 
-def shape_from_config(cfg: Dict[str, Any], source: str = "config.json", task: Optional[str] = None) -> ModelShape:
-    def num(key: str, default: Optional[int] = None) -> int:
+def shape_from_config(cfg: dict[str, Any], source: str = "config.json", task: str | None = None) -> ModelShape:
+    def num(key: str, default: int | None = None) -> int:
         v = cfg.get(key)
         if v is None:
             if default is not None:
@@ -106,7 +107,9 @@ def shape_from_config(cfg: Dict[str, Any], source: str = "config.json", task: Op
 
     family = cfg.get("model_type")
     if family not in FAMILIES:
-        raise CheckpointError(f"{source}: model_type {json.dumps(family)} is not supported. Supported model_type values: {', '.join(FAMILIES)}.")
+        raise CheckpointError(
+            f"{source}: model_type {json.dumps(family)} is not supported. Supported model_type values: {', '.join(FAMILIES)}."
+        )
     gpt2 = family == "gpt2"
     hidden = num("n_embd" if gpt2 else "hidden_size")
     n_layers = num("n_layer" if gpt2 else "num_hidden_layers")
@@ -119,7 +122,7 @@ def shape_from_config(cfg: Dict[str, Any], source: str = "config.json", task: Op
         raise CheckpointError(f"{source}: {heads} attention heads are not a multiple of {kv} key/value heads. Fix num_key_value_heads.")
     ffn = num("n_inner", 4 * hidden) if gpt2 else num("intermediate_size")
 
-    def per_layer(key: str, default: int) -> List[int]:
+    def per_layer(key: str, default: int) -> list[int]:
         v = cfg.get(key)
         if v is None:
             return [default] * n_layers
@@ -133,7 +136,9 @@ def shape_from_config(cfg: Dict[str, Any], source: str = "config.json", task: Op
     layers = []
     for i, (h, g, f) in enumerate(zip(lh, lkv, lffn)):
         if (h == 0) != (g == 0) or (g and h % g):
-            raise CheckpointError(f"{source}: layer {i} has {h} query heads and {g} key/value heads; query heads must be a multiple of key/value heads.")
+            raise CheckpointError(
+                f"{source}: layer {i} has {h} query heads and {g} key/value heads; query heads must be a multiple of key/value heads."
+            )
         layers.append(LayerShape(h, g, f))
     labels = num_labels_of(cfg)
     default_task = "classification" if labels > 0 or family in ("bert", "roberta") else "lm"
@@ -167,7 +172,7 @@ def layer_params(s: ModelShape, H, h, g, F, attn_on=1, ffn_on=1):
     if s.family in ("bert", "roberta"):
         attn = 3 * (H * h * d + h * d) + h * d * H + H
         ffn = 2 * H * F + F + H
-        return attn_on * attn + ffn_on * ffn + 4 * H          # both post-LN LayerNorms stay
+        return attn_on * attn + ffn_on * ffn + 4 * H  # both post-LN LayerNorms stay
     if s.family == "gpt2":
         attn = 2 * H + H * 3 * h * d + 3 * h * d + h * d * H + H
         ffn = 2 * H + H * F + F + F * H + H
@@ -199,7 +204,7 @@ def head_params(s: ModelShape, H):
     return final_norm + (0 if s.tied_embeddings else s.vocab * H)
 
 
-def count_params(s: ModelShape) -> Dict[str, int]:
+def count_params(s: ModelShape) -> dict[str, int]:
     encoder = sum(layer_params(s, s.hidden, l.heads, l.kv_heads, l.ffn, int(l.heads > 0), int(l.ffn > 0)) for l in s.layers)
     embedding = embedding_params(s, s.hidden)
     total = embedding + encoder + head_params(s, s.hidden)

@@ -1,13 +1,13 @@
 """Small random checkpoints of every family, for tests and benchmarks (no downloads needed).
 
-    python -m vtrans.testing tiny <family> <task> <out_dir> [--seed N]
+python -m vtrans.testing tiny <family> <task> <out_dir> [--seed N]
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
-from typing import Optional
 
 import torch
 
@@ -16,17 +16,62 @@ from .models import ARCHITECTURES, CLASSES, build_model
 from .structure import shape_from_config
 
 TINY = {
-    "bert": dict(model_type="bert", hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=48,
-                 vocab_size=97, max_position_embeddings=64, type_vocab_size=2, hidden_act="gelu", layer_norm_eps=1e-12,
-                 pad_token_id=0),
-    "roberta": dict(model_type="roberta", hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=48,
-                    vocab_size=97, max_position_embeddings=66, type_vocab_size=1, hidden_act="gelu", layer_norm_eps=1e-5,
-                    pad_token_id=1, bos_token_id=0, eos_token_id=2),
-    "gpt2": dict(model_type="gpt2", n_embd=32, n_layer=3, n_head=4, n_positions=64, n_inner=None, vocab_size=97,
-                 activation_function="gelu_new", layer_norm_epsilon=1e-5, bos_token_id=0, eos_token_id=0),
-    "llama": dict(model_type="llama", hidden_size=32, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
-                  intermediate_size=48, vocab_size=97, max_position_embeddings=64, rms_norm_eps=1e-6, hidden_act="silu",
-                  rope_theta=10000.0, tie_word_embeddings=False, pad_token_id=0),
+    "bert": dict(
+        model_type="bert",
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        intermediate_size=48,
+        vocab_size=97,
+        max_position_embeddings=64,
+        type_vocab_size=2,
+        hidden_act="gelu",
+        layer_norm_eps=1e-12,
+        pad_token_id=0,
+    ),
+    "roberta": dict(
+        model_type="roberta",
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        intermediate_size=48,
+        vocab_size=97,
+        max_position_embeddings=66,
+        type_vocab_size=1,
+        hidden_act="gelu",
+        layer_norm_eps=1e-5,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+    ),
+    "gpt2": dict(
+        model_type="gpt2",
+        n_embd=32,
+        n_layer=3,
+        n_head=4,
+        n_positions=64,
+        n_inner=None,
+        vocab_size=97,
+        activation_function="gelu_new",
+        layer_norm_epsilon=1e-5,
+        bos_token_id=0,
+        eos_token_id=0,
+    ),
+    "llama": dict(
+        model_type="llama",
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=48,
+        vocab_size=97,
+        max_position_embeddings=64,
+        rms_norm_eps=1e-6,
+        hidden_act="silu",
+        rope_theta=10000.0,
+        tie_word_embeddings=False,
+        pad_token_id=0,
+    ),
 }
 
 
@@ -53,7 +98,7 @@ def randomize(model: torch.nn.Module, seed: int, std: float = 0.15) -> None:
                 p.copy_(std * torch.randn(p.shape, generator=g))
 
 
-def build_tiny(family: str, task: str, out_dir: Optional[str] = None, seed: int = 0, num_labels: int = 3, **overrides):
+def build_tiny(family: str, task: str, out_dir: str | None = None, seed: int = 0, num_labels: int = 3, **overrides):
     cfg = tiny_config(family, task, num_labels, **overrides)
     shape = shape_from_config(cfg, "tiny config", task)
     model = build_model(shape)
@@ -71,19 +116,32 @@ def onnx_fixtures(out_dir: str, seed: int = 0) -> list:
     from .prune import KeepSet, UnitScales, masked_gates, prune_model
 
     cases = []
-    for family, task in (("bert", "classification"), ("roberta", "classification"), ("gpt2", "classification"),
-                         ("gpt2", "lm"), ("llama", "classification"), ("llama", "lm")):
+    for family, task in (
+        ("bert", "classification"),
+        ("roberta", "classification"),
+        ("gpt2", "classification"),
+        ("gpt2", "lm"),
+        ("llama", "classification"),
+        ("llama", "lm"),
+    ):
         model = build_tiny(family, task, seed=seed)
         s = model.shape
         g = torch.Generator().manual_seed(seed)
-        pick = lambda n, k: torch.randperm(n, generator=g)[:k]
-        keep = KeepSet(pick(s.hidden, s.hidden * 3 // 4), [pick(l.kv_heads, k) for l, k in zip(s.layers, (l.kv_heads - 1 or 1 for l in s.layers))],
-                       [pick(l.ffn, l.ffn // 2) for l in s.layers])
+        pick = lambda n, k, g=g: torch.randperm(n, generator=g)[:k]
+        keep = KeepSet(
+            pick(s.hidden, s.hidden * 3 // 4),
+            [pick(l.kv_heads, k) for l, k in zip(s.layers, (l.kv_heads - 1 or 1 for l in s.layers))],
+            [pick(l.ffn, l.ffn // 2) for l in s.layers],
+        )
         keep.heads[1] = keep.heads[1][:0]
         keep.ffn[2] = keep.ffn[2][:0]
-        scales = UnitScales(0.5 + torch.rand(s.hidden, generator=g), [0.5 + torch.rand(l.kv_heads, generator=g) for l in s.layers],
-                            0.5 + torch.rand(s.n_layers, generator=g), [0.5 + torch.rand(l.ffn, generator=g) for l in s.layers],
-                            0.5 + torch.rand(s.n_layers, generator=g))
+        scales = UnitScales(
+            0.5 + torch.rand(s.hidden, generator=g),
+            [0.5 + torch.rand(l.kv_heads, generator=g) for l in s.layers],
+            0.5 + torch.rand(s.n_layers, generator=g),
+            [0.5 + torch.rand(l.ffn, generator=g) for l in s.layers],
+            0.5 + torch.rand(s.n_layers, generator=g),
+        )
         pruned = prune_model(model, keep, scales)
         name = f"{family}-{task}"
         model_dir = os.path.join(out_dir, name)
@@ -94,13 +152,20 @@ def onnx_fixtures(out_dir: str, seed: int = 0) -> list:
             ids = torch.randint(3, s.vocab, (b, t), generator=g)
             mask = torch.ones_like(ids)
             if b > 1:
-                mask[1, t - 3:] = 0
-                ids[1, t - 3:] = int(s.config.get("pad_token_id") or 0)
+                mask[1, t - 3 :] = 0
+                ids[1, t - 3 :] = int(s.config.get("pad_token_id") or 0)
             with torch.no_grad():
                 masked = model.run(ids, mask, gates=masked_gates(s, keep, scales)).logits
                 direct = pruned(ids, mask)
-            runs.append({"input_ids": ids.tolist(), "attention_mask": mask.tolist(), "dims": list(masked.shape),
-                         "masked_logits": masked.flatten().tolist(), "pruned_logits": direct.flatten().tolist()})
+            runs.append(
+                {
+                    "input_ids": ids.tolist(),
+                    "attention_mask": mask.tolist(),
+                    "dims": list(masked.shape),
+                    "masked_logits": masked.flatten().tolist(),
+                    "pruned_logits": direct.flatten().tolist(),
+                }
+            )
         cases.append({"name": name, "task": task, "dir": model_dir, "params": sum(p.numel() for p in pruned.parameters()), "runs": runs})
     with open(os.path.join(out_dir, "cases.json"), "w") as f:
         json.dump(cases, f)
@@ -135,8 +200,10 @@ if __name__ == "__main__":
 # ----------------------------------------------------------------------------------------------------------------
 # Token shards and a small learnable task, for tests of the training loop without the TypeScript side.
 
-def write_shards(out_dir: str, sequences, labels=None, task: str = "classification", label_names=None, pad_id: int = 0,
-                 source: str = "synthetic") -> str:
+
+def write_shards(
+    out_dir: str, sequences, labels=None, task: str = "classification", label_names=None, pad_id: int = 0, source: str = "synthetic"
+) -> str:
     """Writes the shard format of docs/data-format.md (as src/core/shards.ts does)."""
     import numpy as np
 
@@ -147,9 +214,19 @@ def write_shards(out_dir: str, sequences, labels=None, task: str = "classificati
     lengths.tofile(os.path.join(out_dir, "lengths.i32"))
     if task == "classification":
         np.asarray(labels, dtype="<i4").tofile(os.path.join(out_dir, "labels.i32"))
-    meta = {"format": "vtrans-tokens", "version": 1, "task": task, "examples": len(sequences), "tokens": int(ids.size),
-            "maxLen": int(lengths.max()), "padId": pad_id, "labels": label_names if task == "classification" else None,
-            "pairs": False, "meanLength": float(lengths.mean()), "source": source}
+    meta = {
+        "format": "vtrans-tokens",
+        "version": 1,
+        "task": task,
+        "examples": len(sequences),
+        "tokens": int(ids.size),
+        "maxLen": int(lengths.max()),
+        "padId": pad_id,
+        "labels": label_names if task == "classification" else None,
+        "pairs": False,
+        "meanLength": float(lengths.mean()),
+        "source": source,
+    }
     with open(os.path.join(out_dir, "meta.json"), "w") as f:
         json.dump(meta, f)
     return out_dir

@@ -14,6 +14,7 @@ projection from the pruned hidden width back to the teacher's.
 Checkpoints every N steps hold everything a resumed run needs to reach the same final weights: parameters,
 optimiser states, λ, the RNG state; the batch order is a function of (seed, step).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,33 +23,33 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .baselines import BASELINES, ScoreGates, baseline_scores, make_gates
 from .budget import expected_fraction, select_keep, size_of, unit_summary
 from .checkpoint import load_model, save_model
+from .distributed import SINGLE, Dist
 from .errors import Cancelled, UserError
 from .evaluate import evaluate, task_loss
 from .export import export_onnx
 from .masks import MaskLadder, load_snapshot_weights, save_snapshot_weights
-from .prune import KeepSet, UnitScales, prune_model
-from .distributed import SINGLE, Dist
+from .prune import KeepSet, prune_model
 from .runs import FollowerRunDir, RunDir, write_json
 from .safetensors_io import load_file, save_file
 from .settings import CompressSettings
 from .shards import Batch, Shards, subset_order
 from .structure import ModelShape, count_params, flops_per_token
-from .baselines import BASELINES, ScoreGates, baseline_scores, make_gates
 from .vib import GRANULARITIES
 
 log = logging.getLogger("vtrans")
 
-ProgressFn = Callable[[Dict], None]
+ProgressFn = Callable[[dict], None]
 
 
 def pick_device(name: str) -> torch.device:
@@ -73,37 +74,42 @@ def autocast_for(device: torch.device, precision: str = "auto"):
     return contextlib.nullcontext
 
 
-def set_threads(threads: Optional[int]) -> int:
+def set_threads(threads: int | None) -> int:
     n = threads or os.cpu_count() or 1
     torch.set_num_threads(n)
     return n
 
 
-def model_summary(shape: ModelShape, seq_len: float, metric: Optional[dict]) -> dict:
+def model_summary(shape: ModelShape, seq_len: float, metric: dict | None) -> dict:
     counts = count_params(shape)
-    return {"params": counts["total"], "encoderParams": counts["encoder"], "flopsPerToken": flops_per_token(shape, seq_len), "metric": metric}
+    return {
+        "params": counts["total"],
+        "encoderParams": counts["encoder"],
+        "flopsPerToken": flops_per_token(shape, seq_len),
+        "metric": metric,
+    }
 
 
 @dataclass
 class PhasePlan:
     name: str
     steps: int
-    order: np.ndarray            # training example indices this phase draws from
+    order: np.ndarray  # training example indices this phase draws from
     steps_per_epoch: int
 
 
 @dataclass
 class PruneState:
     opt_g: torch.optim.Optimizer
-    opt_w: Optional[torch.optim.Optimizer]
-    lam: torch.Tensor              # λ1, λ2
+    opt_w: torch.optim.Optimizer | None
+    lam: torch.Tensor  # λ1, λ2
 
 
 class StepTimer:
     """Seconds per step (moving average) for the ETA."""
 
     def __init__(self):
-        self.avg: Optional[float] = None
+        self.avg: float | None = None
         self.last = time.monotonic()
 
     def tick(self) -> float:
@@ -114,8 +120,13 @@ class StepTimer:
 
 
 class Compressor:
-    def __init__(self, settings: CompressSettings, progress: ProgressFn = lambda p: None, should_stop: Callable[[], bool] = lambda: False,
-                 dist: Dist = SINGLE):
+    def __init__(
+        self,
+        settings: CompressSettings,
+        progress: ProgressFn = lambda p: None,
+        should_stop: Callable[[], bool] = lambda: False,
+        dist: Dist = SINGLE,
+    ):
         self.s = settings
         self.dist = dist
         self.progress = progress if dist.main else (lambda p: None)
@@ -141,12 +152,12 @@ class Compressor:
         finite = math.isfinite(loss)
         stop, bad = self.dist.any(self._should_stop(), not finite)
         if bad:
-            shown = loss if not finite else float("nan")     # another worker's loss diverged
+            shown = loss if not finite else float("nan")  # another worker's loss diverged
             raise UserError(f"training diverged: the loss is {shown} at step {step + 1} of {phase}. {hint}")
         if stop:
             raise Cancelled()
 
-    def emit(self, phase: str, step: int, total: int, timer: Optional[StepTimer] = None, **extra) -> None:
+    def emit(self, phase: str, step: int, total: int, timer: StepTimer | None = None, **extra) -> None:
         eta = None if timer is None or timer.avg is None else timer.avg * (total - step)
         self.progress({"runDir": self.run.path, "phase": phase, "step": step, "total": total, "eta": eta, **extra})
 
@@ -159,13 +170,17 @@ class Compressor:
         self.teacher = load_model(s.model_dir, task=s.task or self.train.task).to(self.device)
         self.shape: ModelShape = self.teacher.shape
         if self.shape.task != self.train.task:
-            raise UserError(f"task: the data is for {self.train.task} but the model is set up for {self.shape.task}. "
-                            "Pick the matching --task or data file.")
+            raise UserError(
+                f"task: the data is for {self.train.task} but the model is set up for {self.shape.task}. "
+                "Pick the matching --task or data file."
+            )
         if self.shape.task == "classification":
             labels = self.train.label_names() or []
             if labels and len(labels) != self.shape.num_labels:
-                raise UserError(f"{self.train.meta.get('source')}: the data has {len(labels)} labels but the model's "
-                                f"classification head has {self.shape.num_labels} (config.json). Use matching data or model.")
+                raise UserError(
+                    f"{self.train.meta.get('source')}: the data has {len(labels)} labels but the model's "
+                    f"classification head has {self.shape.num_labels} (config.json). Use matching data or model."
+                )
         for p in self.teacher.parameters():
             p.requires_grad_(False)
         self.seq_len = self.train.mean_length
@@ -182,14 +197,15 @@ class Compressor:
         """Deterministic in (seed, phase, step): a resumed run sees the same batches."""
         epoch, pos = divmod(step, plan.steps_per_epoch)
         perm = np.random.default_rng([self.s.seed, phase_seed, epoch]).permutation(len(plan.order))
-        idx = plan.order[perm[pos * self.s.batch_size:(pos + 1) * self.s.batch_size]]
-        if self.dist.active:      # each worker its slice of the global batch
-            idx = idx[self.dist.rank::self.dist.world] if len(idx) >= self.dist.world else idx
+        idx = plan.order[perm[pos * self.s.batch_size : (pos + 1) * self.s.batch_size]]
+        if self.dist.active:  # each worker its slice of the global batch
+            idx = idx[self.dist.rank :: self.dist.world] if len(idx) >= self.dist.world else idx
         return self.train.batch(idx).to(self.device)
 
     # ------------------------------------------------------------------------------------------------------------
-    def distill_loss(self, out, teacher_out, batch: Batch, proj: Optional[nn.Module] = None,
-                     dim_weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def distill_loss(
+        self, out, teacher_out, batch: Batch, proj: nn.Module | None = None, dim_weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
         d = self.s.distill
         task = task_loss(self.shape.task, out.logits, batch)
         if not d.enabled:
@@ -209,7 +225,7 @@ class Compressor:
         return loss
 
     @staticmethod
-    def hidden_mse(student: List[torch.Tensor], teacher: List[torch.Tensor], batch: Batch, proj, dim_weights) -> torch.Tensor:
+    def hidden_mse(student: list[torch.Tensor], teacher: list[torch.Tensor], batch: Batch, proj, dim_weights) -> torch.Tensor:
         """Mean over layers of the squared error relative to the teacher's mean square, on real tokens."""
         valid = batch.attention_mask.bool()
         total = 0.0
@@ -227,7 +243,7 @@ class Compressor:
         return total / max(len(student) - 1, 1)
 
     # ------------------------------------------------------------------------------------------------------------
-    def setup_prune(self) -> "PruneState":
+    def setup_prune(self) -> PruneState:
         """Student, gates and optimisers of phase 1 (VTrans trains weights too; Faster-VTrans only the gates)."""
         s = self.s
         train_weights = s.method != "faster"
@@ -243,7 +259,7 @@ class Compressor:
         opt_w = torch.optim.AdamW(self.student.parameters(), lr=s.lr, weight_decay=s.weight_decay) if train_weights else None
         return PruneState(opt_g, opt_w, torch.zeros(2))
 
-    def prune_step(self, batch: Batch, target: float, st: "PruneState", step: int) -> Dict[str, float]:
+    def prune_step(self, batch: Batch, target: float, st: PruneState, step: int) -> dict[str, float]:
         """One step of phase 1: distillation + β·KL + the Lagrangian budget term; λ by gradient ascent."""
         s = self.s
         with self.autocast():
@@ -261,8 +277,12 @@ class Compressor:
         gap = expected - target
         kl = self.gates.kl()
         loss = loss_task + s.vib.beta * kl + st.lam[0] * gap + st.lam[1] * gap * gap
-        self.check_step(step, float(loss), "phase 1 (prune)",
-                        f"Lower the learning rate (lr is {s.lr}, maskLr {s.mask_lr}) or check the data for empty or corrupt examples.")
+        self.check_step(
+            step,
+            float(loss),
+            "phase 1 (prune)",
+            f"Lower the learning rate (lr is {s.lr}, maskLr {s.mask_lr}) or check the data for empty or corrupt examples.",
+        )
         st.opt_g.zero_grad()
         if st.opt_w:
             st.opt_w.zero_grad()
@@ -272,12 +292,12 @@ class Compressor:
         if st.opt_w:
             torch.nn.utils.clip_grad_norm_(self.student.parameters(), 1.0)
             st.opt_w.step()
-        with torch.no_grad():             # gradient ascent on λ (CoFi)
+        with torch.no_grad():  # gradient ascent on λ (CoFi)
             g_ = float(gap)
             st.lam += s.lambda_lr * torch.tensor([g_, g_ * g_])
         return {"loss": float(loss_task), "kl": float(kl), "expected": float(expected), "target": target}
 
-    def phase_prune(self, resume: Optional[dict]) -> None:
+    def phase_prune(self, resume: dict | None) -> None:
         s = self.s
         plan = self.plan("prune", s.prune_epochs, s.min_prune_steps)
         st = self.setup_prune()
@@ -299,11 +319,20 @@ class Compressor:
         self.student.train()
         for step in range(start, plan.steps):
             if step > start and step % s.checkpoint_every == 0:
-                self.run.save_checkpoint({"phase": "prune", "step": step, "gates": self.gates.state_dict(), "opt_g": st.opt_g.state_dict(),
-                                          "student": self.student.state_dict() if st.opt_w else None,
-                                          "opt_w": st.opt_w.state_dict() if st.opt_w else None, "lam": st.lam, "rng": torch.get_rng_state(),
-                                          "snapshots": snapshots},
-                                         f"1-{step:08d}")
+                self.run.save_checkpoint(
+                    {
+                        "phase": "prune",
+                        "step": step,
+                        "gates": self.gates.state_dict(),
+                        "opt_g": st.opt_g.state_dict(),
+                        "student": self.student.state_dict() if st.opt_w else None,
+                        "opt_w": st.opt_w.state_dict() if st.opt_w else None,
+                        "lam": st.lam,
+                        "rng": torch.get_rng_state(),
+                        "snapshots": snapshots,
+                    },
+                    f"1-{step:08d}",
+                )
             batch = self.batch_for(plan, step, 1)
             target = 1.0 - (1.0 - s.keep) * min(1.0, (step + 1) / warmup_steps)
             r = self.prune_step(batch, target, st, step)
@@ -314,21 +343,29 @@ class Compressor:
                 if self.student is not self.teacher and self.dist.main:
                     save_snapshot_weights(self.run.path, label, self.student)
             timer.tick()
-            record = {"loss": r["loss"], "kl": r["kl"], "sparsity": 1.0 - expected, "target": target,
-                      "lambda": [float(st.lam[0]), float(st.lam[1])]}
+            record = {
+                "loss": r["loss"],
+                "kl": r["kl"],
+                "sparsity": 1.0 - expected,
+                "target": target,
+                "lambda": [float(st.lam[0]), float(st.lam[1])],
+            }
             self.emit("prune", step + 1, plan.steps, timer, **record)
             if step % 10 == 0 or step + 1 == plan.steps:
                 self.run.append_metric({"phase": "prune", "step": step + 1, **record})
         # The weights and masks that every re-thresholded model is cut from.
         if self.dist.main:
             self.save_phase1(snapshots)
-        self.dist.barrier()     # the other workers read them back in restore_phase1
+        self.dist.barrier()  # the other workers read them back in restore_phase1
 
     def save_phase1(self, snapshots) -> None:
         save_file(self.gates.state(), self.run.file("masks.safetensors"), metadata={"format": "vtrans-vib", "version": "1"})
         MaskLadder.save_snapshots(self.run.path, snapshots)
         if self.student is not self.teacher:
-            save_file({k: v.detach().cpu() for k, v in self.student.state_dict().items()}, self.run.file("checkpoints", "masked-weights.safetensors"))
+            save_file(
+                {k: v.detach().cpu() for k, v in self.student.state_dict().items()},
+                self.run.file("checkpoints", "masked-weights.safetensors"),
+            )
 
     def phase_score(self) -> None:
         """Baselines: per-unit scores from a criterion instead of trained gates (no phase 1)."""
@@ -338,7 +375,9 @@ class Compressor:
         self.gates = ScoreGates(self.shape, s.vib, scores).to(self.device)
         self.student = copy.deepcopy(self.teacher)
         if self.dist.main:
-            save_file(self.gates.state(), self.run.file("masks.safetensors"), metadata={"format": f"vtrans-{s.method}-scores", "version": "1"})
+            save_file(
+                self.gates.state(), self.run.file("masks.safetensors"), metadata={"format": f"vtrans-{s.method}-scores", "version": "1"}
+            )
         self.emit("prune", 1, 1)
 
     def restore_phase1(self) -> None:
@@ -367,7 +406,7 @@ class Compressor:
         return sel, prune_model(source, sel.keep, gates.scales()).to(self.device)
 
     # ------------------------------------------------------------------------------------------------------------
-    def phase_finetune(self, pruned: nn.Module, keep: KeepSet, resume: Optional[dict]) -> nn.Module:
+    def phase_finetune(self, pruned: nn.Module, keep: KeepSet, resume: dict | None) -> nn.Module:
         s = self.s
         plan = self.plan("finetune", s.finetune_epochs, s.min_finetune_steps)
         proj = None
@@ -394,9 +433,19 @@ class Compressor:
         evals_at = {plan.steps} | {k * plan.steps_per_epoch for k in range(1, plan.steps // plan.steps_per_epoch + 1)}
         for step in range(start, plan.steps):
             if step > start and step % s.checkpoint_every == 0:
-                self.run.save_checkpoint({"phase": "finetune", "step": step, "student": pruned.state_dict(),
-                                          "proj": proj.state_dict() if proj is not None else None, "opt": opt.state_dict(),
-                                          "rng": torch.get_rng_state(), "best": best, "best_state": best_state}, f"2-{step:08d}")
+                self.run.save_checkpoint(
+                    {
+                        "phase": "finetune",
+                        "step": step,
+                        "student": pruned.state_dict(),
+                        "proj": proj.state_dict() if proj is not None else None,
+                        "opt": opt.state_dict(),
+                        "rng": torch.get_rng_state(),
+                        "best": best,
+                        "best_state": best_state,
+                    },
+                    f"2-{step:08d}",
+                )
             batch = self.batch_for(plan, step, 2)
             pruned.train()
             with self.autocast():
@@ -414,7 +463,7 @@ class Compressor:
             self.emit("finetune", step + 1, plan.steps, timer, loss=float(loss))
             if step % 10 == 0:
                 self.run.append_metric({"phase": "finetune", "step": step + 1, "loss": float(loss)})
-            if step + 1 in evals_at and self.dist.main:      # model selection on the eval (dev) data only
+            if step + 1 in evals_at and self.dist.main:  # model selection on the eval (dev) data only
                 metric = self.metric(pruned, self.eval)
                 self.run.append_metric({"phase": "finetune", "step": step + 1, "eval": metric})
                 if best is None or self.better(metric["value"], best):
@@ -427,12 +476,12 @@ class Compressor:
     def better(self, a: float, b: float) -> bool:
         return a < b if self.shape.task == "lm" else a > b
 
-    def metric(self, model: nn.Module, shards: Shards, limit: Optional[int] = None) -> dict:
+    def metric(self, model: nn.Module, shards: Shards, limit: int | None = None) -> dict:
         limit = limit if limit is not None else self.s.eval_examples
         return evaluate(model, shards, self.device, limit=limit, autocast=self.autocast, should_stop=self.check_stop)
 
     # ------------------------------------------------------------------------------------------------------------
-    def sweep(self, budgets: List[float]) -> List[dict]:
+    def sweep(self, budgets: list[float]) -> list[dict]:
         """Re-thresholded models at other budgets, without training: the tradeoff curve."""
         points = []
         for i, keep in enumerate(sorted(set(budgets), reverse=True)):
@@ -443,13 +492,21 @@ class Compressor:
             self.emit("sweep", i + 1, len(set(budgets)))
         return points
 
-    def point(self, source: str, keep: float, shape: ModelShape, metric: Optional[dict], units=None) -> dict:
+    def point(self, source: str, keep: float, shape: ModelShape, metric: dict | None, units=None) -> dict:
         summary = model_summary(shape, self.seq_len, metric)
-        return {"source": source, "keep": keep, "kind": self.s.budget, "params": summary["params"], "encoderParams": summary["encoderParams"],
-                "flopsPerToken": summary["flopsPerToken"], "metric": None if metric is None else metric["value"], "units": units}
+        return {
+            "source": source,
+            "keep": keep,
+            "kind": self.s.budget,
+            "params": summary["params"],
+            "encoderParams": summary["encoderParams"],
+            "flopsPerToken": summary["flopsPerToken"],
+            "metric": None if metric is None else metric["value"],
+            "units": units,
+        }
 
     # ------------------------------------------------------------------------------------------------------------
-    def resume_state(self) -> Optional[dict]:
+    def resume_state(self) -> dict | None:
         if not self.s.resume:
             return None
         path = self.run.latest_checkpoint()
@@ -465,7 +522,9 @@ class Compressor:
         s = self.s
         resuming = self.s.resume and self.run.exists()
         if not resuming:
-            self.run.create(s.to_json(), {"method": s.method, "budget": {"kind": s.budget, "keep": s.keep}, "modelDir": os.path.abspath(s.model_dir)})
+            self.run.create(
+                s.to_json(), {"method": s.method, "budget": {"kind": s.budget, "keep": s.keep}, "modelDir": os.path.abspath(s.model_dir)}
+            )
         else:
             self.run.update(status="running", pid=os.getpid(), error=None)
         self.emit("load", 0, 1)
@@ -487,7 +546,7 @@ class Compressor:
         self.emit("select", 1, 1, achieved=sel.fraction)
         if s.method != "faster":
             pruned = self.phase_finetune(pruned, sel.keep, state)
-        if not self.dist.main:     # rank 0 evaluates, exports and reports
+        if not self.dist.main:  # rank 0 evaluates, exports and reports
             return {"status": "done", "rank": self.dist.rank}
         student_metric = self.metric(pruned, self.eval)
         test_metrics = None
@@ -511,10 +570,19 @@ class Compressor:
         report = build_report(self, sel, teacher_summary, student_summary, points, probes, wall, test_metrics)
         write_json(self.run.file("report.json"), report)
         summary = {
-            "status": "done", "runDir": self.run.path, "method": s.method, "budget": s.budget, "keep": s.keep,
-            "achieved": sel.fraction, "teacher": teacher_summary, "student": student_summary,
-            "units": unit_summary(self.shape, sel.keep), "wallSeconds": wall, "modelDir": model_dir,
-            "onnxPath": self.run.file("model.onnx"), "test": test_metrics,
+            "status": "done",
+            "runDir": self.run.path,
+            "method": s.method,
+            "budget": s.budget,
+            "keep": s.keep,
+            "achieved": sel.fraction,
+            "teacher": teacher_summary,
+            "student": student_summary,
+            "units": unit_summary(self.shape, sel.keep),
+            "wallSeconds": wall,
+            "modelDir": model_dir,
+            "onnxPath": self.run.file("model.onnx"),
+            "test": test_metrics,
         }
         self.run.update(status="done", result=summary)
         return summary

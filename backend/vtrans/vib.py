@@ -8,10 +8,10 @@ budget comes from soft keep probabilities sigmoid(k·(log α − threshold)).
 Granularities: hidden (one per hidden dimension), heads (one per key/value group per layer), attn (one per
 attention sublayer), ffn (one per FFN neuron per layer), ffn_layer (one per FFN sublayer).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List
 
 import torch
 from torch import nn
@@ -25,17 +25,18 @@ GRANULARITIES = ("hidden", "heads", "attn", "ffn", "ffn_layer")
 @dataclass
 class VIBSettings:
     """Defaults as documented in docs/algorithm.md."""
+
     init_mu: float = 1.0
     init_logvar: float = -9.0
     # KL weight per granularity, multiplied by `beta`; the KL of a granularity is its mean over units.
-    kl: Dict[str, float] = field(default_factory=lambda: {g: 1.0 for g in GRANULARITIES})
+    kl: dict[str, float] = field(default_factory=lambda: {g: 1.0 for g in GRANULARITIES})
     beta: float = 0.1
-    threshold: Dict[str, float] = field(default_factory=lambda: {g: 0.0 for g in GRANULARITIES})
+    threshold: dict[str, float] = field(default_factory=lambda: {g: 0.0 for g in GRANULARITIES})
     # Slope k of the soft keep probability sigmoid(k·(log α − threshold)).
     temperature: float = 0.5
 
     @staticmethod
-    def from_dict(d: dict) -> "VIBSettings":
+    def from_dict(d: dict) -> VIBSettings:
         s = VIBSettings()
         for key in ("init_mu", "init_logvar", "beta", "temperature"):
             if key in d:
@@ -48,7 +49,7 @@ class VIBSettings:
         return s
 
 
-def unit_counts(s: ModelShape) -> Dict[str, List[int]]:
+def unit_counts(s: ModelShape) -> dict[str, list[int]]:
     """Units per granularity, split by layer where the granularity is per layer."""
     return {
         "hidden": [s.hidden],
@@ -68,22 +69,28 @@ class UnitGates(nn.Module):
         self.settings = settings
         self.counts = unit_counts(shape)
 
-    def split(self, g: str, t: torch.Tensor) -> List[torch.Tensor]:
+    def split(self, g: str, t: torch.Tensor) -> list[torch.Tensor]:
         return list(torch.split(t, self.counts[g], dim=-1))
 
-    def _gates(self, z: Dict[str, torch.Tensor], norm_dims: torch.Tensor) -> Gates:
+    def _gates(self, z: dict[str, torch.Tensor], norm_dims: torch.Tensor) -> Gates:
         """Gates from flat values per granularity ((n,) or (B, n))."""
-        return Gates(hidden=z["hidden"], norm_dims=norm_dims, heads=self.split("heads", z["heads"]),
-                     attn=list(z["attn"].unbind(-1)), ffn=self.split("ffn", z["ffn"]), ffn_layer=list(z["ffn_layer"].unbind(-1)))
+        return Gates(
+            hidden=z["hidden"],
+            norm_dims=norm_dims,
+            heads=self.split("heads", z["heads"]),
+            attn=list(z["attn"].unbind(-1)),
+            ffn=self.split("ffn", z["ffn"]),
+            ffn_layer=list(z["ffn_layer"].unbind(-1)),
+        )
 
     def keep_probs(self, g: str) -> torch.Tensor:
         raise NotImplementedError
 
-    def scores(self) -> Dict[str, torch.Tensor]:
+    def scores(self) -> dict[str, torch.Tensor]:
         """Per-unit ranking scores: positive keeps the unit; the lowest go first when a budget is cut."""
         raise NotImplementedError
 
-    def unit_scales(self) -> Dict[str, torch.Tensor]:
+    def unit_scales(self) -> dict[str, torch.Tensor]:
         """The values folded into the weights of kept units."""
         raise NotImplementedError
 
@@ -104,11 +111,11 @@ class UnitGates(nn.Module):
         device = next(self.parameters()).device
         return masked_gates(self.shape, threshold_keep(self.shape, self.scores()), self.scales(), device=device)
 
-    def state(self) -> Dict[str, torch.Tensor]:
+    def state(self) -> dict[str, torch.Tensor]:
         """Flat tensors for masks.safetensors: `<granularity>.<parameter>`."""
         return {f"{g}.{name}": t.detach().cpu().clone() for name, d in self.named_children() for g, t in d.items()}
 
-    def load(self, state: Dict[str, torch.Tensor]) -> None:
+    def load(self, state: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():
             for name, d in self.named_children():
                 for g in GRANULARITIES:
@@ -145,8 +152,8 @@ class VIBGates(UnitGates):
             z[g] = mu + std * torch.randn(batch, mu.numel(), device=mu.device, dtype=mu.dtype)
         return self._gates(z, self.keep_probs("hidden"))
 
-    def scores(self) -> Dict[str, torch.Tensor]:
+    def scores(self) -> dict[str, torch.Tensor]:
         return {g: (self.log_alpha(g) - self.settings.threshold[g]).detach() for g in GRANULARITIES}
 
-    def unit_scales(self) -> Dict[str, torch.Tensor]:
+    def unit_scales(self) -> dict[str, torch.Tensor]:
         return {g: self.mu[g] for g in GRANULARITIES}

@@ -5,6 +5,7 @@
 launch.json holds the compress settings. Rank 0 prints progress as `VTRANS-PROGRESS <json>` lines on stdout
 (the server relays them) and writes the run directory; the file `<run>/.cancel` asks every worker to stop.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,9 @@ PROGRESS_PREFIX = "VTRANS-PROGRESS "
 
 
 def main(launch_file: str) -> int:
-    logging.basicConfig(stream=sys.stderr, level=os.environ.get("VTRANS_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s [worker] %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=os.environ.get("VTRANS_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s [worker] %(message)s"
+    )
     with open(launch_file, encoding="utf-8") as f:
         params = json.load(f)
     settings = parse_settings(params)

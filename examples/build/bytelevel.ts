@@ -3,13 +3,7 @@
 // characters GPT-2 uses, and BPE merges are learned over the piece counts. Every byte is in the
 // vocabulary, so any text encodes without an unknown token and decodes back exactly.
 import { learnMerges, type WordTable } from './bpe';
-import {
-  addedTokensDecoder,
-  specialToken,
-  vocabObject,
-  type TokenizerBundle,
-  type TokenizerJson,
-} from './tokenizerJson';
+import { addedTokensDecoder, specialToken, vocabObject, type TokenizerBundle, type TokenizerJson } from './tokenizerJson';
 
 export const EOS_TOKEN = '<|endoftext|>';
 
@@ -61,7 +55,8 @@ export function trainByteLevelBpe(texts: Iterable<string>, opts: ByteLevelBpeOpt
   const vocabSize = opts.vocabSize ?? 8192;
   const minFrequency = opts.minFrequency ?? 2;
   const log = opts.log ?? (() => {});
-  if (!Number.isInteger(vocabSize) || vocabSize < 257) throw new Error(`vocabSize must be an integer >= 257 (256 bytes + ${EOS_TOKEN}), got ${vocabSize}`);
+  if (!Number.isInteger(vocabSize) || vocabSize < 257)
+    throw new Error(`vocabSize must be an integer >= 257 (256 bytes + ${EOS_TOKEN}), got ${vocabSize}`);
 
   const pieceCounts = new Map<string, number>();
   let total = 0;

@@ -26,8 +26,14 @@ export function packageVersion(name: string): string {
 export function buildSourcesHash(): string {
   const dir = __dirname;
   const h = createHash('sha256');
-  for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.ts')).sort()) {
-    h.update(f).update('\0').update(fs.readFileSync(path.join(dir, f))).update('\0');
+  for (const f of fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.ts'))
+    .sort()) {
+    h.update(f)
+      .update('\0')
+      .update(fs.readFileSync(path.join(dir, f)))
+      .update('\0');
   }
   return h.digest('hex').slice(0, 16);
 }

@@ -37,7 +37,10 @@ export interface TokenizerEval {
   exactRoundTrip: number;
 }
 
-export async function evaluateTokenizer(bundle: Pick<TokenizerBundle, 'tokenizer' | 'config'>, texts: readonly string[]): Promise<TokenizerEval> {
+export async function evaluateTokenizer(
+  bundle: Pick<TokenizerBundle, 'tokenizer' | 'config'>,
+  texts: readonly string[],
+): Promise<TokenizerEval> {
   const tok = await loadTokenizer(bundle);
   const model = bundle.tokenizer.model;
   const modelUnk = typeof model.unk_token === 'string' ? model.unk_token : null;

@@ -94,7 +94,9 @@ function stringBytes(text: string): number[] {
 }
 
 export function decodeQuotedPrintable(text: string): Uint8Array {
-  const src = lf(text).replace(/[ \t]+$/gm, '').replace(/=\n/g, '');
+  const src = lf(text)
+    .replace(/[ \t]+$/gm, '')
+    .replace(/=\n/g, '');
   const bytes: number[] = [];
   for (let i = 0; i < src.length; i++) {
     const c = src[i];
@@ -138,12 +140,50 @@ export function decodeTransfer(body: string, encoding: string | undefined, chars
 }
 
 const NAMED_ENTITIES: Record<string, string> = {
-  nbsp: ' ', amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", copy: '©', reg: '®', trade: '™',
-  euro: '€', pound: '£', yen: '¥', cent: '¢', sect: '§', deg: '°', middot: '·', bull: '•',
-  hellip: '…', mdash: '—', ndash: '–', lsquo: '‘', rsquo: '’', ldquo: '“', rdquo: '”',
-  laquo: '«', raquo: '»', times: '×', divide: '÷', frac12: '½', frac14: '¼', frac34: '¾',
-  eacute: 'é', egrave: 'è', aacute: 'á', agrave: 'à', oacute: 'ó', uacute: 'ú', iacute: 'í',
-  ntilde: 'ñ', ccedil: 'ç', uuml: 'ü', ouml: 'ö', auml: 'ä', szlig: 'ß',
+  nbsp: ' ',
+  amp: '&',
+  lt: '<',
+  gt: '>',
+  quot: '"',
+  apos: "'",
+  copy: '©',
+  reg: '®',
+  trade: '™',
+  euro: '€',
+  pound: '£',
+  yen: '¥',
+  cent: '¢',
+  sect: '§',
+  deg: '°',
+  middot: '·',
+  bull: '•',
+  hellip: '…',
+  mdash: '—',
+  ndash: '–',
+  lsquo: '‘',
+  rsquo: '’',
+  ldquo: '“',
+  rdquo: '”',
+  laquo: '«',
+  raquo: '»',
+  times: '×',
+  divide: '÷',
+  frac12: '½',
+  frac14: '¼',
+  frac34: '¾',
+  eacute: 'é',
+  egrave: 'è',
+  aacute: 'á',
+  agrave: 'à',
+  oacute: 'ó',
+  uacute: 'ú',
+  iacute: 'í',
+  ntilde: 'ñ',
+  ccedil: 'ç',
+  uuml: 'ü',
+  ouml: 'ö',
+  auml: 'ä',
+  szlig: 'ß',
 };
 
 export function decodeEntities(text: string): string {
@@ -157,7 +197,8 @@ export function decodeEntities(text: string): string {
   });
 }
 
-const BLOCK_TAGS = 'address|article|blockquote|br|center|dd|div|dl|dt|form|h[1-6]|hr|li|ol|p|pre|section|table|tbody|thead|tfoot|tr|ul|title';
+const BLOCK_TAGS =
+  'address|article|blockquote|br|center|dd|div|dl|dt|form|h[1-6]|hr|li|ol|p|pre|section|table|tbody|thead|tfoot|tr|ul|title';
 
 /** Visible text of an HTML document: drops comments, scripts, styles and tags; block tags become line breaks. */
 export function htmlToText(html: string): string {
@@ -225,7 +266,10 @@ function entityText(headers: Map<string, string>, body: string, depth: number): 
       if (plain && longest && size(longest.text) <= 2 * size(plain.text)) return plain.text;
       return longest ? longest.text : '';
     }
-    return parts.map((p) => p.text).filter((t) => t.trim() !== '').join('\n');
+    return parts
+      .map((p) => p.text)
+      .filter((t) => t.trim() !== '')
+      .join('\n');
   }
   if (ct.type === 'message/rfc822') {
     const inner = parseMessage(body);
@@ -244,7 +288,8 @@ function plainOrHtml(text: string, isHtml: boolean): string {
  * Header names that mark a line as a mail header when it appears inside a body (forwarded messages,
  * bounces, digests). Such lines, and their folded continuation lines, are removed from the text.
  */
-export const HEADER_LINE = /^(?:received|return-path|delivered-to|message-id|in-reply-to|references|x-[\w-]+|mime-version|content-[\w-]+|from|to|cc|bcc|reply-to|sender|subject|date|sent|errors-to|precedence|list-[\w-]+|importance|organization|user-agent|thread-[\w-]+|status|envelope-to|dkim-signature|domainkey-signature|authentication-results|resent-[\w-]+|mailing-list|priority):/i;
+export const HEADER_LINE =
+  /^(?:received|return-path|delivered-to|message-id|in-reply-to|references|x-[\w-]+|mime-version|content-[\w-]+|from|to|cc|bcc|reply-to|sender|subject|date|sent|errors-to|precedence|list-[\w-]+|importance|organization|user-agent|thread-[\w-]+|status|envelope-to|dkim-signature|domainkey-signature|authentication-results|resent-[\w-]+|mailing-list|priority):/i;
 
 const MBOX_FROM = /^From \S+\s+(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\b/;
 

@@ -32,10 +32,24 @@ function recipe(name: DemoName, vocab: number): Recipe {
       task: 'classification',
       maxLen: 128,
       config: {
-        architectures: ['BertForSequenceClassification'], model_type: 'bert', vocab_size: vocab, hidden_size: 128, num_hidden_layers: 4,
-        num_attention_heads: 4, intermediate_size: 512, hidden_act: 'gelu', hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1,
-        max_position_embeddings: 512, type_vocab_size: 2, layer_norm_eps: 1e-12, pad_token_id: 0, initializer_range: 0.02,
-        id2label: { '0': 'ham', '1': 'spam' }, label2id: { ham: 0, spam: 1 }, problem_type: 'single_label_classification',
+        architectures: ['BertForSequenceClassification'],
+        model_type: 'bert',
+        vocab_size: vocab,
+        hidden_size: 128,
+        num_hidden_layers: 4,
+        num_attention_heads: 4,
+        intermediate_size: 512,
+        hidden_act: 'gelu',
+        hidden_dropout_prob: 0.1,
+        attention_probs_dropout_prob: 0.1,
+        max_position_embeddings: 512,
+        type_vocab_size: 2,
+        layer_norm_eps: 1e-12,
+        pad_token_id: 0,
+        initializer_range: 0.02,
+        id2label: { '0': 'ham', '1': 'spam' },
+        label2id: { ham: 0, spam: 1 },
+        problem_type: 'single_label_classification',
       },
       train: { epochs: 2, lr: 1e-3, batchSize: 32 },
       files: { train: 'train.jsonl', dev: 'dev.jsonl', test: 'test.jsonl' },
@@ -45,9 +59,24 @@ function recipe(name: DemoName, vocab: number): Recipe {
     task: 'lm',
     maxLen: 128,
     config: {
-      architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', vocab_size: vocab, n_embd: 128, n_layer: 4, n_head: 4, n_inner: 512,
-      n_positions: 512, n_ctx: 512, activation_function: 'gelu_new', resid_pdrop: 0.1, embd_pdrop: 0.1, attn_pdrop: 0.1,
-      layer_norm_epsilon: 1e-5, initializer_range: 0.02, bos_token_id: vocab - 1, eos_token_id: vocab - 1, tie_word_embeddings: true,
+      architectures: ['GPT2LMHeadModel'],
+      model_type: 'gpt2',
+      vocab_size: vocab,
+      n_embd: 128,
+      n_layer: 4,
+      n_head: 4,
+      n_inner: 512,
+      n_positions: 512,
+      n_ctx: 512,
+      activation_function: 'gelu_new',
+      resid_pdrop: 0.1,
+      embd_pdrop: 0.1,
+      attn_pdrop: 0.1,
+      layer_norm_epsilon: 1e-5,
+      initializer_range: 0.02,
+      bos_token_id: vocab - 1,
+      eos_token_id: vocab - 1,
+      tie_word_embeddings: true,
     },
     train: { steps: 300, lr: 2e-3, batchSize: 16 },
     files: { train: 'train.txt', dev: 'dev.txt', test: 'test.txt' },
@@ -76,12 +105,18 @@ export interface BuildResult {
 }
 
 /** Builds (or reuses) examples/<name>/model. */
-export async function buildDemoModel(name: DemoName, opts: { force?: boolean; python?: string; seed?: number; log?: Logger; outDir?: string } = {}): Promise<BuildResult> {
+export async function buildDemoModel(
+  name: DemoName,
+  opts: { force?: boolean; python?: string; seed?: number; log?: Logger; outDir?: string } = {},
+): Promise<BuildResult> {
   const log = opts.log ?? stderrLog;
   const out = path.resolve(opts.outDir ?? DEFAULT_OUT[name]);
   // A 4,096-token vocabulary keeps the LM head (most of the demo LM's compute) small enough to train in minutes.
   const prepared = name === 'spam' ? await prepareSpam(out, { log }) : await prepareSotu(out, { log, vocabSize: 4096 });
-  const tokenizer = JSON.parse(fs.readFileSync(path.join(prepared.tokenizerDir, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> }; added_tokens?: Array<{ id: number }> };
+  const tokenizer = JSON.parse(fs.readFileSync(path.join(prepared.tokenizerDir, 'tokenizer.json'), 'utf8')) as {
+    model: { vocab: Record<string, number> };
+    added_tokens?: Array<{ id: number }>;
+  };
   const vocab = Math.max(...Object.values(tokenizer.model.vocab), ...(tokenizer.added_tokens ?? []).map((t) => t.id)) + 1;
   const r = recipe(name, vocab);
   const seed = opts.seed ?? 0;
@@ -103,13 +138,31 @@ export async function buildDemoModel(name: DemoName, opts: { force?: boolean; py
   const shards: Record<string, string> = {};
   for (const [split, file] of Object.entries(r.files)) {
     log(`tokenizing ${name} ${split}`);
-    shards[split] = (await prepareShards({ modelDir: staging, dataFile: path.join(prepared.dataDir, file), task: r.task, maxLen: r.maxLen, cacheDir })).dir;
+    shards[split] = (
+      await prepareShards({ modelDir: staging, dataFile: path.join(prepared.dataDir, file), task: r.task, maxLen: r.maxLen, cacheDir })
+    ).dir;
   }
   log(`training the ${name} model (${JSON.stringify(r.train)})`);
   const args = [
-    path.join(__dirname, 'train_model.py'), '--config', path.join(staging, 'config.json'), '--tokenizer', prepared.tokenizerDir,
-    '--train', shards.train, '--dev', shards.dev, '--test', shards.test, '--out', path.join(out, '.build', 'model-new'),
-    '--lr', String(r.train.lr), '--batch-size', String(r.train.batchSize), '--seed', String(seed),
+    path.join(__dirname, 'train_model.py'),
+    '--config',
+    path.join(staging, 'config.json'),
+    '--tokenizer',
+    prepared.tokenizerDir,
+    '--train',
+    shards.train,
+    '--dev',
+    shards.dev,
+    '--test',
+    shards.test,
+    '--out',
+    path.join(out, '.build', 'model-new'),
+    '--lr',
+    String(r.train.lr),
+    '--batch-size',
+    String(r.train.batchSize),
+    '--seed',
+    String(seed),
     ...(r.train.steps ? ['--steps', String(r.train.steps)] : ['--epochs', String(r.train.epochs)]),
   ];
   fs.rmSync(path.join(out, '.build', 'model-new'), { recursive: true, force: true });
@@ -131,10 +184,22 @@ if (require.main === module) {
   const flag = (f: string) => rest.includes(f);
   const value = (f: string) => (rest.includes(f) ? rest[rest.indexOf(f) + 1] : undefined);
   const t0 = Date.now();
-  buildDemoModel(name, { force: flag('--force'), python: value('--python'), seed: value('--seed') ? Number(value('--seed')) : undefined, log: flag('--quiet') ? silentLog : stderrLog })
+  buildDemoModel(name, {
+    force: flag('--force'),
+    python: value('--python'),
+    seed: value('--seed') ? Number(value('--seed')) : undefined,
+    log: flag('--quiet') ? silentLog : stderrLog,
+  })
     .then((r) => {
       console.error(`${r.cached ? 'up to date' : 'built'}: ${r.modelDir} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-      console.log(JSON.stringify({ modelDir: r.modelDir, test: r.training.test, dev: r.training.dev, unigramTestPerplexity: r.training.unigramTestPerplexity }));
+      console.log(
+        JSON.stringify({
+          modelDir: r.modelDir,
+          test: r.training.test,
+          dev: r.training.dev,
+          unigramTestPerplexity: r.training.unigramTestPerplexity,
+        }),
+      );
     })
     .catch((e: Error) => {
       console.error(`model.ts: ${e.message}`);

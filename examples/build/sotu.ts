@@ -118,7 +118,11 @@ export async function prepareSotu(outDir: string, opts: PrepareSotuOptions = {})
     build: buildSourcesHash(),
     options: { testFraction, devFraction, vocabSize, minFrequency },
   };
-  const outputs = [...SPLITS.map((s) => path.join(dataDir, `${s}.txt`)), manifestFile, ...TOKENIZER_FILES.map((f) => path.join(tokenizerDir, f))];
+  const outputs = [
+    ...SPLITS.map((s) => path.join(dataDir, `${s}.txt`)),
+    manifestFile,
+    ...TOKENIZER_FILES.map((f) => path.join(tokenizerDir, f)),
+  ];
   if (!opts.force && isFresh(stampFile, stamp, outputs)) {
     log(`sotu: ${path.relative(process.cwd(), outDir) || '.'} is up to date`);
     return { cached: true, dataDir, tokenizerDir, manifest: JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as SotuManifest };
@@ -150,9 +154,15 @@ export async function prepareSotu(outDir: string, opts: PrepareSotuOptions = {})
   };
   const manifest: SotuManifest = {
     source: { package: SOTU_PACKAGE, version: packageVersion(SOTU_PACKAGE) },
-    split: { method: 'chronological by address: test = latest addresses, dev = the ones before, train = the rest; no year is divided', testFraction, devFraction },
+    split: {
+      method: 'chronological by address: test = latest addresses, dev = the ones before, train = the rest; no year is divided',
+      testFraction,
+      devFraction,
+    },
     splits: { train: summary('train'), dev: summary('dev'), test: summary('test') },
-    addresses: SPLITS.flatMap((s) => splits[s].map((a, i) => ({ year: a.year, name: a.name, party: a.party, split: s, words: wordCount(texts[s][i]) }))),
+    addresses: SPLITS.flatMap((s) =>
+      splits[s].map((a, i) => ({ year: a.year, name: a.name, party: a.party, split: s, words: wordCount(texts[s][i]) })),
+    ),
     tokenizer: { type: 'ByteLevelBPE', trainedOn: 'train', vocabSize: bpe.stats.vocabSize, merges: bpe.stats.merges, dev: devEval },
   };
   writeFileAtomic(manifestFile, JSON.stringify(manifest, null, 2) + '\n');

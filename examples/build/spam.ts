@@ -59,7 +59,11 @@ export function duplicateKey(text: string): string {
  * depend on the input order.
  */
 export function buildSpamRecords(raw: readonly RawEmail[], maxChars = 4000): RecordsResult {
-  const all: SpamRecord[] = raw.map((m) => ({ text: messageText(m.text, { maxChars }), label: labelOfGroup(m.group), id: `${m.group}/${m.id}` }));
+  const all: SpamRecord[] = raw.map((m) => ({
+    text: messageText(m.text, { maxChars }),
+    label: labelOfGroup(m.group),
+    id: `${m.group}/${m.id}`,
+  }));
   all.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const ids = new Set<string>();
   for (const r of all) {
@@ -96,7 +100,10 @@ export function buildSpamRecords(raw: readonly RawEmail[], maxChars = 4000): Rec
 export const SPAM_SPLIT_SALT = 'vtrans-spam-v1:';
 
 /** Assigns each record to a split by the hash of its id; each split is sorted by id. */
-export function splitSpamRecords(records: readonly SpamRecord[], fractions: SplitFractions = DEFAULT_FRACTIONS): Record<SplitName, SpamRecord[]> {
+export function splitSpamRecords(
+  records: readonly SpamRecord[],
+  fractions: SplitFractions = DEFAULT_FRACTIONS,
+): Record<SplitName, SpamRecord[]> {
   const out: Record<SplitName, SpamRecord[]> = { train: [], dev: [], test: [] };
   for (const r of records) out[splitOf(r.id, fractions, SPAM_SPLIT_SALT)].push(r);
   for (const s of SPLITS) out[s].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -178,7 +185,9 @@ export async function prepareSpam(outDir: string, opts: PrepareSpamOptions = {})
 
   const raw = timed(log, `spam: read ${SPAM_PACKAGE}`, () => loadSpamAssassin());
   const { records, dropped } = timed(log, `spam: cleaned ${raw.length} messages`, () => buildSpamRecords(raw, maxChars));
-  log(`spam: kept ${records.length}; dropped ${dropped.empty} empty, ${dropped.duplicates} duplicates, ${dropped.conflictingLabels} with conflicting labels`);
+  log(
+    `spam: kept ${records.length}; dropped ${dropped.empty} empty, ${dropped.duplicates} duplicates, ${dropped.conflictingLabels} with conflicting labels`,
+  );
   const splits = splitSpamRecords(records, fractions);
   for (const s of SPLITS) writeFileAtomic(path.join(dataDir, `${s}.jsonl`), toJsonl(splits[s]));
 
@@ -189,7 +198,10 @@ export async function prepareSpam(outDir: string, opts: PrepareSpamOptions = {})
     ),
   );
   writeTokenizerFiles(tokenizerDir, wp);
-  const devEval = await evaluateTokenizer(wp, splits.dev.map((r) => r.text));
+  const devEval = await evaluateTokenizer(
+    wp,
+    splits.dev.map((r) => r.text),
+  );
   log(`spam: dev unknown rate ${(100 * devEval.unknownRate).toFixed(3)} %, ${devEval.tokensPerWord.toFixed(3)} tokens/word`);
 
   const count = (rs: SpamRecord[]): { total: number; spam: number; ham: number } => ({

@@ -9,6 +9,7 @@ padding); language-model batches are random blocks. The dev split picks the best
 only evaluated at the end. For language models the test perplexity of an add-one unigram model over the same
 tokens is reported beside the model's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,9 +46,9 @@ def bucketed_batches(shards: Shards, batch_size: int, rng: np.random.Generator):
     chunk = batch_size * 50
     batches = []
     for start in range(0, len(order), chunk):
-        part = order[start:start + chunk]
+        part = order[start : start + chunk]
         part = part[np.argsort(shards.lengths[part], kind="stable")]
-        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
     rng.shuffle(batches)
     return batches
 
@@ -56,7 +57,7 @@ def unigram_perplexity(train: Shards, test: Shards, vocab: int) -> float:
     counts = np.bincount(train.ids, minlength=vocab).astype(np.float64) + 1.0
     logp = np.log(counts / counts.sum())
     # The same tokens the model is scored on: every token after the first of each block.
-    targets = np.concatenate([test.ids[test.offsets[i] + 1:test.offsets[i + 1]] for i in range(len(test))])
+    targets = np.concatenate([test.ids[test.offsets[i] + 1 : test.offsets[i + 1]] for i in range(len(test))])
     return float(math.exp(-logp[targets].mean()))
 
 
@@ -117,9 +118,16 @@ def main() -> None:
     model.load_state_dict(best_state)
     model.eval()
     result = {
-        "seed": a.seed, "steps": total, "batchSize": a.batch_size, "lr": a.lr, "threads": a.threads,
-        "seconds": round(time.time() - t0, 1), "params": count_params(shape), "history": history,
-        "dev": evaluate(model, dev, device), "test": evaluate(model, test, device),
+        "seed": a.seed,
+        "steps": total,
+        "batchSize": a.batch_size,
+        "lr": a.lr,
+        "threads": a.threads,
+        "seconds": round(time.time() - t0, 1),
+        "params": count_params(shape),
+        "history": history,
+        "dev": evaluate(model, dev, device),
+        "test": evaluate(model, test, device),
     }
     if train.task == "lm":
         result["unigramTestPerplexity"] = unigram_perplexity(train, test, shape.vocab)

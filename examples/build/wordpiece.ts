@@ -3,14 +3,7 @@
 // learned with BPE merges over word counts, where a word starts as [c0, ##c1, ##c2, ...] (the way the
 // Rust `tokenizers` WordPieceTrainer does it) and every merge result becomes a vocabulary entry.
 import { learnMerges, type WordTable } from './bpe';
-import {
-  addedTokensDecoder,
-  specialToken,
-  vocabObject,
-  type JsonValue,
-  type TokenizerBundle,
-  type TokenizerJson,
-} from './tokenizerJson';
+import { addedTokensDecoder, specialToken, vocabObject, type JsonValue, type TokenizerBundle, type TokenizerJson } from './tokenizerJson';
 
 export const BERT_SPECIAL_TOKENS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] as const;
 const PREFIX = '##';
@@ -60,7 +53,10 @@ export function bertNormalize(text: string): string {
     else if (cp <= 0xffff && isPaddedCjk(cp)) out += ` ${ch} `;
     else out += ch;
   }
-  return out.toLowerCase().normalize('NFD').replace(/\p{Mn}/gu, '');
+  return out
+    .toLowerCase()
+    .normalize('NFD')
+    .replace(/\p{Mn}/gu, '');
 }
 
 /** BertPreTokenizer: split on whitespace, and every punctuation character is a word of its own. */
@@ -100,7 +96,10 @@ export function trainWordPiece(texts: Iterable<string>, opts: WordPieceOptions =
   }
   // Alphabet: the most frequent characters, each as a word-initial piece and (unless it is a CJK
   // ideograph, which the normalizer always isolates) as a `##` continuation piece.
-  const alphabet = [...charCounts].sort(byCountThenString).slice(0, limitAlphabet).map(([ch]) => ch);
+  const alphabet = [...charCounts]
+    .sort(byCountThenString)
+    .slice(0, limitAlphabet)
+    .map(([ch]) => ch);
   alphabet.sort((a, b) => (a.codePointAt(0) ?? 0) - (b.codePointAt(0) ?? 0));
   const inAlphabet = new Set(alphabet);
   const vocab: string[] = [...BERT_SPECIAL_TOKENS];
@@ -114,7 +113,9 @@ export function trainWordPiece(texts: Iterable<string>, opts: WordPieceOptions =
   for (const ch of alphabet) add(ch);
   for (const ch of alphabet) if (!isPaddedCjk(ch.codePointAt(0) ?? 0)) add(PREFIX + ch);
   if (vocab.length > vocabSize) {
-    throw new Error(`vocabSize ${vocabSize} is smaller than the special tokens plus the alphabet (${vocab.length}); raise vocabSize or lower limitAlphabet`);
+    throw new Error(
+      `vocabSize ${vocabSize} is smaller than the special tokens plus the alphabet (${vocab.length}); raise vocabSize or lower limitAlphabet`,
+    );
   }
 
   // Word table: words made only of alphabet characters and short enough to be encoded.

@@ -104,7 +104,8 @@ export function flopsPerToken(s: ModelShape, seqLen: number): number {
   return flops;
 }
 
-const EMBEDDING_NAME = /(^|\.)(word_embeddings|position_embeddings|token_type_embeddings|wte|wpe|embed_tokens)\.|(^|\.)embeddings\.LayerNorm\./;
+const EMBEDDING_NAME =
+  /(^|\.)(word_embeddings|position_embeddings|token_type_embeddings|wte|wpe|embed_tokens)\.|(^|\.)embeddings\.LayerNorm\./;
 const BLOCK_NAME = /(^|\.)(layer|h|layers)\.\d+\./;
 
 /**
@@ -112,7 +113,8 @@ const BLOCK_NAME = /(^|\.)(layer|h|layers)\.\d+\./;
  * parameters, and not counted (`transformers` does not count them either). The backend ignores the same names.
  */
 export const BUFFER_SUFFIXES = ['.attn.bias', '.attn.masked_bias', 'rotary_emb.inv_freq', 'embeddings.position_ids'] as const;
-const isBuffer = (name: string, dtype?: string) => BUFFER_SUFFIXES.some((s) => name.endsWith(s)) || (dtype !== undefined && !/^(F|BF)/.test(dtype));
+const isBuffer = (name: string, dtype?: string) =>
+  BUFFER_SUFFIXES.some((s) => name.endsWith(s)) || (dtype !== undefined && !/^(F|BF)/.test(dtype));
 
 /** Counts parameters from tensor names and shapes (a checkpoint's safetensors header). */
 export function countParamsFromTensors(tensors: Iterable<[string, { shape: number[]; dtype?: string }]>): ParamCounts {

@@ -25,7 +25,11 @@ export class CancelledError extends Error {
 }
 
 export class BackendCrashedError extends Error {
-  constructor(readonly code: number | null, readonly signal: NodeJS.Signals | null, readonly lastLog: string[]) {
+  constructor(
+    readonly code: number | null,
+    readonly signal: NodeJS.Signals | null,
+    readonly lastLog: string[],
+  ) {
     super(`The VTrans backend stopped unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`}).`);
     this.name = 'BackendCrashedError';
   }
@@ -49,7 +53,10 @@ export class Backend {
   private crash?: BackendCrashedError;
   info?: InitializeResult;
 
-  private constructor(readonly process: ChildProcess, private readonly options: BackendOptions) {
+  private constructor(
+    readonly process: ChildProcess,
+    private readonly options: BackendOptions,
+  ) {
     const child = process;
     this.connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
     this.connection.onNotification(Notifications.progress, (p) => this.progressHandlers.forEach((h) => h(p)));
@@ -94,7 +101,11 @@ export class Backend {
       child.once('spawn', () => resolve(undefined));
       child.once('error', (e) => resolve(e));
     });
-    if (spawned) throw new UserError(`Cannot start the backend with ${options.python} (${spawned.message}).`, 'Set vtrans.pythonPath (or VTRANS_PYTHON) to a Python with PyTorch.');
+    if (spawned)
+      throw new UserError(
+        `Cannot start the backend with ${options.python} (${spawned.message}).`,
+        'Set vtrans.pythonPath (or VTRANS_PYTHON) to a Python with PyTorch.',
+      );
     const backend = new Backend(child, options);
     backend.info = await backend.request(Requests.initialize, {});
     return backend;

@@ -10,7 +10,14 @@ import { type Backend, CancelledError } from './backend';
 import { UserError } from './errors';
 import { measureOnnx } from './onnxEval';
 import { labelNames, readConfig, readModelShape, type Task } from './modelShape';
-import { Requests, type CompressParams, type CompressResult, type DistillParams, type ProgressParams, type RethresholdResult } from './protocol';
+import {
+  Requests,
+  type CompressParams,
+  type CompressResult,
+  type DistillParams,
+  type ProgressParams,
+  type RethresholdResult,
+} from './protocol';
 import { renderReportHtml, renderReportMarkdown } from './reportHtml';
 import type { BudgetKind, Method, RunReport } from './report';
 import { CACHE_DIR, newRunId, readReport, readRunInfo, runsDir, writeJsonAtomic, writeTextAtomic } from './runs';
@@ -60,7 +67,8 @@ export interface CompressOutcome extends CompressResult {
 }
 
 function checkKeep(keep: number): void {
-  if (!(keep > 0 && keep <= 1)) throw new UserError(`--keep must be a fraction in (0, 1], got ${keep}.`, 'For example --keep 0.3 keeps 30 % of the budget.');
+  if (!(keep > 0 && keep <= 1))
+    throw new UserError(`--keep must be a fraction in (0, 1], got ${keep}.`, 'For example --keep 0.3 keeps 30 % of the budget.');
 }
 
 export interface PreparedData {
@@ -85,8 +93,16 @@ export async function prepareData(opts: CompressOptions, hooks: CompressHooks = 
     const shard = async (file: string) => {
       hooks.onStage?.('tokenize', file);
       const r = await prepareShards({
-        modelDir: opts.modelDir, dataFile: file, task, maxLen, cacheDir, labelNames: labelNames(cfg), fields: opts.fields, pairs: opts.pairs,
-        onProgress: (p) => hooks.onTokenize?.(file, p), signal: abort.signal,
+        modelDir: opts.modelDir,
+        dataFile: file,
+        task,
+        maxLen,
+        cacheDir,
+        labelNames: labelNames(cfg),
+        fields: opts.fields,
+        pairs: opts.pairs,
+        onProgress: (p) => hooks.onTokenize?.(file, p),
+        signal: abort.signal,
       });
       return r.dir;
     };
@@ -102,7 +118,14 @@ export async function prepareData(opts: CompressOptions, hooks: CompressHooks = 
     const test = opts.testData ? await shard(opts.testData) : undefined;
     const tok = loadTokenizer(opts.modelDir);
     const specials = [...tok.tokenizer.get_added_tokens_decoder().entries()].filter(([, t]) => t.special).map(([id]) => id);
-    return { train, eval: evalDir, test, specialTokenIds: specials, withTokenTypes: readShards(train).meta.pairs && tok.usesTokenTypes, task };
+    return {
+      train,
+      eval: evalDir,
+      test,
+      specialTokenIds: specials,
+      withTokenTypes: readShards(train).meta.pairs && tok.usesTokenTypes,
+      task,
+    };
   } catch (e) {
     if (abort.signal.aborted) throw new CancelledError('Compression cancelled while tokenizing.');
     throw e;
@@ -149,9 +172,20 @@ export async function compress(backend: Backend, opts: CompressOptions, hooks: C
   }
   const report = await finalizeRun(runDir, { evalShards: data.eval, hooks });
   return {
-    status: 'done', runDir, method: opts.method, budget: opts.budget, keep: opts.keep, achieved: result.achieved,
-    teacher: report.teacher, student: report.student!, units: result.units, wallSeconds: (Date.now() - t0) / 1000,
-    modelDir: result.modelDir, onnxPath: result.onnxPath, reportHtml: path.join(runDir, 'report.html'), test: result.test,
+    status: 'done',
+    runDir,
+    method: opts.method,
+    budget: opts.budget,
+    keep: opts.keep,
+    achieved: result.achieved,
+    teacher: report.teacher,
+    student: report.student!,
+    units: result.units,
+    wallSeconds: (Date.now() - t0) / 1000,
+    modelDir: result.modelDir,
+    onnxPath: result.onnxPath,
+    reportHtml: path.join(runDir, 'report.html'),
+    test: result.test,
   };
 }
 
@@ -159,9 +193,13 @@ export async function compress(backend: Backend, opts: CompressOptions, hooks: C
  * Completes a run's report.json with the onnxruntime-node figures of teacher.onnx and model.onnx (size, latency,
  * metric from the eval shards), decodes the probe keywords, and writes report.html and report.md.
  */
-export async function finalizeRun(runDir: string, opts: { evalShards?: string; threads?: number; hooks?: CompressHooks } = {}): Promise<RunReport> {
+export async function finalizeRun(
+  runDir: string,
+  opts: { evalShards?: string; threads?: number; hooks?: CompressHooks } = {},
+): Promise<RunReport> {
   const report = readReport(runDir);
-  if (!report) throw new UserError(`${path.join(runDir, 'report.json')}: missing or unreadable.`, 'The run did not finish; resume or rerun it.');
+  if (!report)
+    throw new UserError(`${path.join(runDir, 'report.json')}: missing or unreadable.`, 'The run did not finish; resume or rerun it.');
   const info = readRunInfo(runDir);
   const settings = (info?.settings ?? {}) as { eval_shards?: string; model_dir?: string; eval_examples?: number | null };
   const evalDir = opts.evalShards ?? settings.eval_shards;
@@ -175,7 +213,9 @@ export async function finalizeRun(runDir: string, opts: { evalShards?: string; t
     if (token?.isCancellationRequested) throw new CancelledError();
     const full = path.join(runDir, file);
     const limit = settings.eval_examples ?? undefined;
-    return fs.existsSync(full) ? measureOnnx(full, file, report.model.vocab, { shards, threads: opts.threads, latency: { seqLen }, limit }) : undefined;
+    return fs.existsSync(full)
+      ? measureOnnx(full, file, report.model.vocab, { shards, threads: opts.threads, latency: { seqLen }, limit })
+      : undefined;
   };
   const teacherOnnx = await measure('teacher.onnx');
   if (teacherOnnx) report.teacher.onnx = teacherOnnx;
@@ -217,7 +257,11 @@ export async function exportAtBudget(
   const progress = hooks.onProgress ? backend.onProgress(hooks.onProgress) : undefined;
   let result: RethresholdResult;
   try {
-    result = await backend.request(Requests.rethreshold, { runDir: opts.runDir, keep: opts.keep, budget: opts.budget, outDir, retuneSteps: opts.retuneSteps }, hooks.token);
+    result = await backend.request(
+      Requests.rethreshold,
+      { runDir: opts.runDir, keep: opts.keep, budget: opts.budget, outDir, retuneSteps: opts.retuneSteps },
+      hooks.token,
+    );
   } finally {
     progress?.dispose();
   }
@@ -232,7 +276,9 @@ export async function resumeRun(backend: Backend, runDir: string, hooks: Compres
   if (info.status === 'done') throw new UserError(`${runDir}: the run is already done.`);
   const settings = info.settings ?? {};
   // run.json keeps the backend's snake_case settings; the protocol speaks camelCase.
-  const params = Object.fromEntries(Object.entries(settings).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v])) as unknown as CompressParams;
+  const params = Object.fromEntries(
+    Object.entries(settings).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v]),
+  ) as unknown as CompressParams;
   const t0 = Date.now();
   hooks.onStage?.('train', runDir);
   const progress = hooks.onProgress ? backend.onProgress(hooks.onProgress) : undefined;
@@ -244,9 +290,20 @@ export async function resumeRun(backend: Backend, runDir: string, hooks: Compres
   }
   const report = await finalizeRun(runDir, { hooks });
   return {
-    status: 'done', runDir, method: result.method, budget: result.budget, keep: result.keep, achieved: result.achieved,
-    teacher: report.teacher, student: report.student!, units: result.units, wallSeconds: (Date.now() - t0) / 1000,
-    modelDir: result.modelDir, onnxPath: result.onnxPath, reportHtml: path.join(runDir, 'report.html'), test: result.test,
+    status: 'done',
+    runDir,
+    method: result.method,
+    budget: result.budget,
+    keep: result.keep,
+    achieved: result.achieved,
+    teacher: report.teacher,
+    student: report.student!,
+    units: result.units,
+    wallSeconds: (Date.now() - t0) / 1000,
+    modelDir: result.modelDir,
+    onnxPath: result.onnxPath,
+    reportHtml: path.join(runDir, 'report.html'),
+    test: result.test,
   };
 }
 

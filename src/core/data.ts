@@ -138,7 +138,12 @@ async function* streamExamples(file: string, opts: ReadOptions, state: StreamSta
   };
   if (ctx.pairRequested !== undefined) setPairs(ctx, ctx.pairRequested);
   let count = 0;
-  const inner = format === 'jsonl' ? jsonlExamples(file, ctx) : format === 'txt' ? txtExamples(file, ctx) : delimitedExamples(file, ctx, format === 'csv' ? ',' : '\t');
+  const inner =
+    format === 'jsonl'
+      ? jsonlExamples(file, ctx)
+      : format === 'txt'
+        ? txtExamples(file, ctx)
+        : delimitedExamples(file, ctx, format === 'csv' ? ',' : '\t');
   for await (const ex of inner) {
     count++;
     yield ex;
@@ -255,7 +260,8 @@ function fromRecord(ctx: Ctx, line: number, keys: string[], get: (k: string) => 
       `Name the text ${what} "${fields.text}" or set the text ${what} name to one of these.`,
     );
   }
-  if (typeof text !== 'string') throw new UserError(`${where}: "${fields.text}" must be a string, got ${describe(text)}.`, 'Put the text in quotes.');
+  if (typeof text !== 'string')
+    throw new UserError(`${where}: "${fields.text}" must be a string, got ${describe(text)}.`, 'Put the text in quotes.');
   const ex: Example = { text, line };
   if (ctx.pairRequested === undefined) setPairs(ctx, get(fields.textPair) !== undefined && get(fields.textPair) !== null);
   if (ctx.pairRequested) {
@@ -266,7 +272,8 @@ function fromRecord(ctx: Ctx, line: number, keys: string[], get: (k: string) => 
         'Text-pair data needs the second text on every example; leave the pair field unset for single texts.',
       );
     }
-    if (typeof pair !== 'string') throw new UserError(`${where}: "${fields.textPair}" must be a string, got ${describe(pair)}.`, 'Put the text in quotes.');
+    if (typeof pair !== 'string')
+      throw new UserError(`${where}: "${fields.textPair}" must be a string, got ${describe(pair)}.`, 'Put the text in quotes.');
     ex.textPair = pair;
   }
   if (ctx.task === 'classification') {
@@ -281,7 +288,10 @@ function fromRecord(ctx: Ctx, line: number, keys: string[], get: (k: string) => 
       throw new UserError(`${where}: the "${fields.label}" ${what} is empty.`, 'Classification data needs a label on every example.');
     }
     if (typeof label !== 'string' && typeof label !== 'number') {
-      throw new UserError(`${where}: "${fields.label}" must be a string or an integer class index, got ${describe(label)}.`, 'Use the class name or its index.');
+      throw new UserError(
+        `${where}: "${fields.label}" must be a string or an integer class index, got ${describe(label)}.`,
+        'Use the class name or its index.',
+      );
     }
     ex.label = label;
   }
@@ -454,7 +464,8 @@ async function* delimitedExamples(file: string, ctx: Ctx, delim: string): AsyncG
     const h = header;
     const cols = col!;
     const get = (k: string): unknown => {
-      const i = k === ctx.fields.text ? cols.text : k === ctx.fields.label ? cols.label : k === ctx.fields.textPair ? cols.pair : h.indexOf(k);
+      const i =
+        k === ctx.fields.text ? cols.text : k === ctx.fields.label ? cols.label : k === ctx.fields.textPair ? cols.pair : h.indexOf(k);
       return i >= 0 ? row[i] : undefined;
     };
     const ex = fromRecord(ctx, line, h, get, 'column');
@@ -523,7 +534,9 @@ export function labelResolver(modelConfig: Json, opts: LabelOptions): LabelResol
   } else {
     const n = classifierLabels(modelConfig);
     if (n === 0) {
-      const archs = Array.isArray(modelConfig.architectures) ? (modelConfig.architectures as unknown[]).map(String).join(', ') : 'none listed';
+      const archs = Array.isArray(modelConfig.architectures)
+        ? (modelConfig.architectures as unknown[]).map(String).join(', ')
+        : 'none listed';
       throw new UserError(
         `${cfgName}: the model has no sequence-classification head (architectures: ${archs}), so it cannot be trained on the labels in ${name}.`,
         'Use a checkpoint saved from a …ForSequenceClassification model, give the label names, or set the task to lm.',
@@ -558,7 +571,10 @@ export function labelResolver(modelConfig: Json, opts: LabelOptions): LabelResol
   };
   const index = (v: number, shownLabel: string, where: string): number => {
     if (!Number.isInteger(v)) {
-      throw new UserError(`${where}: label ${shownLabel} is not a class: labels are class names (${shown}) or integer class indices.`, 'Fix the label in the data.');
+      throw new UserError(
+        `${where}: label ${shownLabel} is not a class: labels are class names (${shown}) or integer class indices.`,
+        'Fix the label in the data.',
+      );
     }
     if (v < 0 || v >= names.length) {
       throw new UserError(

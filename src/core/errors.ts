@@ -4,7 +4,10 @@
  * the CLI prints it without a stack trace and exits with code 2, the extension shows it as is.
  */
 export class UserError extends Error {
-  constructor(message: string, readonly hint?: string) {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
     super(hint ? `${message} ${hint}` : message);
     this.name = 'UserError';
   }

@@ -216,7 +216,14 @@ export function listEnglish(xs: readonly (string | number)[]): string {
 function studentFinding(r: RunReport): Finding {
   const s = r.student;
   if (!s) {
-    const why = r.status === 'running' ? 'the run is still running' : r.status === 'failed' ? 'the run failed before writing it' : r.status === 'cancelled' ? 'the run was cancelled before writing it' : 'the report has none';
+    const why =
+      r.status === 'running'
+        ? 'the run is still running'
+        : r.status === 'failed'
+          ? 'the run failed before writing it'
+          : r.status === 'cancelled'
+            ? 'the run was cancelled before writing it'
+            : 'the report has none';
     return { id: 'student', text: `No compressed model yet: ${why}.` };
   }
   const t = r.teacher;
@@ -243,18 +250,28 @@ function specialFinding(r: RunReport, m: ProbeMeans, counts: { kept: number; pru
   const pk = m.kept.special;
   const pp = m.pruned.special;
   if (counts.pruned === 0) return { id: 'special', text: 'No attention head was pruned, so pruned and retained heads cannot be compared.' };
-  if (counts.kept === 0) return { id: 'special', text: 'Every attention head was pruned, so pruned and retained heads cannot be compared.' };
+  if (counts.kept === 0)
+    return { id: 'special', text: 'Every attention head was pruned, so pruned and retained heads cannot be compared.' };
   if (pk == null || pp == null) {
-    return { id: 'special', text: 'This report has no attention probes, so the paper\'s observation on special tokens cannot be checked (the backend computes them when a run finishes).' };
+    return {
+      id: 'special',
+      text: "This report has no attention probes, so the paper's observation on special tokens cannot be checked (the backend computes them when a run finishes).",
+    };
   }
   const head = `Pruned heads put ${fmtPct(pp)} of their attention on special tokens on average, retained heads ${fmtPct(pk)} (${fmtInt(counts.pruned)} pruned, ${fmtInt(counts.kept)} retained heads)`;
   switch (specialVerdict(pp, pk)) {
     case 'confirmed':
       return { id: 'special', text: `${head}: this confirms the paper's observation that pruned heads attend mostly to special tokens.` };
     case 'partly':
-      return { id: 'special', text: `${head}: pruned heads attend more to special tokens than retained ones, as the paper observed, but not mostly (under 50%), so the observation is only partly confirmed.` };
+      return {
+        id: 'special',
+        text: `${head}: pruned heads attend more to special tokens than retained ones, as the paper observed, but not mostly (under 50%), so the observation is only partly confirmed.`,
+      };
     case 'not-confirmed':
-      return { id: 'special', text: `${head}: this does not confirm the paper's observation that pruned heads attend mostly to special tokens.` };
+      return {
+        id: 'special',
+        text: `${head}: this does not confirm the paper's observation that pruned heads attend mostly to special tokens.`,
+      };
   }
 }
 
@@ -274,9 +291,12 @@ function layersFinding(summaries: LayerSummary[]): Finding | null {
   if (!summaries.length) return null;
   const lost = summaries.filter((s) => s.removedShare > 0).sort((a, b) => b.removedShare - a.removedShare || a.index - b.index);
   if (!lost.length) return { id: 'layers', text: 'No layer lost any attention heads or FFN neurons.' };
-  const top = lost.slice(0, 3).map(
-    (s) => `layer ${s.index} (${fmtPct(s.removedShare)} of its weights: ${s.prunedHeads.length} of ${s.headsTotal} heads and ${fmtInt(s.ffnTotal - s.ffnKept)} of ${fmtInt(s.ffnTotal)} FFN neurons removed)`,
-  );
+  const top = lost
+    .slice(0, 3)
+    .map(
+      (s) =>
+        `layer ${s.index} (${fmtPct(s.removedShare)} of its weights: ${s.prunedHeads.length} of ${s.headsTotal} heads and ${fmtInt(s.ffnTotal - s.ffnKept)} of ${fmtInt(s.ffnTotal)} FFN neurons removed)`,
+    );
   return { id: 'layers', text: `The layers that lost most: ${listEnglish(top)}.` };
 }
 
@@ -311,7 +331,10 @@ function hiddenFinding(r: RunReport): Finding | null {
   const h = r.hiddenKept;
   if (!h) return null;
   if (h.kept >= h.total) return { id: 'hidden', text: `All ${fmtInt(h.total)} hidden dimensions were kept.` };
-  return { id: 'hidden', text: `The hidden width was pruned from ${fmtInt(h.total)} to ${fmtInt(h.kept)} dimensions (${fmtPct(h.kept / h.total)} kept).` };
+  return {
+    id: 'hidden',
+    text: `The hidden width was pruned from ${fmtInt(h.total)} to ${fmtInt(h.kept)} dimensions (${fmtPct(h.kept / h.total)} kept).`,
+  };
 }
 
 /** Counts of retained and pruned heads over the model. */

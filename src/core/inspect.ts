@@ -96,7 +96,10 @@ export function formatInspect(r: InspectResult): string {
     ['  embeddings', r.params.embedding.toLocaleString('en-US')],
     ['  non-embedding', r.params.nonEmbedding.toLocaleString('en-US')],
     ['  encoder (CoFi)', r.params.encoder.toLocaleString('en-US')],
-    [`FLOPs/token @${r.seqLen}`, `${r.flopsPerToken.toLocaleString('en-US', { maximumFractionDigits: 0 })} (${formatCount(r.flopsPerToken)})`],
+    [
+      `FLOPs/token @${r.seqLen}`,
+      `${r.flopsPerToken.toLocaleString('en-US', { maximumFractionDigits: 0 })} (${formatCount(r.flopsPerToken)})`,
+    ],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');

@@ -150,7 +150,10 @@ function perLayer(cfg: Json, file: string, n: number, uniform: LayerShape, famil
   const ffn = list('layer_intermediate_size', uniform.ffn);
   return heads.map((h, i) => {
     if ((h === 0) !== (kv[i] === 0) || (kv[i] > 0 && h % kv[i] !== 0)) {
-      throw new UserError(`${file}: layer ${i} has ${h} query heads and ${kv[i]} key/value heads.`, 'Query heads must be a multiple of key/value heads.');
+      throw new UserError(
+        `${file}: layer ${i} has ${h} query heads and ${kv[i]} key/value heads.`,
+        'Query heads must be a multiple of key/value heads.',
+      );
     }
     return { heads: h, kvHeads: kv[i], ffn: ffn[i] };
   });

@@ -47,7 +47,10 @@ export async function openOnnx(path: string, threads: number): Promise<OnnxModel
     });
     return { path, session, inputNames: session.inputNames, threads };
   } catch (e) {
-    throw new UserError(`${path}: onnxruntime cannot load the model (${(e as Error).message.split('\n')[0]}).`, 'Re-export it with `vtrans export`.');
+    throw new UserError(
+      `${path}: onnxruntime cannot load the model (${(e as Error).message.split('\n')[0]}).`,
+      'Re-export it with `vtrans export`.',
+    );
   }
 }
 

@@ -78,7 +78,11 @@ export function macroF1(pred: ArrayLike<number>, gold: ArrayLike<number>, classe
 }
 
 /** The model's metric on the shards, from onnxruntime-node's logits (examples in file order; `limit` caps them). */
-export async function evaluateOnnx(model: OnnxModel, shards: Shards, opts: { limit?: number; batchSize?: number; signal?: AbortSignal } = {}): Promise<Metric> {
+export async function evaluateOnnx(
+  model: OnnxModel,
+  shards: Shards,
+  opts: { limit?: number; batchSize?: number; signal?: AbortSignal } = {},
+): Promise<Metric> {
   const n = Math.min(shards.meta.examples, opts.limit ?? Infinity);
   const lm = shards.meta.task === 'lm';
   const batchSize = opts.batchSize ?? (lm ? 8 : 32);

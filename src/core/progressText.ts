@@ -24,7 +24,10 @@ export function formatEta(seconds: number | null | undefined): string {
 export function progressDetail(p: ProgressParams): string {
   const parts: string[] = [];
   if (p.loss !== undefined) parts.push(`loss ${p.loss.toFixed(3)}`);
-  if (p.sparsity !== undefined) parts.push(`pruned ${(100 * p.sparsity).toFixed(0)}%${p.target !== undefined ? ` (target ${(100 * (1 - p.target)).toFixed(0)}%)` : ''}`);
+  if (p.sparsity !== undefined)
+    parts.push(
+      `pruned ${(100 * p.sparsity).toFixed(0)}%${p.target !== undefined ? ` (target ${(100 * (1 - p.target)).toFixed(0)}%)` : ''}`,
+    );
   if (p.lambda) parts.push(`λ ${p.lambda[0].toFixed(2)}`);
   const eta = formatEta(p.eta);
   if (eta) parts.push(`eta ${eta}`);

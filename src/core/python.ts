@@ -77,14 +77,20 @@ export function probePython(candidate: Candidate | string, timeoutMs = 120_000):
   const { executable, source } = typeof candidate === 'string' ? { executable: candidate, source: 'given' } : candidate;
   return new Promise((resolve) => {
     execFile(executable, ['-c', PROBE], { timeout: timeoutMs, env: { ...process.env, PYTHONNOUSERSITE: '1' } }, (err, stdout) => {
-      if (err) return resolve({ ok: false, executable, reason: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : err.message.split('\n')[0] });
+      if (err)
+        return resolve({
+          ok: false,
+          executable,
+          reason: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : err.message.split('\n')[0],
+        });
       let raw: Record<string, unknown>;
       try {
         raw = JSON.parse(stdout.trim().split('\n').pop() ?? '');
       } catch {
         return resolve({ ok: false, executable, reason: 'did not answer the probe' });
       }
-      if (typeof raw.torch !== 'string') return resolve({ ok: false, executable, reason: `cannot import torch (${raw.torch_error ?? 'missing'})` });
+      if (typeof raw.torch !== 'string')
+        return resolve({ ok: false, executable, reason: `cannot import torch (${raw.torch_error ?? 'missing'})` });
       if (!torchAtLeast(raw.torch)) return resolve({ ok: false, executable, reason: `torch ${raw.torch} is older than ${MIN_TORCH_TEXT}` });
       const version = (k: string) => (typeof raw[k] === 'string' ? (raw[k] as string) : null);
       if (!version('numpy') || !version('safetensors')) {

@@ -95,7 +95,16 @@ export interface RunReport {
   runId: string;
   createdAt: string;
   status: 'running' | 'done' | 'failed' | 'cancelled';
-  model: { dir: string; family: string; task: 'classification' | 'lm'; layers: number; heads: number; hidden: number; ffn: number; vocab: number };
+  model: {
+    dir: string;
+    family: string;
+    task: 'classification' | 'lm';
+    layers: number;
+    heads: number;
+    hidden: number;
+    ffn: number;
+    vocab: number;
+  };
   method: Method;
   budget: { kind: BudgetKind; keep: number; achieved: number };
   metricName: MetricName;

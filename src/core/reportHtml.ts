@@ -12,7 +12,18 @@
  * (from dist/cli.js the bundle is `path.join(__dirname, 'webview.js')`).
  */
 import {
-  computeFindings, fmtBytes, fmtInt, fmtMetric, fmtMetricDelta, fmtMs, fmtPct, fmtProbe, headKept, METRIC_LABEL, PROBE_LABEL, summarizeLayers,
+  computeFindings,
+  fmtBytes,
+  fmtInt,
+  fmtMetric,
+  fmtMetricDelta,
+  fmtMs,
+  fmtPct,
+  fmtProbe,
+  headKept,
+  METRIC_LABEL,
+  PROBE_LABEL,
+  summarizeLayers,
 } from './findings';
 import { higherIsBetter, PROBE_NAMES, type ModelSummary, type RunReport, type TradeoffPoint } from './report';
 
@@ -54,10 +65,20 @@ export function summaryRows(r: RunReport): { label: string; teacher: string; stu
     change: s?.metric && t.metric ? fmtMetricDelta(name, s.metric.value, t.metric.value) : '',
   });
   if (t.metric?.f1 != null || s?.metric?.f1 != null) {
-    rows.push({ label: 'Macro F1', teacher: t.metric?.f1 != null ? fmtPct(t.metric.f1, 2) : '—', student: s?.metric?.f1 != null ? fmtPct(s.metric.f1, 2) : '—', change: '' });
+    rows.push({
+      label: 'Macro F1',
+      teacher: t.metric?.f1 != null ? fmtPct(t.metric.f1, 2) : '—',
+      student: s?.metric?.f1 != null ? fmtPct(s.metric.f1, 2) : '—',
+      change: '',
+    });
   }
   if (t.onnx || s?.onnx) {
-    rows.push({ label: 'ONNX file', teacher: t.onnx ? fmtBytes(t.onnx.bytes) : '—', student: s?.onnx ? fmtBytes(s.onnx.bytes) : '—', change: t.onnx && s?.onnx ? `${fmtPct(s.onnx.bytes / t.onnx.bytes)} of the size` : '' });
+    rows.push({
+      label: 'ONNX file',
+      teacher: t.onnx ? fmtBytes(t.onnx.bytes) : '—',
+      student: s?.onnx ? fmtBytes(s.onnx.bytes) : '—',
+      change: t.onnx && s?.onnx ? `${fmtPct(s.onnx.bytes / t.onnx.bytes)} of the size` : '',
+    });
     const o = s?.onnx ?? t.onnx;
     for (const b of Object.keys(o?.latencyMs ?? {})) {
       const tv = t.onnx?.latencyMs[b];
@@ -83,7 +104,14 @@ export function renderReportMarkdown(r: RunReport): string {
     '',
   );
   out.push('## Summary', '');
-  out.push(mdTable(['', 'Teacher', 'Compressed', 'Change'], summaryRows(r).map((x) => [x.label, x.teacher, x.student, x.change]), ['l', 'r', 'r', 'l']), '');
+  out.push(
+    mdTable(
+      ['', 'Teacher', 'Compressed', 'Change'],
+      summaryRows(r).map((x) => [x.label, x.teacher, x.student, x.change]),
+      ['l', 'r', 'r', 'l'],
+    ),
+    '',
+  );
   out.push('## Findings', '');
   for (const f of computeFindings(r)) out.push(`- ${f.text}`);
   out.push('');
@@ -95,8 +123,13 @@ export function renderReportMarkdown(r: RunReport): string {
       mdTable(
         ['Source', 'Budget', 'Parameters', 'Encoder params', 'FLOPs/token', cap(METRIC_LABEL[name]), 'Latency b1'],
         r.tradeoff.map((p) => [
-          tradeoffSource(p.source), p.source === 'teacher' ? '100%' : `${fmtPct(p.keep)} ${p.kind}`, fmtInt(p.params), fmtInt(p.encoderParams), fmtInt(p.flopsPerToken),
-          p.metric == null ? 'not evaluated' : fmtMetric(name, p.metric), p.latencyMs?.['1'] != null ? fmtMs(p.latencyMs['1']) : '—',
+          tradeoffSource(p.source),
+          p.source === 'teacher' ? '100%' : `${fmtPct(p.keep)} ${p.kind}`,
+          fmtInt(p.params),
+          fmtInt(p.encoderParams),
+          fmtInt(p.flopsPerToken),
+          p.metric == null ? 'not evaluated' : fmtMetric(name, p.metric),
+          p.latencyMs?.['1'] != null ? fmtMs(p.latencyMs['1']) : '—',
         ]),
         ['l', 'l', 'r', 'r', 'r', 'r', 'r'],
       ),
@@ -110,30 +143,62 @@ export function renderReportMarkdown(r: RunReport): string {
       mdTable(
         ['Layer', 'Heads kept', 'Pruned heads', 'Special tokens (retained / pruned)', 'FFN neurons kept', 'Attention', 'FFN'],
         summarizeLayers(r).map((s) => [
-          String(s.index), `${s.keptHeads.length} of ${s.headsTotal}`, s.prunedHeads.length ? s.prunedHeads.join(', ') : 'none',
+          String(s.index),
+          `${s.keptHeads.length} of ${s.headsTotal}`,
+          s.prunedHeads.length ? s.prunedHeads.join(', ') : 'none',
           `${fmtProbe('special', s.probes.kept.special)} / ${fmtProbe('special', s.probes.pruned.special)}`,
           `${fmtInt(s.ffnKept)} of ${fmtInt(s.ffnTotal)} (${fmtPct(s.ffnTotal ? s.ffnKept / s.ffnTotal : 0)})`,
-          s.attentionKept ? 'kept' : 'removed', s.ffnSublayerKept ? 'kept' : 'removed',
+          s.attentionKept ? 'kept' : 'removed',
+          s.ffnSublayerKept ? 'kept' : 'removed',
         ]),
         ['r', 'r', 'l', 'r', 'r', 'l', 'l'],
       ),
       '',
     );
-    out.push('## Heads', '', `A head is kept while its retention score log α is above ${r.threshold}. Attention probes: mean attention mass over ${r.probes ? `${fmtInt(r.probes.examples)} examples (sequence length ${r.probes.seqLen})` : 'the probe examples'}; entropy in nats.`, '');
+    out.push(
+      '## Heads',
+      '',
+      `A head is kept while its retention score log α is above ${r.threshold}. Attention probes: mean attention mass over ${r.probes ? `${fmtInt(r.probes.examples)} examples (sequence length ${r.probes.seqLen})` : 'the probe examples'}; entropy in nats.`,
+      '',
+    );
     const rows: string[][] = [];
     for (const l of r.layers) {
       for (const hd of l.heads) {
-        rows.push([String(l.index), String(hd.index), headKept(l, hd) ? 'kept' : 'pruned', hd.logAlpha.toFixed(3), ...PROBE_NAMES.map((p) => fmtProbe(p, hd.probes?.[p]))]);
+        rows.push([
+          String(l.index),
+          String(hd.index),
+          headKept(l, hd) ? 'kept' : 'pruned',
+          hd.logAlpha.toFixed(3),
+          ...PROBE_NAMES.map((p) => fmtProbe(p, hd.probes?.[p])),
+        ]);
       }
     }
-    out.push(mdTable(['Layer', 'Head', 'Status', 'log α', ...PROBE_NAMES.map((p) => cap(PROBE_LABEL[p]))], rows, ['r', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r']), '');
-    if (r.probes?.keywords.length) out.push(`Keywords (highest gradient saliency for the label): ${r.probes.keywords.map((k) => `\`${k.replace(/`/g, "'")}\``).join(', ')}.`, '');
+    out.push(
+      mdTable(['Layer', 'Head', 'Status', 'log α', ...PROBE_NAMES.map((p) => cap(PROBE_LABEL[p]))], rows, [
+        'r',
+        'r',
+        'l',
+        'r',
+        'r',
+        'r',
+        'r',
+        'r',
+        'r',
+      ]),
+      '',
+    );
+    if (r.probes?.keywords.length)
+      out.push(
+        `Keywords (highest gradient saliency for the label): ${r.probes.keywords.map((k) => `\`${k.replace(/`/g, "'")}\``).join(', ')}.`,
+        '',
+      );
   }
 
   const env = r.environment;
   if (env || r.wallSeconds != null) {
     const parts: string[] = [];
-    if (env) parts.push(`device ${env.device}${env.gpu ? ` (${env.gpu})` : ''}, torch ${env.torch}, Python ${env.python}, ${env.threads} threads`);
+    if (env)
+      parts.push(`device ${env.device}${env.gpu ? ` (${env.gpu})` : ''}, torch ${env.torch}, Python ${env.python}, ${env.threads} threads`);
     if (r.wallSeconds != null) parts.push(`wall time ${fmtDuration(r.wallSeconds)}`);
     out.push('## Environment', '', `${cap(parts.join('; '))}.`, '');
   }
@@ -150,12 +215,18 @@ export function fmtDuration(seconds: number): string {
 
 /** JSON that can sit inside a <script> element: `<` is escaped so no `</script>` or `<!--` can appear. */
 export function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 /** JavaScript that can sit inside an inline <script>: closing tags and comment openers are escaped (same meaning in JS strings, templates and regexes, unicode ones included). */
 export function scriptSafeJs(js: string): string {
-  return js.replace(/\/\/# sourceMappingURL=\S+\s*$/, '').replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\x21--');
+  return js
+    .replace(/\/\/# sourceMappingURL=\S+\s*$/, '')
+    .replace(/<\/(script)/gi, '<\\/$1')
+    .replace(/<!--/g, '<\\x21--');
 }
 
 function randomNonce(): string {
@@ -183,7 +254,10 @@ export function renderReportHtml(report: RunReport, webviewBundleJs: string, css
     .map((f) => `<li>${escapeHtml(f.text)}</li>`)
     .join('');
   const summary = summaryRows(report)
-    .map((x) => `<tr><th scope="row">${escapeHtml(x.label)}</th><td>${escapeHtml(x.teacher)}</td><td>${escapeHtml(x.student)}</td><td>${escapeHtml(x.change)}</td></tr>`)
+    .map(
+      (x) =>
+        `<tr><th scope="row">${escapeHtml(x.label)}</th><td>${escapeHtml(x.teacher)}</td><td>${escapeHtml(x.student)}</td><td>${escapeHtml(x.change)}</td></tr>`,
+    )
     .join('');
   const title = `VTrans report — ${report.runId}`;
   return `<!doctype html>

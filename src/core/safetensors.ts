@@ -23,7 +23,18 @@ export interface WeightsHeader {
 }
 
 const DTYPE_BYTES: Record<string, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
 };
 /** Headers larger than this are refused as corrupt (the format's own reference limit is 100 MB). */
 const MAX_HEADER_BYTES = 100_000_000;
@@ -112,13 +123,20 @@ export function readWeightsHeader(modelDir: string): WeightsHeader {
     for (const shard of new Set(shards.values())) {
       const shardPath = path.join(modelDir, shard);
       if (!fs.existsSync(shardPath)) {
-        throw new UserError(`${index}: names shard "${shard}", which is missing from ${modelDir}.`, 'Copy the missing shard or re-download the checkpoint.');
+        throw new UserError(
+          `${index}: names shard "${shard}", which is missing from ${modelDir}.`,
+          'Copy the missing shard or re-download the checkpoint.',
+        );
       }
       for (const [name, info] of readSafetensorsHeader(shardPath)) tensors.set(name, { ...info, file: shard });
       bytes += fs.statSync(shardPath).size;
     }
     for (const [name, shard] of shards) {
-      if (!tensors.has(name)) throw new UserError(`${index}: maps "${name}" to ${shard}, which does not contain it.`, 'The index and the shards disagree; re-save the checkpoint.');
+      if (!tensors.has(name))
+        throw new UserError(
+          `${index}: maps "${name}" to ${shard}, which does not contain it.`,
+          'The index and the shards disagree; re-save the checkpoint.',
+        );
     }
     return { tensors, files: [...new Set(shards.values())], bytes, format: 'safetensors' };
   }
@@ -144,7 +162,10 @@ function readShardIndex(index: string): Map<string, string> {
   const map = new Map<string, string>();
   for (const [name, shard] of Object.entries(raw.weight_map)) {
     if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\')) {
-      throw new UserError(`${index}: weight "${name}" maps to an invalid shard name ${JSON.stringify(shard)}.`, 'Shard names must be plain file names.');
+      throw new UserError(
+        `${index}: weight "${name}" maps to an invalid shard name ${JSON.stringify(shard)}.`,
+        'Shard names must be plain file names.',
+      );
     }
     map.set(name, shard);
   }

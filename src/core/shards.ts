@@ -122,7 +122,8 @@ export async function prepareShards(opts: PrepareOptions): Promise<PreparedShard
   } catch {
     throw new UserError(`${displayPath(dataFile)}: file not found.`, 'Check the path of the data file.');
   }
-  if (!stat.isFile()) throw new UserError(`${displayPath(dataFile)}: is a folder, not a data file.`, 'Pick a .jsonl, .csv, .tsv or .txt file.');
+  if (!stat.isFile())
+    throw new UserError(`${displayPath(dataFile)}: is a folder, not a data file.`, 'Pick a .jsonl, .csv, .tsv or .txt file.');
   const cfg = readConfig(modelDir);
   const configFile = path.join(modelDir, 'config.json');
   checkPositions(cfg, configFile, maxLen);
@@ -390,14 +391,20 @@ export function readShards(dir: string): Shards {
     throw new UserError(`${metaFile}: not valid JSON (${(e as Error).message}).`, `Delete ${dir} to tokenize the data again.`);
   }
   if (meta.format !== SHARD_FORMAT || meta.version !== SHARD_VERSION) {
-    throw new UserError(`${metaFile}: unsupported shard format ${JSON.stringify(meta.format)} version ${JSON.stringify(meta.version)}.`, `Delete ${dir} to tokenize the data again.`);
+    throw new UserError(
+      `${metaFile}: unsupported shard format ${JSON.stringify(meta.format)} version ${JSON.stringify(meta.version)}.`,
+      `Delete ${dir} to tokenize the data again.`,
+    );
   }
   const read = (name: string, bytesPer: number, count: number): Buffer => {
     const file = path.join(dir, name);
     if (!fs.existsSync(file)) throw new UserError(`${file}: missing from the token shards.`, `Delete ${dir} to tokenize the data again.`);
     const buf = fs.readFileSync(file);
     if (buf.length !== bytesPer * count) {
-      throw new UserError(`${file}: ${buf.length} bytes, but meta.json says ${count} values (${bytesPer * count} bytes).`, `Delete ${dir} to tokenize the data again.`);
+      throw new UserError(
+        `${file}: ${buf.length} bytes, but meta.json says ${count} values (${bytesPer * count} bytes).`,
+        `Delete ${dir} to tokenize the data again.`,
+      );
     }
     return buf;
   };
@@ -406,7 +413,10 @@ export function readShards(dir: string): Shards {
   const offsets = new Float64Array(meta.examples + 1);
   for (let i = 0; i < meta.examples; i++) offsets[i + 1] = offsets[i] + lengths[i];
   if (offsets[meta.examples] !== meta.tokens) {
-    throw new UserError(`${path.join(dir, FILES.lengths)}: lengths sum to ${offsets[meta.examples]} tokens, but ids.i32 holds ${meta.tokens}.`, `Delete ${dir} to tokenize the data again.`);
+    throw new UserError(
+      `${path.join(dir, FILES.lengths)}: lengths sum to ${offsets[meta.examples]} tokens, but ids.i32 holds ${meta.tokens}.`,
+      `Delete ${dir} to tokenize the data again.`,
+    );
   }
   const shards: Shards = { dir, meta, ids, lengths, offsets };
   if (meta.task === 'classification') shards.labels = int32s(read(FILES.labels, 4, meta.examples));
@@ -469,7 +479,11 @@ export function splitShards(dir: string, fraction: number, seed = 0): { train: s
   if (fs.existsSync(path.join(parts.train, FILES.meta)) && fs.existsSync(path.join(parts.eval, FILES.meta))) return parts;
   const src = readShards(dir);
   const n = src.meta.examples;
-  if (n < 2) throw new UserError(`${src.meta.source}: has ${n} example(s); at least 2 are needed to hold some out for evaluation.`, 'Pass separate evaluation data.');
+  if (n < 2)
+    throw new UserError(
+      `${src.meta.source}: has ${n} example(s); at least 2 are needed to hold some out for evaluation.`,
+      'Pass separate evaluation data.',
+    );
   const order = Array.from({ length: n }, (_, i) => i);
   let state = (seed * 2654435761 + 1) >>> 0;
   for (let i = n - 1; i > 0; i--) {

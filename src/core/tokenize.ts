@@ -347,7 +347,8 @@ function parseJson(text: string, file: string): Json {
   } catch (e) {
     throw new UserError(`${file}: not valid JSON (${firstLine(e)}).`, 'Re-save the tokenizer files from the original checkpoint.');
   }
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new UserError(`${file}: must be a JSON object.`, 'Re-save the tokenizer files from the original checkpoint.');
+  if (!v || typeof v !== 'object' || Array.isArray(v))
+    throw new UserError(`${file}: must be a JSON object.`, 'Re-save the tokenizer files from the original checkpoint.');
   return v as Json;
 }
 

@@ -121,7 +121,12 @@ export function isFromWebview(x: unknown): x is FromWebview {
     case 'exportAtBudget':
       return BUDGET_KINDS.includes(x.kind as string) && typeof x.keep === 'number' && x.keep > 0 && x.keep <= 1;
     case 'saveFile':
-      return FORMATS.includes(x.format as string) && isStr(x.suggestedName) && isStr(x.content) && (x.encoding === 'utf8' || x.encoding === 'base64');
+      return (
+        FORMATS.includes(x.format as string) &&
+        isStr(x.suggestedName) &&
+        isStr(x.content) &&
+        (x.encoding === 'utf8' || x.encoding === 'base64')
+      );
     case 'exportReport':
       return x.format === 'md' || x.format === 'html';
     case 'runCommand':
@@ -161,7 +166,8 @@ export function isToWebview(x: unknown): x is ToWebview {
  */
 export function reportProblem(x: unknown): string | null {
   if (!isObj(x)) return 'it is not a JSON object';
-  if (x.version !== 1) return `its version is ${JSON.stringify(x.version)}; this extension reads version 1 (update the extension or re-run the compression)`;
+  if (x.version !== 1)
+    return `its version is ${JSON.stringify(x.version)}; this extension reads version 1 (update the extension or re-run the compression)`;
   for (const key of ['runId', 'status', 'metricName'] as const) if (!isStr(x[key])) return `"${key}" is missing`;
   if (!isObj(x.model)) return '"model" is missing';
   if (!isObj(x.teacher)) return '"teacher" is missing';

@@ -27,7 +27,14 @@ export class BackendManager implements vscode.Disposable {
 
   state(): BackendState | undefined {
     if (!this.backend) return undefined;
-    return { pid: this.backend.pid, python: this.python?.executable ?? '', running: this.backend.running, starts: this.starts, torch: this.backend.info?.torch, device: this.backend.info?.device };
+    return {
+      pid: this.backend.pid,
+      python: this.python?.executable ?? '',
+      running: this.backend.running,
+      starts: this.starts,
+      torch: this.backend.info?.torch,
+      device: this.backend.info?.device,
+    };
   }
 
   /** The running backend, started if needed. Undefined (with the reason shown) when it cannot start. */
@@ -47,7 +54,9 @@ export class BackendManager implements vscode.Disposable {
 
   private async start(): Promise<Backend> {
     this.python = await resolveInterpreter(this.log);
-    this.log.info(`starting the backend with ${this.python.executable} (torch ${this.python.torch}${this.python.cuda ? `, ${this.python.gpus} GPU(s)` : ', CPU'})`);
+    this.log.info(
+      `starting the backend with ${this.python.executable} (torch ${this.python.torch}${this.python.cuda ? `, ${this.python.gpus} GPU(s)` : ', CPU'})`,
+    );
     const backend = await Backend.start({
       python: this.python.executable,
       env: { ...process.env, VTRANS_LOG_LEVEL: 'INFO' },
@@ -56,7 +65,9 @@ export class BackendManager implements vscode.Disposable {
     });
     this.backend = backend;
     this.starts++;
-    this.log.info(`backend ready (pid ${backend.pid}, torch ${backend.info?.torch}, device ${backend.info?.device}, ${backend.info?.threads} threads)`);
+    this.log.info(
+      `backend ready (pid ${backend.pid}, torch ${backend.info?.torch}, device ${backend.info?.device}, ${backend.info?.threads} threads)`,
+    );
     this.onDidChangeEmitter.fire();
     return backend;
   }

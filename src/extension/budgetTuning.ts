@@ -37,10 +37,16 @@ export function interpolateSweep(report: RunReport, budget: Budget): PredictResu
   const t = hi.keep === lo.keep ? 0 : (budget.keep - lo.keep) / (hi.keep - lo.keep);
   const mix = (a: number, b: number) => a + (b - a) * t;
   return {
-    keep: budget.keep, kind: budget.kind, achieved: budget.keep, params: Math.round(mix(lo.params, hi.params)),
-    encoderParams: Math.round(mix(lo.encoderParams, hi.encoderParams)), flopsPerToken: mix(lo.flopsPerToken, hi.flopsPerToken),
-    metric: lo.metric === null || hi.metric === null ? null : mix(lo.metric, hi.metric), metricSource: 'sweep-interpolation',
-    units: hi.units ?? lo.units!, seconds: 0,
+    keep: budget.keep,
+    kind: budget.kind,
+    achieved: budget.keep,
+    params: Math.round(mix(lo.params, hi.params)),
+    encoderParams: Math.round(mix(lo.encoderParams, hi.encoderParams)),
+    flopsPerToken: mix(lo.flopsPerToken, hi.flopsPerToken),
+    metric: lo.metric === null || hi.metric === null ? null : mix(lo.metric, hi.metric),
+    metricSource: 'sweep-interpolation',
+    units: hi.units ?? lo.units!,
+    seconds: 0,
   };
 }
 
@@ -70,7 +76,9 @@ export class BudgetTuning implements vscode.Disposable {
   /** Re-predicts for the current settings; rapid changes coalesce to the newest. */
   update(): Promise<void> {
     const seq = ++this.seq;
-    this.pending = this.pending.then(() => (seq === this.seq ? this.run() : undefined)).catch((e: Error) => this.log.warn(`budget prediction: ${e.message}`));
+    this.pending = this.pending
+      .then(() => (seq === this.seq ? this.run() : undefined))
+      .catch((e: Error) => this.log.warn(`budget prediction: ${e.message}`));
     return this.pending;
   }
 
@@ -84,9 +92,22 @@ export class BudgetTuning implements vscode.Disposable {
     }
     const t0 = Date.now();
     const prediction = await this.predict(run.dir, run.report, budget);
-    this.log.info(`budget ${budget.keep} ${budget.kind}: ${prediction ? `${prediction.params} params, metric ${prediction.metric}` : 'no prediction'} (${Date.now() - t0} ms)`);
+    this.log.info(
+      `budget ${budget.keep} ${budget.kind}: ${prediction ? `${prediction.params} params, metric ${prediction.metric}` : 'no prediction'} (${Date.now() - t0} ms)`,
+    );
     this.last = prediction;
-    this.panels.setBudget({ ...budget, predicted: prediction && { kind: budget.kind, keep: budget.keep, params: prediction.params, encoderParams: prediction.encoderParams, flopsPerToken: prediction.flopsPerToken, metric: prediction.metric, basis: prediction.seconds > 0 ? 'rethreshold' : 'interpolated' } });
+    this.panels.setBudget({
+      ...budget,
+      predicted: prediction && {
+        kind: budget.kind,
+        keep: budget.keep,
+        params: prediction.params,
+        encoderParams: prediction.encoderParams,
+        flopsPerToken: prediction.flopsPerToken,
+        metric: prediction.metric,
+        basis: prediction.seconds > 0 ? 'rethreshold' : 'interpolated',
+      },
+    });
     if (!this.busy()) this.status.budget(budget, prediction, run.report.metricName);
     if (prediction) this.emitter.fire(prediction);
   }

@@ -54,7 +54,12 @@ async function findModelProjects(): Promise<Array<vscode.QuickPickItem & { dir: 
       const cfg = JSON.parse(fs.readFileSync(uri.fsPath, 'utf8')) as { model_type?: string };
       if (!(FAMILIES as readonly string[]).includes(cfg.model_type ?? '')) continue;
       const r = inspectModel(dir);
-      items.push({ dir, label: path.basename(dir), description: `${r.family} · ${formatCount(r.params.total)} params · ${r.task}`, detail: vscode.workspace.asRelativePath(dir) });
+      items.push({
+        dir,
+        label: path.basename(dir),
+        description: `${r.family} · ${formatCount(r.params.total)} params · ${r.task}`,
+        detail: vscode.workspace.asRelativePath(dir),
+      });
     } catch {
       // Not loadable (no weights yet, other format): not offered.
     }
@@ -65,24 +70,44 @@ async function findModelProjects(): Promise<Array<vscode.QuickPickItem & { dir: 
 async function pickModel(): Promise<string | undefined> {
   const items = await findModelProjects();
   if (!items.length) {
-    void vscode.window.showErrorMessage('No model project found in the workspace: VTrans needs a folder with config.json (model_type bert, roberta, gpt2 or llama), the weights (model.safetensors) and tokenizer.json.');
+    void vscode.window.showErrorMessage(
+      'No model project found in the workspace: VTrans needs a folder with config.json (model_type bert, roberta, gpt2 or llama), the weights (model.safetensors) and tokenizer.json.',
+    );
     return undefined;
   }
   if (items.length === 1) return items[0].dir;
-  return (await vscode.window.showQuickPick(items, { title: 'VTrans: model to compress (1/3)', placeHolder: 'A folder with config.json and weights', matchOnDetail: true }))?.dir;
+  return (
+    await vscode.window.showQuickPick(items, {
+      title: 'VTrans: model to compress (1/3)',
+      placeHolder: 'A folder with config.json and weights',
+      matchOnDetail: true,
+    })
+  )?.dir;
 }
 
 async function pickData(title: string, preferred: RegExp, extra: vscode.QuickPickItem[] = []): Promise<string | null | undefined> {
   const files = await vscode.workspace.findFiles(DATA_GLOB, EXCLUDE, 500);
   const items: Array<vscode.QuickPickItem & { file?: string }> = files
     .map((u) => ({ file: u.fsPath, label: path.basename(u.fsPath), description: vscode.workspace.asRelativePath(path.dirname(u.fsPath)) }))
-    .sort((a, b) => Number(preferred.test(b.label)) - Number(preferred.test(a.label)) || a.description.localeCompare(b.description) || a.label.localeCompare(b.label));
+    .sort(
+      (a, b) =>
+        Number(preferred.test(b.label)) - Number(preferred.test(a.label)) ||
+        a.description.localeCompare(b.description) ||
+        a.label.localeCompare(b.label),
+    );
   const browse = { label: '$(folder-opened) Browse…', alwaysShow: true };
-  const choice = await vscode.window.showQuickPick([...extra, ...items, browse], { title, placeHolder: '.jsonl / .csv / .tsv with text and label, or .txt for language modelling', matchOnDescription: true });
+  const choice = await vscode.window.showQuickPick([...extra, ...items, browse], {
+    title,
+    placeHolder: '.jsonl / .csv / .tsv with text and label, or .txt for language modelling',
+    matchOnDescription: true,
+  });
   if (!choice) return undefined;
   if (extra.includes(choice)) return null;
   if (choice === browse) {
-    const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { Data: ['jsonl', 'ndjson', 'csv', 'tsv', 'txt'] } });
+    const picked = await vscode.window.showOpenDialog({
+      canSelectMany: false,
+      filters: { Data: ['jsonl', 'ndjson', 'csv', 'tsv', 'txt'] },
+    });
     return picked?.[0]?.fsPath;
   }
   return (choice as unknown as { file: string }).file;
@@ -92,7 +117,10 @@ async function pickData(title: string, preferred: RegExp, extra: vscode.QuickPic
 async function confirm(modelDir: string): Promise<boolean> {
   for (;;) {
     const s = readSettings(vscode.Uri.file(modelDir));
-    const start = { label: `$(rocket) Start: ${METHOD_LABEL[s.method]} to ${+(100 * s.budget.keep).toFixed(1)}% of the ${BUDGET_LABEL[s.budget.kind]}`, detail: `device ${s.device}${s.method !== 'vtrans' ? `, ${+(100 * s.dataFraction).toFixed(1)}% of the data` : ''}, distillation ${s.distill.enabled ? 'on' : 'off'}` };
+    const start = {
+      label: `$(rocket) Start: ${METHOD_LABEL[s.method]} to ${+(100 * s.budget.keep).toFixed(1)}% of the ${BUDGET_LABEL[s.budget.kind]}`,
+      detail: `device ${s.device}${s.method !== 'vtrans' ? `, ${+(100 * s.dataFraction).toFixed(1)}% of the data` : ''}, distillation ${s.distill.enabled ? 'on' : 'off'}`,
+    };
     const budget = { label: '$(settings) Change budget…', description: `${+(100 * s.budget.keep).toFixed(1)}% ${s.budget.kind}` };
     const method = { label: '$(settings) Change method…', description: METHOD_LABEL[s.method] };
     const all = { label: '$(gear) All VTrans settings…' };
@@ -103,11 +131,16 @@ async function confirm(modelDir: string): Promise<boolean> {
     const cfg = vscode.workspace.getConfiguration('vtrans');
     if (choice === budget) {
       const value = await vscode.window.showInputBox({
-        title: 'Fraction to keep', value: String(s.budget.keep), prompt: `Fraction of the ${BUDGET_LABEL[s.budget.kind]} to keep, in (0, 1]`,
+        title: 'Fraction to keep',
+        value: String(s.budget.keep),
+        prompt: `Fraction of the ${BUDGET_LABEL[s.budget.kind]} to keep, in (0, 1]`,
         validateInput: (v) => (Number(v) > 0 && Number(v) <= 1 ? undefined : 'A number in (0, 1], e.g. 0.3'),
       });
       if (value) await cfg.update('budget.keep', Number(value), target);
-      const kind = await vscode.window.showQuickPick(['params', 'encoder-params', 'flops'] as BudgetKind[], { title: 'Budget counted in', placeHolder: s.budget.kind });
+      const kind = await vscode.window.showQuickPick(['params', 'encoder-params', 'flops'] as BudgetKind[], {
+        title: 'Budget counted in',
+        placeHolder: s.budget.kind,
+      });
       if (kind) await cfg.update('budget.kind', kind, target);
     } else if (choice === method) {
       const m = await vscode.window.showQuickPick(
@@ -172,15 +205,35 @@ export class CompressFlow {
     const method = args?.method ?? s.method;
     const runDir = path.join(runsDir(workspace), newRunId(method));
     return this.runWithProgress(runDir, `Compressing ${path.basename(modelDir)}`, (cancel, onProgress) =>
-      compress(backend, {
-        workspace, modelDir, data, evalData, keep: args?.keep ?? s.budget.keep, budget: args?.budget ?? s.budget.kind, method,
-        device: s.device, dataFraction: s.dataFraction, roundTo: s.roundTo, maxLen: s.maxLength, distill: s.distill, runDir,
-        extra: { ...s.advanced, ...(s.gpus > 1 ? { gpus: s.gpus } : {}), ...(args?.extra ?? {}) },
-      }, {
-        token: cancel.token, onProgress,
-        onStage: (stage, detail) => this.log.info(`${stage}: ${detail}`),
-        onTokenize: (file, p) => onProgress({ id: 0, runDir, phase: 'load', step: p.examples, total: Math.max(p.examples, 1), eta: null }, `tokenizing ${path.basename(file)}: ${p.examples} examples`),
-      }),
+      compress(
+        backend,
+        {
+          workspace,
+          modelDir,
+          data,
+          evalData,
+          keep: args?.keep ?? s.budget.keep,
+          budget: args?.budget ?? s.budget.kind,
+          method,
+          device: s.device,
+          dataFraction: s.dataFraction,
+          roundTo: s.roundTo,
+          maxLen: s.maxLength,
+          distill: s.distill,
+          runDir,
+          extra: { ...s.advanced, ...(s.gpus > 1 ? { gpus: s.gpus } : {}), ...(args?.extra ?? {}) },
+        },
+        {
+          token: cancel.token,
+          onProgress,
+          onStage: (stage, detail) => this.log.info(`${stage}: ${detail}`),
+          onTokenize: (file, p) =>
+            onProgress(
+              { id: 0, runDir, phase: 'load', step: p.examples, total: Math.max(p.examples, 1), eta: null },
+              `tokenizing ${path.basename(file)}: ${p.examples} examples`,
+            ),
+        },
+      ),
     );
   }
 
@@ -192,7 +245,9 @@ export class CompressFlow {
     const backend = await this.backends.get();
     if (!backend) return undefined;
     updateRunInfo(runDir, { status: 'running', error: null });
-    return this.runWithProgress(runDir, `Resuming ${path.basename(runDir)}`, (cancel, onProgress) => resumeRun(backend, runDir, { token: cancel.token, onProgress }));
+    return this.runWithProgress(runDir, `Resuming ${path.basename(runDir)}`, (cancel, onProgress) =>
+      resumeRun(backend, runDir, { token: cancel.token, onProgress }),
+    );
   }
 
   private async runWithProgress(
@@ -216,10 +271,16 @@ export class CompressFlow {
             if (this.active) this.active.progress = p;
             this.status.progress(p);
             const frac = p.total > 0 ? p.step / p.total : 0;
-            const phaseShare = { load: 0, prune: 70, select: 70, finetune: 85, export: 92, sweep: 94, probe: 98, evaluate: 98 }[p.phase] ?? 0;
-            const nextShare = { load: 2, prune: 70, select: 70, finetune: 92, export: 94, sweep: 98, probe: 99, evaluate: 99 }[p.phase] ?? 0;
+            const phaseShare =
+              { load: 0, prune: 70, select: 70, finetune: 85, export: 92, sweep: 94, probe: 98, evaluate: 98 }[p.phase] ?? 0;
+            const nextShare =
+              { load: 2, prune: 70, select: 70, finetune: 92, export: 94, sweep: 98, probe: 99, evaluate: 99 }[p.phase] ?? 0;
             const overall = phaseShare + (nextShare - phaseShare) * frac;
-            progress.report({ message: message ?? `${PHASE_LABEL[p.phase] ?? p.phase} ${p.step}/${p.total}${progressDetail(p) ? ` · ${progressDetail(p)}` : ''}`, increment: Math.max(0, overall - last) });
+            progress.report({
+              message:
+                message ?? `${PHASE_LABEL[p.phase] ?? p.phase} ${p.step}/${p.total}${progressDetail(p) ? ` · ${progressDetail(p)}` : ''}`,
+              increment: Math.max(0, overall - last),
+            });
             last = Math.max(last, overall);
           });
         },
@@ -231,7 +292,9 @@ export class CompressFlow {
       const cancelled = e instanceof CancelledError || cancel.token.isCancellationRequested;
       if (cancelled) {
         if (readRunInfo(runDir)?.status === 'running') updateRunInfo(runDir, { status: 'cancelled' });
-        void vscode.window.showInformationMessage(`Compression cancelled. ${readRunInfo(runDir) ? 'The run keeps its checkpoints: resume it from the Runs view.' : ''}`);
+        void vscode.window.showInformationMessage(
+          `Compression cancelled. ${readRunInfo(runDir) ? 'The run keeps its checkpoints: resume it from the Runs view.' : ''}`,
+        );
       } else if (isUserError(e)) {
         void vscode.window.showErrorMessage(errorMessage(e));
       } else {
@@ -239,7 +302,13 @@ export class CompressFlow {
         const crashed = e instanceof BackendCrashedError;
         if (crashed) this.log.error(`last backend log lines:\n${e.lastLog.slice(-10).join('\n')}`);
         void vscode.window
-          .showErrorMessage(crashed ? `${e.message} The run is marked failed; its checkpoints are kept for Resume.` : `Compression failed: ${errorMessage(e)}`, 'Show Log', ...(crashed ? ['Resume'] : []))
+          .showErrorMessage(
+            crashed
+              ? `${e.message} The run is marked failed; its checkpoints are kept for Resume.`
+              : `Compression failed: ${errorMessage(e)}`,
+            'Show Log',
+            ...(crashed ? ['Resume'] : []),
+          )
           .then((choice) => {
             if (choice === 'Show Log') this.log.show();
             if (choice === 'Resume') void this.resume(runDir);
@@ -260,13 +329,20 @@ export class CompressFlow {
   private async announce(o: CompressOutcome): Promise<void> {
     const m = o.student.metric;
     const t = o.teacher.metric;
-    const metric = m && t ? (m.name === 'accuracy' ? `, accuracy ${(100 * m.value).toFixed(2)}% (teacher ${(100 * t.value).toFixed(2)}%)` : `, perplexity ${m.value.toFixed(2)} (teacher ${t.value.toFixed(2)})`) : '';
+    const metric =
+      m && t
+        ? m.name === 'accuracy'
+          ? `, accuracy ${(100 * m.value).toFixed(2)}% (teacher ${(100 * t.value).toFixed(2)}%)`
+          : `, perplexity ${m.value.toFixed(2)} (teacher ${t.value.toFixed(2)})`
+        : '';
     const l1 = o.teacher.onnx?.latencyMs['1'];
     const s1 = o.student.onnx?.latencyMs['1'];
     const speed = l1 && s1 ? `, ${(l1 / s1).toFixed(1)}x faster in onnxruntime` : '';
     const choice = await vscode.window.showInformationMessage(
       `VTrans: compressed to ${formatCount(o.student.params)} parameters (${(100 * o.achieved).toFixed(1)}% of the ${o.budget})${metric}${speed}.`,
-      'Show Tradeoff', 'Open Report', 'Reveal Model',
+      'Show Tradeoff',
+      'Open Report',
+      'Reveal Model',
     );
     if (choice === 'Show Tradeoff') await vscode.commands.executeCommand('vtrans.showTradeoff', o.runDir);
     if (choice === 'Open Report') await vscode.commands.executeCommand('vtrans.showReport', o.runDir);

@@ -45,18 +45,32 @@ export function activate(context: vscode.ExtensionContext): VTransApi {
   backends = new BackendManager(log);
   const status = new StatusBar();
   const runs = new RunsView();
-  const panels: ReportPanels = new ReportPanels(context.extensionUri, {
-    loadReport,
-    currentBudget: () => readBudget(),
-    latestRunDir: () => latestRun()?.dir,
-    predictAtBudget: async (runDir, budget): Promise<PredictedPoint | undefined> => {
-      const report = readReport(runDir);
-      const p: PredictResult | undefined = report ? await tuning.predict(runDir, report, budget) : undefined;
-      return p ? { kind: budget.kind, keep: budget.keep, params: p.params, encoderParams: p.encoderParams, flopsPerToken: p.flopsPerToken, metric: p.metric, basis: p.seconds > 0 ? 'rethreshold' : 'interpolated' } : undefined;
+  const panels: ReportPanels = new ReportPanels(
+    context.extensionUri,
+    {
+      loadReport,
+      currentBudget: () => readBudget(),
+      latestRunDir: () => latestRun()?.dir,
+      predictAtBudget: async (runDir, budget): Promise<PredictedPoint | undefined> => {
+        const report = readReport(runDir);
+        const p: PredictResult | undefined = report ? await tuning.predict(runDir, report, budget) : undefined;
+        return p
+          ? {
+              kind: budget.kind,
+              keep: budget.keep,
+              params: p.params,
+              encoderParams: p.encoderParams,
+              flopsPerToken: p.flopsPerToken,
+              metric: p.metric,
+              basis: p.seconds > 0 ? 'rethreshold' : 'interpolated',
+            }
+          : undefined;
+      },
+      exportAtBudget: (runDir, budget) => exportRun(runDir, budget.keep, budget.kind),
+      openRun: () => vscode.commands.executeCommand('vtrans.openRun'),
     },
-    exportAtBudget: (runDir, budget) => exportRun(runDir, budget.keep, budget.kind),
-    openRun: () => vscode.commands.executeCommand('vtrans.openRun'),
-  }, { commands: { compress: 'vtrans.compress', openRun: 'vtrans.openRun' } });
+    { commands: { compress: 'vtrans.compress', openRun: 'vtrans.openRun' } },
+  );
   const flow = new CompressFlow(backends, status, log, (runDir) => {
     runs.refresh();
     if (runDir) {
@@ -72,13 +86,29 @@ export function activate(context: vscode.ExtensionContext): VTransApi {
     if (!backend) return;
     const workspace = path.resolve(runDir, '..', '..', '..');
     try {
-      const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Exporting at ${+(100 * keep).toFixed(1)}% of the ${kind}`, cancellable: false }, () =>
-        exportAtBudget(backend, { runDir, keep, budget: kind, workspace, outDir: path.join(runsDir(workspace), `${path.basename(runDir)}-at-${Math.round(1000 * keep)}`) }),
+      const result = await vscode.window.withProgress(
+        {
+          location: vscode.ProgressLocation.Notification,
+          title: `Exporting at ${+(100 * keep).toFixed(1)}% of the ${kind}`,
+          cancellable: false,
+        },
+        () =>
+          exportAtBudget(backend, {
+            runDir,
+            keep,
+            budget: kind,
+            workspace,
+            outDir: path.join(runsDir(workspace), `${path.basename(runDir)}-at-${Math.round(1000 * keep)}`),
+          }),
       );
       runs.refresh();
       // Not awaited: the command is done when the model is written, whatever the user does with the message.
       void vscode.window
-        .showInformationMessage(`VTrans: exported ${result.student.params.toLocaleString('en-US')} parameters (${(100 * result.achieved).toFixed(1)}% of the ${result.budget}) to ${vscode.workspace.asRelativePath(result.runDir)}.`, 'Open Report', 'Reveal Model')
+        .showInformationMessage(
+          `VTrans: exported ${result.student.params.toLocaleString('en-US')} parameters (${(100 * result.achieved).toFixed(1)}% of the ${result.budget}) to ${vscode.workspace.asRelativePath(result.runDir)}.`,
+          'Open Report',
+          'Reveal Model',
+        )
         .then((choice) => {
           if (choice === 'Open Report') void panels.show('report', result.runDir);
           if (choice === 'Reveal Model') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(result.modelDir));
@@ -99,7 +129,12 @@ export function activate(context: vscode.ExtensionContext): VTransApi {
   register('vtrans.runs.openHeatmaps', show('heatmaps'));
   register('vtrans.runs.openReport', show('report'));
   register('vtrans.openRun', async () => {
-    const items = runs.runs().map((r) => ({ label: path.basename(r.dir), description: [r.info.status, r.info.method].filter(Boolean).join(' · '), detail: r.info.modelDir, dir: r.dir }));
+    const items = runs.runs().map((r) => ({
+      label: path.basename(r.dir),
+      description: [r.info.status, r.info.method].filter(Boolean).join(' · '),
+      detail: r.info.modelDir,
+      dir: r.dir,
+    }));
     if (!items.length) return void vscode.window.showInformationMessage('No runs yet in this workspace: run VTrans: Compress Model.');
     const pick = await vscode.window.showQuickPick(items, { title: 'VTrans: open run' });
     if (pick) await panels.show(readReport(pick.dir) ? 'report' : 'tradeoff', pick.dir);
@@ -118,18 +153,31 @@ export function activate(context: vscode.ExtensionContext): VTransApi {
   });
   register('vtrans.showLog', () => log.show());
   register('vtrans.runs.refresh', () => runs.refresh());
-  register('vtrans.runs.revealModel', (item: RunItem) => vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(path.join(item.run.dir, 'model'))));
+  register('vtrans.runs.revealModel', (item: RunItem) =>
+    vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(path.join(item.run.dir, 'model'))),
+  );
   register('vtrans.runs.resume', (item: RunItem) => flow.resume(item.run.dir));
   register('vtrans.runs.delete', async (item: RunItem) => {
-    if (item.run.info.status === 'running' && flow.running?.runDir === item.run.dir) return void vscode.window.showWarningMessage('This run is compressing; cancel it first.');
-    const ok = await vscode.window.showWarningMessage(`Delete ${path.basename(item.run.dir)} and its model files?`, { modal: true }, 'Delete');
+    if (item.run.info.status === 'running' && flow.running?.runDir === item.run.dir)
+      return void vscode.window.showWarningMessage('This run is compressing; cancel it first.');
+    const ok = await vscode.window.showWarningMessage(
+      `Delete ${path.basename(item.run.dir)} and its model files?`,
+      { modal: true },
+      'Delete',
+    );
     if (ok !== 'Delete') return;
     deleteRun(item.run.dir);
     runs.refresh();
   });
 
   context.subscriptions.push(
-    log, backends, status, runs, panels, tuning, flow,
+    log,
+    backends,
+    status,
+    runs,
+    panels,
+    tuning,
+    flow,
     vscode.window.registerTreeDataProvider('vtrans.runs', runs),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (affectsBudget(e)) void tuning.update();
@@ -141,7 +189,10 @@ export function activate(context: vscode.ExtensionContext): VTransApi {
     vscode.workspace.onDidGrantWorkspaceTrust(() => void tuning.update()),
     backends.onDidCrash(({ runs: failed }) => {
       runs.refresh();
-      if (!flow.running && failed.length) void vscode.window.showErrorMessage(`The VTrans backend stopped unexpectedly; ${failed.length} run(s) marked failed, checkpoints kept.`, 'Show Log').then((c) => c && log.show());
+      if (!flow.running && failed.length)
+        void vscode.window
+          .showErrorMessage(`The VTrans backend stopped unexpectedly; ${failed.length} run(s) marked failed, checkpoints kept.`, 'Show Log')
+          .then((c) => c && log.show());
     }),
   );
   // The Python extension's interpreter is the backend's unless vtrans.pythonPath says otherwise: follow it.
@@ -155,7 +206,10 @@ export function activate(context: vscode.ExtensionContext): VTransApi {
   void tuning.update();
 
   const predicted = new vscode.EventEmitter<PredictResult>();
-  context.subscriptions.push(predicted, tuning.onDidPredict((p) => predicted.fire(p)));
+  context.subscriptions.push(
+    predicted,
+    tuning.onDidPredict((p) => predicted.fire(p)),
+  );
   return {
     backend: () => backends?.state(),
     activeRun: () => flow.running,

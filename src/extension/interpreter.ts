@@ -6,7 +6,15 @@
  */
 import { PythonExtension } from '@vscode/python-extension';
 import * as vscode from 'vscode';
-import { type Candidate, defaultCandidates, formatSurvey, installCommand, noPythonError, type PythonInfo, surveyPython } from '../core/python';
+import {
+  type Candidate,
+  defaultCandidates,
+  formatSurvey,
+  installCommand,
+  noPythonError,
+  type PythonInfo,
+  surveyPython,
+} from '../core/python';
 import { UserError } from '../core/errors';
 import { readSettings } from './config';
 
@@ -43,7 +51,10 @@ export async function interpreterCandidates(log: vscode.LogOutputChannel): Promi
   if (configured) return { candidates: [{ executable: configured, source: 'vtrans.pythonPath' }], fromSetting: true };
   const fromExtension = await pythonExtensionInterpreter(vscode.workspace.workspaceFolders?.[0]?.uri, log);
   const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
-  const candidates = [...(fromExtension ? [{ executable: fromExtension, source: 'the Python extension' }] : []), ...defaultCandidates(process.env, folders)];
+  const candidates = [
+    ...(fromExtension ? [{ executable: fromExtension, source: 'the Python extension' }] : []),
+    ...defaultCandidates(process.env, folders),
+  ];
   const seen = new Set<string>();
   return { candidates: candidates.filter((c) => !seen.has(c.executable) && seen.add(c.executable)), fromSetting: false };
 }
@@ -54,7 +65,10 @@ export async function resolveInterpreter(log: vscode.LogOutputChannel): Promise<
   log.info(formatSurvey(reports, found));
   if (found) return found;
   if (fromSetting) {
-    throw new UserError(`vtrans.pythonPath (${candidates[0].executable}) cannot run the backend: ${reports[0]?.detail}.`, `Install PyTorch there (${installCommand()}) or clear the setting.`);
+    throw new UserError(
+      `vtrans.pythonPath (${candidates[0].executable}) cannot run the backend: ${reports[0]?.detail}.`,
+      `Install PyTorch there (${installCommand()}) or clear the setting.`,
+    );
   }
   throw noPythonError(reports);
 }

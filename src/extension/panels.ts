@@ -26,8 +26,17 @@ import * as vscode from 'vscode';
 import type { BudgetKind, RunReport } from '../core/report';
 import { renderReportHtml, renderReportMarkdown } from '../core/reportHtml';
 import {
-  exportFileName, isFromWebview, PANEL_KINDS, PANEL_VIEW_TYPES, type BudgetState, type FromWebview, type PanelKind, type PredictedPoint, type SaveFormat,
-  type ToWebview, type WebviewState,
+  exportFileName,
+  isFromWebview,
+  PANEL_KINDS,
+  PANEL_VIEW_TYPES,
+  type BudgetState,
+  type FromWebview,
+  type PanelKind,
+  type PredictedPoint,
+  type SaveFormat,
+  type ToWebview,
+  type WebviewState,
 } from '../core/webviewProtocol';
 import { makeNonce, renderWebviewHtml } from './panels/html';
 
@@ -94,7 +103,10 @@ export class ReportPanels implements vscode.Disposable {
       context.subscriptions.push(
         vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPES[kind], {
           deserializeWebviewPanel: async (panel: vscode.WebviewPanel, state: unknown) => {
-            const runDir = state && typeof state === 'object' && typeof (state as WebviewState).runDir === 'string' ? (state as WebviewState).runDir : undefined;
+            const runDir =
+              state && typeof state === 'object' && typeof (state as WebviewState).runDir === 'string'
+                ? (state as WebviewState).runDir
+                : undefined;
             this.entries.get(kind)?.panel.dispose();
             this.attach(kind, panel, runDir);
           },
@@ -181,7 +193,9 @@ export class ReportPanels implements vscode.Disposable {
     entry.disposables.push(
       webview.onDidReceiveMessage((msg: unknown) => {
         if (!isFromWebview(msg)) return;
-        this.onMessage(entry, msg).catch((err: unknown) => this.post(entry, { type: 'notice', level: 'error', message: errorMessage(err) }));
+        this.onMessage(entry, msg).catch((err: unknown) =>
+          this.post(entry, { type: 'notice', level: 'error', message: errorMessage(err) }),
+        );
       }),
       panel.onDidDispose(() => {
         if (this.entries.get(kind) === entry) this.entries.delete(kind);
@@ -268,10 +282,16 @@ export class ReportPanels implements vscode.Disposable {
         await this.callbacks.openRun();
         return;
       case 'runCommand':
-        if (msg.command === this.commands.compress || msg.command === this.commands.openRun) await vscode.commands.executeCommand(msg.command);
+        if (msg.command === this.commands.compress || msg.command === this.commands.openRun)
+          await vscode.commands.executeCommand(msg.command);
         return;
       case 'saveFile':
-        await this.save(entry, msg.format, msg.suggestedName, msg.encoding === 'base64' ? Buffer.from(msg.content, 'base64') : Buffer.from(msg.content, 'utf8'));
+        await this.save(
+          entry,
+          msg.format,
+          msg.suggestedName,
+          msg.encoding === 'base64' ? Buffer.from(msg.content, 'base64') : Buffer.from(msg.content, 'utf8'),
+        );
         return;
       case 'exportReport': {
         if (!entry.runDir) return;
@@ -284,7 +304,8 @@ export class ReportPanels implements vscode.Disposable {
   }
 
   private async reportHtml(report: RunReport): Promise<string> {
-    const read = async (...p: string[]) => new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(this.extensionUri, ...p)));
+    const read = async (...p: string[]) =>
+      new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(this.extensionUri, ...p)));
     const [js, css] = await Promise.all([read('dist', 'webview.js'), read('media', 'webview.css')]);
     return renderReportHtml(report, js, css);
   }
@@ -295,7 +316,11 @@ export class ReportPanels implements vscode.Disposable {
     const fileName = [...(suggestedName.split(/[\\/]/).pop() ?? '')].map((c) => (c.charCodeAt(0) < 32 ? '-' : c)).join('');
     const name = fileName.replace(/[:*?"<>|]+/g, '-').replace(/^\.+/, '') || `export.${format}`;
     const base = entry.runDir ? vscode.Uri.file(entry.runDir) : vscode.workspace.workspaceFolders?.[0]?.uri;
-    const uri = await vscode.window.showSaveDialog({ defaultUri: base ? vscode.Uri.joinPath(base, name) : undefined, filters: FILTERS[format], saveLabel: 'Export' });
+    const uri = await vscode.window.showSaveDialog({
+      defaultUri: base ? vscode.Uri.joinPath(base, name) : undefined,
+      filters: FILTERS[format],
+      saveLabel: 'Export',
+    });
     if (!uri) return;
     await vscode.workspace.fs.writeFile(uri, bytes);
     this.post(entry, { type: 'notice', level: 'info', message: `Saved ${uri.fsPath}` });

@@ -69,7 +69,12 @@ export class RunsView implements vscode.TreeDataProvider<RunItem>, vscode.Dispos
 
   constructor() {
     const watcher = vscode.workspace.createFileSystemWatcher('**/.vtrans/runs/*/{run,report}.json');
-    this.disposables.push(watcher, watcher.onDidChange(() => this.refreshSoon()), watcher.onDidCreate(() => this.refreshSoon()), watcher.onDidDelete(() => this.refreshSoon()));
+    this.disposables.push(
+      watcher,
+      watcher.onDidChange(() => this.refreshSoon()),
+      watcher.onDidCreate(() => this.refreshSoon()),
+      watcher.onDidDelete(() => this.refreshSoon()),
+    );
     this.disposables.push(vscode.workspace.onDidChangeWorkspaceFolders(() => this.refresh()));
   }
 

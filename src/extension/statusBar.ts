@@ -44,7 +44,12 @@ export class StatusBar implements vscode.Disposable {
       this.item.text = `$(settings) VTrans ${pct} ${budget.kind}`;
       this.item.tooltip = note ?? `Budget: keep ${pct} of the ${BUDGET_LABEL[budget.kind]}. Compress a model to see what it gives.`;
     } else {
-      const metric = prediction.metric === null || !metricName ? '' : metricName === 'accuracy' ? ` · acc ≈ ${(100 * prediction.metric).toFixed(1)}%` : ` · ppl ≈ ${prediction.metric.toFixed(1)}`;
+      const metric =
+        prediction.metric === null || !metricName
+          ? ''
+          : metricName === 'accuracy'
+            ? ` · acc ≈ ${(100 * prediction.metric).toFixed(1)}%`
+            : ` · ppl ≈ ${prediction.metric.toFixed(1)}`;
       this.item.text = `$(graph-line) VTrans ${pct} ${budget.kind}: ${formatCount(prediction.params)} params · ${formatCount(prediction.flopsPerToken)} FLOPs${metric}`;
       this.item.tooltip = `At ${pct} of the ${BUDGET_LABEL[budget.kind]} the last run's masks keep ${prediction.params.toLocaleString('en-US')} parameters (${(100 * prediction.achieved).toFixed(1)}% achieved) and ${Math.round(prediction.flopsPerToken).toLocaleString('en-US')} FLOPs per token${metric ? `; the sweep predicts ${metric.slice(3)} without fine-tuning` : ''}. Click for the tradeoff view; VTrans: Export at Current Budget writes this model.`;
     }

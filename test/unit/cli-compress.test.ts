@@ -20,7 +20,7 @@ const WORDS = 'the spam free money offer click now meeting report project schedu
 
 function examples(n: number, seed: number): string {
   let x = seed;
-  const rnd = () => ((x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const rnd = () => (x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   const lines: string[] = [];
   for (let i = 0; i < n; i++) {
     const label = i % 3;
@@ -37,14 +37,20 @@ function cli(args: string[], cwd = tmp) {
 
 function oneLineError(r: ReturnType<typeof cli>, pattern: RegExp): void {
   assert.equal(r.status, 2, `exit code 2 expected, got ${r.status}: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('vtrans:') && !/^vtrans: (tokenize|train|measure|report) /.test(l));
+  const lines = r.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('vtrans:') && !/^vtrans: (tokenize|train|measure|report) /.test(l));
   assert.equal(lines.length, 1, r.stderr);
   assert.match(lines[0], pattern);
   assert.doesNotMatch(r.stderr, /\n\s+at |Traceback/);
 }
 
 before(() => {
-  execFileSync(python(), ['-m', 'vtrans.testing', 'tiny', 'bert', 'classification', model, '--overrides', '{"vocab_size": 140}'], { env: backendEnv(), stdio: 'ignore' });
+  execFileSync(python(), ['-m', 'vtrans.testing', 'tiny', 'bert', 'classification', model, '--overrides', '{"vocab_size": 140}'], {
+    env: backendEnv(),
+    stdio: 'ignore',
+  });
   const tok = path.resolve(__dirname, '../fixtures/tokenizers/bert');
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(tok, f), path.join(model, f));
   fs.writeFileSync(train, examples(120, 1));
@@ -54,10 +60,27 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('vtrans compress', () => {
   it('compresses, exports and prints the --json contract', () => {
-    const r = cli(['compress', model, '--data', train, '--eval-data', dev, '--keep', '0.5', '--method', 'faster', '--steps', '20', '--sweep', '0.8,0.6', '--json']);
+    const r = cli([
+      'compress',
+      model,
+      '--data',
+      train,
+      '--eval-data',
+      dev,
+      '--keep',
+      '0.5',
+      '--method',
+      'faster',
+      '--steps',
+      '20',
+      '--sweep',
+      '0.8,0.6',
+      '--json',
+    ]);
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
-    for (const k of ['status', 'runDir', 'method', 'budget', 'keep', 'teacher', 'student', 'units', 'wallSeconds', 'modelDir', 'onnxPath']) assert.ok(k in out, k);
+    for (const k of ['status', 'runDir', 'method', 'budget', 'keep', 'teacher', 'student', 'units', 'wallSeconds', 'modelDir', 'onnxPath'])
+      assert.ok(k in out, k);
     assert.equal(out.status, 'done');
     assert.equal(out.method, 'faster');
     for (const who of ['teacher', 'student']) {
@@ -67,7 +90,17 @@ describe('vtrans compress', () => {
     assert.ok(out.student.params <= 0.5 * out.teacher.params && out.student.params >= 0.49 * out.teacher.params);
     for (const k of ['hidden', 'heads', 'ffn', 'attentionLayers', 'ffnLayers']) assert.ok(out.units[k].kept <= out.units[k].total);
     assert.ok(out.runDir.startsWith(path.join(tmp, '.vtrans', 'runs')));
-    for (const f of ['run.json', 'metrics.jsonl', 'masks.safetensors', 'model/config.json', 'model/model.safetensors', 'model/tokenizer.json', 'model.onnx', 'report.json', 'report.html']) {
+    for (const f of [
+      'run.json',
+      'metrics.jsonl',
+      'masks.safetensors',
+      'model/config.json',
+      'model/model.safetensors',
+      'model/tokenizer.json',
+      'model.onnx',
+      'report.json',
+      'report.html',
+    ]) {
       assert.ok(fs.existsSync(path.join(out.runDir, f)), f);
     }
     const report = JSON.parse(fs.readFileSync(path.join(out.runDir, 'report.json'), 'utf8'));
@@ -120,7 +153,24 @@ describe('vtrans compress', () => {
   });
 
   it('a diverging loss stops with the step and a hint', () => {
-    const r = cli(['compress', model, '--data', train, '--eval-data', dev, '--keep', '0.5', '--method', 'vtrans', '--steps', '20', '--lr', '1e12', '--out', path.join(tmp, 'nan-run')]);
+    const r = cli([
+      'compress',
+      model,
+      '--data',
+      train,
+      '--eval-data',
+      dev,
+      '--keep',
+      '0.5',
+      '--method',
+      'vtrans',
+      '--steps',
+      '20',
+      '--lr',
+      '1e12',
+      '--out',
+      path.join(tmp, 'nan-run'),
+    ]);
     oneLineError(r, /training diverged: the loss is (nan|inf) at step \d+ of phase 1 \(prune\)\. Lower the learning rate/);
     assert.equal(JSON.parse(fs.readFileSync(path.join(tmp, 'nan-run', 'run.json'), 'utf8')).status, 'failed');
   });

@@ -32,7 +32,10 @@ const texts = async (f: string, opts?: ReadOptions) => (await readExamples(f, op
 
 describe('data readers: happy paths', () => {
   it('jsonl: text + label, blank lines skipped, CRLF and BOM handled, line numbers kept', async () => {
-    const f = file('train.jsonl', '\ufeff{"text": "free money", "label": "spam"}\r\n\r\n{"text": "see you at 3", "label": "ham", "id": 7}\r\n');
+    const f = file(
+      'train.jsonl',
+      '\ufeff{"text": "free money", "label": "spam"}\r\n\r\n{"text": "see you at 3", "label": "ham", "id": 7}\r\n',
+    );
     const d = await readExamples(f);
     assert.equal(d.format, 'jsonl');
     assert.equal(d.pairs, false);
@@ -43,7 +46,10 @@ describe('data readers: happy paths', () => {
   });
 
   it('jsonl: text pairs are detected from the first example; numeric labels stay numbers', async () => {
-    const f = file('pairs.jsonl', '{"text": "a cat", "text_pair": "an animal", "label": 1}\n{"text": "a car", "text_pair": "an animal", "label": 0}');
+    const f = file(
+      'pairs.jsonl',
+      '{"text": "a cat", "text_pair": "an animal", "label": 1}\n{"text": "a car", "text_pair": "an animal", "label": 0}',
+    );
     const d = await readExamples(f);
     assert.equal(d.pairs, true);
     assert.deepEqual(d.examples[1], { text: 'a car', textPair: 'an animal', label: 0, line: 2 });
@@ -128,7 +134,10 @@ describe('data readers: happy paths', () => {
     let count = 0;
     for await (const _ of iterateExamples(f, {}, { onProgress: (p) => seen.push(p) })) count++;
     assert.equal(count, 2500);
-    assert.deepEqual(seen.map((p) => p.examples), [1000, 2000]);
+    assert.deepEqual(
+      seen.map((p) => p.examples),
+      [1000, 2000],
+    );
     assert.ok(seen[0].bytes < seen[0].totalBytes, 'the first report comes before the whole file is read');
     assert.equal(seen[0].totalBytes, line.length * 2500);
   });
@@ -161,16 +170,27 @@ describe('data readers: errors name the file and line', () => {
     const f = file('bad.jsonl', '{"text": "ok", "label": "ham"}\n\n{"text": "oops", "label": }\n');
     await assert.rejects(readExamples(f), (e: Error) => {
       assert.ok(e instanceof UserError);
-      assert.match(e.message, new RegExp(`^${escape(f)} line 3: invalid JSON \\(.+\\)\\. Each line must be one JSON object such as \\{"text": "\\.\\.\\.", "label": "\\.\\.\\."\\}\\.$`));
+      assert.match(
+        e.message,
+        new RegExp(
+          `^${escape(f)} line 3: invalid JSON \\(.+\\)\\. Each line must be one JSON object such as \\{"text": "\\.\\.\\.", "label": "\\.\\.\\."\\}\\.$`,
+        ),
+      );
       return true;
     });
     const arr = file('arr.jsonl', '["text", "label"]\n');
-    await rejects(readExamples(arr), `${arr} line 1: expected a JSON object, got an array. Each line must be one JSON object such as {"text": "...", "label": "..."}.`);
+    await rejects(
+      readExamples(arr),
+      `${arr} line 1: expected a JSON object, got an array. Each line must be one JSON object such as {"text": "...", "label": "..."}.`,
+    );
   });
 
   it('jsonl: missing text field says which fields exist; non-string text', async () => {
     const f = file('t.jsonl', '{"text": "ok", "label": 0}\n{"sentence": "hi", "label": 1}\n');
-    await rejects(readExamples(f), `${f} line 2: no "text" field (fields: "sentence", "label"). Name the text field "text" or set the text field name to one of these.`);
+    await rejects(
+      readExamples(f),
+      `${f} line 2: no "text" field (fields: "sentence", "label"). Name the text field "text" or set the text field name to one of these.`,
+    );
     const g = file('num.jsonl', '{"text": 42, "label": 0}\n');
     await rejects(readExamples(g), `${g} line 1: "text" must be a string, got number 42. Put the text in quotes.`);
   });
@@ -217,9 +237,15 @@ describe('data readers: errors name the file and line', () => {
     );
     assert.equal((await texts(g, { task: 'lm' }))[0].text, 'hi');
     const h = file('count.csv', 'text,label\nhello, world,spam\n');
-    await rejects(readExamples(h), `${h} line 2: 3 fields, but the header has 2. Quote fields that contain commas or line breaks ("a, b"), and double quotes inside them ("").`);
+    await rejects(
+      readExamples(h),
+      `${h} line 2: 3 fields, but the header has 2. Quote fields that contain commas or line breaks ("a, b"), and double quotes inside them ("").`,
+    );
     const q = file('q.csv', 'text,label\nok,0\n"never closed,1\nmore,0\n');
-    await rejects(readExamples(q), `${q} line 3: a quoted field starting here is never closed. Close the quote, and write a quote inside a quoted field as two quotes ("").`);
+    await rejects(
+      readExamples(q),
+      `${q} line 3: a quoted field starting here is never closed. Close the quote, and write a quote inside a quoted field as two quotes ("").`,
+    );
   });
 
   it('txt for classification is refused', async () => {
@@ -233,7 +259,10 @@ describe('data readers: errors name the file and line', () => {
 
 describe('labels', () => {
   const cfg = { architectures: ['BertForSequenceClassification'], id2label: { 0: 'ham', 1: 'spam' }, num_labels: 2 };
-  const data = (labels: (string | number)[]) => ({ file: '/data/train.jsonl', examples: labels.map((label, i) => ({ text: 't', label, line: i + 1 })) });
+  const data = (labels: (string | number)[]) => ({
+    file: '/data/train.jsonl',
+    examples: labels.map((label, i) => ({ text: 't', label, line: i + 1 })),
+  });
 
   it('string labels match id2label names, case-sensitive first then case-insensitive', () => {
     assert.deepEqual(Array.from(resolveLabels(data(['spam', 'ham', 'SPAM', 'Ham']), cfg).indices), [1, 0, 1, 0]);

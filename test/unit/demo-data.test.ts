@@ -41,7 +41,8 @@ function shuffled<T>(items: readonly T[], seed: number): T[] {
 }
 
 /** Lines a mail server or client writes, which must never reach the model. */
-const HEADER_START = /^(?:Received|Return-Path|Message-Id|Delivered-To|X-[\w-]+|MIME-Version|Content-Type|Content-Transfer-Encoding|From|To|Cc|Subject|Date|Reply-To|Sender|Precedence|List-[\w-]+|Errors-To|In-Reply-To|References):/im;
+const HEADER_START =
+  /^(?:Received|Return-Path|Message-Id|Delivered-To|X-[\w-]+|MIME-Version|Content-Type|Content-Transfer-Encoding|From|To|Cc|Subject|Date|Reply-To|Sender|Precedence|List-[\w-]+|Errors-To|In-Reply-To|References):/im;
 
 const HANDCRAFTED = [
   'From spammer@example.com  Tue Aug  6 11:51:02 2002',
@@ -116,7 +117,18 @@ describe('RFC822 header stripping and MIME text', () => {
     assert.match(text, /Second part: naïve résumé/);
     assert.match(text, /Forwarded body text\./);
     assert.doesNotMatch(text, HEADER_START);
-    for (const leak of ['mx.example.org', 'Postfix', '1028311679', 'X-Spam', 'hits=12.3', 'prize.exe', 'TVqQAAMA', 'inner.example.com', 'You have WON', '<p>']) {
+    for (const leak of [
+      'mx.example.org',
+      'Postfix',
+      '1028311679',
+      'X-Spam',
+      'hits=12.3',
+      'prize.exe',
+      'TVqQAAMA',
+      'inner.example.com',
+      'You have WON',
+      '<p>',
+    ]) {
       assert.ok(!text.includes(leak), `"${leak}" leaked into: ${text}`);
     }
     assert.equal(text.split('\n').filter((l) => /Dear friend/.test(l)).length, 1, 'multipart/alternative gives one version');
@@ -202,7 +214,8 @@ describe('SpamAssassin demo split', () => {
   it('is deterministic and independent of input order', () => {
     const again = buildSpamRecords(shuffled(raw, 7));
     const splitsAgain = splitSpamRecords(shuffled(again.records, 11));
-    const assignment = (sp: Record<SplitName, SpamRecord[]>): string[] => SPLITS.flatMap((s) => sp[s].map((r) => `${s}\t${r.id}\t${r.label}\t${r.text}`));
+    const assignment = (sp: Record<SplitName, SpamRecord[]>): string[] =>
+      SPLITS.flatMap((s) => sp[s].map((r) => `${s}\t${r.id}\t${r.label}\t${r.text}`));
     assert.deepEqual(assignment(splitsAgain), assignment(splits));
     // the split of an id depends on nothing else
     for (const r of splits.dev.slice(0, 20)) assert.equal(splitOf(r.id, { train: 0.8, dev: 0.1 }, 'vtrans-spam-v1:'), 'dev');
@@ -225,10 +238,14 @@ describe('SpamAssassin demo split', () => {
       const rows = readJsonl(path.join(out, 'data', `${s}.jsonl`));
       assert.equal(rows.length, splits[s].length, s);
       assert.deepEqual(Object.keys(rows[0]), ['text', 'label', 'id']);
-      assert.deepEqual(rows.map((r) => r.id), splits[s].map((r) => r.id));
+      assert.deepEqual(
+        rows.map((r) => r.id),
+        splits[s].map((r) => r.id),
+      );
       assert.equal(first.manifest.counts[s].total, rows.length);
     }
-    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) assert.ok(fs.existsSync(path.join(out, 'tokenizer', f)), f);
+    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
+      assert.ok(fs.existsSync(path.join(out, 'tokenizer', f)), f);
     assert.equal(first.manifest.tokenizer.vocabSize, 3000);
     const t0 = Date.now();
     const second = await prepareSpam(out, { vocabSize: 3000, log: silentLog });
@@ -258,17 +275,30 @@ describe('State of the Union demo split', () => {
 
   it('does not depend on input order and never divides a year', () => {
     const again = splitSotu(shuffled(addresses, 3));
-    for (const s of SPLITS) assert.deepEqual(again[s].map((a) => `${a.year} ${a.name}`), splits[s].map((a) => `${a.year} ${a.name}`));
+    for (const s of SPLITS)
+      assert.deepEqual(
+        again[s].map((a) => `${a.year} ${a.name}`),
+        splits[s].map((a) => `${a.year} ${a.name}`),
+      );
     const mk = (year: number, name: string): SotuAddress => ({ year, name, party: 'none', text: `${name} ${year}` });
     // 10 addresses, the last two in one year: a cut inside that year moves to the year's start
     const synthetic = [...Array.from({ length: 8 }, (_, i) => mk(1900 + i, `P${i}`)), mk(1908, 'A'), mk(1908, 'B')];
     const sp = splitSotu(synthetic, { testFraction: 0.1, devFraction: 0.1 });
-    assert.deepEqual(sp.test.map((a) => a.name), ['A', 'B']);
-    assert.deepEqual(sp.dev.map((a) => a.year), [1907]);
+    assert.deepEqual(
+      sp.test.map((a) => a.name),
+      ['A', 'B'],
+    );
+    assert.deepEqual(
+      sp.dev.map((a) => a.year),
+      [1907],
+    );
   });
 
   it('cleans stage directions and writes one address per block', () => {
-    assert.equal(cleanSotuText('Thank you. (Applause.) Madam Speaker—(applause)—no one.\u0002 End'), 'Thank you. Madam Speaker—no one. End');
+    assert.equal(
+      cleanSotuText('Thank you. (Applause.) Madam Speaker—(applause)—no one.\u0002 End'),
+      'Thank you. Madam Speaker—no one. End',
+    );
     const txt = toTxt(splits.test);
     const blocks = txt.trimEnd().split('\n\n');
     assert.equal(blocks.length, splits.test.length);
@@ -285,7 +315,10 @@ describe('State of the Union demo split', () => {
     assert.equal(m.addresses.length, 233);
     assert.ok(m.addresses.filter((a) => a.split === 'test').every((a) => a.year > m.splits.dev.lastYear));
     for (const s of SPLITS) {
-      const blocks = fs.readFileSync(path.join(out, 'data', `${s}.txt`), 'utf8').trimEnd().split('\n\n');
+      const blocks = fs
+        .readFileSync(path.join(out, 'data', `${s}.txt`), 'utf8')
+        .trimEnd()
+        .split('\n\n');
       assert.equal(blocks.length, m.splits[s].addresses);
     }
     assert.equal(m.tokenizer.vocabSize, 2000);

@@ -75,7 +75,12 @@ describe('findings', () => {
         const text = byId(fs, 'otherProbes');
         for (const p of ['current', 'previous', 'keywords'] as const) {
           const m = probeMeans(r, p);
-          assert.ok(text.includes(`${p === 'current' ? 'current token' : p === 'previous' ? 'previous token' : 'keywords'} ${pct(m.pruned)} vs ${pct(m.kept)}`), `${p}: ${text}`);
+          assert.ok(
+            text.includes(
+              `${p === 'current' ? 'current token' : p === 'previous' ? 'previous token' : 'keywords'} ${pct(m.pruned)} vs ${pct(m.kept)}`,
+            ),
+            `${p}: ${text}`,
+          );
         }
         const e = probeMeans(r, 'entropy');
         assert.ok(text.includes(`entropy ${e.pruned.toFixed(3)} nats vs ${e.kept.toFixed(3)} nats`), text);
@@ -85,10 +90,18 @@ describe('findings', () => {
         const text = byId(fs, 'student');
         const s = r.student!;
         const t = r.teacher;
-        assert.ok(text.includes(`keeps ${pct(s.params / t.params)} of the parameters (${fmtCount(s.params)} of ${fmtCount(t.params)})`), text);
+        assert.ok(
+          text.includes(`keeps ${pct(s.params / t.params)} of the parameters (${fmtCount(s.params)} of ${fmtCount(t.params)})`),
+          text,
+        );
         assert.ok(text.includes(`${pct(s.flopsPerToken / t.flopsPerToken)} of the FLOPs per token`), text);
         if (r.metricName === 'accuracy') {
-          assert.ok(text.includes(`accuracy is ${(s.metric!.value * 100).toFixed(2)}% against the teacher's ${(t.metric!.value * 100).toFixed(2)}%`), text);
+          assert.ok(
+            text.includes(
+              `accuracy is ${(s.metric!.value * 100).toFixed(2)}% against the teacher's ${(t.metric!.value * 100).toFixed(2)}%`,
+            ),
+            text,
+          );
           assert.ok(text.includes(`a drop of ${((t.metric!.value - s.metric!.value) * 100).toFixed(2)} points`), text);
         } else {
           assert.ok(text.includes(`perplexity is ${s.metric!.value.toFixed(2)} against the teacher's ${t.metric!.value.toFixed(2)}`), text);
@@ -97,7 +110,10 @@ describe('findings', () => {
       });
 
       it('the layers that lost most, by share of their weights', () => {
-        const ranked = r.layers.map((l) => ({ l, ...removed(r, l) })).filter((x) => x.share > 0).sort((a, b) => b.share - a.share || a.l.index - b.l.index);
+        const ranked = r.layers
+          .map((l) => ({ l, ...removed(r, l) }))
+          .filter((x) => x.share > 0)
+          .sort((a, b) => b.share - a.share || a.l.index - b.l.index);
         const text = byId(fs, 'layers');
         let at = 0;
         for (const x of ranked.slice(0, 3)) {
@@ -115,7 +131,10 @@ describe('findings', () => {
         const text = byId(fs, 'share');
         assert.ok(text.includes(`${pct(ffn / (attn + ffn))} were FFN neurons and ${pct(attn / (attn + ffn))} attention heads`), text);
         const u = r.units!;
-        assert.ok(text.includes(`${fmtInt(u.heads.kept)} of ${fmtInt(u.heads.total)} attention heads (${pct(u.heads.kept / u.heads.total)})`), text);
+        assert.ok(
+          text.includes(`${fmtInt(u.heads.kept)} of ${fmtInt(u.heads.total)} attention heads (${pct(u.heads.kept / u.heads.total)})`),
+          text,
+        );
         assert.ok(text.includes(`${fmtInt(u.ffn.kept)} of ${fmtInt(u.ffn.total)} FFN neurons (${pct(u.ffn.kept / u.ffn.total)})`), text);
       });
 
@@ -123,12 +142,23 @@ describe('findings', () => {
         const attn = r.layers.filter((l) => !l.attentionKept).map((l) => l.index);
         const ffn = r.layers.filter((l) => !l.ffnKept).map((l) => l.index);
         const text = byId(fs, 'sublayers');
-        if (attn.length) assert.ok(text.includes(`attention in ${attn.length === 1 ? 'layer' : 'layers'} ${attn.length === 1 ? attn[0] : attn.slice(0, -1).join(', ') + ' and ' + attn[attn.length - 1]}`), text);
-        if (ffn.length) assert.ok(text.includes(`FFN in layer${ffn.length === 1 ? '' : 's'} ${ffn.join(ffn.length === 2 ? ' and ' : ', ')}`), text);
+        if (attn.length)
+          assert.ok(
+            text.includes(
+              `attention in ${attn.length === 1 ? 'layer' : 'layers'} ${attn.length === 1 ? attn[0] : attn.slice(0, -1).join(', ') + ' and ' + attn[attn.length - 1]}`,
+            ),
+            text,
+          );
+        if (ffn.length)
+          assert.ok(text.includes(`FFN in layer${ffn.length === 1 ? '' : 's'} ${ffn.join(ffn.length === 2 ? ' and ' : ', ')}`), text);
         const h = r.hiddenKept!;
         const hidden = byId(fs, 'hidden');
         if (h.kept === h.total) assert.equal(hidden, `All ${fmtInt(h.total)} hidden dimensions were kept.`);
-        else assert.equal(hidden, `The hidden width was pruned from ${fmtInt(h.total)} to ${fmtInt(h.kept)} dimensions (${pct(h.kept / h.total)} kept).`);
+        else
+          assert.equal(
+            hidden,
+            `The hidden width was pruned from ${fmtInt(h.total)} to ${fmtInt(h.kept)} dimensions (${pct(h.kept / h.total)} kept).`,
+          );
       });
 
       it('report.md carries the findings and the figures', () => {
@@ -145,10 +175,29 @@ describe('findings', () => {
   it('a hand-made 2 × 2 report gives the numbers written out here', () => {
     const r = bertReport();
     r.model = { ...r.model, layers: 2, heads: 2, hidden: 8, ffn: 10 };
-    const head = (index: number, kept: boolean, special: number) => ({ index, kept, logAlpha: kept ? 1 : -1, probes: { special, current: 0.1, previous: 0.05, keywords: 0, entropy: 1 } });
+    const head = (index: number, kept: boolean, special: number) => ({
+      index,
+      kept,
+      logAlpha: kept ? 1 : -1,
+      probes: { special, current: 0.1, previous: 0.05, keywords: 0, entropy: 1 },
+    });
     r.layers = [
-      { index: 0, heads: [head(0, true, 0.2), head(1, false, 0.8)], groupSize: 1, ffn: { kept: 5, total: 10 }, attentionKept: true, ffnKept: true },
-      { index: 1, heads: [head(0, true, 0.1), head(1, false, 0.6)], groupSize: 1, ffn: { kept: 10, total: 10 }, attentionKept: true, ffnKept: true },
+      {
+        index: 0,
+        heads: [head(0, true, 0.2), head(1, false, 0.8)],
+        groupSize: 1,
+        ffn: { kept: 5, total: 10 },
+        attentionKept: true,
+        ffnKept: true,
+      },
+      {
+        index: 1,
+        heads: [head(0, true, 0.1), head(1, false, 0.6)],
+        groupSize: 1,
+        ffn: { kept: 10, total: 10 },
+        attentionKept: true,
+        ffnKept: true,
+      },
     ];
     r.hiddenKept = { kept: 6, total: 8 };
     const fs = computeFindings(r);
@@ -163,7 +212,11 @@ describe('findings', () => {
       'The layers that lost most: layer 0 (50.0% of its weights: 1 of 2 heads and 5 of 10 FFN neurons removed) and layer 1 (30.8% of its weights: 1 of 2 heads and 0 of 10 FFN neurons removed).',
     );
     // Removed: attention 256, FFN 80 → FFN 23.8%, attention 76.2%.
-    assert.ok(byId(fs, 'share').startsWith('Of the weights removed inside the layers, 23.8% were FFN neurons and 76.2% attention heads; 2 of 4 attention heads (50.0%) and 15 of 20 FFN neurons (75.0%) remain.'));
+    assert.ok(
+      byId(fs, 'share').startsWith(
+        'Of the weights removed inside the layers, 23.8% were FFN neurons and 76.2% attention heads; 2 of 4 attention heads (50.0%) and 15 of 20 FFN neurons (75.0%) remain.',
+      ),
+    );
     assert.equal(byId(fs, 'hidden'), 'The hidden width was pruned from 8 to 6 dimensions (75.0% kept).');
     assert.equal(byId(fs, 'sublayers'), 'No whole attention or FFN sublayer was removed.');
 
@@ -182,11 +235,17 @@ describe('findings', () => {
 
   it('runs without a student or probes say so instead of inventing numbers', () => {
     const empty = computeFindings(emptyRun());
-    assert.deepEqual(empty.map((f) => f.text), ['No compressed model yet: the run is still running.']);
+    assert.deepEqual(
+      empty.map((f) => f.text),
+      ['No compressed model yet: the run is still running.'],
+    );
     const failed = computeFindings(failedRun());
     assert.equal(byId(failed, 'student'), 'No compressed model yet: the run failed before writing it.');
     assert.match(byId(failed, 'special'), /no attention probes/);
-    assert.equal(failed.find((f) => f.id === 'otherProbes'), undefined);
+    assert.equal(
+      failed.find((f) => f.id === 'otherProbes'),
+      undefined,
+    );
   });
 
   it('metric deltas keep the direction of the metric', () => {

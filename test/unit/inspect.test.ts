@@ -18,24 +18,63 @@ function cli(...args: string[]) {
 }
 
 const BERT_BASE = {
-  architectures: ['BertForMaskedLM'], model_type: 'bert', hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12,
-  intermediate_size: 3072, vocab_size: 30522, max_position_embeddings: 512, type_vocab_size: 2, hidden_act: 'gelu', layer_norm_eps: 1e-12,
+  architectures: ['BertForMaskedLM'],
+  model_type: 'bert',
+  hidden_size: 768,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  intermediate_size: 3072,
+  vocab_size: 30522,
+  max_position_embeddings: 512,
+  type_vocab_size: 2,
+  hidden_act: 'gelu',
+  layer_norm_eps: 1e-12,
 };
 const ROBERTA_BASE = {
-  architectures: ['RobertaForMaskedLM'], model_type: 'roberta', hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12,
-  intermediate_size: 3072, vocab_size: 50265, max_position_embeddings: 514, type_vocab_size: 1, pad_token_id: 1,
+  architectures: ['RobertaForMaskedLM'],
+  model_type: 'roberta',
+  hidden_size: 768,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  intermediate_size: 3072,
+  vocab_size: 50265,
+  max_position_embeddings: 514,
+  type_vocab_size: 1,
+  pad_token_id: 1,
 };
-const GPT2 = { architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', n_embd: 768, n_layer: 12, n_head: 12, n_positions: 1024, n_ctx: 1024, vocab_size: 50257 };
+const GPT2 = {
+  architectures: ['GPT2LMHeadModel'],
+  model_type: 'gpt2',
+  n_embd: 768,
+  n_layer: 12,
+  n_head: 12,
+  n_positions: 1024,
+  n_ctx: 1024,
+  vocab_size: 50257,
+};
 const LLAMA2_7B = {
-  architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: 4096, num_hidden_layers: 32, num_attention_heads: 32,
-  num_key_value_heads: 32, intermediate_size: 11008, vocab_size: 32000, max_position_embeddings: 4096, rms_norm_eps: 1e-5,
-  tie_word_embeddings: false, torch_dtype: 'float16',
+  architectures: ['LlamaForCausalLM'],
+  model_type: 'llama',
+  hidden_size: 4096,
+  num_hidden_layers: 32,
+  num_attention_heads: 32,
+  num_key_value_heads: 32,
+  intermediate_size: 11008,
+  vocab_size: 32000,
+  max_position_embeddings: 4096,
+  rms_norm_eps: 1e-5,
+  tie_word_embeddings: false,
+  torch_dtype: 'float16',
 };
 
 describe('vtrans inspect: published parameter counts from config.json + safetensors headers', () => {
   it('bert-base-uncased: 109,482,240 with pooler', () => {
     const dir = path.join(tmp, 'bert-base-uncased');
-    writeCheckpoint(dir, BERT_BASE, bertTensors({ vocab: 30522, hidden: 768, layers: 12, ffn: 3072, positions: 512, types: 2, prefix: 'bert.' }));
+    writeCheckpoint(
+      dir,
+      BERT_BASE,
+      bertTensors({ vocab: 30522, hidden: 768, layers: 12, ffn: 3072, positions: 512, types: 2, prefix: 'bert.' }),
+    );
     const r = inspectModel(dir);
     assert.equal(r.params.total, 109_482_240);
     assert.equal(r.params.embedding, 23_837_184);
@@ -50,7 +89,11 @@ describe('vtrans inspect: published parameter counts from config.json + safetens
 
   it('roberta-base: 124,645,632', () => {
     const dir = path.join(tmp, 'roberta-base');
-    writeCheckpoint(dir, ROBERTA_BASE, bertTensors({ vocab: 50265, hidden: 768, layers: 12, ffn: 3072, positions: 514, types: 1, prefix: 'roberta.' }));
+    writeCheckpoint(
+      dir,
+      ROBERTA_BASE,
+      bertTensors({ vocab: 50265, hidden: 768, layers: 12, ffn: 3072, positions: 514, types: 1, prefix: 'roberta.' }),
+    );
     assert.equal(inspectModel(dir).params.total, 124_645_632);
   });
 
@@ -65,7 +108,10 @@ describe('vtrans inspect: published parameter counts from config.json + safetens
 
   it('Llama-2-7b: 6,738,415,616 from a sharded fp16 checkpoint', () => {
     const dir = path.join(tmp, 'llama-2-7b');
-    writeCheckpoint(dir, LLAMA2_7B, llamaTensors({ vocab: 32000, hidden: 4096, layers: 32, heads: 32, kvHeads: 32, ffn: 11008 }), { dtype: 'F16', shards: 2 });
+    writeCheckpoint(dir, LLAMA2_7B, llamaTensors({ vocab: 32000, hidden: 4096, layers: 32, heads: 32, kvHeads: 32, ffn: 11008 }), {
+      dtype: 'F16',
+      shards: 2,
+    });
     const r = inspectModel(dir);
     assert.equal(r.params.total, 6_738_415_616);
     assert.equal(r.dtype, 'F16');
@@ -74,7 +120,15 @@ describe('vtrans inspect: published parameter counts from config.json + safetens
   });
 
   it('GQA: key/value heads are read and counted', () => {
-    const cfg = { ...LLAMA2_7B, hidden_size: 256, num_hidden_layers: 2, num_attention_heads: 8, num_key_value_heads: 2, intermediate_size: 512, vocab_size: 1000 };
+    const cfg = {
+      ...LLAMA2_7B,
+      hidden_size: 256,
+      num_hidden_layers: 2,
+      num_attention_heads: 8,
+      num_key_value_heads: 2,
+      intermediate_size: 512,
+      vocab_size: 1000,
+    };
     const dir = path.join(tmp, 'llama-gqa');
     writeCheckpoint(dir, cfg, llamaTensors({ vocab: 1000, hidden: 256, layers: 2, heads: 8, kvHeads: 2, ffn: 512 }));
     const r = inspectModel(dir);
@@ -89,28 +143,52 @@ describe('vtrans inspect: published parameter counts from config.json + safetens
     const n = 128;
     const perLayer = 2 * 768 * 3 * 768 + 2 * 768 * 768 + 4 * n * 768 + 2 * 768 * 3072 * 2;
     assert.equal(flopsPerToken({ ...shape, numLabels: 0 }, n), 12 * perLayer);
-    assert.equal(inspectModel(path.join(tmp, 'gpt2'), { seqLen: 1024 }).flopsPerToken, 12 * (2 * 768 * 3 * 768 + 2 * 768 * 768 + 4 * 1024 * 768 + 4 * 768 * 3072) + 2 * 768 * 50257);
+    assert.equal(
+      inspectModel(path.join(tmp, 'gpt2'), { seqLen: 1024 }).flopsPerToken,
+      12 * (2 * 768 * 3 * 768 + 2 * 768 * 768 + 4 * 1024 * 768 + 4 * 768 * 3072) + 2 * 768 * 50257,
+    );
   });
 
   it('reads per-layer heterogeneous sizes of pruned models', () => {
     const cfg = {
-      ...LLAMA2_7B, hidden_size: 96, head_dim: 32, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64, vocab_size: 50,
-      layer_num_attention_heads: [4, 0, 2], layer_num_key_value_heads: [2, 0, 1], layer_intermediate_size: [64, 10, 0],
+      ...LLAMA2_7B,
+      hidden_size: 96,
+      head_dim: 32,
+      num_hidden_layers: 3,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      intermediate_size: 64,
+      vocab_size: 50,
+      layer_num_attention_heads: [4, 0, 2],
+      layer_num_key_value_heads: [2, 0, 1],
+      layer_intermediate_size: [64, 10, 0],
     };
     const dir = path.join(tmp, 'llama-pruned');
     // Build the matching header from the formula's own layout.
     const t = [{ name: 'model.embed_tokens.weight', shape: [50, 96] }];
-    const layers = [[4, 2, 64], [0, 0, 10], [2, 1, 0]];
+    const layers = [
+      [4, 2, 64],
+      [0, 0, 10],
+      [2, 1, 0],
+    ];
     layers.forEach(([h, g, f], i) => {
       const l = `model.layers.${i}.`;
       if (h > 0) {
-        t.push({ name: `${l}input_layernorm.weight`, shape: [96] }, { name: `${l}self_attn.q_proj.weight`, shape: [h * 32, 96] },
-          { name: `${l}self_attn.k_proj.weight`, shape: [g * 32, 96] }, { name: `${l}self_attn.v_proj.weight`, shape: [g * 32, 96] },
-          { name: `${l}self_attn.o_proj.weight`, shape: [96, h * 32] });
+        t.push(
+          { name: `${l}input_layernorm.weight`, shape: [96] },
+          { name: `${l}self_attn.q_proj.weight`, shape: [h * 32, 96] },
+          { name: `${l}self_attn.k_proj.weight`, shape: [g * 32, 96] },
+          { name: `${l}self_attn.v_proj.weight`, shape: [g * 32, 96] },
+          { name: `${l}self_attn.o_proj.weight`, shape: [96, h * 32] },
+        );
       }
       if (f > 0) {
-        t.push({ name: `${l}post_attention_layernorm.weight`, shape: [96] }, { name: `${l}mlp.gate_proj.weight`, shape: [f, 96] },
-          { name: `${l}mlp.up_proj.weight`, shape: [f, 96] }, { name: `${l}mlp.down_proj.weight`, shape: [96, f] });
+        t.push(
+          { name: `${l}post_attention_layernorm.weight`, shape: [96] },
+          { name: `${l}mlp.gate_proj.weight`, shape: [f, 96] },
+          { name: `${l}mlp.up_proj.weight`, shape: [f, 96] },
+          { name: `${l}mlp.down_proj.weight`, shape: [96, f] },
+        );
       }
     });
     t.push({ name: 'model.norm.weight', shape: [96] }, { name: 'lm_head.weight', shape: [50, 96] });
@@ -139,32 +217,62 @@ describe('vtrans inspect CLI', () => {
   const bad: Array<[string, (dir: string) => void, RegExp]> = [
     ['missing directory', () => {}, /model directory not found/],
     ['missing config.json', (d) => fs.mkdirSync(d), /config\.json: missing/],
-    ['invalid config.json', (d) => { fs.mkdirSync(d); fs.writeFileSync(path.join(d, 'config.json'), '{"model_type": "bert",'); }, /config\.json: not valid JSON/],
-    ['unknown model_type', (d) => { fs.mkdirSync(d); fs.writeFileSync(path.join(d, 'config.json'), '{"model_type": "t5"}'); }, /model_type "t5" is not supported.*bert, roberta, gpt2, llama/],
-    ['truncated safetensors header', (d) => {
-      fs.mkdirSync(d);
-      fs.writeFileSync(path.join(d, 'config.json'), JSON.stringify(GPT2));
-      const buf = Buffer.alloc(8 + 10);
-      buf.writeBigUInt64LE(1000n);
-      fs.writeFileSync(path.join(d, 'model.safetensors'), buf);
-    }, /model\.safetensors: not a valid safetensors file \(header of 1000 bytes runs past/],
-    ['corrupt safetensors header', (d) => {
-      fs.mkdirSync(d);
-      fs.writeFileSync(path.join(d, 'config.json'), JSON.stringify(GPT2));
-      const json = Buffer.from('{"wte.weight": {"dtype": "F32", "shape": [2,2], "data_offsets": [0, 3]}}');
-      const len = Buffer.alloc(8);
-      len.writeBigUInt64LE(BigInt(json.length));
-      fs.writeFileSync(path.join(d, 'model.safetensors'), Buffer.concat([len, json, Buffer.alloc(16)]));
-    }, /do not fit its shape/],
-    ['truncated tensor data', (d) => {
-      writeCheckpoint(d, GPT2, gpt2Tensors({ vocab: 10, hidden: 8, layers: 1, positions: 4 }));
-      const f = path.join(d, 'model.safetensors');
-      fs.truncateSync(f, fs.statSync(f).size - 4);
-    }, /truncated/],
-    ['sharded index naming a missing shard', (d) => {
-      writeCheckpoint(d, LLAMA2_7B, llamaTensors({ vocab: 10, hidden: 8, layers: 2, heads: 2, kvHeads: 2, ffn: 4 }), { shards: 2 });
-      fs.rmSync(path.join(d, 'model-00002-of-00002.safetensors'));
-    }, /names shard "model-00002-of-00002\.safetensors", which is missing/],
+    [
+      'invalid config.json',
+      (d) => {
+        fs.mkdirSync(d);
+        fs.writeFileSync(path.join(d, 'config.json'), '{"model_type": "bert",');
+      },
+      /config\.json: not valid JSON/,
+    ],
+    [
+      'unknown model_type',
+      (d) => {
+        fs.mkdirSync(d);
+        fs.writeFileSync(path.join(d, 'config.json'), '{"model_type": "t5"}');
+      },
+      /model_type "t5" is not supported.*bert, roberta, gpt2, llama/,
+    ],
+    [
+      'truncated safetensors header',
+      (d) => {
+        fs.mkdirSync(d);
+        fs.writeFileSync(path.join(d, 'config.json'), JSON.stringify(GPT2));
+        const buf = Buffer.alloc(8 + 10);
+        buf.writeBigUInt64LE(1000n);
+        fs.writeFileSync(path.join(d, 'model.safetensors'), buf);
+      },
+      /model\.safetensors: not a valid safetensors file \(header of 1000 bytes runs past/,
+    ],
+    [
+      'corrupt safetensors header',
+      (d) => {
+        fs.mkdirSync(d);
+        fs.writeFileSync(path.join(d, 'config.json'), JSON.stringify(GPT2));
+        const json = Buffer.from('{"wte.weight": {"dtype": "F32", "shape": [2,2], "data_offsets": [0, 3]}}');
+        const len = Buffer.alloc(8);
+        len.writeBigUInt64LE(BigInt(json.length));
+        fs.writeFileSync(path.join(d, 'model.safetensors'), Buffer.concat([len, json, Buffer.alloc(16)]));
+      },
+      /do not fit its shape/,
+    ],
+    [
+      'truncated tensor data',
+      (d) => {
+        writeCheckpoint(d, GPT2, gpt2Tensors({ vocab: 10, hidden: 8, layers: 1, positions: 4 }));
+        const f = path.join(d, 'model.safetensors');
+        fs.truncateSync(f, fs.statSync(f).size - 4);
+      },
+      /truncated/,
+    ],
+    [
+      'sharded index naming a missing shard',
+      (d) => {
+        writeCheckpoint(d, LLAMA2_7B, llamaTensors({ vocab: 10, hidden: 8, layers: 2, heads: 2, kvHeads: 2, ffn: 4 }), { shards: 2 });
+        fs.rmSync(path.join(d, 'model-00002-of-00002.safetensors'));
+      },
+      /names shard "model-00002-of-00002\.safetensors", which is missing/,
+    ],
   ];
   for (const [name, make, message] of bad) {
     it(`${name}: one line naming the file, exit code 2, no stack trace`, () => {

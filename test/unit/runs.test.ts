@@ -5,7 +5,17 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { macroF1 } from '../../src/core/onnxEval';
 import { formatEta, progressBar } from '../../src/core/progressText';
-import { deleteRun, hasCheckpoint, latestFinishedRun, listRuns, markInterrupted, newRunId, readRunInfo, runsDir, writeJsonAtomic } from '../../src/core/runs';
+import {
+  deleteRun,
+  hasCheckpoint,
+  latestFinishedRun,
+  listRuns,
+  markInterrupted,
+  newRunId,
+  readRunInfo,
+  runsDir,
+  writeJsonAtomic,
+} from '../../src/core/runs';
 
 const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'vtrans-runs-'));
 after(() => fs.rmSync(ws, { recursive: true, force: true }));
@@ -24,7 +34,10 @@ describe('run store', () => {
     makeRun('b', { status: 'done', createdAt: '2026-01-03T00:00:00Z' }, { 'report.json': '{}' });
     makeRun('c', { status: 'failed', createdAt: '2026-01-04T00:00:00Z' });
     fs.mkdirSync(path.join(runsDir(ws), 'not-a-run'));
-    assert.deepEqual(listRuns(ws).map((r) => path.basename(r.dir)), ['c', 'b', 'a']);
+    assert.deepEqual(
+      listRuns(ws).map((r) => path.basename(r.dir)),
+      ['c', 'b', 'a'],
+    );
     assert.equal(path.basename(latestFinishedRun(ws)!.dir), 'a', 'b has no masks, c is not done');
   });
 
@@ -66,7 +79,10 @@ describe('metrics and progress text', () => {
     assert.equal(formatEta(125), '2m05s');
     assert.equal(formatEta(3725), '1h02m');
     assert.equal(formatEta(null), '');
-    const bar = progressBar({ id: 1, runDir: '/r', phase: 'prune', step: 30, total: 60, eta: 90, loss: 0.5, sparsity: 0.4, target: 0.7, lambda: [1.5, 0.1] }, 10);
+    const bar = progressBar(
+      { id: 1, runDir: '/r', phase: 'prune', step: 30, total: 60, eta: 90, loss: 0.5, sparsity: 0.4, target: 0.7, lambda: [1.5, 0.1] },
+      10,
+    );
     assert.match(bar, /^training masks\s+\[#####\.\.\.\.\.\] 30\/60 {2}loss 0\.500 · pruned 40% \(target 30%\) · λ 1\.50 · eta 1m30s$/);
   });
 });

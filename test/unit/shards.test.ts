@@ -46,31 +46,39 @@ describe('token shards: write → read', () => {
     assert.equal(path.dirname(dir), cache);
     const want = ROWS.map((r) => bert.encode(r.text, undefined, 12).ids);
     const s = readShards(dir);
-    assert.deepEqual(Array.from(s.lengths), want.map((w) => w.length));
+    assert.deepEqual(
+      Array.from(s.lengths),
+      want.map((w) => w.length),
+    );
     assert.deepEqual(Array.from(s.ids), want.flat());
     assert.deepEqual(Array.from(s.labels!), [1, 0, 1, 0]);
     assert.equal(s.types, undefined);
     assert.ok(!fs.existsSync(path.join(dir, 'types.u8')));
     const stat = fs.statSync(f);
     const tokens = want.flat().length;
-    assert.deepEqual({ ...meta, createdAt: 'x' }, {
-      format: 'vtrans-tokens',
-      version: 1,
-      task: 'classification',
-      examples: 4,
-      tokens,
-      maxLen: 12,
-      padId: 0,
-      labels: ['ham', 'spam'],
-      pairs: false,
-      meanLength: tokens / 4,
-      source: f,
-      sourceBytes: stat.size,
-      sourceMtimeMs: stat.mtimeMs,
-      tokenizerSha256: createHash('sha256').update(fs.readFileSync(path.join(BERT, 'tokenizer.json'))).digest('hex'),
-      createdAt: 'x',
-      truncated: 1,
-    });
+    assert.deepEqual(
+      { ...meta, createdAt: 'x' },
+      {
+        format: 'vtrans-tokens',
+        version: 1,
+        task: 'classification',
+        examples: 4,
+        tokens,
+        maxLen: 12,
+        padId: 0,
+        labels: ['ham', 'spam'],
+        pairs: false,
+        meanLength: tokens / 4,
+        source: f,
+        sourceBytes: stat.size,
+        sourceMtimeMs: stat.mtimeMs,
+        tokenizerSha256: createHash('sha256')
+          .update(fs.readFileSync(path.join(BERT, 'tokenizer.json')))
+          .digest('hex'),
+        createdAt: 'x',
+        truncated: 1,
+      },
+    );
     assert.ok(!Number.isNaN(Date.parse(meta.createdAt)));
     assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8')), meta);
     assert.equal(fs.statSync(path.join(dir, 'ids.i32')).size, 4 * tokens);
@@ -79,12 +87,24 @@ describe('token shards: write → read', () => {
 
   it('text pairs: types.u8 holds the token types', async () => {
     const f = dataFile('pairs.csv', 'text,text_pair,label\nhello world,good morning,spam\nthe cat,"the dog, the mat",ham\n');
-    const { dir, meta } = await prepareShards({ modelDir: BERT, dataFile: f, task: 'classification', maxLen: 32, cacheDir: path.join(tmp, 'cache-pairs') });
+    const { dir, meta } = await prepareShards({
+      modelDir: BERT,
+      dataFile: f,
+      task: 'classification',
+      maxLen: 32,
+      cacheDir: path.join(tmp, 'cache-pairs'),
+    });
     assert.equal(meta.pairs, true);
     const s = readShards(dir);
     const e = [bert.encode('hello world', 'good morning', 32), bert.encode('the cat', 'the dog, the mat', 32)];
-    assert.deepEqual(Array.from(s.ids), e.flatMap((x) => x.ids));
-    assert.deepEqual(Array.from(s.types!), e.flatMap((x) => x.types));
+    assert.deepEqual(
+      Array.from(s.ids),
+      e.flatMap((x) => x.ids),
+    );
+    assert.deepEqual(
+      Array.from(s.types!),
+      e.flatMap((x) => x.types),
+    );
     assert.deepEqual(Array.from(s.types!.subarray(0, 7)), [0, 0, 0, 0, 1, 1, 1]);
   });
 
@@ -107,7 +127,13 @@ describe('token shards: write → read', () => {
 
   it('batchFromShards: right-padded with padId to the longest example, mask, labels, cap', async () => {
     const f = dataFile('b.jsonl', jsonl(ROWS));
-    const { dir } = await prepareShards({ modelDir: BERT, dataFile: f, task: 'classification', maxLen: 64, cacheDir: path.join(tmp, 'cache-batch') });
+    const { dir } = await prepareShards({
+      modelDir: BERT,
+      dataFile: f,
+      task: 'classification',
+      maxLen: 64,
+      cacheDir: path.join(tmp, 'cache-batch'),
+    });
     const s = readShards(dir);
     const b = batchFromShards(s, 1, 2);
     const l1 = s.lengths[1];
@@ -115,7 +141,10 @@ describe('token shards: write → read', () => {
     assert.equal(b.batch, 2);
     assert.equal(b.seq, Math.max(l1, l2));
     assert.ok(l1 < l2);
-    assert.deepEqual(Array.from(b.ids.subarray(0, b.seq)), [...s.ids.subarray(s.offsets[1], s.offsets[2]), ...new Array(b.seq - l1).fill(0)]);
+    assert.deepEqual(Array.from(b.ids.subarray(0, b.seq)), [
+      ...s.ids.subarray(s.offsets[1], s.offsets[2]),
+      ...new Array(b.seq - l1).fill(0),
+    ]);
     assert.deepEqual(Array.from(b.mask.subarray(0, b.seq)), [...new Array(l1).fill(1), ...new Array(b.seq - l1).fill(0)]);
     assert.deepEqual(Array.from(b.mask.subarray(b.seq)), new Array(b.seq).fill(1));
     assert.deepEqual(Array.from(b.labels!), [0, 1]);
@@ -158,7 +187,10 @@ describe('token shards: cache and atomic writes', () => {
     const again = await prepareShards(opts);
     assert.equal(again.cached, false);
     assert.equal(again.dir, first.dir);
-    assert.deepEqual(Array.from(readShards(again.dir).ids), ROWS.flatMap((r) => bert.encode(r.text, undefined, 16).ids));
+    assert.deepEqual(
+      Array.from(readShards(again.dir).ids),
+      ROWS.flatMap((r) => bert.encode(r.text, undefined, 16).ids),
+    );
   });
 
   it('the final folder appears only complete: while writing there is only a temporary folder', async () => {
@@ -178,7 +210,10 @@ describe('token shards: cache and atomic writes', () => {
         during.push(cacheDirs(cache));
       },
     });
-    assert.deepEqual(seen.map((p) => p.examples), [1000, 2000, 2100]);
+    assert.deepEqual(
+      seen.map((p) => p.examples),
+      [1000, 2000, 2100],
+    );
     assert.equal(seen.at(-1)!.bytes, fs.statSync(f).size);
     for (const entries of during.slice(0, -1)) {
       assert.equal(entries.length, 1);
@@ -194,7 +229,15 @@ describe('token shards: cache and atomic writes', () => {
     const ac = new AbortController();
     const reports: number[] = [];
     await assert.rejects(
-      prepareShards({ modelDir: BERT, dataFile: f, task: 'classification', maxLen: 8, cacheDir: cache, signal: ac.signal, onProgress: (p) => (reports.push(p.examples), ac.abort()) }),
+      prepareShards({
+        modelDir: BERT,
+        dataFile: f,
+        task: 'classification',
+        maxLen: 8,
+        cacheDir: cache,
+        signal: ac.signal,
+        onProgress: (p) => (reports.push(p.examples), ac.abort()),
+      }),
       (e: unknown) => e instanceof UserError && e.message === 'Tokenization cancelled.',
     );
     assert.deepEqual(reports, [1000]);
@@ -205,14 +248,17 @@ describe('token shards: cache and atomic writes', () => {
     const rows = Array.from({ length: 1500 }, (_, i) => ({ text: 'hello', label: i === 1200 ? 'maybe' : 'ham' }));
     const f = dataFile('bad.jsonl', jsonl(rows));
     const cache = path.join(tmp, 'cache-bad');
-    await assert.rejects(prepareShards({ modelDir: BERT, dataFile: f, task: 'classification', maxLen: 16, cacheDir: cache }), (e: unknown) => {
-      assert.ok(e instanceof UserError);
-      assert.equal(
-        e.message,
-        `${f} line 1201: label "maybe" is not one of the model's labels (ham, spam) in ${displayPath(path.join(BERT, 'config.json'))} id2label. Fix the label in the data, or the label names of the model.`,
-      );
-      return true;
-    });
+    await assert.rejects(
+      prepareShards({ modelDir: BERT, dataFile: f, task: 'classification', maxLen: 16, cacheDir: cache }),
+      (e: unknown) => {
+        assert.ok(e instanceof UserError);
+        assert.equal(
+          e.message,
+          `${f} line 1201: label "maybe" is not one of the model's labels (ham, spam) in ${displayPath(path.join(BERT, 'config.json'))} id2label. Fix the label in the data, or the label names of the model.`,
+        );
+        return true;
+      },
+    );
     assert.deepEqual(cacheDirs(cache), []);
   });
 
@@ -220,7 +266,10 @@ describe('token shards: cache and atomic writes', () => {
     const f = dataFile('x.jsonl', jsonl(ROWS));
     await assert.rejects(
       prepareShards({ modelDir: BERT, dataFile: f, task: 'classification', maxLen: 65, cacheDir: path.join(tmp, 'c') }),
-      (e: unknown) => e instanceof UserError && e.message === `Maximum sequence length 65 is more than the model's 64 positions (${displayPath(path.join(BERT, 'config.json'))} max_position_embeddings). Use at most 64.`,
+      (e: unknown) =>
+        e instanceof UserError &&
+        e.message ===
+          `Maximum sequence length 65 is more than the model's 64 positions (${displayPath(path.join(BERT, 'config.json'))} max_position_embeddings). Use at most 64.`,
     );
     const t = dataFile('x.txt', 'hello\n');
     await assert.rejects(
@@ -234,7 +283,13 @@ describe('token shards: the Python reader sees the same arrays', () => {
   it('numpy reads ids.i32 / lengths.i32 / labels.i32 / types.u8 as written', async () => {
     const py = python();
     const f = dataFile('py.jsonl', jsonl(ROWS.map((r, i) => ({ ...r, text_pair: `the dog ${i}` }))));
-    const { dir } = await prepareShards({ modelDir: BERT, dataFile: f, task: 'classification', maxLen: 10, cacheDir: path.join(tmp, 'cache-py') });
+    const { dir } = await prepareShards({
+      modelDir: BERT,
+      dataFile: f,
+      task: 'classification',
+      maxLen: 10,
+      cacheDir: path.join(tmp, 'cache-py'),
+    });
     const code = [
       'import json, os, sys',
       'import numpy as np',

@@ -107,7 +107,10 @@ describe('truncation keeps the special tokens', () => {
     const both = bert.encode(long, long, 12);
     assert.equal(both.ids.length, 12);
     const sep = ids(bert, ['[SEP]'])[0];
-    assert.deepEqual(both.ids.map((x, i) => (x === sep ? i : -1)).filter((i) => i >= 0), [5, 11]);
+    assert.deepEqual(
+      both.ids.map((x, i) => (x === sep ? i : -1)).filter((i) => i >= 0),
+      [5, 11],
+    );
   });
 
   it('truncatePair follows Hugging Face longest_first', () => {
@@ -136,11 +139,17 @@ describe('truncation keeps the special tokens', () => {
   });
 
   it('a maxLen that leaves no room for text is a UserError', () => {
-    assert.throws(() => bert.encode('hi', undefined, 2), (e: unknown) => {
-      assert.ok(e instanceof UserError);
-      assert.equal(e.message, 'maxLen 2 leaves no room for text: the tokenizer adds 2 special tokens to each text. Use a larger maximum sequence length.');
-      return true;
-    });
+    assert.throws(
+      () => bert.encode('hi', undefined, 2),
+      (e: unknown) => {
+        assert.ok(e instanceof UserError);
+        assert.equal(
+          e.message,
+          'maxLen 2 leaves no room for text: the tokenizer adds 2 special tokens to each text. Use a larger maximum sequence length.',
+        );
+        return true;
+      },
+    );
   });
 });
 
@@ -178,14 +187,17 @@ describe('tokenizer files', () => {
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   it('missing tokenizer.json names the expected path and what the model folder needs', () => {
-    assert.throws(() => loadTokenizer(tmp), (e: unknown) => {
-      assert.ok(e instanceof UserError);
-      assert.equal(
-        e.message,
-        `${path.join(tmp, 'tokenizer.json')}: missing. The model directory needs its tokenizer files (tokenizer.json, and tokenizer_config.json if the model has one); copy them from the original checkpoint or save them with tokenizer.save_pretrained().`,
-      );
-      return true;
-    });
+    assert.throws(
+      () => loadTokenizer(tmp),
+      (e: unknown) => {
+        assert.ok(e instanceof UserError);
+        assert.equal(
+          e.message,
+          `${path.join(tmp, 'tokenizer.json')}: missing. The model directory needs its tokenizer files (tokenizer.json, and tokenizer_config.json if the model has one); copy them from the original checkpoint or save them with tokenizer.save_pretrained().`,
+        );
+        return true;
+      },
+    );
   });
 
   it('works without tokenizer_config.json; hashes the tokenizer file', () => {
@@ -201,6 +213,9 @@ describe('tokenizer files', () => {
     const d = path.join(tmp, 'bad');
     fs.mkdirSync(d);
     fs.writeFileSync(path.join(d, 'tokenizer.json'), '{"model": ');
-    assert.throws(() => loadTokenizer(d), (e: unknown) => e instanceof UserError && e.message.startsWith(`${path.join(d, 'tokenizer.json')}: not valid JSON (`));
+    assert.throws(
+      () => loadTokenizer(d),
+      (e: unknown) => e instanceof UserError && e.message.startsWith(`${path.join(d, 'tokenizer.json')}: not valid JSON (`),
+    );
   });
 });

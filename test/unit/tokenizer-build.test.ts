@@ -11,7 +11,7 @@ import { bertNormalize, bertPreTokenize, trainWordPiece, type WordPieceResult } 
 /** Small fixed corpus for determinism checks. */
 const SMALL = [
   'The quick brown fox jumps over the lazy dog. The dog sleeps; the fox runs!',
-  'Über naïve café owners don\'t re-tokenize 12,345 numbers — or do they?',
+  "Über naïve café owners don't re-tokenize 12,345 numbers — or do they?",
   'FREE!!! Click here: http://example.com/offer?id=42 to claim your prize.',
   'the the the there their then them these those thesis',
   '日本語のテキスト and 中文 text, with emoji 😀 and tabs\tand\nnewlines.',
@@ -91,7 +91,10 @@ describe('WordPiece tokenizer (spam)', () => {
     const { records } = buildSpamRecords(loadSpamAssassin());
     const splits = splitSpamRecords(records);
     dev = splits.dev.map((r) => r.text);
-    wp = trainWordPiece(splits.train.map((r) => r.text), { vocabSize: 4000 });
+    wp = trainWordPiece(
+      splits.train.map((r) => r.text),
+      { vocabSize: 4000 },
+    );
     tok = await loadTokenizer(wp);
   });
 
@@ -100,9 +103,25 @@ describe('WordPiece tokenizer (spam)', () => {
     assert.equal(t.version, '1.0');
     assert.equal(t.truncation, null);
     assert.equal(t.padding, null);
-    assert.deepEqual(t.added_tokens.map((a) => [a.id, a.content]), [[0, '[PAD]'], [1, '[UNK]'], [2, '[CLS]'], [3, '[SEP]'], [4, '[MASK]']]);
-    for (const a of t.added_tokens) assert.deepEqual(Object.keys(a), ['id', 'content', 'single_word', 'lstrip', 'rstrip', 'normalized', 'special']);
-    assert.deepEqual(t.normalizer, { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: true, lowercase: true });
+    assert.deepEqual(
+      t.added_tokens.map((a) => [a.id, a.content]),
+      [
+        [0, '[PAD]'],
+        [1, '[UNK]'],
+        [2, '[CLS]'],
+        [3, '[SEP]'],
+        [4, '[MASK]'],
+      ],
+    );
+    for (const a of t.added_tokens)
+      assert.deepEqual(Object.keys(a), ['id', 'content', 'single_word', 'lstrip', 'rstrip', 'normalized', 'special']);
+    assert.deepEqual(t.normalizer, {
+      type: 'BertNormalizer',
+      clean_text: true,
+      handle_chinese_chars: true,
+      strip_accents: true,
+      lowercase: true,
+    });
     assert.deepEqual(t.pre_tokenizer, { type: 'BertPreTokenizer' });
     assert.equal(t.model.type, 'WordPiece');
     assert.equal(t.model.continuing_subword_prefix, '##');
@@ -111,7 +130,11 @@ describe('WordPiece tokenizer (spam)', () => {
     assert.deepEqual(t.decoder, { type: 'WordPiece', prefix: '##', cleanup: true });
     assert.equal(vocabSize(t), 4000);
     const ids = Object.values(t.model.vocab).sort((a, b) => a - b);
-    assert.deepEqual(ids, Array.from({ length: 4000 }, (_, i) => i), 'ids are 0..n-1 without gaps');
+    assert.deepEqual(
+      ids,
+      Array.from({ length: 4000 }, (_, i) => i),
+      'ids are 0..n-1 without gaps',
+    );
     assert.equal(wp.config.tokenizer_class, 'BertTokenizerFast');
     assert.equal(wp.config.do_lower_case, true);
     assert.equal(typeof wp.config.model_max_length, 'number');
@@ -193,7 +216,10 @@ describe('Byte-level BPE tokenizer (SOTU)', () => {
     for (let b = 0; b < 256; b++) assert.equal(vocab[BYTE_TO_CHAR[b]], b);
     assert.equal(vocabSize(t), 8192);
     assert.equal(vocab[EOS_TOKEN], 8191);
-    assert.deepEqual(t.added_tokens.map((a) => [a.id, a.content, a.special]), [[8191, EOS_TOKEN, true]]);
+    assert.deepEqual(
+      t.added_tokens.map((a) => [a.id, a.content, a.special]),
+      [[8191, EOS_TOKEN, true]],
+    );
     const merges = t.model.merges as string[];
     assert.ok(merges.length >= 8192 - 257);
     for (const m of merges) {
@@ -220,7 +246,9 @@ describe('Byte-level BPE tokenizer (SOTU)', () => {
     ];
     const rand = mulberry32(99);
     const pool = [' ', '  ', '\n', '\t', 'a', 'Z', 'é', '—', '中', '😀', "'", '.', '0', 'the', ' the', '\u00a0', '\u200b'];
-    const random = Array.from({ length: 200 }, () => Array.from({ length: 1 + Math.floor(rand() * 40) }, () => pool[Math.floor(rand() * pool.length)]).join(''));
+    const random = Array.from({ length: 200 }, () =>
+      Array.from({ length: 1 + Math.floor(rand() * 40) }, () => pool[Math.floor(rand() * pool.length)]).join(''),
+    );
     const cps = Array.from({ length: 100 }, () => {
       let s = '';
       for (let i = 0; i < 30; i++) {
@@ -245,7 +273,10 @@ describe('Byte-level BPE tokenizer (SOTU)', () => {
     assert.deepEqual(tok.tokenize('of the people'), ['of', 'Ġthe', 'Ġpeople']);
     assert.deepEqual("don't stop".match(GPT2_PATTERN), ['don', "'t", ' stop']);
     assert.deepEqual('a  b'.match(GPT2_PATTERN), ['a', ' ', ' b']);
-    assert.deepEqual(tok.encode(`Peace.${EOS_TOKEN}War`).ids.filter((id) => id === 8191), [8191]);
+    assert.deepEqual(
+      tok.encode(`Peace.${EOS_TOKEN}War`).ids.filter((id) => id === 8191),
+      [8191],
+    );
   });
 
   it('compresses dev text to fewer than 1.6 tokens per word', async () => {

@@ -26,7 +26,15 @@ describe('tradeoff data', () => {
     const p60 = r.tradeoff.find((t) => t.source === 'sweep' && t.keep === 0.6)!;
     assert.ok(Math.abs(budgetX(r, { kind: 'encoder-params', keep: 0.55 }, 'params')! - (p50.params + p60.params) / 2) < 1);
     // A prediction sent by the extension for this budget is used as is.
-    const predicted = { kind: 'encoder-params' as const, keep: 0.55, params: 123, encoderParams: 456, flopsPerToken: 789, metric: 0.8, basis: 'rethreshold' as const };
+    const predicted = {
+      kind: 'encoder-params' as const,
+      keep: 0.55,
+      params: 123,
+      encoderParams: 456,
+      flopsPerToken: 789,
+      metric: 0.8,
+      basis: 'rethreshold' as const,
+    };
     assert.equal(budgetX(r, { kind: 'encoder-params', keep: 0.55, predicted }, 'params'), 123);
   });
 
@@ -61,8 +69,14 @@ describe('webview protocol guards', () => {
     assert.ok(isFromWebview({ type: 'exportAtBudget', kind: 'params', keep: 0.5 }));
     assert.ok(isFromWebview({ type: 'saveFile', format: 'png', suggestedName: 'a.png', content: 'AA==', encoding: 'base64' }));
     for (const bad of [
-      null, 'ready', { type: 'ready', panel: 'other', state: null }, { type: 'exportAtBudget', kind: 'params', keep: 0 }, { type: 'exportAtBudget', kind: 'bytes', keep: 0.5 },
-      { type: 'saveFile', format: 'exe', suggestedName: 'a', content: '', encoding: 'utf8' }, { type: 'runCommand', command: 'workbench.action.reloadWindow' }, { type: 'eval', code: '1' },
+      null,
+      'ready',
+      { type: 'ready', panel: 'other', state: null },
+      { type: 'exportAtBudget', kind: 'params', keep: 0 },
+      { type: 'exportAtBudget', kind: 'bytes', keep: 0.5 },
+      { type: 'saveFile', format: 'exe', suggestedName: 'a', content: '', encoding: 'utf8' },
+      { type: 'runCommand', command: 'workbench.action.reloadWindow' },
+      { type: 'eval', code: '1' },
     ]) {
       assert.equal(isFromWebview(bad), false, JSON.stringify(bad));
     }

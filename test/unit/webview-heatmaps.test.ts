@@ -23,7 +23,8 @@ async function show(p: PanelPage, report: RunReport) {
   await p.send({ type: 'show', panel: 'heatmaps', runDir: `/runs/${report.runId}`, report, budget: null });
 }
 
-const prunedHeads = (r: RunReport) => r.layers.flatMap((l) => l.heads.filter((h) => !(h.kept && l.attentionKept)).map((h) => `${l.index}:${h.index}`));
+const prunedHeads = (r: RunReport) =>
+  r.layers.flatMap((l) => l.heads.filter((h) => !(h.kept && l.attentionKept)).map((h) => `${l.index}:${h.index}`));
 
 async function pickMetric(p: PanelPage, label: string) {
   await p.page.click('vscode-single-select');
@@ -37,11 +38,25 @@ describe('heatmaps panel', () => {
     try {
       await show(p, r);
       await p.page.waitForSelector('svg.vt-grid');
-      const cells = await p.page.$$eval('rect.vt-cell[data-head]', (els) => els.map((e) => ({ l: Number(e.getAttribute('data-layer')), h: Number(e.getAttribute('data-head')), pruned: e.classList.contains('pruned'), op: Number(e.getAttribute('fill-opacity')), cls: e.getAttribute('class') })));
+      const cells = await p.page.$$eval('rect.vt-cell[data-head]', (els) =>
+        els.map((e) => ({
+          l: Number(e.getAttribute('data-layer')),
+          h: Number(e.getAttribute('data-head')),
+          pruned: e.classList.contains('pruned'),
+          op: Number(e.getAttribute('fill-opacity')),
+          cls: e.getAttribute('class'),
+        })),
+      );
       assert.equal(cells.length, r.model.layers * r.model.heads);
-      assert.deepEqual(cells.filter((c) => c.pruned).map((c) => `${c.l}:${c.h}`), prunedHeads(r));
+      assert.deepEqual(
+        cells.filter((c) => c.pruned).map((c) => `${c.l}:${c.h}`),
+        prunedHeads(r),
+      );
       // Pruned is marked by a cross per cell (two strokes each), not by colour alone.
-      const marks = await p.page.$eval('path.vt-pruned-marks', (e) => ({ d: e.getAttribute('d') ?? '', n: Number(e.getAttribute('data-count')) }));
+      const marks = await p.page.$eval('path.vt-pruned-marks', (e) => ({
+        d: e.getAttribute('d') ?? '',
+        n: Number(e.getAttribute('data-count')),
+      }));
       assert.equal(marks.n, prunedHeads(r).length);
       assert.equal((marks.d.match(/M/g) ?? []).length, 2 * prunedHeads(r).length);
       // Default metric: attention on special tokens; opacity grows with the value.
@@ -49,13 +64,29 @@ describe('heatmaps panel', () => {
       const byValue = cells.map((c) => ({ v: r.layers[c.l].heads[c.h].probes!.special!, op: c.op })).sort((a, b) => a.v - b.v);
       for (let i = 1; i < byValue.length; i++) assert.ok(byValue[i].op >= byValue[i - 1].op, 'opacity follows the value');
 
-      const bars = await p.page.$$eval('rect.vt-ffn-bar', (els) => els.map((e) => [Number(e.getAttribute('data-kept')), Number(e.getAttribute('data-total')), Number(e.getAttribute('width'))]));
-      assert.deepEqual(bars.map((b) => [b[0], b[1]]), r.layers.map((l) => [l.ffnKept ? l.ffn.kept : 0, l.ffn.total]));
+      const bars = await p.page.$$eval('rect.vt-ffn-bar', (els) =>
+        els.map((e) => [Number(e.getAttribute('data-kept')), Number(e.getAttribute('data-total')), Number(e.getAttribute('width'))]),
+      );
+      assert.deepEqual(
+        bars.map((b) => [b[0], b[1]]),
+        r.layers.map((l) => [l.ffnKept ? l.ffn.kept : 0, l.ffn.total]),
+      );
       for (const [kept, total, w] of bars) assert.ok(Math.abs(w - (100 * kept) / total) < 0.1);
-      const removed = await p.page.$$eval('rect.vt-sublayer.removed', (els) => els.map((e) => `${e.getAttribute('data-layer')}:${e.getAttribute('data-part')}`));
-      assert.deepEqual(removed, r.layers.flatMap((l) => [...(l.attentionKept ? [] : [`${l.index}:attention`]), ...(l.ffnKept ? [] : [`${l.index}:ffn`])]));
-      assert.equal(await p.page.$eval('.vt-hidden-kept .vt-summary-value', (e) => e.textContent), `${r.hiddenKept!.kept} of ${r.hiddenKept!.total} (100.0%)`);
-      assert.match(await p.page.$eval('.vt-heads-kept .vt-summary-value', (e) => e.textContent ?? ''), new RegExp(`^${r.units!.heads.kept} of ${r.units!.heads.total} `));
+      const removed = await p.page.$$eval('rect.vt-sublayer.removed', (els) =>
+        els.map((e) => `${e.getAttribute('data-layer')}:${e.getAttribute('data-part')}`),
+      );
+      assert.deepEqual(
+        removed,
+        r.layers.flatMap((l) => [...(l.attentionKept ? [] : [`${l.index}:attention`]), ...(l.ffnKept ? [] : [`${l.index}:ffn`])]),
+      );
+      assert.equal(
+        await p.page.$eval('.vt-hidden-kept .vt-summary-value', (e) => e.textContent),
+        `${r.hiddenKept!.kept} of ${r.hiddenKept!.total} (100.0%)`,
+      );
+      assert.match(
+        await p.page.$eval('.vt-heads-kept .vt-summary-value', (e) => e.textContent ?? ''),
+        new RegExp(`^${r.units!.heads.kept} of ${r.units!.heads.total} `),
+      );
     } finally {
       await p.close();
       assert.deepEqual(p.errors, []);
@@ -73,7 +104,8 @@ describe('heatmaps panel', () => {
       const tip = (await (await p.page.waitForSelector('#vt-heatmap-tooltip:not([hidden])')).textContent()) ?? '';
       assert.ok(tip.startsWith(`Layer 2 · head 1 — ${head.kept ? 'kept' : 'pruned'}`), tip);
       assert.ok(tip.includes(head.logAlpha.toFixed(4)), tip);
-      for (const probe of ['special', 'current', 'previous', 'keywords'] as const) assert.ok(tip.includes(head.probes![probe]!.toFixed(4)), `${probe}: ${tip}`);
+      for (const probe of ['special', 'current', 'previous', 'keywords'] as const)
+        assert.ok(tip.includes(head.probes![probe]!.toFixed(4)), `${probe}: ${tip}`);
       assert.ok(tip.includes(`${head.probes!.entropy!.toFixed(4)} nats`), tip);
 
       // One tab stop for the grid; arrows move it.
@@ -82,7 +114,10 @@ describe('heatmaps panel', () => {
       await p.page.keyboard.press('ArrowRight');
       await p.page.keyboard.press('ArrowDown');
       await p.page.keyboard.press('ArrowDown');
-      const at = await p.page.evaluate(() => [document.activeElement?.getAttribute('data-layer'), document.activeElement?.getAttribute('data-head')]);
+      const at = await p.page.evaluate(() => [
+        document.activeElement?.getAttribute('data-layer'),
+        document.activeElement?.getAttribute('data-head'),
+      ]);
       assert.deepEqual(at, ['2', '1']);
       assert.match((await p.page.$eval('#vt-heatmap-tooltip', (e) => e.textContent)) ?? '', /^Layer 2 · head 1/);
       await p.page.keyboard.press('End');
@@ -93,7 +128,9 @@ describe('heatmaps panel', () => {
       await p.page.waitForFunction(() => document.querySelector('.vt-legend-title')?.textContent === 'Retention score log α');
       assert.equal((await p.state())?.metric, 'logAlpha');
       // log α: kept heads on one side of the threshold, pruned on the other.
-      const sides = await p.page.$$eval('rect.vt-cell[data-head]', (els) => els.map((e) => [e.classList.contains('pos'), e.getAttribute('data-kept') === '1']));
+      const sides = await p.page.$$eval('rect.vt-cell[data-head]', (els) =>
+        els.map((e) => [e.classList.contains('pos'), e.getAttribute('data-kept') === '1']),
+      );
       for (const [pos, kept] of sides) assert.equal(pos, kept);
     } finally {
       await p.close();
@@ -130,10 +167,21 @@ describe('heatmaps panel', () => {
         const timings = await p.page.evaluate(() => window.__vtransTimings ?? []);
         assert.equal(timings.length, 2);
         for (const t of timings) assert.equal(t.cells, r.model.layers * r.model.heads);
-        recordTiming({ bench: 'heatmap-grid', model: name, layers: r.model.layers, heads: r.model.heads, firstMs: timings[0].ms, redrawMs: timings[1].ms, budgetMs: 300 });
+        recordTiming({
+          bench: 'heatmap-grid',
+          model: name,
+          layers: r.model.layers,
+          heads: r.model.heads,
+          firstMs: timings[0].ms,
+          redrawMs: timings[1].ms,
+          budgetMs: 300,
+        });
         console.log(`# ${name}: grid drawn in ${timings[0].ms} ms, redrawn in ${timings[1].ms} ms (target ≤ 300 ms)`);
         if (r.hiddenKept!.kept < r.hiddenKept!.total) {
-          assert.match(await p.page.$eval('.vt-hidden-kept .vt-summary-value', (e) => e.textContent ?? ''), new RegExp(`^${fmtInt(r.hiddenKept!.kept)} of ${fmtInt(r.hiddenKept!.total)}`));
+          assert.match(
+            await p.page.$eval('.vt-hidden-kept .vt-summary-value', (e) => e.textContent ?? ''),
+            new RegExp(`^${fmtInt(r.hiddenKept!.kept)} of ${fmtInt(r.hiddenKept!.total)}`),
+          );
         }
       } finally {
         await p.close();

@@ -178,15 +178,25 @@ describe('ReportPanels (extension side)', () => {
     await panels.show('tradeoff', RUN);
     const p = vs.panels[0];
     assert.equal(p.viewType, 'vtrans.tradeoff');
-    const o = p.webview.options as { enableScripts: boolean; localResourceRoots: FakeUri[]; retainContextWhenHidden: boolean; enableCommandUris: boolean };
+    const o = p.webview.options as {
+      enableScripts: boolean;
+      localResourceRoots: FakeUri[];
+      retainContextWhenHidden: boolean;
+      enableCommandUris: boolean;
+    };
     assert.equal(o.enableScripts, true);
     assert.equal(o.enableCommandUris, false);
     assert.equal(o.retainContextWhenHidden, false);
-    assert.deepEqual(o.localResourceRoots.map((u) => u.fsPath), [path.join(ROOT, 'dist'), path.join(ROOT, 'media')]);
+    assert.deepEqual(
+      o.localResourceRoots.map((u) => u.fsPath),
+      [path.join(ROOT, 'dist'), path.join(ROOT, 'media')],
+    );
     const html = p.webview.html;
     const nonce = /script-src 'nonce-([A-Za-z0-9]+)'/.exec(html)?.[1];
     assert.ok(nonce && nonce.length >= 16, html);
-    assert.ok(html.includes(`<script type="module" nonce="${nonce}" src="https://fake.vscode-cdn.net${path.join(ROOT, 'dist', 'webview.js')}">`));
+    assert.ok(
+      html.includes(`<script type="module" nonce="${nonce}" src="https://fake.vscode-cdn.net${path.join(ROOT, 'dist', 'webview.js')}">`),
+    );
     assert.ok(html.includes("default-src 'none'") && !html.includes('unsafe-inline') && !html.includes('unsafe-eval'));
     assert.ok(html.includes('data-vtrans-panel="tradeoff"'));
     assert.deepEqual(p.webview.posted, [], 'nothing is sent before the page is ready');
@@ -205,8 +215,20 @@ describe('ReportPanels (extension side)', () => {
     const [loading, show, budget] = p.webview.posted;
     assert.deepEqual(loading, { type: 'loading', runDir: RUN });
     assert.equal(show.type, 'show');
-    assert.deepEqual(show.type === 'show' && [show.panel, show.runDir, show.report.runId, show.budget], ['tradeoff', RUN, report.runId, { kind: 'encoder-params', keep: 0.4 }]);
-    assert.deepEqual(budget, { type: 'budget', budget: { kind: 'encoder-params', keep: 0.4, predicted: { kind: 'encoder-params', keep: 0.4, params: 1, encoderParams: 2, flopsPerToken: 3, metric: 0.8, basis: 'rethreshold' } } });
+    assert.deepEqual(show.type === 'show' && [show.panel, show.runDir, show.report.runId, show.budget], [
+      'tradeoff',
+      RUN,
+      report.runId,
+      { kind: 'encoder-params', keep: 0.4 },
+    ]);
+    assert.deepEqual(budget, {
+      type: 'budget',
+      budget: {
+        kind: 'encoder-params',
+        keep: 0.4,
+        predicted: { kind: 'encoder-params', keep: 0.4, params: 1, encoderParams: 2, flopsPerToken: 3, metric: 0.8, basis: 'rethreshold' },
+      },
+    });
     assert.equal(p.title, `VTrans Tradeoff: ${report.runId}`);
 
     await panels.show('heatmaps', RUN);
@@ -217,7 +239,11 @@ describe('ReportPanels (extension side)', () => {
     panels.setBudget({ kind: 'params', keep: 0.3 });
     await tick();
     assert.deepEqual(p.webview.posted[0], { type: 'budget', budget: { kind: 'params', keep: 0.3 } });
-    assert.deepEqual(q.webview.posted, [{ type: 'budget', budget: { kind: 'params', keep: 0.3 } }], 'predictions only go to the tradeoff panel');
+    assert.deepEqual(
+      q.webview.posted,
+      [{ type: 'budget', budget: { kind: 'params', keep: 0.3 } }],
+      'predictions only go to the tradeoff panel',
+    );
     assert.deepEqual(calls.predict.pop(), { kind: 'params', keep: 0.3 });
     assert.equal(p.webview.posted.length, 2);
 
@@ -259,7 +285,13 @@ describe('ReportPanels (extension side)', () => {
     await ready(p, 'tradeoff');
     const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
     vs.saveTo = '/tmp/out/chart.png';
-    p.webview.receive({ type: 'saveFile', format: 'png', suggestedName: '../../etc/chart.png', content: png.toString('base64'), encoding: 'base64' });
+    p.webview.receive({
+      type: 'saveFile',
+      format: 'png',
+      suggestedName: '../../etc/chart.png',
+      content: png.toString('base64'),
+      encoding: 'base64',
+    });
     await tick();
     await tick();
     assert.equal(vs.lastSaveDefault, path.join(RUN, 'chart.png'), 'the suggested name cannot leave the run directory');

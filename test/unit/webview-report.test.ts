@@ -24,11 +24,21 @@ describe('head-retention report panel', () => {
     try {
       await p.send({ type: 'show', panel: 'report', runDir: '/runs/a', report: r, budget: null });
       await p.page.waitForSelector('.vt-report');
-      const summary = await p.page.$$eval('.vt-summary-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
-      assert.deepEqual(summary[0], ['Parameters', fmtInt(r.teacher.params), fmtInt(r.student!.params), `${((100 * r.student!.params) / r.teacher.params).toFixed(1)}% kept`]);
+      const summary = await p.page.$$eval('.vt-summary-table tbody tr', (trs) =>
+        trs.map((tr) => [...tr.children].map((c) => c.textContent)),
+      );
+      assert.deepEqual(summary[0], [
+        'Parameters',
+        fmtInt(r.teacher.params),
+        fmtInt(r.student!.params),
+        `${((100 * r.student!.params) / r.teacher.params).toFixed(1)}% kept`,
+      ]);
       assert.deepEqual(summary[3].slice(0, 3), ['Accuracy (higher is better)', '85.78%', '84.06%']);
       const findings = await p.page.$$eval('.vt-finding', (li) => li.map((l) => l.textContent));
-      assert.deepEqual(findings, computeFindings(r).map((f) => f.text));
+      assert.deepEqual(
+        findings,
+        computeFindings(r).map((f) => f.text),
+      );
 
       const layers = await p.page.$$eval('.vt-layer-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
       assert.equal(layers.length, r.layers.length);
@@ -40,10 +50,17 @@ describe('head-retention report panel', () => {
         assert.equal(layers[i][6], l.ffnKept ? 'kept' : '✕ removed');
       });
       // Per-head tables, one per layer, with status in words and the probe figures.
-      const heads = await p.page.$$eval('.vt-layer-details', (ds) => ds.map((d) => [...d.querySelectorAll('tbody tr')].map((tr) => [...tr.children].map((c) => c.textContent))));
+      const heads = await p.page.$$eval('.vt-layer-details', (ds) =>
+        ds.map((d) => [...d.querySelectorAll('tbody tr')].map((tr) => [...tr.children].map((c) => c.textContent))),
+      );
       assert.equal(heads.length, r.layers.length);
       const h = r.layers[1].heads[2];
-      assert.deepEqual(heads[1][2].slice(0, 4), ['2', h.kept ? 'kept' : '✕ pruned', h.logAlpha.toFixed(3), `${(h.probes!.special! * 100).toFixed(1)}%`]);
+      assert.deepEqual(heads[1][2].slice(0, 4), [
+        '2',
+        h.kept ? 'kept' : '✕ pruned',
+        h.logAlpha.toFixed(3),
+        `${(h.probes!.special! * 100).toFixed(1)}%`,
+      ]);
 
       // Opening a layer is remembered for the next reload.
       await p.page.click('.vt-layer-details[data-layer="2"] > summary');
@@ -52,7 +69,10 @@ describe('head-retention report panel', () => {
       await p.page.click('[data-action="export-md"]');
       await p.page.click('[data-action="export-html"]');
       const exports = (await p.posted()).filter((m) => m.type === 'exportReport');
-      assert.deepEqual(exports, [{ type: 'exportReport', format: 'md' }, { type: 'exportReport', format: 'html' }]);
+      assert.deepEqual(exports, [
+        { type: 'exportReport', format: 'md' },
+        { type: 'exportReport', format: 'html' },
+      ]);
       assert.equal(await p.page.$('[data-action="download-md"]'), null, 'downloads are for the standalone page');
     } finally {
       await p.close();
@@ -84,13 +104,22 @@ describe('panel states', () => {
       try {
         // Before the extension answers, the panel says it is loading.
         assert.ok(await p.page.$('.vt-state-loading'));
-        await p.send({ type: 'empty', message: 'No run yet: run VTrans: Compress Model to compress a model of this workspace, or open an existing run.', actions: [{ label: 'Compress Model', command: 'vtrans.compress' }] });
+        await p.send({
+          type: 'empty',
+          message: 'No run yet: run VTrans: Compress Model to compress a model of this workspace, or open an existing run.',
+          actions: [{ label: 'Compress Model', command: 'vtrans.compress' }],
+        });
         const empty = await p.page.waitForSelector('.vt-state-empty');
         assert.match((await empty.textContent()) ?? '', /No run yet: run VTrans: Compress Model/);
         await p.page.click('.vt-state-empty vscode-button[data-command="vtrans.compress"]');
         assert.deepEqual((await p.posted()).pop(), { type: 'runCommand', command: 'vtrans.compress' });
 
-        await p.send({ type: 'error', message: 'report.json could not be read: Unexpected token } in JSON at position 312', detail: '/runs/x/report.json', runDir: '/runs/x' });
+        await p.send({
+          type: 'error',
+          message: 'report.json could not be read: Unexpected token } in JSON at position 312',
+          detail: '/runs/x/report.json',
+          runDir: '/runs/x',
+        });
         const err = await p.page.waitForSelector('.vt-state-error[role="alert"]');
         const text = (await err.textContent()) ?? '';
         assert.match(text, /report\.json could not be read: Unexpected token \} in JSON at position 312/);

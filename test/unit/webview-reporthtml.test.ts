@@ -63,7 +63,10 @@ describe('report.html', () => {
       const summary = await page.$$eval('.vt-summary-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
       assert.deepEqual(summary[0].slice(0, 3), ['Parameters', fmtInt(r.teacher.params), fmtInt(r.student!.params)]);
       assert.deepEqual(summary[3].slice(0, 3), ['Accuracy (higher is better)', '85.78%', '84.06%']);
-      assert.deepEqual(await page.$$eval('.vt-finding', (li) => li.map((l) => l.textContent)), computeFindings(r).map((f) => f.text));
+      assert.deepEqual(
+        await page.$$eval('.vt-finding', (li) => li.map((l) => l.textContent)),
+        computeFindings(r).map((f) => f.text),
+      );
       await page.waitForSelector('svg.vt-plot .vt-point');
       assert.equal(await page.$$eval('.vt-point', (e) => e.length), r.tradeoff.length);
       assert.equal(await page.$$eval('rect.vt-cell[data-head]', (e) => e.length), 16);
@@ -85,9 +88,14 @@ describe('report.html', () => {
       assert.equal(title, `VTrans report — ${r.runId}`);
       // Light by default.
       assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(255, 255, 255)');
-      const csp = await page.evaluate(() => document.querySelector('meta[http-equiv="Content-Security-Policy"]')?.getAttribute('content') ?? '');
+      const csp = await page.evaluate(
+        () => document.querySelector('meta[http-equiv="Content-Security-Policy"]')?.getAttribute('content') ?? '',
+      );
       assert.match(csp, /default-src 'none'/);
-      assert.deepEqual(requests.filter((u) => !u.startsWith('file:') && !u.startsWith('data:') && !u.startsWith('blob:')), []);
+      assert.deepEqual(
+        requests.filter((u) => !u.startsWith('file:') && !u.startsWith('data:') && !u.startsWith('blob:')),
+        [],
+      );
       assert.deepEqual(errors, []);
     } finally {
       await context.close();

@@ -53,7 +53,13 @@ describe('tradeoff panel', () => {
     const p = await openPanel(browser, 'tradeoff');
     try {
       await show(p, r);
-      const drawn = await p.page.$$eval('.vt-point', (els) => els.map((e) => ({ id: Number(e.getAttribute('data-point-id')), source: e.getAttribute('data-source'), pareto: e.classList.contains('vt-pareto') })));
+      const drawn = await p.page.$$eval('.vt-point', (els) =>
+        els.map((e) => ({
+          id: Number(e.getAttribute('data-point-id')),
+          source: e.getAttribute('data-source'),
+          pareto: e.classList.contains('vt-pareto'),
+        })),
+      );
       assert.equal(drawn.length, r.tradeoff.filter((t) => t.metric != null).length);
       for (const src of ['sweep', 'finetuned', 'teacher', 'baseline:cofi', 'baseline:magnitude']) {
         assert.equal(drawn.filter((d) => d.source === src).length, r.tradeoff.filter((t) => t.source === src).length, src);
@@ -68,7 +74,9 @@ describe('tradeoff panel', () => {
       const frontLine = await p.page.$eval('g.vt-front path', (e) => e.getAttribute('d') ?? '');
       assert.equal((frontLine.match(/[ML]/g) ?? []).length, front.size, `front line ${frontLine}`);
 
-      const rows = await p.page.$$eval('.vt-tradeoff-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent ?? '')));
+      const rows = await p.page.$$eval('.vt-tradeoff-table tbody tr', (trs) =>
+        trs.map((tr) => [...tr.children].map((c) => c.textContent ?? '')),
+      );
       assert.equal(rows.length, r.tradeoff.length);
       const ft = r.tradeoff.findIndex((t) => t.source === 'finetuned' && t.keep === 0.4);
       assert.equal(rows[ft][0], 'Fine-tuned');
@@ -76,7 +84,10 @@ describe('tradeoff panel', () => {
       assert.ok(rows[ft][5].startsWith('0.8406'));
       assert.equal(rows[ft][8], 'yes');
       const legend = await p.page.$$eval('.vt-legend-item', (li) => li.map((l) => l.textContent));
-      assert.ok(legend.includes('Baseline: cofi') && legend.includes('Baseline: magnitude') && legend.includes('Pareto front (this run)'), legend.join('|'));
+      assert.ok(
+        legend.includes('Baseline: cofi') && legend.includes('Baseline: magnitude') && legend.includes('Pareto front (this run)'),
+        legend.join('|'),
+      );
       assert.deepEqual(p.blocked, []);
     } finally {
       await p.close();
@@ -101,11 +112,26 @@ describe('tradeoff panel', () => {
       const x60 = await markerX(p);
       assert.ok(x60 > x40 + 20, `${x60} vs ${x40}`);
       assert.ok(Math.abs(x60 - (await sweepX(0.6))) < 0.5);
-      assert.match(await p.page.$eval('.vt-budget-caption', (e) => e.textContent ?? ''), /keep 60\.0% of encoder parameters = 1,895,424 encoder parameters/);
+      assert.match(
+        await p.page.$eval('.vt-budget-caption', (e) => e.textContent ?? ''),
+        /keep 60\.0% of encoder parameters = 1,895,424 encoder parameters/,
+      );
       // A prediction from the extension (masks re-thresholded) is drawn at the marker and named as such.
       await p.send({
         type: 'budget',
-        budget: { kind: 'encoder-params', keep: 0.6, predicted: { kind: 'encoder-params', keep: 0.6, params: 9_907_808, encoderParams: 1_895_424, flopsPerToken: 4_100_000, metric: 0.8123, basis: 'rethreshold' } },
+        budget: {
+          kind: 'encoder-params',
+          keep: 0.6,
+          predicted: {
+            kind: 'encoder-params',
+            keep: 0.6,
+            params: 9_907_808,
+            encoderParams: 1_895_424,
+            flopsPerToken: 4_100_000,
+            metric: 0.8123,
+            basis: 'rethreshold',
+          },
+        },
       });
       await p.page.waitForFunction(() => document.querySelector('.vt-budget-caption')?.textContent?.includes('re-thresholded'));
       assert.match(await p.page.$eval('.vt-predicted', (e) => e.getAttribute('aria-label') ?? ''), /81\.23%/);
@@ -133,7 +159,10 @@ describe('tradeoff panel', () => {
       await p.page.hover(`.vt-point[data-point-id="${id}"]`);
       const tip = await p.page.waitForSelector('#vt-tradeoff-tooltip:not([hidden])');
       const text = (await tip.textContent()) ?? '';
-      assert.ok(text.includes(fmtInt(pt.params)) && text.includes(fmtInt(pt.encoderParams)) && text.includes(fmtInt(pt.flopsPerToken)), text);
+      assert.ok(
+        text.includes(fmtInt(pt.params)) && text.includes(fmtInt(pt.encoderParams)) && text.includes(fmtInt(pt.flopsPerToken)),
+        text,
+      );
       assert.ok(text.includes('0.8406 (84.06%)') && text.includes('2.85 ms'), text);
 
       await p.page.click(`.vt-point[data-point-id="${id}"]`);
@@ -150,7 +179,9 @@ describe('tradeoff panel', () => {
       let focused = '';
       for (let i = 0; i < 30 && !focused; i++) {
         await p.page.keyboard.press('Tab');
-        focused = await p.page.evaluate(() => (document.activeElement?.classList.contains('vt-point') ? (document.activeElement.getAttribute('data-point-id') ?? '') : ''));
+        focused = await p.page.evaluate(() =>
+          document.activeElement?.classList.contains('vt-point') ? (document.activeElement.getAttribute('data-point-id') ?? '') : '',
+        );
       }
       assert.ok(focused, 'no point reachable with Tab');
       assert.ok(await p.page.$('#vt-tradeoff-tooltip:not([hidden])'), 'focus shows the tooltip');
@@ -192,16 +223,28 @@ describe('tradeoff panel', () => {
       await p.page.click('vscode-button:has-text("Export CSV")');
       await p.page.click('vscode-button:has-text("Export SVG")');
       await p.page.click('vscode-button:has-text("Export PNG")');
-      await p.page.waitForFunction(() => (window as unknown as { __posted: { type: string; format?: string }[] }).__posted.some((m) => m.type === 'saveFile' && m.format === 'png'));
+      await p.page.waitForFunction(() =>
+        (window as unknown as { __posted: { type: string; format?: string }[] }).__posted.some(
+          (m) => m.type === 'saveFile' && m.format === 'png',
+        ),
+      );
       const files = (await p.posted()).filter((m): m is Extract<FromWebview, { type: 'saveFile' }> => m.type === 'saveFile');
       const csv = files.find((f) => f.format === 'csv')!;
       assert.equal(csv.suggestedName, `${r.runId}-tradeoff.csv`);
       const lines = csv.content.trim().split('\n');
       assert.equal(lines[0], 'source,keep,kind,params,encoder_params,flops_per_token,accuracy,latency_ms_b1,latency_ms_b32,pareto_params');
       assert.equal(lines.length, 1 + r.tradeoff.length);
-      assert.ok(lines.includes(`teacher,1,encoder-params,${r.teacher.params},${r.teacher.encoderParams},${r.teacher.flopsPerToken},0.8578,3.246,45.98,1`), lines.join('\n'));
+      assert.ok(
+        lines.includes(
+          `teacher,1,encoder-params,${r.teacher.params},${r.teacher.encoderParams},${r.teacher.flopsPerToken},0.8578,3.246,45.98,1`,
+        ),
+        lines.join('\n'),
+      );
       const svg = files.find((f) => f.format === 'svg')!;
-      assert.ok(svg.content.startsWith('<?xml') && svg.content.includes('<svg') && !svg.content.includes('var(--'), 'SVG resolves theme variables');
+      assert.ok(
+        svg.content.startsWith('<?xml') && svg.content.includes('<svg') && !svg.content.includes('var(--'),
+        'SVG resolves theme variables',
+      );
       assert.equal((svg.content.match(/data-point-id=/g) ?? []).length, r.tradeoff.length);
       const png = files.find((f) => f.format === 'png')!;
       assert.equal(png.encoding, 'base64');

@@ -17,7 +17,9 @@ import { bundleSuite, SUITE_INDEX, summarizeResults } from './lib/suite.mjs';
 import { CACHE, ROOT, step } from './lib/tools.mjs';
 import { makeTinyWorkspace } from './fixtures/make-workspace.mjs';
 
-const { values: opts } = parseArgs({ options: { version: { type: 'string' }, mode: { type: 'string' }, grep: { type: 'string' }, timeout: { type: 'string' } } });
+const { values: opts } = parseArgs({
+  options: { version: { type: 'string' }, mode: { type: 'string' }, grep: { type: 'string' }, timeout: { type: 'string' } },
+});
 // engines.vscode is ^1.100.0: any stable release since 1.100 runs the suite.
 const VERSION = opts.version ?? process.env.VSCODE_TEST_VERSION ?? 'stable';
 const TIMEOUT_S = Number(opts.timeout ?? 900);
@@ -41,10 +43,18 @@ async function runMode(executable, python, mode) {
   // The arguments @vscode/test-electron's runTests() passes, except that it always adds --disable-workspace-trust,
   // which the untrusted run must not have; so VS Code is started here directly.
   const args = [
-    workspace, '--no-sandbox', '--disable-gpu-sandbox', '--disable-updates', '--skip-welcome', '--skip-release-notes', '--disable-extensions',
+    workspace,
+    '--no-sandbox',
+    '--disable-gpu-sandbox',
+    '--disable-updates',
+    '--skip-welcome',
+    '--skip-release-notes',
+    '--disable-extensions',
     ...(mode === 'untrusted' ? [] : ['--disable-workspace-trust']),
-    `--extensionDevelopmentPath=${ROOT}`, `--extensionTestsPath=${SUITE_INDEX}`,
-    `--user-data-dir=${profile.userData}`, `--extensions-dir=${profile.extensions}`,
+    `--extensionDevelopmentPath=${ROOT}`,
+    `--extensionTestsPath=${SUITE_INDEX}`,
+    `--user-data-dir=${profile.userData}`,
+    `--extensions-dir=${profile.extensions}`,
   ];
   const [cmd, argv] = xvfbWrap(executable, args);
   step(`${name}: ${path.basename(executable)} ${mode} workspace ${path.relative(ROOT, workspace)}`);

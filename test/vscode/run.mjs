@@ -23,7 +23,13 @@ export const TEST_OUTPUT = path.join(ROOT, 'test-output');
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
-  options: { mode: { type: 'string' }, grep: { type: 'string' }, 'no-package': { type: 'boolean' }, timeout: { type: 'string' }, help: { type: 'boolean' } },
+  options: {
+    mode: { type: 'string' },
+    grep: { type: 'string' },
+    'no-package': { type: 'boolean' },
+    timeout: { type: 'string' },
+    help: { type: 'boolean' },
+  },
 });
 const what = positionals[0] ?? 'all';
 if (opts.help || !['exthost', 'e2e', 'all'].includes(what)) {
@@ -35,7 +41,11 @@ const SUITE_TIMEOUT_S = Number(opts.timeout ?? process.env.VTRANS_VSCODE_TIMEOUT
 /** The linux-x64 (current platform) .vsix; vsce's prepublish leaves a production dist/, so the dev build follows. */
 function packageVsix() {
   const target = `${process.platform}-${process.arch}`;
-  const existing = path.join(ROOT, 'dist-vsix', `vtrans-${target}-${JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version}.vsix`);
+  const existing = path.join(
+    ROOT,
+    'dist-vsix',
+    `vtrans-${target}-${JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version}.vsix`,
+  );
   if (opts['no-package'] && fs.existsSync(existing)) {
     step(`reusing ${path.relative(ROOT, existing)}`);
     return existing;
@@ -95,7 +105,10 @@ async function runSuite({ tools, python, vsix, mode }) {
   const profile = makeProfile(name, { trust: mode === 'untrusted' ? 'enabled' : 'disabled', settings: profileSettings(python) });
   const installed = installVsix(tools.codeServer, profile, vsix, tools.env);
   step(`${name}: installed ${installed.join(', ')}`);
-  const server = await startCodeServer(tools.codeServer, profile, { folder: workspace, env: { ...tools.env, VTRANS_PYTHON: python, OMP_WAIT_POLICY: 'PASSIVE', ...(opts.grep ? { VTRANS_TEST_GREP: opts.grep } : {}) } });
+  const server = await startCodeServer(tools.codeServer, profile, {
+    folder: workspace,
+    env: { ...tools.env, VTRANS_PYTHON: python, OMP_WAIT_POLICY: 'PASSIVE', ...(opts.grep ? { VTRANS_TEST_GREP: opts.grep } : {}) },
+  });
   const browserLog = path.join(LOGS, `${name}-browser.log`);
   const logStream = fs.createWriteStream(browserLog);
   const recent = [];
@@ -132,7 +145,10 @@ async function runSuite({ tools, python, vsix, mode }) {
       ['extensionTestsPath', `vscode-remote://${authority}${SUITE_INDEX}`],
     ]);
     step(`${name}: running the suite (timeout ${SUITE_TIMEOUT_S} s)`);
-    await page.goto(`${server.base}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(payload)}`, { waitUntil: 'domcontentloaded', timeout: 60_000 });
+    await page.goto(`${server.base}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(payload)}`, {
+      waitUntil: 'domcontentloaded',
+      timeout: 60_000,
+    });
     stopWatch = watchNotifications(page, files.notifications, remember);
     let timer;
     code = await Promise.race([exited, new Promise((r) => (timer = setTimeout(() => r('timeout'), SUITE_TIMEOUT_S * 1000)))]);
@@ -146,16 +162,22 @@ async function runSuite({ tools, python, vsix, mode }) {
     const left = await server.stop();
     logStream.end();
     cleanProfile(profile);
-    if (left.length) step(`${name}: stopped processes left by code-server: ${left.map((p) => `${p.pid} ${p.cmd.slice(0, 80)}`).join('; ')}`);
+    if (left.length)
+      step(`${name}: stopped processes left by code-server: ${left.map((p) => `${p.pid} ${p.cmd.slice(0, 80)}`).join('; ')}`);
   }
   if (code === 'timeout' || !fs.existsSync(files.results)) {
-    console.log(`\n${name}: ${code === 'timeout' ? `TIMED OUT after ${SUITE_TIMEOUT_S} s` : `no results (exit code ${code})`}. Last log lines (${path.relative(ROOT, browserLog)}):`);
+    console.log(
+      `\n${name}: ${code === 'timeout' ? `TIMED OUT after ${SUITE_TIMEOUT_S} s` : `no results (exit code ${code})`}. Last log lines (${path.relative(ROOT, browserLog)}):`,
+    );
     for (const l of recent.slice(-40)) console.log(`  ${l.slice(0, 400)}`);
   }
   if (code === 'timeout') {
     const partial = fs.existsSync(files.results) ? JSON.parse(fs.readFileSync(files.results, 'utf8')).results : [];
     const count = (state) => partial.filter((x) => x.state === state).length;
-    return { ok: false, summary: `${name}: TIMED OUT after ${SUITE_TIMEOUT_S} s (${count('passed')} passed, ${count('failed')} failed before; last log lines above)` };
+    return {
+      ok: false,
+      summary: `${name}: TIMED OUT after ${SUITE_TIMEOUT_S} s (${count('passed')} passed, ${count('failed')} failed before; last log lines above)`,
+    };
   }
   return summarizeResults(name, files.results, code);
 }
@@ -183,10 +205,20 @@ async function e2e({ tools, python, vsix }) {
   };
   step('e2e: workspace with the spam-classifier demo');
   makeDemoWorkspace(workspace, { python, settings, log: step });
-  const profile = makeProfile(name, { trust: 'disabled', settings: profileSettings(python, { 'workbench.colorTheme': 'Default Light Modern', 'workbench.preferredLightColorTheme': 'Default Light Modern', 'workbench.preferredDarkColorTheme': 'Default Dark Modern' }) });
+  const profile = makeProfile(name, {
+    trust: 'disabled',
+    settings: profileSettings(python, {
+      'workbench.colorTheme': 'Default Light Modern',
+      'workbench.preferredLightColorTheme': 'Default Light Modern',
+      'workbench.preferredDarkColorTheme': 'Default Dark Modern',
+    }),
+  });
   const installed = installVsix(tools.codeServer, profile, vsix, tools.env);
   step(`e2e: installed ${installed.join(', ')} (the packaged extension, not the checkout)`);
-  const server = await startCodeServer(tools.codeServer, profile, { folder: workspace, env: { ...tools.env, VTRANS_PYTHON: python, OMP_WAIT_POLICY: 'PASSIVE' } });
+  const server = await startCodeServer(tools.codeServer, profile, {
+    folder: workspace,
+    env: { ...tools.env, VTRANS_PYTHON: python, OMP_WAIT_POLICY: 'PASSIVE' },
+  });
   let status;
   try {
     fs.mkdirSync(TEST_OUTPUT, { recursive: true });
@@ -194,7 +226,10 @@ async function e2e({ tools, python, vsix }) {
       cwd: ROOT,
       stdio: 'inherit',
       env: {
-        ...process.env, VTRANS_E2E_BASE: server.base, VTRANS_E2E_WORKSPACE: workspace, VTRANS_E2E_OUT: TEST_OUTPUT,
+        ...process.env,
+        VTRANS_E2E_BASE: server.base,
+        VTRANS_E2E_WORKSPACE: workspace,
+        VTRANS_E2E_OUT: TEST_OUTPUT,
         VTRANS_E2E_TIMEOUT: String(SUITE_TIMEOUT_S),
         VTRANS_VSCODE_CACHE: CACHE,
       },
@@ -215,7 +250,12 @@ async function e2e({ tools, python, vsix }) {
     const tail = fs.existsSync(server.logFile) ? fs.readFileSync(server.logFile, 'utf8').split('\n').slice(-20) : [];
     console.log(`e2e: TIMED OUT; last code-server log lines:\n  ${tail.join('\n  ')}`);
   }
-  return [{ ok: status === 0, summary: `e2e: ${status === 0 ? 'passed' : status === 'timeout' ? 'timed out' : `failed (exit ${status})`} — screenshots in ${path.relative(ROOT, TEST_OUTPUT)}/` }];
+  return [
+    {
+      ok: status === 0,
+      summary: `e2e: ${status === 0 ? 'passed' : status === 'timeout' ? 'timed out' : `failed (exit ${status})`} — screenshots in ${path.relative(ROOT, TEST_OUTPUT)}/`,
+    },
+  ];
 }
 
 async function main() {

@@ -1,4 +1,5 @@
 """The four supported families; `build_model` picks the class for a shape's family and task."""
+
 from __future__ import annotations
 
 from torch import nn
@@ -6,7 +7,7 @@ from torch import nn
 from ..errors import CheckpointError
 from ..structure import ModelShape
 from .bert import BertForSequenceClassification
-from .common import AttentionCapture, Gates, ModelOutput, NO_GATES
+from .common import NO_GATES, AttentionCapture, Gates, ModelOutput
 from .gpt2 import GPT2ForSequenceClassification, GPT2LMHeadModel
 from .llama import LlamaForCausalLM, LlamaForSequenceClassification
 from .roberta import RobertaForSequenceClassification
@@ -20,21 +21,25 @@ CLASSES = {
     ("llama", "lm"): LlamaForCausalLM,
 }
 
-ARCHITECTURES = {cls: name for name, cls in (
-    ("BertForSequenceClassification", BertForSequenceClassification),
-    ("RobertaForSequenceClassification", RobertaForSequenceClassification),
-    ("GPT2ForSequenceClassification", GPT2ForSequenceClassification),
-    ("GPT2LMHeadModel", GPT2LMHeadModel),
-    ("LlamaForSequenceClassification", LlamaForSequenceClassification),
-    ("LlamaForCausalLM", LlamaForCausalLM),
-)}
+ARCHITECTURES = {
+    cls: name
+    for name, cls in (
+        ("BertForSequenceClassification", BertForSequenceClassification),
+        ("RobertaForSequenceClassification", RobertaForSequenceClassification),
+        ("GPT2ForSequenceClassification", GPT2ForSequenceClassification),
+        ("GPT2LMHeadModel", GPT2LMHeadModel),
+        ("LlamaForSequenceClassification", LlamaForSequenceClassification),
+        ("LlamaForCausalLM", LlamaForCausalLM),
+    )
+}
 
 
 def build_model(shape: ModelShape) -> nn.Module:
     cls = CLASSES.get((shape.family, shape.task))
     if cls is None:
-        raise CheckpointError(f"config.json: {shape.family} models support tasks "
-                              f"{', '.join(t for f, t in CLASSES if f == shape.family)}, not {shape.task!r}.")
+        raise CheckpointError(
+            f"config.json: {shape.family} models support tasks {', '.join(t for f, t in CLASSES if f == shape.family)}, not {shape.task!r}."
+        )
     return cls(shape)
 
 

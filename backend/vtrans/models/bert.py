@@ -4,10 +4,10 @@ Parameter names are Hugging Face's (`bert.encoder.layer.0.attention.self.query.w
 by name. Layers may have any number of heads and FFN neurons (pruned models); with 0 heads the attention
 projections are absent but the block's LayerNorm stays, as in the hard-masked model.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 from torch import nn
@@ -16,7 +16,7 @@ from ..structure import LayerShape, ModelShape
 from .common import NO_GATES, AttentionCapture, Gates, ModelOutput, activation, attend, layer_norm, padding_bias
 
 
-def namespace(**children: Optional[nn.Module]) -> nn.Module:
+def namespace(**children: nn.Module | None) -> nn.Module:
     """An empty module holding children under the given names (mirrors Hugging Face's nesting)."""
     m = nn.Module()
     for name, child in children.items():
@@ -40,7 +40,11 @@ class BertEmbeddings(nn.Module):
     def forward(self, input_ids, token_type_ids, gates: Gates):
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids) + self.position_embeddings(self.position_ids(input_ids))
+        x = (
+            self.word_embeddings(input_ids)
+            + self.token_type_embeddings(token_type_ids)
+            + self.position_embeddings(self.position_ids(input_ids))
+        )
         return self.dropout(gates.scale_hidden(layer_norm(x, self.LayerNorm, gates)))
 
 
@@ -50,7 +54,9 @@ class BertLayer(nn.Module):
         H, d, h, F = s.hidden, s.head_dim, shape.heads, shape.ffn
         self.n_heads, self.head_dim = h, d
         attn_self = namespace(query=nn.Linear(H, h * d), key=nn.Linear(H, h * d), value=nn.Linear(H, h * d)) if h else None
-        self.attention = namespace(**{"self": attn_self, "output": namespace(dense=nn.Linear(h * d, H) if h else None, LayerNorm=nn.LayerNorm(H, eps=eps))})
+        self.attention = namespace(
+            **{"self": attn_self, "output": namespace(dense=nn.Linear(h * d, H) if h else None, LayerNorm=nn.LayerNorm(H, eps=eps))}
+        )
         self.intermediate = namespace(dense=nn.Linear(H, F)) if F else None
         self.output = namespace(dense=nn.Linear(F, H) if F else None, LayerNorm=nn.LayerNorm(H, eps=eps))
         self.act = act
@@ -61,10 +67,10 @@ class BertLayer(nn.Module):
         b, t, _ = x.shape
         return x.view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x, bias, gates: Gates, index: int, capture: Optional[AttentionCapture], use_sdpa: bool):
+    def forward(self, x, bias, gates: Gates, index: int, capture: AttentionCapture | None, use_sdpa: bool):
         out = self.attention.output
         if self.n_heads:
-            sa = getattr(self.attention, "self")
+            sa = self.attention.self
             q, k, v = self._split(sa.query(x)), self._split(sa.key(x)), self._split(sa.value(x))
             p = self.attn_dropout.p if self.training else 0.0
             ctx = attend(q, k, v, bias, 1.0 / math.sqrt(self.head_dim), capture, index, use_sdpa, p)
@@ -95,8 +101,9 @@ class BertEncoderModel(nn.Module):
         dropout = float(cfg.get("hidden_dropout_prob", 0.1))
         act = activation(cfg.get("hidden_act", "gelu"), "config.json")
         self.embeddings = self.embeddings_class(s, eps, dropout)
-        self.encoder = namespace(layer=nn.ModuleList(
-            BertLayer(s, l, act, eps, dropout, float(cfg.get("attention_probs_dropout_prob", 0.1))) for l in s.layers))
+        self.encoder = namespace(
+            layer=nn.ModuleList(BertLayer(s, l, act, eps, dropout, float(cfg.get("attention_probs_dropout_prob", 0.1))) for l in s.layers)
+        )
         self.use_sdpa = True
 
     def forward(self, input_ids, attention_mask, token_type_ids, gates: Gates, capture) -> list:
@@ -128,8 +135,9 @@ class BertForSequenceClassification(nn.Module):
     def body(self) -> BertEncoderModel:
         return self.bert
 
-    def run(self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES,
-            capture: Optional[AttentionCapture] = None) -> ModelOutput:
+    def run(
+        self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES, capture: AttentionCapture | None = None
+    ) -> ModelOutput:
         states = self.bert(input_ids, attention_mask, token_type_ids, gates, capture)
         pooled = torch.tanh(self.bert.pooler.dense(states[-1][:, 0]))
         return ModelOutput(self.classifier(self.dropout(pooled)), states)

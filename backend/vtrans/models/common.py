@@ -13,27 +13,28 @@ Gates (all optional, each either one value per unit or one per example and unit,
     ffn[l]     (F_l,)  every intermediate neuron of layer l
     ffn_layer[l] ()    the whole FFN sublayer output of layer l (per example: (B,))
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+
 @dataclass
 class Gates:
-    hidden: Optional[torch.Tensor] = None
-    norm_dims: Optional[torch.Tensor] = None
-    heads: List[Optional[torch.Tensor]] = field(default_factory=list)
-    attn: List[Optional[torch.Tensor]] = field(default_factory=list)
-    ffn: List[Optional[torch.Tensor]] = field(default_factory=list)
-    ffn_layer: List[Optional[torch.Tensor]] = field(default_factory=list)
+    hidden: torch.Tensor | None = None
+    norm_dims: torch.Tensor | None = None
+    heads: list[torch.Tensor | None] = field(default_factory=list)
+    attn: list[torch.Tensor | None] = field(default_factory=list)
+    ffn: list[torch.Tensor | None] = field(default_factory=list)
+    ffn_layer: list[torch.Tensor | None] = field(default_factory=list)
 
     @staticmethod
-    def _at(xs: List[Optional[torch.Tensor]], i: int) -> Optional[torch.Tensor]:
+    def _at(xs: list[torch.Tensor | None], i: int) -> torch.Tensor | None:
         return xs[i] if i < len(xs) else None
 
     def scale_hidden(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,7 +64,7 @@ class Gates:
         g = self._at(xs, layer)
         if g is None:
             return out
-        return out * (g.view(-1, 1, 1) if g.dim() == 1 else g).to(out.dtype)   # scalar, or one per example
+        return out * (g.view(-1, 1, 1) if g.dim() == 1 else g).to(out.dtype)  # scalar, or one per example
 
     def scale_attn(self, layer: int, out: torch.Tensor) -> torch.Tensor:
         return self._scale_sublayer(self.attn, layer, out)
@@ -102,7 +103,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(size))
         self.eps = eps
 
-    def forward(self, x: torch.Tensor, dim_weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, dim_weights: torch.Tensor | None = None) -> torch.Tensor:
         dtype = x.dtype
         x = x.float()
         if dim_weights is None:
@@ -137,8 +138,9 @@ def activation(name: str, source: str):
     return ACTIVATIONS[name]
 
 
-def padding_bias(attention_mask: Optional[torch.Tensor], dtype: torch.dtype, causal: bool, q_len: int,
-                 device: Optional[torch.device] = None) -> Optional[torch.Tensor]:
+def padding_bias(
+    attention_mask: torch.Tensor | None, dtype: torch.dtype, causal: bool, q_len: int, device: torch.device | None = None
+) -> torch.Tensor | None:
     """Additive attention bias (B, 1, T, T) from a (B, T) 0/1 mask plus, for decoders, the causal mask.
     Built from comparisons of aranges so that exported graphs keep the sequence axis dynamic."""
     neg = torch.finfo(dtype).min
@@ -156,16 +158,25 @@ class AttentionCapture:
     """Collects per-layer attention probabilities (B, heads, T, T) when passed to a forward."""
 
     def __init__(self):
-        self.maps: List[Optional[torch.Tensor]] = []
+        self.maps: list[torch.Tensor | None] = []
 
-    def add(self, layer: int, probs: Optional[torch.Tensor]) -> None:
+    def add(self, layer: int, probs: torch.Tensor | None) -> None:
         while len(self.maps) <= layer:
             self.maps.append(None)
         self.maps[layer] = probs
 
 
-def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: Optional[torch.Tensor], scale: float,
-           capture: Optional[AttentionCapture], layer: int, use_sdpa: bool, dropout_p: float = 0.0) -> torch.Tensor:
+def attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    bias: torch.Tensor | None,
+    scale: float,
+    capture: AttentionCapture | None,
+    layer: int,
+    use_sdpa: bool,
+    dropout_p: float = 0.0,
+) -> torch.Tensor:
     """Scaled dot-product attention over (B, heads, T, d) tensors; k/v already expanded to the query heads.
     `dropout_p` drops attention probabilities (training only: callers pass 0 in eval mode)."""
     if use_sdpa and capture is None:
@@ -189,7 +200,7 @@ def repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
     return x[:, :, None].expand(b, kv, n_rep, t, d).reshape(b, kv * n_rep, t, d)
 
 
-def last_token_index(input_ids: torch.Tensor, pad_token_id: Optional[int]) -> torch.Tensor:
+def last_token_index(input_ids: torch.Tensor, pad_token_id: int | None) -> torch.Tensor:
     """Index of the rightmost non-padding token per row, as Hugging Face's decoder classifiers pick it."""
     if pad_token_id is None:
         return torch.full((input_ids.shape[0],), input_ids.shape[1] - 1, dtype=torch.long, device=input_ids.device)
@@ -201,7 +212,7 @@ def last_token_index(input_ids: torch.Tensor, pad_token_id: Optional[int]) -> to
 @dataclass
 class ModelOutput:
     logits: torch.Tensor
-    hidden_states: List[torch.Tensor] = field(default_factory=list)   # embedding output + each layer's output
+    hidden_states: list[torch.Tensor] = field(default_factory=list)  # embedding output + each layer's output
 
 
 class DecoderModel(nn.Module):
@@ -234,8 +245,9 @@ class CausalLM(DecoderModel):
     def output_embeddings(self) -> torch.Tensor:
         return self.lm_head.weight if hasattr(self, "lm_head") else self.body.input_embeddings.weight
 
-    def run(self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES,
-            capture: Optional[AttentionCapture] = None) -> ModelOutput:
+    def run(
+        self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES, capture: AttentionCapture | None = None
+    ) -> ModelOutput:
         states = self.body(input_ids, attention_mask, gates, capture)
         return ModelOutput(torch.matmul(states[-1], self.output_embeddings().t()), states)
 
@@ -248,8 +260,9 @@ class LastTokenClassifier(DecoderModel):
         self.score = nn.Linear(s.hidden, max(s.num_labels, 1), bias=False)
         self.pad_token_id = s.config.get("pad_token_id")
 
-    def run(self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES,
-            capture: Optional[AttentionCapture] = None) -> ModelOutput:
+    def run(
+        self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES, capture: AttentionCapture | None = None
+    ) -> ModelOutput:
         states = self.body(input_ids, attention_mask, gates, capture)
         last = last_token_index(input_ids, self.pad_token_id)
         pooled = states[-1][torch.arange(input_ids.shape[0], device=input_ids.device), last]

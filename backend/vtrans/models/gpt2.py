@@ -5,10 +5,10 @@ Parameter names are Hugging Face's (`transformer.h.0.attn.c_attn.weight`, ...). 
 number of heads and FFN neurons per layer (0 removes the sublayer with its LayerNorm) and an untied LM head
 (the hidden-dimension scales folded into the embeddings must not reach the output projection).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 from torch import nn
@@ -38,7 +38,8 @@ class GPT2Block(nn.Module):
         eps = float(cfg.get("layer_norm_epsilon", 1e-5))
         self.n_heads, self.head_dim = h, d
         self.scale = (1.0 / math.sqrt(d) if cfg.get("scale_attn_weights", True) else 1.0) / (
-            index + 1 if cfg.get("scale_attn_by_inverse_layer_idx", False) else 1)
+            index + 1 if cfg.get("scale_attn_by_inverse_layer_idx", False) else 1
+        )
         if h:
             self.ln_1 = nn.LayerNorm(H, eps=eps)
             self.attn = namespace(c_attn=Conv1D(H, 3 * h * d), c_proj=Conv1D(h * d, H))
@@ -49,7 +50,7 @@ class GPT2Block(nn.Module):
         self.dropout = nn.Dropout(float(cfg.get("resid_pdrop", 0.1)))
         self.attn_dropout_p = float(cfg.get("attn_pdrop", 0.1))
 
-    def forward(self, x, bias, gates: Gates, index: int, capture: Optional[AttentionCapture], use_sdpa: bool):
+    def forward(self, x, bias, gates: Gates, index: int, capture: AttentionCapture | None, use_sdpa: bool):
         b, t, _ = x.shape
         if self.n_heads:
             qkv = self.attn.c_attn(gates.scale_hidden(layer_norm(x, self.ln_1, gates)))

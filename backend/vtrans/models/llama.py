@@ -4,10 +4,10 @@ llama3 frequency scaling), grouped-query attention, SiLU-gated MLP; causal LM or
 Parameter names are Hugging Face's (`model.layers.0.self_attn.q_proj.weight`, ...). VTrans prunes attention
 per key/value group: a group's key/value head goes together with its query heads.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 from torch import nn
@@ -70,7 +70,7 @@ class LlamaDecoderLayer(nn.Module):
         self.act = activation(cfg.get("hidden_act", "silu"), "config.json")
         self.attn_dropout_p = float(cfg.get("attention_dropout", 0.0))
 
-    def forward(self, x, bias, cos, sin, gates: Gates, index: int, capture: Optional[AttentionCapture], use_sdpa: bool):
+    def forward(self, x, bias, cos, sin, gates: Gates, index: int, capture: AttentionCapture | None, use_sdpa: bool):
         b, t, _ = x.shape
         if self.n_heads:
             a_in = gates.scale_hidden(self.input_layernorm(x, gates.norm_dims))

@@ -1,8 +1,7 @@
 """RoBERTa for sequence classification: BERT's body with position ids that skip padding (counted from
 `pad_token_id + 1`, as Hugging Face derives them from the input ids) and a two-layer head on the <s> token."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import torch
 from torch import nn
@@ -42,8 +41,9 @@ class RobertaForSequenceClassification(nn.Module):
     def body(self) -> RobertaEncoderModel:
         return self.roberta
 
-    def run(self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES,
-            capture: Optional[AttentionCapture] = None) -> ModelOutput:
+    def run(
+        self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES, capture: AttentionCapture | None = None
+    ) -> ModelOutput:
         states = self.roberta(input_ids, attention_mask, token_type_ids, gates, capture)
         x = torch.tanh(self.classifier.dense(self.dropout(states[-1][:, 0])))
         return ModelOutput(self.classifier.out_proj(self.dropout(x)), states)

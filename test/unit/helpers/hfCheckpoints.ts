@@ -8,7 +8,16 @@ import { writeSafetensors } from '../../../src/core/safetensors';
 
 export type Tensor = { name: string; shape: number[] };
 
-export function bertTensors(c: { vocab: number; hidden: number; layers: number; ffn: number; positions: number; types: number; prefix?: string; pooler?: boolean }): Tensor[] {
+export function bertTensors(c: {
+  vocab: number;
+  hidden: number;
+  layers: number;
+  ffn: number;
+  positions: number;
+  types: number;
+  prefix?: string;
+  pooler?: boolean;
+}): Tensor[] {
   const p = c.prefix ?? '';
   const H = c.hidden;
   const t: Tensor[] = [
@@ -20,7 +29,8 @@ export function bertTensors(c: { vocab: number; hidden: number; layers: number; 
   ];
   for (let i = 0; i < c.layers; i++) {
     const l = `${p}encoder.layer.${i}.`;
-    for (const m of ['query', 'key', 'value']) t.push({ name: `${l}attention.self.${m}.weight`, shape: [H, H] }, { name: `${l}attention.self.${m}.bias`, shape: [H] });
+    for (const m of ['query', 'key', 'value'])
+      t.push({ name: `${l}attention.self.${m}.weight`, shape: [H, H] }, { name: `${l}attention.self.${m}.bias`, shape: [H] });
     t.push(
       { name: `${l}attention.output.dense.weight`, shape: [H, H] },
       { name: `${l}attention.output.dense.bias`, shape: [H] },
@@ -94,7 +104,10 @@ export function writeCheckpoint(dir: string, config: object, tensors: Tensor[], 
   const dtype = opts.dtype ?? 'F32';
   const shards = opts.shards ?? 1;
   if (shards === 1) {
-    writeSafetensors(path.join(dir, 'model.safetensors'), tensors.map((t) => ({ ...t, dtype })));
+    writeSafetensors(
+      path.join(dir, 'model.safetensors'),
+      tensors.map((t) => ({ ...t, dtype })),
+    );
     return;
   }
   const per = Math.ceil(tensors.length / shards);
@@ -102,7 +115,10 @@ export function writeCheckpoint(dir: string, config: object, tensors: Tensor[], 
   for (let s = 0; s < shards; s++) {
     const file = `model-${String(s + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
     const part = tensors.slice(s * per, (s + 1) * per);
-    writeSafetensors(path.join(dir, file), part.map((t) => ({ ...t, dtype })));
+    writeSafetensors(
+      path.join(dir, file),
+      part.map((t) => ({ ...t, dtype })),
+    );
     for (const t of part) weightMap[t.name] = file;
   }
   fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));

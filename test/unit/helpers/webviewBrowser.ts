@@ -13,7 +13,16 @@ import type { FromWebview, PanelKind, ToWebview, WebviewState } from '../../../s
 
 export const ROOT = path.resolve(__dirname, '../../..');
 export const CHROMIUM = '/usr/bin/chromium';
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const ORIGIN = 'https://vtrans-webview.test';
 const BUNDLE = path.join(ROOT, 'dist', 'webview.js');
 
@@ -28,7 +37,11 @@ function newestMtime(dir: string): number {
 
 /** Runs `node esbuild.mjs` when dist/webview.js is missing or older than its sources. */
 export function ensureBundle(): void {
-  const src = Math.max(newestMtime(path.join(ROOT, 'webview')), newestMtime(path.join(ROOT, 'src', 'core')), fs.statSync(path.join(ROOT, 'esbuild.mjs')).mtimeMs);
+  const src = Math.max(
+    newestMtime(path.join(ROOT, 'webview')),
+    newestMtime(path.join(ROOT, 'src', 'core')),
+    fs.statSync(path.join(ROOT, 'esbuild.mjs')).mtimeMs,
+  );
   if (fs.existsSync(BUNDLE) && fs.statSync(BUNDLE).mtimeMs >= src) return;
   const r = spawnSync(process.execPath, [path.join(ROOT, 'esbuild.mjs')], { cwd: ROOT, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`node esbuild.mjs failed (${r.status}):\n${r.stderr}${r.stdout}`);
@@ -36,7 +49,9 @@ export function ensureBundle(): void {
 
 export async function launchChromium(): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} not found: the webview tests render the panels in Debian's chromium. Install it (sudo apt-get install -y chromium) or run \`npm test\`, whose bootstrap installs it.`);
+    throw new Error(
+      `${CHROMIUM} not found: the webview tests render the panels in Debian's chromium. Install it (sudo apt-get install -y chromium) or run \`npm test\`, whose bootstrap installs it.`,
+    );
   }
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 }
@@ -65,10 +80,19 @@ export interface OpenOptions {
   state?: WebviewState | null;
 }
 
-const MIME: Record<string, string> = { '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json', '.ttf': 'font/ttf', '.png': 'image/png' };
+const MIME: Record<string, string> = {
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.map': 'application/json',
+  '.ttf': 'font/ttf',
+  '.png': 'image/png',
+};
 
 export async function openPanel(browser: Browser, panel: PanelKind, o: OpenOptions = {}): Promise<PanelPage> {
-  const context = await browser.newContext({ viewport: { width: o.width ?? 1200, height: o.height ?? 900 }, colorScheme: o.theme ?? 'light' });
+  const context = await browser.newContext({
+    viewport: { width: o.width ?? 1200, height: o.height ?? 900 },
+    colorScheme: o.theme ?? 'light',
+  });
   const page = await context.newPage();
   const errors: string[] = [];
   const blocked: string[] = [];
@@ -76,7 +100,14 @@ export async function openPanel(browser: Browser, panel: PanelKind, o: OpenOptio
     if (m.type() === 'error') errors.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-  const html = renderWebviewHtml({ panel, cspSource: ORIGIN, nonce: 'testnonce0123456789', scriptUri: `${ORIGIN}/dist/webview.js`, styleUri: `${ORIGIN}/media/webview.css`, title: panel });
+  const html = renderWebviewHtml({
+    panel,
+    cspSource: ORIGIN,
+    nonce: 'testnonce0123456789',
+    scriptUri: `${ORIGIN}/dist/webview.js`,
+    styleUri: `${ORIGIN}/media/webview.css`,
+    title: panel,
+  });
   await context.route('**/*', async (route) => {
     const url = new URL(route.request().url());
     if (url.origin !== ORIGIN) {
@@ -87,7 +118,12 @@ export async function openPanel(browser: Browser, panel: PanelKind, o: OpenOptio
     const file = path.join(ROOT, url.pathname);
     const allowed = [path.join(ROOT, 'dist') + path.sep, path.join(ROOT, 'media') + path.sep].some((d) => file.startsWith(d));
     if (!allowed || !fs.existsSync(file)) return route.fulfill({ status: 404, body: 'not found' });
-    return route.fulfill({ status: 200, contentType: MIME[path.extname(file)] ?? 'application/octet-stream', body: fs.readFileSync(file), headers: { 'access-control-allow-origin': '*' } });
+    return route.fulfill({
+      status: 200,
+      contentType: MIME[path.extname(file)] ?? 'application/octet-stream',
+      body: fs.readFileSync(file),
+      headers: { 'access-control-allow-origin': '*' },
+    });
   });
   // A string, not a function: tsx's transform would add helpers to a function body that the page lacks.
   await page.addInitScript(`(() => {
@@ -109,7 +145,11 @@ export async function openPanel(browser: Browser, panel: PanelKind, o: OpenOptio
     };
   })();`);
   await page.goto(`${ORIGIN}/panel.html`);
-  await page.waitForFunction(() => ((window as unknown as { __posted: { type: string }[] }).__posted ?? []).some((m) => m.type === 'ready'), undefined, { timeout: 15_000 });
+  await page.waitForFunction(
+    () => ((window as unknown as { __posted: { type: string }[] }).__posted ?? []).some((m) => m.type === 'ready'),
+    undefined,
+    { timeout: 15_000 },
+  );
   const pp: PanelPage = {
     page,
     context,

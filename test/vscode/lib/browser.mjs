@@ -6,15 +6,28 @@ import { chromium } from 'playwright-core';
 import { CACHE, CHROMIUM } from './tools.mjs';
 
 export const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
 ];
 
 export async function launch({ viewport = { width: 1400, height: 900 }, colorScheme = 'light' } = {}) {
   const root = path.join(CACHE, 'tmp');
   fs.mkdirSync(root, { recursive: true });
   const profile = fs.mkdtempSync(path.join(root, 'chromium-'));
-  const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, viewport, colorScheme, args: CHROMIUM_ARGS });
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport,
+    colorScheme,
+    args: CHROMIUM_ARGS,
+  });
   const page = ctx.pages()[0] ?? (await ctx.newPage());
   return {
     ctx,
@@ -42,7 +55,10 @@ export async function notificationTexts(page) {
       els.map((e) => {
         const msg = e.querySelector('.notification-list-item-message');
         const sev = e.querySelector('.notification-list-item-icon');
-        return { text: (msg?.textContent ?? '').trim(), severity: sev ? [...sev.classList].find((c) => /codicon-(error|warning|info)/.test(c))?.replace('codicon-', '') ?? '' : '' };
+        return {
+          text: (msg?.textContent ?? '').trim(),
+          severity: sev ? ([...sev.classList].find((c) => /codicon-(error|warning|info)/.test(c))?.replace('codicon-', '') ?? '') : '',
+        };
       }),
     )
     .catch(() => []);

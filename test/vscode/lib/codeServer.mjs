@@ -37,9 +37,17 @@ export function makeProfile(name, { settings = {}, trust = 'disabled' } = {}) {
   fs.mkdirSync(extensions, { recursive: true });
   const trustSettings =
     trust === 'enabled'
-      ? { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never', 'security.workspace.trust.emptyWindow': false, 'security.workspace.trust.untrustedFiles': 'open' }
+      ? {
+          'security.workspace.trust.enabled': true,
+          'security.workspace.trust.startupPrompt': 'never',
+          'security.workspace.trust.emptyWindow': false,
+          'security.workspace.trust.untrustedFiles': 'open',
+        }
       : {};
-  fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify({ ...BASE_SETTINGS, ...trustSettings, ...settings }, null, 2) + '\n');
+  fs.writeFileSync(
+    path.join(userData, 'User', 'settings.json'),
+    JSON.stringify({ ...BASE_SETTINGS, ...trustSettings, ...settings }, null, 2) + '\n',
+  );
   return { name, dir, userData, extensions, trust };
 }
 
@@ -48,10 +56,20 @@ function baseArgs(profile) {
 }
 
 export function installVsix(codeServer, profile, vsix, env) {
-  const r = spawnSync(process.execPath, [codeServer, ...baseArgs(profile), '--install-extension', vsix, '--force'], { encoding: 'utf8', env, timeout: 180_000 });
+  const r = spawnSync(process.execPath, [codeServer, ...baseArgs(profile), '--install-extension', vsix, '--force'], {
+    encoding: 'utf8',
+    env,
+    timeout: 180_000,
+  });
   const out = `${r.stdout}${r.stderr}`.trim();
-  if (r.status !== 0 || !/successfully installed/i.test(out)) throw new Error(`code-server --install-extension ${path.basename(vsix)} failed (exit ${r.status ?? r.signal}):\n${out.split('\n').slice(-15).join('\n')}`);
-  const list = spawnSync(process.execPath, [codeServer, ...baseArgs(profile), '--list-extensions', '--show-versions'], { encoding: 'utf8', env }).stdout.trim();
+  if (r.status !== 0 || !/successfully installed/i.test(out))
+    throw new Error(
+      `code-server --install-extension ${path.basename(vsix)} failed (exit ${r.status ?? r.signal}):\n${out.split('\n').slice(-15).join('\n')}`,
+    );
+  const list = spawnSync(process.execPath, [codeServer, ...baseArgs(profile), '--list-extensions', '--show-versions'], {
+    encoding: 'utf8',
+    env,
+  }).stdout.trim();
   return list.split('\n').filter(Boolean);
 }
 
@@ -80,7 +98,9 @@ async function waitHealthy(base, child, logFile, ms) {
     await new Promise((r) => setTimeout(r, 300));
   }
   const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-25).join('\n') : '';
-  throw new Error(`code-server did not become healthy within ${ms / 1000} s (exit ${child.exitCode ?? child.signalCode ?? 'none'}); last log lines:\n${tail}`);
+  throw new Error(
+    `code-server did not become healthy within ${ms / 1000} s (exit ${child.exitCode ?? child.signalCode ?? 'none'}); last log lines:\n${tail}`,
+  );
 }
 
 /** Processes whose environment carries the marker (those started by this code-server, wherever they went). */
@@ -121,13 +141,25 @@ export async function startCodeServer(codeServer, profile, { folder, env, logNam
   const logFile = path.join(LOGS, `code-server-${logName ?? profile.name}.log`);
   const out = fs.openSync(logFile, 'w');
   const args = [
-    codeServer, ...baseArgs(profile), '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
-    '--disable-getting-started-override', '--disable-file-downloads',
+    codeServer,
+    ...baseArgs(profile),
+    '--bind-addr',
+    `127.0.0.1:${port}`,
+    '--auth',
+    'none',
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--disable-getting-started-override',
+    '--disable-file-downloads',
     ...(profile.trust === 'enabled' ? [] : ['--disable-workspace-trust']),
     folder,
   ];
   // detached: a new session and process group (setsid), so the whole tree is stopped together.
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out], env: { ...env, VTRANS_VSCODE_TEST_RUN: marker } });
+  const child = spawn(process.execPath, args, {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: { ...env, VTRANS_VSCODE_TEST_RUN: marker },
+  });
   fs.closeSync(out);
   const base = `http://127.0.0.1:${port}`;
   let stopped = false;

@@ -11,10 +11,20 @@ export const SUITE_INDEX = path.join(SUITE_OUT, 'index.js');
 export async function bundleSuite() {
   fs.rmSync(SUITE_OUT, { recursive: true, force: true });
   const dir = path.join(ROOT, 'test', 'vscode', 'suite');
-  const entryPoints = fs.readdirSync(dir).filter((f) => f.endsWith('.ts') && f !== 'helpers.ts').map((f) => path.join(dir, f));
+  const entryPoints = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.ts') && f !== 'helpers.ts')
+    .map((f) => path.join(dir, f));
   await esbuild.build({
-    entryPoints, outdir: SUITE_OUT, bundle: true, platform: 'node', format: 'cjs', target: 'node20', sourcemap: 'inline',
-    external: ['vscode', 'mocha'], logLevel: 'warning',
+    entryPoints,
+    outdir: SUITE_OUT,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    sourcemap: 'inline',
+    external: ['vscode', 'mocha'],
+    logLevel: 'warning',
   });
   return SUITE_INDEX;
 }
@@ -26,5 +36,9 @@ export function summarizeResults(name, file, exitCode) {
   const passed = results.results.filter((r) => r.state === 'passed').length;
   const failed = results.results.filter((r) => r.state === 'failed');
   for (const f of failed) console.log(`\n${name} FAILED: ${f.title}\n  ${f.error.split('\n').slice(0, 6).join('\n  ')}`);
-  return { ok: exitCode === 0 && failed.length === 0, summary: `${name}: ${passed} passing, ${failed.length} failing (extension host exit code ${exitCode})`, results };
+  return {
+    ok: exitCode === 0 && failed.length === 0,
+    summary: `${name}: ${passed} passing, ${failed.length} failing (extension host exit code ${exitCode})`,
+    results,
+  };
 }

@@ -81,7 +81,8 @@ export function codeServerBin() {
 const stampFile = () => path.join(TOOLS, '.installed');
 const stampText = () => `code-server@${CODE_SERVER_VERSION} node-abi-${process.versions.modules} ${process.platform}-${process.arch}\n`;
 
-const codeServerInstalled = () => fs.existsSync(stampFile()) && fs.readFileSync(stampFile(), 'utf8') === stampText() && fs.existsSync(codeServerBin());
+const codeServerInstalled = () =>
+  fs.existsSync(stampFile()) && fs.readFileSync(stampFile(), 'utf8') === stampText() && fs.existsSync(codeServerBin());
 
 /** The system packages of every layer (chromium for the webview unit tests too), before any layer runs. */
 export function ensureAllSystemPackages() {
@@ -94,13 +95,24 @@ export function ensureTools() {
   ensureSystemPackages(!installed);
   const env = cacheEnv();
   if (!installed) {
-    step(`installing code-server ${CODE_SERVER_VERSION} into ${path.relative(ROOT, TOOLS) || TOOLS} (compiles native modules; a few minutes)`);
+    step(
+      `installing code-server ${CODE_SERVER_VERSION} into ${path.relative(ROOT, TOOLS) || TOOLS} (compiles native modules; a few minutes)`,
+    );
     seedRipgrepCache(env);
     fs.mkdirSync(TOOLS, { recursive: true });
     fs.mkdirSync(LOGS, { recursive: true });
     fs.writeFileSync(
       path.join(TOOLS, 'package.json'),
-      JSON.stringify({ name: 'vtrans-vscode-test-tools', private: true, description: 'code-server for the VS Code test layers (test/vscode/)', dependencies: { 'code-server': CODE_SERVER_VERSION } }, null, 2) + '\n',
+      JSON.stringify(
+        {
+          name: 'vtrans-vscode-test-tools',
+          private: true,
+          description: 'code-server for the VS Code test layers (test/vscode/)',
+          dependencies: { 'code-server': CODE_SERVER_VERSION },
+        },
+        null,
+        2,
+      ) + '\n',
     );
     const logFile = path.join(LOGS, 'npm-tools.log');
     const out = fs.openSync(logFile, 'w');
@@ -123,7 +135,10 @@ export function ensureTools() {
     }
     fs.writeFileSync(stampFile(), stampText());
   }
-  const version = spawnSync(process.execPath, [codeServerBin(), '--config', '/dev/null', '--version'], { encoding: 'utf8', env }).stdout.trim().split('\n').pop();
+  const version = spawnSync(process.execPath, [codeServerBin(), '--config', '/dev/null', '--version'], { encoding: 'utf8', env })
+    .stdout.trim()
+    .split('\n')
+    .pop();
   step(`code-server ${version}`);
   return { codeServer: codeServerBin(), chromium: CHROMIUM, env };
 }

@@ -35,7 +35,16 @@ describe('activation and contributions', () => {
 
   it('declares every setting with its default readable through the configuration API', () => {
     const props = manifest().contributes.configuration.properties;
-    for (const key of ['vtrans.budget.keep', 'vtrans.budget.kind', 'vtrans.method', 'vtrans.dataFraction', 'vtrans.device', 'vtrans.gpus', 'vtrans.roundTo', 'vtrans.pythonPath']) {
+    for (const key of [
+      'vtrans.budget.keep',
+      'vtrans.budget.kind',
+      'vtrans.method',
+      'vtrans.dataFraction',
+      'vtrans.device',
+      'vtrans.gpus',
+      'vtrans.roundTo',
+      'vtrans.pythonPath',
+    ]) {
       assert.ok(props[key], `${key} is declared`);
     }
     for (const [key, schema] of Object.entries(props)) {

@@ -14,11 +14,19 @@ describe('backend', () => {
     log(`backend pid ${b.pid} (${b.python}), start #${b.starts}, ${Date.now() - t0} ms`);
     assert.ok(b.pid && pidAlive(b.pid), 'the backend process is alive');
     assert.equal(b.starts, before + 1, 'api.backend().starts counts the start');
-    assert.equal(fs.realpathSync(b.python), fs.realpathSync(testMode().python), 'the interpreter the runner configured (vtrans.pythonPath)');
+    assert.equal(
+      fs.realpathSync(b.python),
+      fs.realpathSync(testMode().python),
+      'the interpreter the runner configured (vtrans.pythonPath)',
+    );
     if (process.platform === 'linux') {
       const cmd = fs.readFileSync(`/proc/${b.pid}/cmdline`, 'utf8').split('\0').join(' ');
       assert.match(cmd, /-m vtrans\.server/);
-      assert.deepEqual(backendProcesses().map((p) => p.pid), [b.pid], 'exactly one backend process');
+      assert.deepEqual(
+        backendProcesses().map((p) => p.pid),
+        [b.pid],
+        'exactly one backend process',
+      );
     }
     // The restart notification carries the initialize result (torch version and device).
     const text = await waitForNotification(/backend restarted \(torch \d+\.\d+/, t0);
@@ -36,6 +44,10 @@ describe('backend', () => {
     const b = await waitFor('a new backend', () => api.backend()?.running && api.backend()!.pid !== old.pid && api.backend(), 60_000);
     assert.equal(b.starts, old.starts + 1);
     await waitFor(`the old backend (pid ${old.pid}) to exit`, () => !pidAlive(old.pid), 10_000);
-    if (process.platform === 'linux') assert.deepEqual(backendProcesses().map((p) => p.pid), [b.pid]);
+    if (process.platform === 'linux')
+      assert.deepEqual(
+        backendProcesses().map((p) => p.pid),
+        [b.pid],
+      );
   });
 });

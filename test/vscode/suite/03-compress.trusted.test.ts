@@ -34,11 +34,22 @@ describe('compress', () => {
     assert.ok('status' in fin && fin.status === 'done', 'onDidFinishCompression fired with the outcome');
 
     assert.ok(phases.has('prune'), `progress reported the prune phase (saw: ${[...phases].join(', ')})`);
-    assert.ok([...statusTexts].some((t) => /VTrans/.test(t)), `the status bar showed progress (saw: ${[...statusTexts].join(' | ')})`);
+    assert.ok(
+      [...statusTexts].some((t) => /VTrans/.test(t)),
+      `the status bar showed progress (saw: ${[...statusTexts].join(' | ')})`,
+    );
 
     const info = runInfo(outcome.runDir);
     assert.equal(info?.status, 'done');
-    for (const f of ['report.json', 'report.html', 'masks.safetensors', 'model.onnx', 'model/config.json', 'model/model.safetensors', 'model/tokenizer.json']) {
+    for (const f of [
+      'report.json',
+      'report.html',
+      'masks.safetensors',
+      'model.onnx',
+      'model/config.json',
+      'model/model.safetensors',
+      'model/tokenizer.json',
+    ]) {
       assert.ok(fs.existsSync(path.join(outcome.runDir, f)), `${f} in the run directory`);
     }
     const report = JSON.parse(fs.readFileSync(path.join(outcome.runDir, 'report.json'), 'utf8'));

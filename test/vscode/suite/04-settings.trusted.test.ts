@@ -66,10 +66,17 @@ describe('settings reaction', () => {
     await setKeep(keep);
     const p = await own;
     const s = report.student!;
-    log(`keep ${keep}: predicted ${p.params} params / ${p.flopsPerToken.toFixed(0)} FLOPs per token; report.json ${s.params} / ${s.flopsPerToken.toFixed(0)}`);
+    log(
+      `keep ${keep}: predicted ${p.params} params / ${p.flopsPerToken.toFixed(0)} FLOPs per token; report.json ${s.params} / ${s.flopsPerToken.toFixed(0)}`,
+    );
     assert.ok(Math.abs(p.params - s.params) <= 0.005 * s.params, `parameters: predicted ${p.params}, report.json ${s.params}`);
-    assert.ok(Math.abs(p.encoderParams - s.encoderParams) <= 0.005 * s.encoderParams + 1, `encoder parameters: predicted ${p.encoderParams}, report.json ${s.encoderParams}`);
-    assert.ok(Math.abs(p.flopsPerToken - s.flopsPerToken) <= 0.01 * s.flopsPerToken, `FLOPs per token: predicted ${p.flopsPerToken}, report.json ${s.flopsPerToken}`);
+    assert.ok(
+      Math.abs(p.encoderParams - s.encoderParams) <= 0.005 * s.encoderParams + 1,
+      `encoder parameters: predicted ${p.encoderParams}, report.json ${s.encoderParams}`,
+    );
+    assert.ok(
+      Math.abs(p.flopsPerToken - s.flopsPerToken) <= 0.01 * s.flopsPerToken,
+      `FLOPs per token: predicted ${p.flopsPerToken}, report.json ${s.flopsPerToken}`,
+    );
   });
 });
-

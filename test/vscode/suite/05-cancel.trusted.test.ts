@@ -8,7 +8,11 @@ describe('cancel', () => {
     const api = await getApi();
     await ensureFinishedRun(api);
     const pending = Promise.resolve(vscode.commands.executeCommand('vtrans.compress', quickArgs({ minPruneSteps: 100_000 })));
-    const active = await waitFor('the prune phase of the long compression', () => api.activeRun()?.progress?.phase === 'prune' && api.activeRun(), 120_000);
+    const active = await waitFor(
+      'the prune phase of the long compression',
+      () => api.activeRun()?.progress?.phase === 'prune' && api.activeRun(),
+      120_000,
+    );
     const runDir = active.runDir!;
     const pid = api.backend()?.pid;
     assert.ok(pid, 'a backend is training');

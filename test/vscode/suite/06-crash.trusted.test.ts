@@ -4,7 +4,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { BackendState } from '../../../src/extension/api';
-import { backendProcesses, ensureFinishedRun, getApi, log, pidAlive, quickArgs, runInfo, sleep, waitFor, waitForNotification } from './helpers';
+import {
+  backendProcesses,
+  ensureFinishedRun,
+  getApi,
+  log,
+  pidAlive,
+  quickArgs,
+  runInfo,
+  sleep,
+  waitFor,
+  waitForNotification,
+} from './helpers';
 
 const checkpoints = (runDir: string) => {
   const dir = path.join(runDir, 'checkpoints');
@@ -21,7 +32,9 @@ describe('crash and restart', () => {
   it('marks the run failed with its checkpoints kept when the backend is killed (kill -9)', async () => {
     const api = await getApi();
     await ensureFinishedRun(api);
-    pending = Promise.resolve(vscode.commands.executeCommand('vtrans.compress', quickArgs({ minPruneSteps: 100_000, checkpointEvery: 10 }))).finally(() => (settled = true));
+    pending = Promise.resolve(
+      vscode.commands.executeCommand('vtrans.compress', quickArgs({ minPruneSteps: 100_000, checkpointEvery: 10 })),
+    ).finally(() => (settled = true));
     const active = await waitFor('the prune phase', () => api.activeRun()?.progress?.phase === 'prune' && api.activeRun(), 120_000);
     runDir = active.runDir!;
     await waitFor('a checkpoint of the running compression', () => checkpoints(runDir).length > 0, 120_000);
@@ -51,12 +64,17 @@ describe('crash and restart', () => {
     const api = await getApi();
     assert.ok(pending && before, 'a compression was crashed');
     // The compression's error notification waits for a choice (Show Log / Resume); close it so the command returns.
-    await waitFor('vtrans.compress to return after the crash', async () => {
-      if (settled) return true;
-      await vscode.commands.executeCommand('notifications.clearAll');
-      await sleep(300);
-      return settled;
-    }, 30_000, 0);
+    await waitFor(
+      'vtrans.compress to return after the crash',
+      async () => {
+        if (settled) return true;
+        await vscode.commands.executeCommand('notifications.clearAll');
+        await sleep(300);
+        return settled;
+      },
+      30_000,
+      0,
+    );
     assert.equal(await pending, undefined, 'a crashed compression has no outcome');
     await waitFor('no active run', () => api.activeRun() === undefined, 10_000);
 
@@ -66,7 +84,13 @@ describe('crash and restart', () => {
     assert.notEqual(after.pid, before.pid);
     assert.ok(after.starts > before.starts, `api.backend().starts went from ${before.starts} to ${after.starts}`);
     assert.ok(pidAlive(after.pid));
-    assert.deepEqual(backendProcesses().map((p) => p.pid), [after.pid]);
-    assert.ok(api.runs().some((r) => r.dir === runDir && r.info.status === 'failed'), 'the Runs view lists the failed run');
+    assert.deepEqual(
+      backendProcesses().map((p) => p.pid),
+      [after.pid],
+    );
+    assert.ok(
+      api.runs().some((r) => r.dir === runDir && r.info.status === 'failed'),
+      'the Runs view lists the failed run',
+    );
   });
 });

@@ -16,7 +16,11 @@ describe('runs and export', () => {
     const parent = await ensureFinishedRun(api);
     await setKeep(0.3);
     await vscode.commands.executeCommand('vtrans.exportAtBudget', parent);
-    const exported = await waitFor('the exported run', () => api.runs().find((r) => r.info.parent === parent && r.info.status === 'done'), 120_000);
+    const exported = await waitFor(
+      'the exported run',
+      () => api.runs().find((r) => r.info.parent === parent && r.info.status === 'done'),
+      120_000,
+    );
     log(`exported ${path.basename(exported.dir)}`);
     for (const f of ['model/config.json', 'model/model.safetensors', 'model.onnx', 'report.json', 'report.html']) {
       assert.ok(fs.existsSync(path.join(exported.dir, f)), f);
@@ -30,7 +34,9 @@ describe('runs and export', () => {
   it('Resume continues a cancelled run from its checkpoint to the end', async () => {
     const api = await getApi();
     await ensureFinishedRun(api);
-    const pending = Promise.resolve(vscode.commands.executeCommand('vtrans.compress', quickArgs({ minPruneSteps: 60, checkpointEvery: 10 })));
+    const pending = Promise.resolve(
+      vscode.commands.executeCommand('vtrans.compress', quickArgs({ minPruneSteps: 60, checkpointEvery: 10 })),
+    );
     const active = await waitFor('the prune phase', () => api.activeRun()?.progress?.phase === 'prune' && api.activeRun(), 120_000);
     const runDir = active.runDir!;
     await waitFor('a checkpoint', () => checkpoints(runDir).length > 0, 120_000);
@@ -38,7 +44,8 @@ describe('runs and export', () => {
     await pending;
     await waitFor('run.json status "cancelled"', () => runInfo(runDir)?.status === 'cancelled', 15_000);
     // The Runs view passes its tree item; the command reads the run from it.
-    const outcome = (await vscode.commands.executeCommand('vtrans.runs.resume', { run: { dir: runDir } })) as { runDir: string } | undefined;
+    const outcome = (await vscode.commands.executeCommand('vtrans.runs.resume', { run: { dir: runDir } })) as
+      { runDir: string } | undefined;
     assert.equal(outcome?.runDir, runDir);
     assert.equal(runInfo(runDir)?.status, 'done');
     assert.ok(fs.existsSync(path.join(runDir, 'report.html')));

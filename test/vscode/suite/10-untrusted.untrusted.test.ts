@@ -59,8 +59,14 @@ describe('untrusted workspace', () => {
   it('opens the report of a finished run', async () => {
     const seeded = testMode().seededRun!;
     await vscode.commands.executeCommand('vtrans.showReport', seeded);
-    const tab = await waitFor('a VTrans Report tab', () =>
-      vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.input instanceof vscode.TabInputWebview && /vtrans\.report/.test(t.input.viewType)), 20_000);
+    const tab = await waitFor(
+      'a VTrans Report tab',
+      () =>
+        vscode.window.tabGroups.all
+          .flatMap((g) => g.tabs)
+          .find((t) => t.input instanceof vscode.TabInputWebview && /vtrans\.report/.test(t.input.viewType)),
+      20_000,
+    );
     log(`tab: ${tab.label}`);
     assert.match(tab.label, /VTrans Report/);
     assert.equal((await getApi()).backend(), undefined);

@@ -32,12 +32,17 @@ export function workspaceRoot(): string {
 
 export function testMode(): TestMode {
   const file = path.join(workspaceRoot(), 'vtrans-test-mode.json');
-  if (!fs.existsSync(file)) throw new Error(`${file} is missing: run the suite through test/vscode/run.mjs (or electron.mjs), which writes it`);
+  if (!fs.existsSync(file))
+    throw new Error(`${file} is missing: run the suite through test/vscode/run.mjs (or electron.mjs), which writes it`);
   return JSON.parse(fs.readFileSync(file, 'utf8')) as TestMode;
 }
 
 export function manifest(): {
-  contributes: { commands: { command: string; title: string }[]; configuration: { properties: Record<string, { default?: unknown }> }; views: Record<string, { id: string }[]> };
+  contributes: {
+    commands: { command: string; title: string }[];
+    configuration: { properties: Record<string, { default?: unknown }> };
+    views: Record<string, { id: string }[]>;
+  };
 } {
   const ext = vscode.extensions.getExtension(EXTENSION_ID);
   if (!ext) throw new Error(`extension ${EXTENSION_ID} is not installed`);
@@ -55,7 +60,12 @@ export async function getApi(): Promise<VTransApi> {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls until `fn` gives a value other than undefined/false; fails naming what it waited for. */
-export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 30_000, every = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+  ms = 30_000,
+  every = 200,
+): Promise<T> {
   const end = Date.now() + ms;
   let last: unknown;
   for (;;) {
@@ -65,7 +75,8 @@ export async function waitFor<T>(what: string, fn: () => T | undefined | false |
     } catch (e) {
       last = e;
     }
-    if (Date.now() > end) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    if (Date.now() > end)
+      throw new Error(`timed out after ${ms / 1000} s waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
     await sleep(every);
   }
 }
@@ -149,10 +160,12 @@ export async function waitForNotification(re: RegExp, since: number, ms = 20_000
     log(`notification ${re} not checked: this runner does not watch the workbench's notifications`);
     return undefined;
   }
-  const n = await waitFor(`a notification matching ${re}`, () => notificationsSince(since).find((x) => re.test(x.text)), ms, 250).catch((e: Error) => {
-    const seen = notificationsSince(since).map((x) => x.text);
-    throw new Error(`${e.message}; seen: ${seen.length ? seen.map((s) => JSON.stringify(s)).join(', ') : 'none'}`);
-  });
+  const n = await waitFor(`a notification matching ${re}`, () => notificationsSince(since).find((x) => re.test(x.text)), ms, 250).catch(
+    (e: Error) => {
+      const seen = notificationsSince(since).map((x) => x.text);
+      throw new Error(`${e.message}; seen: ${seen.length ? seen.map((s) => JSON.stringify(s)).join(', ') : 'none'}`);
+    },
+  );
   return n.text;
 }
 
@@ -176,7 +189,11 @@ export async function ensureFinishedRun(api: VTransApi): Promise<string> {
   if (done) return done.dir;
   const outcome = (await vscode.commands.executeCommand('vtrans.compress', quickArgs())) as { runDir?: string } | undefined;
   assert.ok(outcome?.runDir, 'vtrans.compress with CompressArgs returned no outcome');
-  await waitFor('the Runs view to list the new run', () => api.runs().some((r) => r.dir === outcome.runDir && r.info.status === 'done'), 10_000);
+  await waitFor(
+    'the Runs view to list the new run',
+    () => api.runs().some((r) => r.dir === outcome.runDir && r.info.status === 'done'),
+    10_000,
+  );
   return outcome.runDir;
 }
 

@@ -15,9 +15,19 @@ import { testMode } from './helpers';
 
 export function run(): Promise<void> {
   const mode = testMode();
-  const mocha = new Mocha({ ui: 'bdd', color: false, reporter: 'spec', timeout: 120_000, slow: 15_000, grep: process.env.VTRANS_TEST_GREP });
+  const mocha = new Mocha({
+    ui: 'bdd',
+    color: false,
+    reporter: 'spec',
+    timeout: 120_000,
+    slow: 15_000,
+    grep: process.env.VTRANS_TEST_GREP,
+  });
   const suffixes = ['.both.test.js', `.${mode.mode}.test.js`];
-  const files = fs.readdirSync(__dirname).filter((f) => suffixes.some((s) => f.endsWith(s))).sort();
+  const files = fs
+    .readdirSync(__dirname)
+    .filter((f) => suffixes.some((s) => f.endsWith(s)))
+    .sort();
   for (const f of files) mocha.addFile(path.join(__dirname, f));
   console.log(`[vtrans-suite] mode ${mode.mode}: ${files.join(', ')}`);
   const results: { title: string; state: string; ms?: number; error?: string }[] = [];

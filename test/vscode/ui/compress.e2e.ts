@@ -47,7 +47,9 @@ let theme: Theme = 'light';
 async function setTheme(page: Page, next: Theme): Promise<void> {
   if (next === theme) return;
   await runCommand(page, 'Toggle between Light/Dark Themes');
-  await page.waitForFunction((cls) => document.querySelector('.monaco-workbench')?.classList.contains(cls), THEMES[next].cls, { timeout: 20_000 });
+  await page.waitForFunction((cls) => document.querySelector('.monaco-workbench')?.classList.contains(cls), THEMES[next].cls, {
+    timeout: 20_000,
+  });
   theme = next;
   await sleep(700); // webviews re-style on the theme change message
 }
@@ -64,7 +66,10 @@ async function shot(page: Page, name: string, { both = true } = {}): Promise<voi
 }
 
 async function openPalette(page: Page): Promise<void> {
-  await page.locator('.monaco-workbench').click({ position: { x: 700, y: 300 } }).catch(() => {});
+  await page
+    .locator('.monaco-workbench')
+    .click({ position: { x: 700, y: 300 } })
+    .catch(() => {});
   await page.keyboard.press('F1');
   await page.locator('.quick-input-widget input').waitFor({ state: 'visible', timeout: 15_000 });
 }
@@ -109,7 +114,11 @@ function webview(page: Page): FrameLocator {
 
 async function closeEditors(page: Page): Promise<void> {
   await runCommand(page, 'View: Close All Editors');
-  await page.locator('iframe.webview').first().waitFor({ state: 'detached', timeout: 10_000 }).catch(() => {});
+  await page
+    .locator('iframe.webview')
+    .first()
+    .waitFor({ state: 'detached', timeout: 10_000 })
+    .catch(() => {});
 }
 
 function writeWorkspaceSetting(key: string, value: unknown): void {
@@ -125,14 +134,29 @@ async function markerState(page: Page): Promise<{ x: number; caption: string; bu
   return {
     x: Number(await view.locator('.vt-budget line').getAttribute('x1')),
     budgetX: Number(await view.locator('.vt-budget').getAttribute('data-budget-x')),
-    caption: ((await view.locator('.vt-budget-caption').textContent().catch(() => '')) ?? '').trim(),
+    caption: (
+      (await view
+        .locator('.vt-budget-caption')
+        .textContent()
+        .catch(() => '')) ?? ''
+    ).trim(),
   };
 }
 
 /** After a budget change: the status bar shows the new percentage and the tradeoff marker leaves `before`. */
-async function expectBudget(page: Page, pct: string, before: { status: string; marker: { x: number } }): Promise<{ status: string; marker: { x: number; caption: string; budgetX: number } }> {
+async function expectBudget(
+  page: Page,
+  pct: string,
+  before: { status: string; marker: { x: number } },
+): Promise<{ status: string; marker: { x: number; caption: string; budgetX: number } }> {
   await page.waitForFunction(
-    (p) => [...document.querySelectorAll('.statusbar-item')].some((e) => (e as HTMLElement).innerText.includes('VTrans') && (e as HTMLElement).innerText.includes(p) && /params:/.test((e as HTMLElement).innerText)),
+    (p) =>
+      [...document.querySelectorAll('.statusbar-item')].some(
+        (e) =>
+          (e as HTMLElement).innerText.includes('VTrans') &&
+          (e as HTMLElement).innerText.includes(p) &&
+          /params:/.test((e as HTMLElement).innerText),
+      ),
     `${pct}%`,
     { timeout: 30_000 },
   );
@@ -146,13 +170,19 @@ async function expectBudget(page: Page, pct: string, before: { status: string; m
     marker = await markerState(page);
   }
   assert.notEqual(marker.x, before.marker.x, 'the tradeoff budget marker moved');
-  await view.locator('.vt-budget-caption', { hasText: `${pct}.0%` }).waitFor({ timeout: 15_000 }).catch(() => {});
+  await view
+    .locator('.vt-budget-caption', { hasText: `${pct}.0%` })
+    .waitFor({ timeout: 15_000 })
+    .catch(() => {});
   return { status, marker };
 }
 
 function latestRun(): { dir: string; report: RunReport } {
   const root = path.join(WS, '.vtrans', 'runs');
-  const dirs = fs.readdirSync(root).map((d) => path.join(root, d)).filter((d) => fs.existsSync(path.join(d, 'report.json')));
+  const dirs = fs
+    .readdirSync(root)
+    .map((d) => path.join(root, d))
+    .filter((d) => fs.existsSync(path.join(d, 'report.json')));
   assert.equal(dirs.length, 1, `one finished run in ${root}`);
   return { dir: dirs[0], report: JSON.parse(fs.readFileSync(path.join(dirs[0], 'report.json'), 'utf8')) as RunReport };
 }
@@ -180,7 +210,11 @@ async function checkReportHtml(file: string, report: RunReport, panelFindings: s
     await page.locator('.vt-finding').first().waitFor({ timeout: 20_000 });
     const findings = (await page.$$eval('.vt-finding', (els) => els.map((e) => e.textContent ?? ''))).map((x) => x.trim());
     assert.deepEqual(findings, panelFindings, 'report.html shows the same findings as the report panel');
-    const studentParams = await page.locator('.vt-summary-table tr', { hasText: 'Parameters' }).first().locator('td[data-col="student"]').innerText();
+    const studentParams = await page
+      .locator('.vt-summary-table tr', { hasText: 'Parameters' })
+      .first()
+      .locator('td[data-col="student"]')
+      .innerText();
     assert.equal(studentParams.trim(), fmtInt(report.student!.params));
     assert.deepEqual(errors, [], 'no page errors in report.html');
     assert.deepEqual(blocked, [], 'report.html asks for nothing from the network');
@@ -227,7 +261,11 @@ async function main(): Promise<void> {
     // The training phase: the notification and the status bar show its step, loss, sparsity and ETA.
     await toast(page, /training masks \d+\/\d+/).waitFor({ state: 'visible', timeout: 180_000 });
     log('progress:', (await progress.innerText()).replace(/\s+/g, ' '));
-    await page.waitForFunction(() => [...document.querySelectorAll('.statusbar-item')].some((e) => /VTrans: /.test((e as HTMLElement).innerText)), undefined, { timeout: 120_000 });
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('.statusbar-item')].some((e) => /VTrans: /.test((e as HTMLElement).innerText)),
+      undefined,
+      { timeout: 120_000 },
+    );
     log('status bar during the run:', await statusText(page));
     await shot(page, 'progress');
 
@@ -241,7 +279,8 @@ async function main(): Promise<void> {
     const student = report.student!;
     assert.ok(student, 'report.json has the compressed model');
     assert.ok(resultText.includes(formatCount(student.params)), `the result names ${formatCount(student.params)} parameters`);
-    if (student.metric?.name === 'accuracy') assert.ok(resultText.includes(`${(100 * student.metric.value).toFixed(2)}%`), 'the result names the accuracy of report.json');
+    if (student.metric?.name === 'accuracy')
+      assert.ok(resultText.includes(`${(100 * student.metric.value).toFixed(2)}%`), 'the result names the accuracy of report.json');
 
     log('Show Tradeoff (the notification button)');
     await result.locator('.monaco-button', { hasText: 'Show Tradeoff' }).click();
@@ -250,8 +289,14 @@ async function main(): Promise<void> {
     log('tradeoff marker:', first.marker, 'status:', first.status);
     assert.match(first.status, /50%/);
     // At the run's own budget the status bar's prediction is the compressed model of report.json.
-    softCheck(first.status.includes(`${formatCount(student.params)} params`), `status bar at 50% names ${formatCount(student.params)} params like report.json (shows "${first.status}")`);
-    softCheck(first.status.includes(`${formatCount(student.flopsPerToken)} FLOPs`), `status bar at 50% names ${formatCount(student.flopsPerToken)} FLOPs per token like report.json (shows "${first.status}")`);
+    softCheck(
+      first.status.includes(`${formatCount(student.params)} params`),
+      `status bar at 50% names ${formatCount(student.params)} params like report.json (shows "${first.status}")`,
+    );
+    softCheck(
+      first.status.includes(`${formatCount(student.flopsPerToken)} FLOPs`),
+      `status bar at 50% names ${formatCount(student.flopsPerToken)} FLOPs per token like report.json (shows "${first.status}")`,
+    );
     await shot(page, 'tradeoff');
 
     log('vtrans.budget.keep → 0.3 in the Settings editor');
@@ -266,7 +311,11 @@ async function main(): Promise<void> {
     await keepInput.fill('0.3');
     await keepInput.press('Tab');
     await shot(page, 'settings-editor');
-    await page.waitForFunction(() => [...document.querySelectorAll('.statusbar-item')].some((e) => /VTrans 30%/.test((e as HTMLElement).innerText)), undefined, { timeout: 30_000 });
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('.statusbar-item')].some((e) => /VTrans 30%/.test((e as HTMLElement).innerText)),
+      undefined,
+      { timeout: 30_000 },
+    );
     // Back to the tradeoff view to see its marker.
     await runCommand(page, 'VTrans: Show Size/Accuracy Tradeoff');
     const second = await expectBudget(page, '30', first);
@@ -297,15 +346,32 @@ async function main(): Promise<void> {
     await findingsLoc.first().waitFor({ timeout: 60_000 });
     const findings = (await findingsLoc.allTextContents()).map((s) => s.trim());
     log('findings:', findings);
-    assert.deepEqual(findings, computeFindings(report).map((f) => f.text), 'the findings are those computed from report.json');
+    assert.deepEqual(
+      findings,
+      computeFindings(report).map((f) => f.text),
+      'the findings are those computed from report.json',
+    );
     // Independently of the formatting helpers: the student's size and metric as report.json has them.
-    assert.ok(findings[0].includes(`(${fmtCount(student.params)} of ${fmtCount(report.teacher.params)})`), 'the first finding names the student and teacher sizes');
+    assert.ok(
+      findings[0].includes(`(${fmtCount(student.params)} of ${fmtCount(report.teacher.params)})`),
+      'the first finding names the student and teacher sizes',
+    );
     const paramsRow = webview(page).locator('.vt-summary-table tr', { hasText: 'Parameters' }).first();
-    assert.equal((await paramsRow.locator('td[data-col="student"]').innerText()).trim(), student.params.toLocaleString('en-US'), 'student parameters in the summary');
+    assert.equal(
+      (await paramsRow.locator('td[data-col="student"]').innerText()).trim(),
+      student.params.toLocaleString('en-US'),
+      'student parameters in the summary',
+    );
     if (student.metric) {
-      const metricRow = webview(page).locator('.vt-summary-table tr', { hasText: /Accuracy|Perplexity/ }).first();
-      assert.equal((await metricRow.locator('td[data-col="student"]').innerText()).trim(), fmtMetric(report.metricName, student.metric.value));
-      if (report.metricName === 'accuracy') assert.ok(findings[0].includes(`${(100 * student.metric.value).toFixed(2)}%`), 'the first finding states the student accuracy');
+      const metricRow = webview(page)
+        .locator('.vt-summary-table tr', { hasText: /Accuracy|Perplexity/ })
+        .first();
+      assert.equal(
+        (await metricRow.locator('td[data-col="student"]').innerText()).trim(),
+        fmtMetric(report.metricName, student.metric.value),
+      );
+      if (report.metricName === 'accuracy')
+        assert.ok(findings[0].includes(`${(100 * student.metric.value).toFixed(2)}%`), 'the first finding states the student accuracy');
     }
     await shot(page, 'report');
 
