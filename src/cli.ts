@@ -12,11 +12,10 @@ import { compress, exportAtBudget, finalizeRun, prepareData, resumeRun, type Com
 import { iterateExamples } from './core/data';
 import { errorMessage, isUserError, UserError } from './core/errors';
 import { formatBytes, formatCount, formatInspect, inspectModel } from './core/inspect';
-import type { Task } from './core/modelShape';
 import { progressBar } from './core/progressText';
 import { Requests, type ProgressParams } from './core/protocol';
 import { defaultCandidates, findPython, formatSurvey, noPythonError, surveyPython } from './core/python';
-import type { BudgetKind, Method, Metric, ModelSummary } from './core/report';
+import { BUDGET_KINDS, DEVICE_CHOICES, METHODS, TASKS, type Metric, type ModelSummary } from './core/contracts';
 import { readRunInfo } from './core/runs';
 
 const USAGE = `Usage: vtrans <command> [options]
@@ -24,8 +23,8 @@ const USAGE = `Usage: vtrans <command> [options]
 Commands:
   inspect <modelDir> [--seq-len N] [--json]          architecture, parameter counts, FLOPs (headers only)
   compress <modelDir> --data <file> --keep <f>       compress a model with VTrans
-      [--eval-data <file>] [--test-data <file>] [--task classification|lm]
-      [--budget params|encoder-params|flops] [--method vtrans|fast|faster] [--device auto|cpu|cuda]
+      [--eval-data <file>] [--test-data <file>] [--task ${TASKS.join('|')}]
+      [--budget ${BUDGET_KINDS.join('|')}] [--method ${METHODS.join('|')}] [--device ${DEVICE_CHOICES.join('|')}]
       [--data-fraction f] [--round-to n] [--max-len n] [--lr x] [--epochs n] [--batch-size n]
       [--steps n] [--finetune-steps n] [--no-distill] [--sweep 0.9,0.5,...] [--seed n] [--out <runDir>] [--json]
       [--text-field name] [--label-field name] [--pair-field name]
@@ -70,8 +69,11 @@ function num(values: Values, name: string, opts: { int?: boolean; min?: number; 
   return v;
 }
 
-function oneOf<T extends string>(values: Values, name: string, allowed: readonly T[], fallback: T): T {
-  const v = (values[name] as string | undefined) ?? fallback;
+/** The flag's value checked against the backend's enum (src/core/contracts.ts); undefined when not given, so
+ * the backend applies its own default. */
+function oneOf<T extends string>(values: Values, name: string, allowed: readonly T[]): T | undefined {
+  const v = values[name] as string | undefined;
+  if (v === undefined) return undefined;
   if (!allowed.includes(v as T)) throw new UserError(`--${name} must be one of ${allowed.join(', ')}, got "${v}".`);
   return v as T;
 }
@@ -243,7 +245,7 @@ async function compressCommand(args: string[]): Promise<number> {
   inspectModel(modelDir); // validates the directory with the same one-line errors as inspect
   const keep = keepArg(values);
   const data = fileArg(values, 'data', true)!;
-  const task = values.task === undefined ? undefined : oneOf<Task>(values, 'task', ['classification', 'lm'], 'classification');
+  const task = oneOf(values, 'task', TASKS);
   const sweep =
     values.sweep === undefined
       ? undefined
@@ -277,9 +279,9 @@ async function compressCommand(args: string[]): Promise<number> {
         testData: fileArg(values, 'test-data', false),
         task,
         keep,
-        budget: oneOf<BudgetKind>(values, 'budget', ['params', 'encoder-params', 'flops'], 'params'),
-        method: oneOf<Method>(values, 'method', ['vtrans', 'fast', 'faster'], 'fast'),
-        device: oneOf(values, 'device', ['auto', 'cpu', 'cuda'], 'auto'),
+        budget: oneOf(values, 'budget', BUDGET_KINDS),
+        method: oneOf(values, 'method', METHODS),
+        device: oneOf(values, 'device', DEVICE_CHOICES),
         dataFraction: num(values, 'data-fraction', { min: 0.0001, max: 1 }),
         roundTo: num(values, 'round-to', { int: true, min: 1 }),
         maxLen: num(values, 'max-len', { int: true, min: 2 }),
@@ -376,8 +378,7 @@ async function exportCommand(args: string[]): Promise<number> {
   if (!readRunInfo(runDir))
     throw new UserError(`${runDir}: not a run directory (no run.json).`, 'Usage: vtrans export <runDir> --keep <f>');
   const keep = keepArg(values);
-  const budget =
-    values.budget === undefined ? undefined : oneOf<BudgetKind>(values, 'budget', ['params', 'encoder-params', 'flops'], 'params');
+  const budget = oneOf(values, 'budget', BUDGET_KINDS);
   const result = await withBackend((backend, cancel) =>
     exportAtBudget(
       backend,
@@ -385,7 +386,6 @@ async function exportCommand(args: string[]): Promise<number> {
         runDir,
         keep,
         budget,
-        workspace: path.resolve(runDir, '..', '..', '..'),
         outDir: values.out ? path.resolve(String(values.out)) : undefined,
         retuneSteps: num(values, 'retune-steps', { int: true, min: 0 }),
       },
@@ -411,8 +411,7 @@ async function sweepCommand(args: string[]): Promise<number> {
     .map(Number);
   if (!budgets.length || budgets.some((b) => !(b > 0 && b <= 1)))
     throw new UserError(`--budgets must list fractions in (0, 1], got "${values.budgets ?? ''}".`);
-  const budget =
-    values.budget === undefined ? undefined : oneOf<BudgetKind>(values, 'budget', ['params', 'encoder-params', 'flops'], 'params');
+  const budget = oneOf(values, 'budget', BUDGET_KINDS);
   const result = await withBackend(async (backend, cancel) => {
     const sub = backend.onProgress(progressPrinter());
     try {
@@ -421,7 +420,7 @@ async function sweepCommand(args: string[]): Promise<number> {
       sub.dispose();
     }
   });
-  await finalizeRun(runDir).catch(() => undefined);
+  await withBackend((backend) => finalizeRun(backend, runDir)).catch(() => undefined);
   if (values.json) console.log(JSON.stringify(result));
   else
     for (const p of result.points)
@@ -437,12 +436,9 @@ async function evalCommand(args: string[]): Promise<number> {
   const modelDir = path.resolve(positionals[0]);
   inspectModel(modelDir);
   const data = fileArg(values, 'data', true)!;
-  const task = values.task === undefined ? undefined : oneOf<Task>(values, 'task', ['classification', 'lm'], 'classification');
+  const task = oneOf(values, 'task', TASKS);
   const metric = await withBackend(async (backend, cancel) => {
-    const prepared = await prepareData(
-      { workspace: process.cwd(), modelDir, data, evalData: data, task, keep: 1, budget: 'params', method: 'fast' },
-      { token: cancel.token },
-    );
+    const prepared = await prepareData({ workspace: process.cwd(), modelDir, data, evalData: data, task }, { token: cancel.token });
     return backend.request(
       Requests.evaluate,
       { modelDir, shards: prepared.eval, device: values.device as string | undefined },
@@ -467,12 +463,9 @@ async function probeCommand(args: string[]): Promise<number> {
   const modelDir = path.resolve(positionals[0]);
   inspectModel(modelDir);
   const data = fileArg(values, 'data', true)!;
-  const task = values.task === undefined ? undefined : oneOf<Task>(values, 'task', ['classification', 'lm'], 'classification');
+  const task = oneOf(values, 'task', TASKS);
   const result = await withBackend(async (backend, cancel) => {
-    const prepared = await prepareData(
-      { workspace: process.cwd(), modelDir, data, evalData: data, task, keep: 1, budget: 'params', method: 'fast' },
-      { token: cancel.token },
-    );
+    const prepared = await prepareData({ workspace: process.cwd(), modelDir, data, evalData: data, task }, { token: cancel.token });
     return backend.request(
       Requests.probe,
       {
@@ -507,7 +500,7 @@ function inspect(args: string[]): number {
   if (positionals.length !== 1)
     throw new UserError('inspect takes one model directory.', 'Usage: vtrans inspect <modelDir> [--seq-len N] [--json]');
   const seqLen = num(values, 'seq-len', { int: true, min: 1 }) ?? 128;
-  const task = values.task === undefined ? undefined : oneOf<Task>(values, 'task', ['classification', 'lm'], 'classification');
+  const task = oneOf(values, 'task', TASKS);
   const result = inspectModel(positionals[0], { seqLen, task });
   console.log(values.json ? JSON.stringify(result) : formatInspect(result));
   return 0;

@@ -7,6 +7,7 @@
 // Plot ships only as an ES module; this file type-checks as CommonJS (package.json has no "type"), so the
 // types come through an import-mode type import and the code through import(), which esbuild bundles inline.
 import type * as PlotNs from '@observablehq/plot' with { 'resolution-mode': 'import' };
+import { BUDGET_KIND_LABEL, BUDGET_KIND_SHORT } from '../src/core/labels';
 import { fmtCount, fmtInt, fmtMetric, fmtMetricExact, fmtMs, fmtPct, METRIC_LABEL } from '../src/core/findings';
 import { higherIsBetter, type RunReport, type TradeoffPoint } from '../src/core/report';
 import { exportFileName, type BudgetState, type PredictedPoint, type TradeoffAxis } from '../src/core/webviewProtocol';
@@ -21,11 +22,9 @@ import {
   budgetX,
   groupOf,
   KIND_KEY,
-  KIND_LABEL,
-  KIND_SHORT,
   metricAxisLabel,
   plotted,
-  predictAtBudget,
+  predictionAt,
   sourceLabel,
   sourceShort,
   tradeoffCsv,
@@ -255,10 +254,7 @@ export class TradeoffView implements View {
   }
 
   private currentPrediction(): PredictedPoint | null {
-    if (!this.budget) return null;
-    const p = this.budget.predicted;
-    if (p && p.kind === this.budget.kind && Math.abs(p.keep - this.budget.keep) < 1e-9) return p;
-    return predictAtBudget(this.report, this.budget);
+    return this.budget ? predictionAt(this.report, this.budget) : null;
   }
 
   private draw(): void {
@@ -520,7 +516,7 @@ export class TradeoffView implements View {
 
   private predictionLines(p: PredictedPoint): (string | [string, string])[] {
     return [
-      `At the budget (${p.basis === 'rethreshold' ? 'masks re-thresholded' : 'interpolated from the sweep'})`,
+      `At the budget (${p.basis === 'rethreshold' ? 'masks re-thresholded' : "the run's prediction table"})`,
       ['Parameters', fmtInt(p.params)],
       ['Encoder params', fmtInt(p.encoderParams)],
       ['FLOPs/token', fmtInt(p.flopsPerToken)],
@@ -535,14 +531,14 @@ export class TradeoffView implements View {
       return;
     }
     const target = budgetTarget(this.report, b);
-    let text = `Budget: ${budgetLabel(b)} = ${fmtInt(target)} ${KIND_LABEL[b.kind]} (${fmtCount(target)}).`;
+    let text = `Budget: ${budgetLabel(b)} = ${fmtInt(target)} ${BUDGET_KIND_LABEL[b.kind]} (${fmtCount(target)}).`;
     const p = this.currentPrediction();
     if (p) {
       text += ` At this budget: ${fmtCount(p.params)} parameters, ${METRIC_LABEL[this.report.metricName]} ${p.metric == null ? 'unknown' : fmtMetric(this.report.metricName, p.metric)}`;
       text +=
         p.basis === 'rethreshold'
           ? ' (masks re-thresholded, no retraining).'
-          : ' (interpolated between sweep points; fine-tuning usually recovers more).';
+          : ` (the run's prediction at ${fmtPct(p.keep)}; masks re-thresholded, no retraining).`;
     }
     this.caption.textContent = text;
   }
@@ -586,7 +582,7 @@ export class TradeoffView implements View {
         'tr',
         { 'data-point-id': id, 'data-source': p.source },
         h('th', { scope: 'row' }, sourceShort(p.source)),
-        h('td', { class: 'vt-num' }, p.source === 'teacher' ? '100%' : `${fmtPct(p.keep)} ${KIND_SHORT[p.kind]}`),
+        h('td', { class: 'vt-num' }, p.source === 'teacher' ? '100%' : `${fmtPct(p.keep)} ${BUDGET_KIND_SHORT[p.kind]}`),
         h('td', { class: 'vt-num' }, fmtInt(p.params)),
         h('td', { class: 'vt-num' }, fmtInt(p.encoderParams)),
         h('td', { class: 'vt-num' }, fmtInt(p.flopsPerToken)),

@@ -1,9 +1,18 @@
 /**
- * The tradeoff panel's data, without the DOM: axes, the Pareto front, where the budget falls on the x axis,
- * the sweep's prediction at a budget, and the CSV export. Pure functions (unit-tested in node).
+ * The tradeoff panel's data, without the DOM: axes, the Pareto front, where the budget falls on the x axis
+ * (from the backend's prediction), and the CSV export. Pure functions (unit-tested in node).
  */
 import { fmtCount, fmtFlops, fmtInt, fmtMs, fmtPct } from '../src/core/findings';
-import { higherIsBetter, type BudgetKind, type MetricName, type RunReport, type TradeoffPoint } from '../src/core/report';
+import { BUDGET_KIND_LABEL } from '../src/core/labels';
+import {
+  higherIsBetter,
+  tabulatedPrediction,
+  type BudgetKind,
+  type MetricName,
+  type PredictedSize,
+  type RunReport,
+  type TradeoffPoint,
+} from '../src/core/report';
 import type { BudgetState, PredictedPoint, TradeoffAxis } from '../src/core/webviewProtocol';
 
 export interface AxisSpec {
@@ -73,11 +82,6 @@ export const KIND_KEY: Record<BudgetKind, 'params' | 'encoderParams' | 'flopsPer
   'encoder-params': 'encoderParams',
   flops: 'flopsPerToken',
 };
-export const KIND_LABEL: Record<BudgetKind, string> = {
-  params: 'parameters',
-  'encoder-params': 'encoder parameters',
-  flops: 'FLOPs per token',
-};
 
 export type SourceGroup = 'sweep' | 'finetuned' | 'teacher' | 'baseline';
 export const groupOf = (source: TradeoffPoint['source']): SourceGroup =>
@@ -109,8 +113,6 @@ export function sourceShort(source: TradeoffPoint['source']): string {
       return `Baseline: ${source.slice('baseline:'.length)}`;
   }
 }
-
-export const KIND_SHORT: Record<BudgetKind, string> = { params: 'params', 'encoder-params': 'encoder params', flops: 'FLOPs' };
 
 /** The report's tradeoff points, with the teacher added from `report.teacher` when the list lacks it. */
 export function allPoints(report: RunReport): TradeoffPoint[] {
@@ -187,77 +189,30 @@ export function plotted(report: RunReport, axis: TradeoffAxis): PlottedPoint[] {
   return out;
 }
 
-function interpolate(pairs: [number, number][], x: number): number | null {
-  const pts = pairs.filter(([a, b]) => Number.isFinite(a) && Number.isFinite(b)).sort((a, b) => a[0] - b[0]);
-  if (!pts.length) return null;
-  if (x <= pts[0][0]) return pts.length === 1 || x === pts[0][0] ? pts[0][1] : extrapolate(pts[0], pts[1], x);
-  for (let i = 1; i < pts.length; i++) {
-    const [x0, y0] = pts[i - 1];
-    const [x1, y1] = pts[i];
-    if (x <= x1) return x1 === x0 ? y1 : y0 + ((y1 - y0) * (x - x0)) / (x1 - x0);
-  }
-  return pts[pts.length - 1][1];
-}
-
-function extrapolate([x0, y0]: [number, number], [x1, y1]: [number, number], x: number): number {
-  return x1 === x0 ? y0 : y0 + ((y1 - y0) * (x - x0)) / (x1 - x0);
-}
-
 /** The size a budget asks for, in the budget kind's own unit (keep × the teacher's). */
 export function budgetTarget(report: RunReport, budget: { kind: BudgetKind; keep: number }): number {
   return budget.keep * report.teacher[KIND_KEY[budget.kind]];
 }
 
-/** Points used to translate between budget kinds and to predict: the sweep (re-thresholded masks) and the teacher. */
-function sweepCurve(report: RunReport): TradeoffPoint[] {
-  return allPoints(report).filter((p) => p.source === 'sweep' || p.source === 'teacher');
-}
-
-/** Where the budget falls on `axis`: exact when the axis measures the budget's kind, else interpolated over the sweep. */
-export function budgetX(report: RunReport, budget: BudgetState, axis: TradeoffAxis): number | null {
-  const key = KIND_KEY[budget.kind];
-  if (axis === key) return budgetTarget(report, budget);
+/**
+ * The backend's prediction at the budget: what the extension sent for exactly this budget, else report.json's
+ * prediction table (report.html, or before the backend answered). Null when neither has one.
+ */
+export function predictionAt(report: RunReport, budget: BudgetState): PredictedPoint | null {
   const p = budget.predicted;
-  if (
-    p &&
-    p.kind === budget.kind &&
-    Math.abs(p.keep - budget.keep) < 1e-9 &&
-    (axis === 'params' || axis === 'encoderParams' || axis === 'flopsPerToken')
-  )
-    return p[axis];
-  const target = budgetTarget(report, budget);
-  const pairs: [number, number][] = [];
-  for (const q of allPoints(report)) {
-    const v = AXES[axis].value(q);
-    if (v != null) pairs.push([q[key], v]);
-  }
-  return interpolate(pairs, target);
+  if (p && p.kind === budget.kind && Math.abs(p.keep - budget.keep) < 1e-9) return p;
+  const row = tabulatedPrediction(report, budget);
+  return row ? { kind: budget.kind, keep: budget.keep, ...pick(row), basis: 'table' } : null;
 }
 
-/** The sweep's size and metric at a budget, interpolated between re-thresholded points (when the extension sent none). */
-export function predictAtBudget(report: RunReport, budget: { kind: BudgetKind; keep: number }): PredictedPoint | null {
-  const curve = sweepCurve(report);
-  if (curve.length < 2) return null;
-  const key = KIND_KEY[budget.kind];
-  const target = budgetTarget(report, budget);
-  const along = (f: (p: TradeoffPoint) => number | null) =>
-    interpolate(
-      curve.filter((p) => f(p) != null).map((p) => [p[key], f(p) as number]),
-      target,
-    );
-  const params = along((p) => p.params);
-  const encoderParams = along((p) => p.encoderParams);
-  const flopsPerToken = along((p) => p.flopsPerToken);
-  if (params == null || encoderParams == null || flopsPerToken == null) return null;
-  return {
-    kind: budget.kind,
-    keep: budget.keep,
-    basis: 'interpolated',
-    params: Math.round(params),
-    encoderParams: Math.round(encoderParams),
-    flopsPerToken: Math.round(flopsPerToken),
-    metric: along((p) => p.metric),
-  };
+const pick = ({ params, encoderParams, flopsPerToken, metric }: PredictedSize) => ({ params, encoderParams, flopsPerToken, metric });
+
+/** Where the budget falls on `axis`: the budget itself on its own kind's axis, the predicted size on the other
+ * size axes; no place on the latency axes (nothing predicts a latency). */
+export function budgetX(report: RunReport, budget: BudgetState, axis: TradeoffAxis): number | null {
+  if (axis === KIND_KEY[budget.kind]) return budgetTarget(report, budget);
+  if (axis !== 'params' && axis !== 'encoderParams' && axis !== 'flopsPerToken') return null;
+  return predictionAt(report, budget)?.[axis] ?? null;
 }
 
 export function metricAxisLabel(name: MetricName): string {
@@ -311,5 +266,5 @@ export function tradeoffCsv(report: RunReport): string {
 
 /** "keep 40.0% of encoder parameters". */
 export function budgetLabel(b: { kind: BudgetKind; keep: number }): string {
-  return `keep ${fmtPct(b.keep)} of ${KIND_LABEL[b.kind]}`;
+  return `keep ${fmtPct(b.keep)} of ${BUDGET_KIND_LABEL[b.kind]}`;
 }

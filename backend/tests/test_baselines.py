@@ -60,7 +60,8 @@ def test_random_scores_are_seeded():
 
 @pytest.mark.parametrize("method", ["random", "magnitude", "taylor", "cofi"])
 def test_baselines_run_through_the_same_harness(task_dir, tmp_path, method):
-    result = api.compress(
+    result = api.call(
+        "compress",
         settings_for(
             task_dir,
             tmp_path / "run",

@@ -94,7 +94,7 @@ def test_user_errors_name_the_setting(client, tmp_path):
         }
     )
     err = client.response(1)["error"]
-    assert err["code"] == -32001 and err["message"] == "keep: must be in (0, 1], got 1.5"
+    assert err["code"] == -32602 and err["message"] == "Invalid params for compress: keep: must be > 0 and <= 1, got 1.5"
 
 
 def test_progress_then_cancel_marks_the_run_cancelled_and_exit_leaves_no_process(client, task_dir, tmp_path):

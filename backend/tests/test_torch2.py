@@ -50,15 +50,15 @@ def test_bf16_evaluation_on_cpu_matches_fp32(task_dir):
     shards = Shards(str(task_dir / "eval"))
     fp32 = evaluate(model, shards, CPU, autocast=autocast_for(CPU, "fp32"))
     bf16 = evaluate(model, shards, CPU, autocast=autocast_for(CPU, "bf16"))
-    assert fp32["count"] == bf16["count"] == 80
-    assert abs(fp32["value"] - bf16["value"]) <= 2 / 80  # at most two of 80 predictions flip
+    assert fp32.count == bf16.count == 80
+    assert abs(fp32.value - bf16.value) <= 2 / 80  # at most two of 80 predictions flip
 
 
 def test_a_compression_runs_under_bf16_autocast_on_cpu(task_dir, tmp_path):
-    result = api.compress(
-        settings_for(task_dir, tmp_path / "run", precision="bf16", method="faster", minPruneSteps=20, sweep=[]), api.Job()
+    result = api.call(
+        "compress", settings_for(task_dir, tmp_path / "run", precision="bf16", method="faster", minPruneSteps=20, sweep=[]), api.Job()
     )
-    assert result["status"] == "done" and RunDir(str(tmp_path / "run")).read()["settings"]["precision"] == "bf16"
+    assert result["status"] == "done" and RunDir(str(tmp_path / "run")).read().settings.precision == "bf16"
     assert 0 <= result["student"]["metric"]["value"] <= 1
 
 

@@ -21,7 +21,7 @@ from vtrans.testing import build_tiny
 
 @pytest.mark.parametrize("method,budget", [("vtrans", "params"), ("fast", "encoder-params"), ("faster", "flops")])
 def test_each_method_meets_its_budget(task_dir, tmp_path, method, budget):
-    result = api.compress(settings_for(task_dir, tmp_path / "run", method=method, budget=budget, keep=0.4), api.Job())
+    result = api.call("compress", settings_for(task_dir, tmp_path / "run", method=method, budget=budget, keep=0.4), api.Job())
     assert result["status"] == "done"
     # Within 1 % below the budget (the last unit decided by log α ranking).
     assert 0.39 <= result["achieved"] <= 0.4, result["achieved"]
@@ -96,22 +96,22 @@ def test_expected_size_is_exact_for_binary_gates():
 
 def test_rethreshold_predict_and_sweep_without_training(task_dir, tmp_path):
     run = tmp_path / "run"
-    api.compress(settings_for(task_dir, run, method="faster", keep=0.5), api.Job())
+    api.call("compress", settings_for(task_dir, run, method="faster", keep=0.5), api.Job())
     report = json.loads((run / "report.json").read_text())
-    own = api.predict({"runDir": str(run), "keep": 0.5}, api.Job())
+    own = api.call("predict", {"runDir": str(run), "keep": 0.5}, api.Job())
     # At the run's own budget the prediction is the run's own model.
     assert own["params"] == report["student"]["params"] and own["flopsPerToken"] == pytest.approx(report["student"]["flopsPerToken"])
     t0 = time.monotonic()
-    pred = api.predict({"runDir": str(run), "keep": 0.3}, api.Job())
+    pred = api.call("predict", {"runDir": str(run), "keep": 0.3}, api.Job())
     assert time.monotonic() - t0 < 10
     assert pred["achieved"] <= 0.3 and pred["metric"] is not None
-    out = api.rethreshold({"runDir": str(run), "keep": 0.3, "outDir": str(tmp_path / "rt")}, api.Job())
+    out = api.call("rethreshold", {"runDir": str(run), "keep": 0.3, "outDir": str(tmp_path / "rt")}, api.Job())
     assert out["achieved"] == pytest.approx(pred["achieved"])
     assert out["student"]["params"] == pred["params"]
     info = json.loads((tmp_path / "rt" / "run.json").read_text())
     assert info["status"] == "done" and info["parent"] == str(run)
     assert (tmp_path / "rt" / "model.onnx").exists()
-    sw = api.sweep({"runDir": str(run), "budgets": [0.7, 0.35]}, api.Job())
+    sw = api.call("sweep", {"runDir": str(run), "budgets": [0.7, 0.35]}, api.Job())
     assert [p["keep"] for p in sw["points"]] == [0.7, 0.35]
     report = json.loads((run / "report.json").read_text())
     assert any(p["keep"] == 0.35 for p in report["tradeoff"] if p["source"] == "sweep")
@@ -121,7 +121,7 @@ def test_divergence_stops_with_the_step_and_a_hint(task_dir, tmp_path):
     with pytest.raises(
         UserError, match=r"training diverged: the loss is (nan|inf) at step \d+ of phase 1 \(prune\)\. Lower the learning rate"
     ):
-        api.compress(settings_for(task_dir, tmp_path / "run", method="vtrans", lr=1e12, maskLr=1e12), api.Job())
+        api.call("compress", settings_for(task_dir, tmp_path / "run", method="vtrans", lr=1e12, maskLr=1e12), api.Job())
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
 
 
@@ -131,11 +131,13 @@ def _final_weights(run):
 
 def test_resume_after_kill_reaches_the_same_model(task_dir, tmp_path):
     common = dict(method="vtrans", keep=0.5, minPruneSteps=45, minFinetuneSteps=30, sweep=[], probeExamples=0, threads=1, seed=3)
-    api.compress(settings_for(task_dir, tmp_path / "a", **common), api.Job())
+    api.call("compress", settings_for(task_dir, tmp_path / "a", **common), api.Job())
     # Run B in its own process, killed (SIGKILL) once a checkpoint exists, then resumed.
     params = settings_for(task_dir, tmp_path / "b", **common)
     root = os.path.join(os.path.dirname(__file__), "..")
-    code = f"import json,sys; sys.path.insert(0, {root!r}); from vtrans import api; api.compress(json.loads(sys.argv[1]), api.Job())"
+    code = (
+        f"import json,sys; sys.path.insert(0, {root!r}); from vtrans import api; api.call('compress', json.loads(sys.argv[1]), api.Job())"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(params)])
     ckpt = tmp_path / "b" / "checkpoints"
     deadline = time.monotonic() + 300
@@ -144,7 +146,7 @@ def test_resume_after_kill_reaches_the_same_model(task_dir, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert json.loads((tmp_path / "b" / "run.json").read_text())["status"] == "running"  # killed mid-run
-    api.compress({**params, "resume": True}, api.Job())
+    api.call("compress", {**params, "resume": True}, api.Job())
     a, b = _final_weights(tmp_path / "a"), _final_weights(tmp_path / "b")
     assert a.keys() == b.keys()
     for k in a:
@@ -155,7 +157,8 @@ def test_two_gloo_workers_train_one_model(task_dir, tmp_path):
     """The data-parallel path (torchrun, one process per GPU) on two CPU processes with gloo."""
     progress = []
     job = api.Job(progress=progress.append)
-    result = api.compress(
+    result = api.call(
+        "compress",
         settings_for(
             task_dir,
             tmp_path / "run",
@@ -189,7 +192,7 @@ def test_two_gloo_workers_cancel_together(task_dir, tmp_path):
     job.progress = progress
     t0 = time.monotonic()
     with pytest.raises(Exception) as err:
-        api.compress(settings_for(task_dir, tmp_path / "run", method="vtrans", gpus=2, device="cpu", minPruneSteps=100000), job)
+        api.call("compress", settings_for(task_dir, tmp_path / "run", method="vtrans", gpus=2, device="cpu", minPruneSteps=100000), job)
     assert type(err.value).__name__ == "Cancelled"
     assert time.monotonic() - t0 < 120
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "cancelled"

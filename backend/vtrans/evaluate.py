@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .models import NO_GATES, Gates
+from .report import Metric
 from .shards import Batch, Shards
 
 
@@ -51,8 +52,8 @@ def evaluate(
     limit: int | None = None,
     autocast: Callable = None,
     should_stop: Callable[[], None] = lambda: None,
-) -> dict[str, float]:
-    """The model's metric on the shards: {name, value, f1?, count}."""
+) -> Metric:
+    """The model's metric on the shards."""
     was_training = model.training
     model.eval()
     # The first `limit` examples in file order (the TypeScript evaluator takes the same ones), by length.
@@ -78,8 +79,8 @@ def evaluate(
     if task == "classification":
         pred, gold = torch.cat(preds), torch.cat(golds)
         classes = max(int(gold.max()) + 1, int(pred.max()) + 1, len(shards.label_names() or []))
-        return {"name": "accuracy", "value": float((pred == gold).float().mean()), "f1": macro_f1(pred, gold, classes), "count": len(gold)}
-    return {"name": "perplexity", "value": math.exp(nll / max(tokens, 1)), "count": tokens}
+        return Metric("accuracy", float((pred == gold).float().mean()), f1=macro_f1(pred, gold, classes), count=len(gold))
+    return Metric("perplexity", math.exp(nll / max(tokens, 1)), count=tokens)
 
 
 class _null:

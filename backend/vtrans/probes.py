@@ -80,7 +80,7 @@ def run_probes(
 ) -> dict:
     order = shards.sorted_order()
     order = order[torch.randperm(len(order), generator=torch.Generator().manual_seed(0))[:examples].sort().values.numpy()]
-    specials = set(int(i) for i in special_ids) | set(int(i) for i in shards.meta.get("specialIds", []))
+    specials = {int(i) for i in special_ids}
     keywords = keyword_ids(model, shards, order, device, batch_size, specials | {shards.pad_id})
     layers = model.shape.n_layers
     sums = {m: [None] * layers for m in METRICS}

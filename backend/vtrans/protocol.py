@@ -1,29 +1,298 @@
 """The backend protocol: JSON-RPC 2.0 over stdio with LSP-style `Content-Length` framing.
-Mirrors src/core/protocol.ts (method names, error codes, notification shapes).
 
-Requests (client → backend):
-    initialize   {}                                  → {version, torch, python, device, cuda, gpus, threads}
-    inspect      {modelDir, seqLen?}                 → model shape and parameter counts
-    addHead      {modelDir, outDir, labels, seed?}   → a classification project on a pretrained body
-    compress     CompressSettings (camelCase)        → the run summary (also written to run.json)
-    evaluate     {modelDir, shards, batchSize?}      → {name, value, f1?, count}
-    rethreshold  {runDir, keep, budget?, outDir, retuneSteps?} → a new run directory with the pruned model
-    predict      {runDir, keep, budget?}             → sizes of the keep-set at that budget + the sweep's metric there
-    sweep        {runDir, budgets, evalShards?}      → tradeoff points (also merged into report.json)
-    probe        {modelDir, shards, examples?, specialTokenIds?, runDir?} → per layer × head probe figures
-    shutdown     {}                                  → null; then the `exit` notification ends the process
-Notifications (backend → client):
-    progress     {id, runDir, phase, step, total, eta, loss?, kl?, sparsity?, target?, lambda?}
+Every request's params and result and every notification is a contract here (vtrans/schema.py); the server
+checks params against them before a handler runs (a mismatch is answered with INVALID_PARAMS naming the
+field), and src/core/contracts.ts is generated from them. `METHODS` maps each method to its contracts.
+
 Cancellation: the `$/cancelRequest` notification {id} stops that request within a training step; it answers
-with error code REQUEST_CANCELLED and a compress run is marked cancelled.
+with REQUEST_CANCELLED and a compress run is marked cancelled. `shutdown` answers null; then the `exit`
+notification ends the process.
 """
 
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
-USER_ERROR = -32001  # bad input the user can fix; message names the file/setting
-REQUEST_CANCELLED = -32800  # LSP's code
+from __future__ import annotations
 
-METHODS = ("initialize", "inspect", "addHead", "compress", "evaluate", "rethreshold", "predict", "sweep", "probe", "shutdown")
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .report import Metric, ModelSummary, OnnxMeasurement, RunReport, TestMetrics, TradeoffPoint, UnitCounts
+from .settings import BaselineMethod, BudgetKind, CompressSettings, Method, Task
+
+ERROR_CODES = {
+    "ParseError": -32700,
+    "InvalidRequest": -32600,
+    "MethodNotFound": -32601,
+    "InvalidParams": -32602,
+    "InternalError": -32603,
+    # Bad input the user can fix; the message names the file or setting.
+    "UserError": -32001,
+    # The run directory is held by another process (lock file).
+    "RunLocked": -32002,
+    # LSP's code for a cancelled request.
+    "RequestCancelled": -32800,
+}
+PARSE_ERROR = ERROR_CODES["ParseError"]
+INVALID_REQUEST = ERROR_CODES["InvalidRequest"]
+METHOD_NOT_FOUND = ERROR_CODES["MethodNotFound"]
+INVALID_PARAMS = ERROR_CODES["InvalidParams"]
+INTERNAL_ERROR = ERROR_CODES["InternalError"]
+USER_ERROR = ERROR_CODES["UserError"]
+REQUEST_CANCELLED = ERROR_CODES["RequestCancelled"]
+
+Phase = Literal["load", "prune", "select", "finetune", "export", "sweep", "probe", "evaluate"]
+RequestId = int | str
+
+
+@dataclass
+class InitializeParams:
+    threads: int | None = field(default=None, metadata={"doc": "CPU threads (default: all cores).", "minimum": 1})
+
+
+@dataclass
+class InitializeResult:
+    version: str
+    torch: str
+    python: str
+    cuda: bool
+    gpus: int
+    device: Literal["cpu", "cuda"]
+    threads: int
+    gpu_name: str | None
+    methods: list[Method]
+    budgets: list[BudgetKind]
+
+
+@dataclass
+class InspectParams:
+    model_dir: str
+    seq_len: float = field(default=128.0, metadata={"doc": "Sequence length of the FLOPs count.", "exclusiveMinimum": 0})
+    task: Task | None = None
+
+
+@dataclass
+class LayerSizes:
+    heads: int
+    kv_heads: int
+    ffn: int
+
+
+@dataclass
+class ParamCounts:
+    """Parameters by part (CoFi's encoder parameters: the transformer blocks only)."""
+
+    total: int
+    embedding: int
+    non_embedding: int
+    encoder: int
+
+
+@dataclass
+class InspectResult:
+    family: str
+    task: Task
+    hidden: int
+    head_dim: int
+    layers: list[LayerSizes]
+    vocab: int
+    num_labels: int
+    params: ParamCounts
+    flops_per_token: float
+
+
+@dataclass
+class AddHeadParams:
+    model_dir: str = field(metadata={"doc": "The pretrained checkpoint (only read)."})
+    out_dir: str = field(metadata={"doc": "A new or empty folder outside the source."})
+    labels: list[str] = field(metadata={"doc": "Label names, in class-index order."})
+    seed: int = field(default=0, metadata={"minimum": 0})
+
+
+@dataclass
+class AddHeadResult:
+    model_dir: str
+    family: str
+    labels: list[str]
+    params: int
+
+
+@dataclass
+class CompressResult:
+    """The run summary (also run.json's `result`)."""
+
+    status: Literal["done"]
+    run_dir: str
+    method: Method | BaselineMethod
+    budget: BudgetKind
+    keep: float
+    achieved: float
+    teacher: ModelSummary
+    student: ModelSummary
+    units: UnitCounts
+    wall_seconds: float
+    model_dir: str
+    onnx_path: str
+    test: TestMetrics | None = None
+
+
+@dataclass
+class EvaluateParams:
+    model_dir: str
+    shards: str
+    batch_size: int = field(default=64, metadata={"minimum": 1})
+    limit: int | None = field(default=None, metadata={"minimum": 1})
+    device: str = "auto"
+
+
+@dataclass
+class PredictParams:
+    run_dir: str
+    keep: float = field(metadata={"exclusiveMinimum": 0, "maximum": 1})
+    budget: BudgetKind | None = field(default=None, metadata={"doc": "Default: the run's own budget kind."})
+
+
+@dataclass
+class PredictResult:
+    """Sizes of the keep-set the run's masks give at a budget, and the metric the sweep predicts there."""
+
+    keep: float
+    kind: BudgetKind
+    achieved: float
+    params: int
+    encoder_params: int
+    flops_per_token: float
+    metric: float | None = field(metadata={"doc": "The sweep's metric interpolated at this size (re-thresholded, not fine-tuned)."})
+    metric_source: Literal["sweep-interpolation"]
+    units: UnitCounts
+    seconds: float
+
+
+@dataclass
+class RethresholdParams:
+    run_dir: str
+    keep: float = field(metadata={"exclusiveMinimum": 0, "maximum": 1})
+    out_dir: str
+    budget: BudgetKind | None = None
+    retune_steps: int = field(default=0, metadata={"doc": "Above 0: a short mask-only re-tune towards the new budget first.", "minimum": 0})
+    skip_eval: bool = False
+    eval_shards: str | None = None
+    device: str | None = None
+    threads: int | None = field(default=None, metadata={"minimum": 1})
+
+
+@dataclass
+class RethresholdResult:
+    status: Literal["done"]
+    run_dir: str
+    parent: str
+    method: Literal["rethreshold"]
+    budget: BudgetKind
+    keep: float
+    achieved: float
+    student: ModelSummary
+    units: UnitCounts
+    model_dir: str
+    onnx_path: str
+
+
+@dataclass
+class SweepParams:
+    run_dir: str
+    budgets: list[float] = field(metadata={"exclusiveMinimum": 0, "maximum": 1})
+    budget: BudgetKind | None = None
+    eval_shards: str | None = None
+    limit: int | None = field(default=None, metadata={"minimum": 1})
+    device: str = "auto"
+    threads: int | None = field(default=None, metadata={"minimum": 1})
+
+
+@dataclass
+class SweepResult:
+    run_dir: str
+    points: list[TradeoffPoint]
+
+
+@dataclass
+class ProbeParams:
+    model_dir: str
+    shards: str
+    examples: int = field(default=128, metadata={"minimum": 1})
+    special_token_ids: list[int] = field(default_factory=list)
+    run_dir: str | None = field(default=None, metadata={"doc": "Mark each head kept or pruned as in this run."})
+    device: str = "auto"
+    threads: int | None = field(default=None, metadata={"minimum": 1})
+
+
+@dataclass
+class HeadProbe:
+    """Mean attention mass on special tokens, the current token, the previous token, task keywords; mean entropy."""
+
+    special: float
+    current: float
+    previous: float
+    keywords: float
+    entropy: float
+    kept: bool | None = None
+
+
+@dataclass
+class ProbeResult:
+    examples: int
+    keyword_ids: list[int]
+    seq_len: float
+    layers: list[list[HeadProbe]]
+
+
+@dataclass
+class RecordMeasurementsParams:
+    """What only the client measures, for the backend to put into report.json (its one writer)."""
+
+    run_dir: str
+    teacher: OnnxMeasurement | None = field(default=None, metadata={"doc": "onnxruntime-node figures of teacher.onnx."})
+    student: OnnxMeasurement | None = field(default=None, metadata={"doc": "onnxruntime-node figures of model.onnx."})
+    keywords: list[str] | None = field(default=None, metadata={"doc": "The probe keyword ids decoded by the model's tokenizer."})
+
+
+@dataclass
+class ShutdownParams:
+    pass
+
+
+@dataclass
+class ProgressParams:
+    """The `progress` notification."""
+
+    id: RequestId = field(metadata={"doc": "The request this progress belongs to."})
+    run_dir: str
+    phase: Phase
+    step: int
+    total: int
+    eta: float | None = field(default=None, metadata={"doc": "Seconds left in this phase, when known."})
+    loss: float | None = None
+    kl: float | None = None
+    sparsity: float | None = field(default=None, metadata={"doc": "1 − expected size under the soft gates."})
+    target: float | None = None
+    lambda_: list[float] | None = field(default=None, metadata={"json": "lambda", "doc": "λ1, λ2 of the budget term."})
+    achieved: float | None = None
+
+
+@dataclass
+class CancelParams:
+    """The `$/cancelRequest` notification."""
+
+    id: RequestId
+
+
+# method -> (params, result); None: the result is JSON null.
+METHODS: dict[str, tuple[type, Any]] = {
+    "initialize": (InitializeParams, InitializeResult),
+    "inspect": (InspectParams, InspectResult),
+    "addHead": (AddHeadParams, AddHeadResult),
+    "compress": (CompressSettings, CompressResult),
+    "evaluate": (EvaluateParams, Metric),
+    "predict": (PredictParams, PredictResult),
+    "rethreshold": (RethresholdParams, RethresholdResult),
+    "sweep": (SweepParams, SweepResult),
+    "probe": (ProbeParams, ProbeResult),
+    "recordMeasurements": (RecordMeasurementsParams, RunReport),
+    "shutdown": (ShutdownParams, None),
+}
+NOTIFICATIONS: dict[str, type] = {"progress": ProgressParams, "$/cancelRequest": CancelParams}

@@ -12,14 +12,20 @@ import os
 import platform
 import secrets
 import sys
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import torch
 
 from . import __version__
+from .errors import UserError
+from .protocol import CompressResult, RethresholdResult
+from .report import Metric, RunStatus
 from .safetensors_io import load_file, save_file
+from .schema import ContractError, camel, dump, parse
+from .settings import BaselineMethod, BudgetKind, CompressSettings, Method
 
-STATUSES = ("running", "done", "failed", "cancelled")
+STATUSES: tuple[str, ...] = RunStatus.__args__  # type: ignore[attr-defined]
 
 
 def new_run_id(method: str) -> str:
@@ -47,8 +53,57 @@ def _jsonable(x):
     raise TypeError(f"{type(x).__name__} is not JSON serialisable")
 
 
-def versions() -> dict[str, str]:
-    return {"vtrans": __version__, "torch": torch.__version__, "python": platform.python_version(), "platform": sys.platform}
+@dataclass
+class Versions:
+    vtrans: str
+    torch: str
+    python: str
+    platform: str
+
+
+def versions() -> Versions:
+    return Versions(__version__, torch.__version__, platform.python_version(), sys.platform)
+
+
+@dataclass
+class RunBudget:
+    kind: BudgetKind
+    keep: float
+
+
+@dataclass
+class RunInfo:
+    """run.json: what a run is and where it stands. Written by the backend only (this module)."""
+
+    id: str
+    status: RunStatus
+    created_at: str
+    updated_at: str
+    settings: CompressSettings
+    versions: Versions
+    method: Method | BaselineMethod | Literal["rethreshold"]
+    budget: RunBudget
+    model_dir: str
+    workspace: str | None = field(default=None, metadata={"doc": "The folder whose .vtrans/ holds the run; exports go there."})
+    parent: str | None = field(default=None, metadata={"doc": "A re-thresholded run: the run whose masks it was cut from."})
+    pid: int | None = field(default=None, metadata={"doc": "The process that writes the run while it is running."})
+    error: str | None = field(default=None, metadata={"doc": "Why a failed or cancelled run stopped."})
+    result: CompressResult | RethresholdResult | None = None
+
+
+@dataclass
+class MetricsRecord:
+    """One line of metrics.jsonl: a training step's figures, or an evaluation."""
+
+    time: str
+    phase: Literal["teacher", "prune", "finetune"]
+    step: int | None = None
+    loss: float | None = None
+    kl: float | None = None
+    sparsity: float | None = field(default=None, metadata={"doc": "1 − expected size under the soft gates."})
+    target: float | None = field(default=None, metadata={"doc": "The budget target at this step (ramps from 1 to keep)."})
+    lambda_: list[float] | None = field(default=None, metadata={"json": "lambda", "doc": "λ1, λ2 of the budget term."})
+    eval: Metric | None = None
 
 
 class RunDir:
@@ -62,36 +117,53 @@ class RunDir:
     def exists(self) -> bool:
         return os.path.exists(self.file("run.json"))
 
-    def create(self, settings: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    def create(self, settings: CompressSettings, method: str | None = None, parent: str | None = None) -> None:
         os.makedirs(self.checkpoints, exist_ok=True)
-        data = {
-            "id": os.path.basename(self.path),
-            "status": "running",
-            "createdAt": now(),
-            "updatedAt": now(),
-            "settings": settings,
-            "versions": versions(),
-            "pid": os.getpid(),
-        }
-        data.update(extra or {})
-        write_json(self.file("run.json"), data)
+        stamp = now()
+        info = RunInfo(
+            id=os.path.basename(self.path),
+            status="running",
+            created_at=stamp,
+            updated_at=stamp,
+            settings=settings,
+            versions=versions(),
+            method=method or settings.method,  # type: ignore[arg-type]
+            budget=RunBudget(settings.budget, settings.keep),
+            model_dir=os.path.abspath(settings.model_dir),
+            workspace=settings.workspace,
+            parent=parent,
+            pid=os.getpid(),
+        )
+        write_json(self.file("run.json"), dump(info))
 
-    def read(self) -> dict[str, Any]:
-        with open(self.file("run.json"), encoding="utf-8") as f:
-            return json.load(f)
+    def read(self) -> RunInfo:
+        path = self.file("run.json")
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+            return parse(RunInfo, data, strict=False)
+        except FileNotFoundError:
+            raise UserError(f"{self.path}: not a run directory (no run.json). Open a run under .vtrans/runs.") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, ContractError) as e:
+            raise UserError(
+                f"{path}: corrupt or from another version ({e}). The run's other files are kept; delete the run or restore run.json."
+            ) from None
 
-    def update(self, **fields: Any) -> dict[str, Any]:
-        data = self.read()
-        if "status" in fields and fields["status"] not in STATUSES:
-            raise ValueError(f"bad status {fields['status']}")
-        data.update(fields)
-        data["updatedAt"] = now()
-        write_json(self.file("run.json"), data)
-        return data
+    def update(self, **fields: Any) -> RunInfo:
+        info = self.read()
+        for name, value in fields.items():
+            if not hasattr(info, name):
+                raise ValueError(f"run.json has no field {name!r}")
+            setattr(info, name, value)
+        info.updated_at = now()
+        checked = parse(RunInfo, dump(info), strict=True)  # a bad value fails here, before the file changes
+        write_json(self.file("run.json"), dump(checked))
+        return checked
 
-    def append_metric(self, record: dict[str, Any]) -> None:
-        """One JSON object per line; a line is written whole (single write of a short line, flushed)."""
-        line = json.dumps({"time": now(), **record}, allow_nan=True, default=_jsonable) + "\n"
+    def append_metric(self, phase: str, **figures: Any) -> None:
+        """One MetricsRecord per line; a line is written whole (single write of a short line, flushed)."""
+        record = parse(MetricsRecord, dump({"time": now(), "phase": phase, **{camel(k): v for k, v in figures.items()}}))
+        line = json.dumps(dump(record), allow_nan=False) + "\n"
         with open(self.file("metrics.jsonl"), "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
@@ -128,17 +200,51 @@ class RunDir:
 class FollowerRunDir(RunDir):
     """A data-parallel worker other than rank 0: reads the run directory, never writes it."""
 
-    def create(self, settings, extra=None) -> None:
+    def create(self, settings: CompressSettings, method: str | None = None, parent: str | None = None) -> None:
         pass
 
-    def update(self, **fields):
-        return self.read() if self.exists() else {}
+    def update(self, **fields: Any) -> RunInfo:
+        return self.read()
 
-    def append_metric(self, record) -> None:
+    def append_metric(self, phase: str, **figures: Any) -> None:
         pass
 
-    def save_checkpoint(self, state, tag, keep_last: int = 2) -> str:
+    def save_checkpoint(self, state: dict[str, Any], tag: str, keep_last: int = 2) -> str:
         return ""
+
+
+def mark_stopped(run_dir: str, status: str, reason: str) -> RunInfo | None:
+    """A run left "running" by a process that is gone (killed, crashed): marked failed or cancelled with the
+    reason, its checkpoints kept for resume. A run in any other state is left as it is."""
+    run = RunDir(run_dir)
+    info = run.read()
+    if info.status != "running":
+        return None
+    if status not in ("failed", "cancelled"):
+        raise ValueError(f"status must be failed or cancelled, got {status!r}")
+    note = " Checkpoints are kept: resume the run to continue." if os.path.isdir(run.checkpoints) and os.listdir(run.checkpoints) else ""
+    return run.update(status=status, error=f"{reason}{note}", pid=None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m vtrans.runs mark <runDir> --status failed|cancelled --reason TEXT`: used by the client when
+    the backend that wrote a run died, so that run.json keeps one writer."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m vtrans.runs")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("mark")
+    m.add_argument("run_dir")
+    m.add_argument("--status", choices=["failed", "cancelled"], required=True)
+    m.add_argument("--reason", required=True)
+    a = ap.parse_args(argv)
+    try:
+        info = mark_stopped(a.run_dir, a.status, a.reason)
+    except UserError as e:
+        print(f"vtrans: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({"runDir": os.path.abspath(a.run_dir), "changed": info is not None, "status": info.status if info else None}))
+    return 0
 
 
 def _flatten(x: Any, tensors: dict[str, torch.Tensor], path: str) -> Any:
@@ -167,3 +273,7 @@ def _unflatten(x: Any, tensors: dict[str, torch.Tensor]) -> Any:
             items = [_unflatten(v, tensors) for v in x["__list__"]]
             return tuple(items) if x.get("tuple") else items
     return x
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -19,6 +19,8 @@ from typing import Any, BinaryIO
 
 from . import api, protocol
 from .errors import Cancelled, UserError
+from .protocol import CancelParams
+from .schema import ContractError, dump, parse
 
 log = logging.getLogger("vtrans")
 
@@ -113,12 +115,17 @@ class Server:
                 "Invalid request: expected a JSON-RPC 2.0 object with a method",
             )
             return None
-        method, params, id_ = message["method"], message.get("params") or {}, message.get("id")
+        method, params, id_ = message["method"], message.get("params"), message.get("id")
         if method == "$/cancelRequest":
+            try:
+                target = parse(CancelParams, params).id
+            except ContractError as e:
+                log.warning("ignoring a malformed $/cancelRequest: %s", e)
+                return None
             with self.jobs_lock:
-                job = self.jobs.get(params.get("id"))
+                job = self.jobs.get(target)
             if job is not None:
-                log.info("cancelling request %s", params.get("id"))
+                log.info("cancelling request %s", target)
                 job.cancelled.set()
             return None
         if method == "exit":
@@ -134,21 +141,22 @@ class Server:
         if handler is None:
             self.error(id_, protocol.METHOD_NOT_FOUND, f"Method not found: {method}")
             return None
-        if not isinstance(params, dict):
-            self.error(id_, protocol.INVALID_PARAMS, "Invalid params: expected an object")
+        try:
+            parsed = api.parse_params(method, params if params is not None else {})
+        except ContractError as e:
+            self.error(id_, protocol.INVALID_PARAMS, f"Invalid params for {method}: {e}")
             return None
         job = api.Job(progress=lambda p, _id=id_: self.notify("progress", {"id": _id, **p}))
         with self.jobs_lock:
             self.jobs[id_] = job
-        t = threading.Thread(target=self.run_job, args=(id_, method, handler, params, job), name=f"{method}-{id_}", daemon=True)
+        t = threading.Thread(target=self.run_job, args=(id_, method, handler, parsed, job), name=f"{method}-{id_}", daemon=True)
         self.threads.append(t)
         t.start()
         return None
 
     def run_job(self, id_, method, handler, params, job) -> None:
         try:
-            result = handler(params, job)
-            self.reply(id_, result)
+            self.reply(id_, dump(handler(params, job)))
         except Cancelled:
             self.error(id_, protocol.REQUEST_CANCELLED, f"{method} was cancelled")
         except UserError as e:

@@ -1,116 +1,146 @@
-"""Compression settings with their defaults (docs/algorithm.md explains each), parsed from the JSON the
-extension/CLI sends and checked with messages that name the setting."""
+"""Compression settings: the `compress` request's params, also stored as run.json's `settings`. This is the one
+place their defaults, ranges and enums are defined: the TypeScript types and constants (src/core/contracts.ts),
+the JSON Schema and the extension's settings in package.json are generated from it (vtrans/contracts.py).
+docs/algorithm.md explains what each setting does."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from .baselines import BASELINES
 from .errors import UserError
-from .vib import VIBSettings
+from .schema import ContractError, camel, dump, parse
 
-METHODS = ("vtrans", "fast", "faster")
+Method = Literal["vtrans", "fast", "faster"]
 # Baselines the benchmark runs through the same harness (BENCHMARKS.md): CoFi-style L0 gates and the scorers.
-BENCH_METHODS = ("cofi",) + BASELINES
-BUDGETS = ("params", "encoder-params", "flops")
+BaselineMethod = Literal["cofi", "random", "magnitude", "taylor"]
+BudgetKind = Literal["params", "encoder-params", "flops"]
+Task = Literal["classification", "lm"]
+Precision = Literal["auto", "fp32", "bf16"]
+DeviceChoice = Literal["auto", "cpu", "cuda"]
+
+METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
+BENCH_METHODS: tuple[str, ...] = BaselineMethod.__args__  # type: ignore[attr-defined]
+BUDGETS: tuple[str, ...] = BudgetKind.__args__  # type: ignore[attr-defined]
+Granularity = Literal["hidden", "heads", "attn", "ffn", "ffn_layer"]
+GRANULARITIES: tuple[str, ...] = Granularity.__args__  # type: ignore[attr-defined]
+
 DEFAULT_SWEEP = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05]
+
+
+def doc(text: str, **extra: Any) -> dict[str, Any]:
+    return {"doc": text, **extra}
+
+
+FRACTION = {"exclusiveMinimum": 0, "maximum": 1}
+
+
+@dataclass
+class VIBSettings:
+    """The VIB gates (docs/algorithm.md)."""
+
+    init_mu: float = field(default=1.0, metadata={"doc": "Initial μ of every gate."})
+    init_logvar: float = field(default=-9.0, metadata={"doc": "Initial log σ² of every gate."})
+    kl: dict[str, float] = field(
+        default_factory=lambda: {g: 1.0 for g in GRANULARITIES},
+        metadata={"doc": "KL weight per granularity (hidden, heads, attn, ffn, ffn_layer), times beta; each KL is a mean over units."},
+    )
+    beta: float = field(default=0.1, metadata={"doc": "Weight of the KL term.", "minimum": 0})
+    threshold: dict[str, float] = field(
+        default_factory=lambda: {g: 0.0 for g in GRANULARITIES},
+        metadata={"doc": "log α threshold per granularity: a unit is kept above it."},
+    )
+    temperature: float = field(
+        default=0.5, metadata={"doc": "Slope k of the soft keep probability sigmoid(k·(log α − threshold)).", "exclusiveMinimum": 0}
+    )
 
 
 @dataclass
 class DistillSettings:
-    enabled: bool = True
-    temperature: float = 2.0
-    alpha: float = 0.5  # weight of the logit KL; the task loss gets 1 − alpha
-    hidden: float = 1.0  # weight of the layer-wise hidden-state MSE (relative to the teacher's mean square)
+    """Distillation from the unpruned teacher."""
+
+    enabled: bool = field(default=True, metadata=doc("Distil from the unpruned model instead of training on the labels alone."))
+    temperature: float = field(default=2.0, metadata=doc("Softmax temperature of the logit distillation.", exclusiveMinimum=0, maximum=20))
+    alpha: float = field(default=0.5, metadata=doc("Weight of the logit KL; the task loss gets 1 − alpha.", minimum=0, maximum=1))
+    hidden: float = field(
+        default=1.0,
+        metadata=doc("Weight of the layer-wise hidden-state MSE (relative to the teacher's mean square).", minimum=0, maximum=100),
+    )
 
 
 @dataclass
 class CompressSettings:
-    model_dir: str
-    train_shards: str
-    eval_shards: str
-    run_dir: str
-    test_shards: str | None = None
-    method: str = "fast"
-    keep: float = 0.3
-    budget: str = "params"
-    task: str | None = None
-    data_fraction: float = 0.03  # fast / faster: the share of the training data used
-    prune_epochs: float = 3.0  # phase 1, over the (fraction of the) training data
-    min_prune_steps: int = 150  # phase 1 never shorter (small data fractions need repeated passes)
-    finetune_epochs: float = 2.0  # phase 2 (vtrans, fast)
-    min_finetune_steps: int = 50
-    batch_size: int = 32
-    lr: float = 5e-5  # weights (AdamW)
-    mask_lr: float = 0.1  # VIB μ and log σ² (Adam)
-    lambda_lr: float = 1.0  # Lagrange multipliers (gradient ascent)
-    warmup: float = 0.5  # share of phase 1 over which the target ramps from 1 to `keep`
-    weight_decay: float = 0.0
-    round_to: int = 1
-    device: str = "auto"
-    precision: str = "auto"  # auto (bf16 autocast on GPUs that support it) | fp32 | bf16
-    seed: int = 0
-    checkpoint_every: int = 50
-    eval_limit: int = 2000  # examples evaluated per sweep point
-    eval_examples: int | None = None  # cap on the examples of the teacher/student metric (None: all)
-    sweep: list[float] = field(default_factory=lambda: list(DEFAULT_SWEEP))
-    probe_examples: int = 128
-    special_token_ids: list[int] = field(default_factory=list)
-    with_token_types: bool = False
-    distill: DistillSettings = field(default_factory=DistillSettings)
-    vib: VIBSettings = field(default_factory=VIBSettings)
-    threads: int | None = None
-    gpus: int = 1  # data-parallel workers (torchrun) when > 1
-    resume: bool = False
-    init_masks: str | None = None  # start the gates from another run's masks.safetensors (re-tune)
-    init_weights: str | None = None  # start from another run's phase-1 weights (re-tune)
+    """Settings of one compression: the `compress` request's params and run.json's `settings`."""
+
+    model_dir: str = field(metadata=doc("The source model directory (only read)."))
+    train_shards: str = field(metadata=doc("Token shard directory of the training data."))
+    eval_shards: str = field(metadata=doc("Token shard directory of the evaluation (dev) data: model selection uses it."))
+    run_dir: str = field(metadata=doc("The run directory to create (or resume)."))
+    test_shards: str | None = field(default=None, metadata=doc("Token shards of test data, evaluated once at the end."))
+    workspace: str | None = field(default=None, metadata=doc("The folder whose .vtrans/ holds the run; exports of the run go there."))
+    method: Method | BaselineMethod = field(default="fast", metadata=doc("Compression method (or a benchmark baseline)."))
+    keep: float = field(default=0.3, metadata=doc("Fraction of the budget the compressed model keeps.", **FRACTION))
+    budget: BudgetKind = field(default="params", metadata=doc("What `keep` is a fraction of."))
+    task: Task | None = field(default=None, metadata=doc("The task; by default inferred from config.json's head."))
+    max_length: int = field(default=128, metadata=doc("Tokens per example the data was cut to (the client tokenizes).", minimum=2))
+    data_fraction: float = field(default=0.03, metadata=doc("Share of the training data Fast- and Faster-VTrans use.", **FRACTION))
+    prune_epochs: float = field(default=3.0, metadata=doc("Phase 1 length in epochs over the (fraction of the) data.", minimum=0))
+    min_prune_steps: int = field(default=150, metadata=doc("Phase 1 is never shorter than this.", minimum=0))
+    finetune_epochs: float = field(default=2.0, metadata=doc("Phase 2 (fine-tuning) length in epochs (vtrans, fast).", minimum=0))
+    min_finetune_steps: int = field(default=50, metadata=doc("Phase 2 is never shorter than this.", minimum=0))
+    batch_size: int = field(default=32, metadata=doc("Training batch size (all workers together).", minimum=1))
+    lr: float = field(default=5e-5, metadata=doc("Learning rate of the weights (AdamW).", minimum=0))
+    mask_lr: float = field(default=0.1, metadata=doc("Learning rate of the VIB μ and log σ² (Adam).", minimum=0))
+    lambda_lr: float = field(default=1.0, metadata=doc("Learning rate of the Lagrange multipliers (gradient ascent).", minimum=0))
+    warmup: float = field(default=0.5, metadata=doc("Share of phase 1 over which the target ramps from 1 to keep.", minimum=0, maximum=1))
+    weight_decay: float = field(default=0.0, metadata=doc("AdamW weight decay.", minimum=0))
+    round_to: int = field(default=1, metadata=doc("Kept hidden dims and FFN neurons are multiples of this.", minimum=1, maximum=256))
+    device: str = field(
+        default="auto", metadata=doc("auto, cpu, cuda or cuda:N.", pattern=r"auto|cpu|cuda(:\d+)?", ts="DeviceChoice | `cuda:${number}`")
+    )
+    precision: Precision = field(default="auto", metadata=doc("auto: bf16 autocast on GPUs that support it, fp32 elsewhere."))
+    seed: int = field(default=0, metadata=doc("Seed of the batch order, the noise and the initialisation.", minimum=0))
+    checkpoint_every: int = field(default=50, metadata=doc("Steps between checkpoints (resume).", minimum=1))
+    eval_limit: int = field(default=2000, metadata=doc("Examples evaluated per sweep point.", minimum=1))
+    eval_examples: int | None = field(
+        default=None, metadata=doc("Cap on the examples of the teacher/student metric (all by default).", minimum=1)
+    )
+    sweep: list[float] = field(
+        default_factory=lambda: list(DEFAULT_SWEEP),
+        metadata=doc("Budgets of the tradeoff curve, re-thresholded from the masks.", **FRACTION),
+    )
+    probe_examples: int = field(default=128, metadata=doc("Examples the attention probes read (0: no probes).", minimum=0))
+    special_token_ids: list[int] = field(default_factory=list, metadata=doc("Token ids the probes count as special.", minimum=0))
+    with_token_types: bool = field(default=False, metadata=doc("The data are text pairs with token type ids."))
+    distill: DistillSettings = field(default_factory=DistillSettings, metadata=doc("Distillation from the unpruned teacher."))
+    vib: VIBSettings = field(default_factory=VIBSettings, metadata=doc("The VIB gates."))
+    threads: int | None = field(default=None, metadata=doc("CPU threads (default: all cores).", minimum=1))
+    gpus: int = field(default=1, metadata=doc("Data-parallel workers (torchrun) when above 1.", minimum=1, maximum=64))
+    resume: bool = field(default=False, metadata=doc("Continue the run in run_dir from its last checkpoint."))
+    init_masks: str | None = field(default=None, metadata=doc("Start the gates from another run's masks.safetensors (re-tune)."))
+    init_weights: str | None = field(default=None, metadata=doc("Start from another run's phase-1 weights (re-tune)."))
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return dump(self)
 
 
-def _check(cond: bool, setting: str, message: str) -> None:
-    if not cond:
-        raise UserError(f"{setting}: {message}")
+def _camel_keys(value: Any) -> Any:
+    """run.json files of version 0.1 stored the settings with snake_case keys."""
+    if isinstance(value, dict):
+        return {camel(k) if "_" in k else k: (v if k in ("kl", "threshold") else _camel_keys(v)) for k, v in value.items()}
+    return value
 
 
 def parse_settings(params: dict) -> CompressSettings:
-    """From the protocol's camelCase or snake_case keys."""
-    snake = {_snake(k): v for k, v in params.items()}
-    distill = DistillSettings(**{_snake(k): v for k, v in (snake.pop("distill", None) or {}).items()})
+    """The `compress` params (or a run's stored settings), checked; every error names the setting."""
     try:
-        vib = VIBSettings.from_dict({_snake(k): v for k, v in (snake.pop("vib", None) or {}).items()})
-    except ValueError as e:
-        raise UserError(f"vib: {e}") from None
-    known = set(CompressSettings.__dataclass_fields__)
-    unknown = sorted(set(snake) - known)
-    _check(not unknown, "settings", f"unknown setting(s) {', '.join(unknown)}")
-    for req in ("model_dir", "train_shards", "eval_shards", "run_dir"):
-        _check(req in snake, req, "is required")
-    s = CompressSettings(**snake, distill=distill, vib=vib)
-    _check(
-        s.method in METHODS + BENCH_METHODS,
-        "method",
-        f"must be one of {', '.join(METHODS)} (or a baseline: {', '.join(BENCH_METHODS)}), got {s.method!r}",
-    )
-    _check(s.budget in BUDGETS, "budget", f"must be one of {', '.join(BUDGETS)}, got {s.budget!r}")
-    _check(isinstance(s.keep, (int, float)) and 0 < s.keep <= 1, "keep", f"must be in (0, 1], got {s.keep}")
-    _check(0 < s.data_fraction <= 1, "dataFraction", f"must be in (0, 1], got {s.data_fraction}")
-    _check(s.batch_size >= 1, "batchSize", "must be at least 1")
-    _check(s.round_to >= 1, "roundTo", "must be at least 1")
-    _check(s.device in ("auto", "cpu", "cuda") or s.device.startswith("cuda:"), "device", f"must be auto, cpu or cuda, got {s.device!r}")
-    _check(s.precision in ("auto", "fp32", "bf16"), "precision", f"must be auto, fp32 or bf16, got {s.precision!r}")
-    _check(all(0 < k <= 1 for k in s.sweep), "sweep", "budgets must be in (0, 1]")
-    _check(0 <= s.distill.alpha <= 1, "distill.alpha", "must be in [0, 1]")
-    _check(s.distill.temperature > 0, "distill.temperature", "must be positive")
+        s = parse(CompressSettings, _camel_keys(params))
+    except ContractError as e:
+        raise UserError(str(e)) from None
+    for key in ("kl", "threshold"):
+        given = getattr(s.vib, key)
+        unknown = sorted(set(given) - set(GRANULARITIES))
+        if unknown:
+            raise UserError(f"vib.{key}: unknown granularity {', '.join(unknown)} (known: {', '.join(GRANULARITIES)})")
+        setattr(s.vib, key, {**getattr(VIBSettings(), key), **given})
     return s
-
-
-def _snake(key: str) -> str:
-    out = []
-    for ch in key:
-        if ch.isupper():
-            out.append("_" + ch.lower())
-        else:
-            out.append(ch)
-    return "".join(out)

@@ -10,12 +10,42 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
 
 from .errors import DataError
+from .schema import ContractError, parse
+from .settings import Task
+
+SHARD_FORMAT = "vtrans-tokens"
+SHARD_VERSION = 1
+
+
+@dataclass
+class ShardMeta:
+    """meta.json of a token shard directory (written by the client, src/core/shards.ts; docs/data-format.md)."""
+
+    format: Literal["vtrans-tokens"]
+    version: Literal[1]
+    task: Task
+    examples: int = field(metadata={"doc": "Number of examples (classification) or blocks (lm)."})
+    tokens: int = field(metadata={"doc": "Total tokens in ids.i32."})
+    max_len: int
+    pad_id: int
+    labels: list[str] | None = field(metadata={"doc": "Class names in index order (classification), else null."})
+    pairs: bool
+    mean_length: float
+    source: str = field(metadata={"doc": "Absolute path of the data file."})
+    source_bytes: int
+    source_mtime_ms: float
+    tokenizer_sha256: str
+    created_at: str
+    truncated: int | None = field(default=None, metadata={"doc": "Informational: examples cut to maxLen (classification)."})
+    dropped_tokens: int | None = field(default=None, metadata={"doc": "Informational: tokens after the last full block, dropped (lm)."})
+    eos_id: int | None = field(default=None, metadata={"doc": "Informational: the EOS id that joined lm documents, when one did."})
 
 
 @dataclass
@@ -42,12 +72,20 @@ class Shards:
             raise DataError(
                 f"{meta_path}: missing; {directory} is not a token shard directory. Re-run the command to tokenize the data again."
             )
-        with open(meta_path, encoding="utf-8") as f:
-            self.meta = json.load(f)
-        if self.meta.get("format") != "vtrans-tokens" or self.meta.get("version") != 1:
-            raise DataError(f"{meta_path}: unsupported shard format {self.meta.get('format')!r} v{self.meta.get('version')}.")
-        self.task = self.meta["task"]
-        self.pad_id = int(self.meta.get("padId", 0))
+        try:
+            with open(meta_path, encoding="utf-8") as f:
+                raw = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DataError(f"{meta_path}: not valid JSON ({e}). Delete {directory} to re-tokenize.") from None
+        if not isinstance(raw, dict) or raw.get("format") != SHARD_FORMAT or raw.get("version") != SHARD_VERSION:
+            got = (raw.get("format"), raw.get("version")) if isinstance(raw, dict) else (None, None)
+            raise DataError(f"{meta_path}: unsupported shard format {got[0]!r} v{got[1]}. Delete {directory} to re-tokenize.")
+        try:
+            self.meta: ShardMeta = parse(ShardMeta, raw, strict=False)
+        except ContractError as e:
+            raise DataError(f"{meta_path}: {e}. Delete {directory} to re-tokenize.") from None
+        self.task = self.meta.task
+        self.pad_id = self.meta.pad_id
         self.lengths = self._read("lengths.i32", np.int32).astype(np.int64)
         self.ids = self._read("ids.i32", np.int32)
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
@@ -56,9 +94,9 @@ class Shards:
                 f"{directory}: lengths.i32 sums to {self.offsets[-1]} tokens but ids.i32 holds {len(self.ids)}. Delete the folder to re-tokenize."
             )
         self.labels = self._read("labels.i32", np.int32).astype(np.int64) if self.task == "classification" else None
-        self.types = self._read("types.u8", np.uint8) if self.meta.get("pairs") else None
+        self.types = self._read("types.u8", np.uint8) if self.meta.pairs else None
         if len(self.lengths) == 0:
-            raise DataError(f"{self.meta.get('source', directory)}: no examples after tokenization. Check the data file is not empty.")
+            raise DataError(f"{self.meta.source}: no examples after tokenization. Check the data file is not empty.")
 
     def _read(self, name: str, dtype) -> np.ndarray:
         path = os.path.join(self.dir, name)
@@ -73,8 +111,8 @@ class Shards:
     def mean_length(self) -> float:
         return float(self.lengths.mean())
 
-    def label_names(self) -> list | None:
-        return self.meta.get("labels")
+    def label_names(self) -> list[str] | None:
+        return self.meta.labels
 
     def batch(self, indices) -> Batch:
         indices = np.asarray(indices, dtype=np.int64)

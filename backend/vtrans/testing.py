@@ -214,21 +214,28 @@ def write_shards(
     lengths.tofile(os.path.join(out_dir, "lengths.i32"))
     if task == "classification":
         np.asarray(labels, dtype="<i4").tofile(os.path.join(out_dir, "labels.i32"))
-    meta = {
-        "format": "vtrans-tokens",
-        "version": 1,
-        "task": task,
-        "examples": len(sequences),
-        "tokens": int(ids.size),
-        "maxLen": int(lengths.max()),
-        "padId": pad_id,
-        "labels": label_names if task == "classification" else None,
-        "pairs": False,
-        "meanLength": float(lengths.mean()),
-        "source": source,
-    }
+    from .schema import dump
+    from .shards import ShardMeta
+
+    meta = ShardMeta(
+        format="vtrans-tokens",
+        version=1,
+        task=task,  # type: ignore[arg-type]
+        examples=len(sequences),
+        tokens=int(ids.size),
+        max_len=int(lengths.max()),
+        pad_id=pad_id,
+        labels=label_names if task == "classification" else None,
+        pairs=False,
+        mean_length=float(lengths.mean()),
+        source=source,
+        source_bytes=0,
+        source_mtime_ms=0,
+        tokenizer_sha256="synthetic",
+        created_at="1970-01-01T00:00:00Z",
+    )
     with open(os.path.join(out_dir, "meta.json"), "w") as f:
-        json.dump(meta, f)
+        json.dump(dump(meta), f)
     return out_dir
 
 

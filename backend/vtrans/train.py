@@ -32,19 +32,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from .baselines import BASELINES, ScoreGates, baseline_scores, make_gates
-from .budget import expected_fraction, select_keep, size_of, unit_summary
+from .budget import expected_fraction, size_of
 from .checkpoint import load_model, save_model
 from .distributed import SINGLE, Dist
 from .errors import Cancelled, UserError
 from .evaluate import evaluate, task_loss
 from .export import export_onnx
 from .masks import MaskLadder, load_snapshot_weights, save_snapshot_weights
-from .prune import KeepSet, prune_model
-from .runs import FollowerRunDir, RunDir, write_json
+from .protocol import CompressResult
+from .prune import KeepSet
+from .report import Metric, RunReport, TestMetrics, TradeoffPoint, UnitCounts, write_report
+from .runs import FollowerRunDir, RunDir
 from .safetensors_io import load_file, save_file
+from .selection import Selector, summarize
 from .settings import CompressSettings
 from .shards import Batch, Shards, subset_order
-from .structure import ModelShape, count_params, flops_per_token
+from .structure import ModelShape
 from .vib import GRANULARITIES
 
 log = logging.getLogger("vtrans")
@@ -78,16 +81,6 @@ def set_threads(threads: int | None) -> int:
     n = threads or os.cpu_count() or 1
     torch.set_num_threads(n)
     return n
-
-
-def model_summary(shape: ModelShape, seq_len: float, metric: dict | None) -> dict:
-    counts = count_params(shape)
-    return {
-        "params": counts["total"],
-        "encoderParams": counts["encoder"],
-        "flopsPerToken": flops_per_token(shape, seq_len),
-        "metric": metric,
-    }
 
 
 @dataclass
@@ -178,7 +171,7 @@ class Compressor:
             labels = self.train.label_names() or []
             if labels and len(labels) != self.shape.num_labels:
                 raise UserError(
-                    f"{self.train.meta.get('source')}: the data has {len(labels)} labels but the model's "
+                    f"{self.train.meta.source}: the data has {len(labels)} labels but the model's "
                     f"classification head has {self.shape.num_labels} (config.json). Use matching data or model."
                 )
         for p in self.teacher.parameters():
@@ -352,7 +345,7 @@ class Compressor:
             }
             self.emit("prune", step + 1, plan.steps, timer, **record)
             if step % 10 == 0 or step + 1 == plan.steps:
-                self.run.append_metric({"phase": "prune", "step": step + 1, **record})
+                self.run.append_metric("prune", step=step + 1, **record)
         # The weights and masks that every re-thresholded model is cut from.
         if self.dist.main:
             self.save_phase1(snapshots)
@@ -381,29 +374,28 @@ class Compressor:
         self.emit("prune", 1, 1)
 
     def restore_phase1(self) -> None:
-        """After a restart in phase 2: the masks and the phase-1 weights from the run directory."""
+        """The masks and phase-1 weights from the run directory (also after a restart in phase 2), and the
+        selector that cuts models from them."""
         self.gates = make_gates(self.s.method, self.shape, self.s.vib).to(self.device)
         self.gates.load(load_file(self.run.file("masks.safetensors")))
-        self.ladder = MaskLadder.load(self.run.path, self.shape, self.s.vib, self.s.method)
+        ladder = MaskLadder.load(self.run.path, self.shape, self.s.vib, self.s.method)
         weights = self.run.file("checkpoints", "masked-weights.safetensors")
         if os.path.exists(weights):
             self.student = copy.deepcopy(self.teacher)
             self.student.load_state_dict(load_file(weights))
         else:
             self.student = self.teacher
+        s = self.s
+        self.selector = Selector(self.shape, ladder, s.budget, s.keep, self.seq_len, s.round_to, self.weights_for)
 
-    def select(self, keep: float, ladder: bool = False):
-        """The exact keep-set at a budget, and the model cut to it. With `ladder`, budgets above the run's target
-        use the masks (and weights) snapshot taken when training passed them (re-thresholding for the sweep)."""
-        label = self.ladder.choose(keep, self.s.budget, self.s.budget, self.s.keep, self.seq_len) if ladder else None
-        gates = self.ladder.gates(label) if label else self.gates
-        sel = select_keep(self.shape, gates.scores(), self.s.budget, keep, self.seq_len, self.s.round_to)
-        source = self.student
+    def weights_for(self, label: str | None) -> nn.Module:
+        """The weights the gates of a snapshot (or, for None, the final gates) were trained with."""
         weights = load_snapshot_weights(self.run.path, label)
-        if weights is not None:
-            source = copy.deepcopy(self.teacher)
-            source.load_state_dict(weights)
-        return sel, prune_model(source, sel.keep, gates.scales()).to(self.device)
+        if weights is None:
+            return self.student
+        source = copy.deepcopy(self.teacher)
+        source.load_state_dict(weights)
+        return source
 
     # ------------------------------------------------------------------------------------------------------------
     def phase_finetune(self, pruned: nn.Module, keep: KeepSet, resume: dict | None) -> nn.Module:
@@ -462,12 +454,12 @@ class Compressor:
             timer.tick()
             self.emit("finetune", step + 1, plan.steps, timer, loss=float(loss))
             if step % 10 == 0:
-                self.run.append_metric({"phase": "finetune", "step": step + 1, "loss": float(loss)})
+                self.run.append_metric("finetune", step=step + 1, loss=float(loss))
             if step + 1 in evals_at and self.dist.main:  # model selection on the eval (dev) data only
                 metric = self.metric(pruned, self.eval)
-                self.run.append_metric({"phase": "finetune", "step": step + 1, "eval": metric})
-                if best is None or self.better(metric["value"], best):
-                    best = metric["value"]
+                self.run.append_metric("finetune", step=step + 1, eval=metric)
+                if best is None or self.better(metric.value, best):
+                    best = metric.value
                     best_state = {k: v.detach().cpu().clone() for k, v in pruned.state_dict().items()}
         if best_state is not None:
             pruned.load_state_dict(best_state)
@@ -476,34 +468,21 @@ class Compressor:
     def better(self, a: float, b: float) -> bool:
         return a < b if self.shape.task == "lm" else a > b
 
-    def metric(self, model: nn.Module, shards: Shards, limit: int | None = None) -> dict:
+    def metric(self, model: nn.Module, shards: Shards, limit: int | None = None) -> Metric:
         limit = limit if limit is not None else self.s.eval_examples
         return evaluate(model, shards, self.device, limit=limit, autocast=self.autocast, should_stop=self.check_stop)
 
     # ------------------------------------------------------------------------------------------------------------
-    def sweep(self, budgets: list[float]) -> list[dict]:
+    def sweep(self, budgets: list[float]) -> list[TradeoffPoint]:
         """Re-thresholded models at other budgets, without training: the tradeoff curve."""
         points = []
         for i, keep in enumerate(sorted(set(budgets), reverse=True)):
             self.check_stop()
-            sel, model = self.select(keep, ladder=True)
+            sel, _, model = self.selector.cut(keep, device=self.device)
             metric = self.metric(model, self.eval, limit=self.s.eval_limit)
-            points.append(self.point("sweep", keep, sel.shape, metric, unit_summary(self.shape, sel.keep)))
+            points.append(self.selector.point("sweep", keep, self.s.budget, sel.shape, metric, UnitCounts.of(self.shape, sel.keep)))
             self.emit("sweep", i + 1, len(set(budgets)))
         return points
-
-    def point(self, source: str, keep: float, shape: ModelShape, metric: dict | None, units=None) -> dict:
-        summary = model_summary(shape, self.seq_len, metric)
-        return {
-            "source": source,
-            "keep": keep,
-            "kind": self.s.budget,
-            "params": summary["params"],
-            "encoderParams": summary["encoderParams"],
-            "flopsPerToken": summary["flopsPerToken"],
-            "metric": None if metric is None else metric["value"],
-            "units": units,
-        }
 
     # ------------------------------------------------------------------------------------------------------------
     def resume_state(self) -> dict | None:
@@ -515,16 +494,14 @@ class Compressor:
         log.info("resuming from %s", path)
         return RunDir.load_checkpoint(path)
 
-    def compress(self) -> dict:
+    def compress(self) -> CompressResult:
         from .probes import run_probes
-        from .report import build_report
+        from .report import build_report, environment
 
         s = self.s
         resuming = self.s.resume and self.run.exists()
         if not resuming:
-            self.run.create(
-                s.to_json(), {"method": s.method, "budget": {"kind": s.budget, "keep": s.keep}, "modelDir": os.path.abspath(s.model_dir)}
-            )
+            self.run.create(s)
         else:
             self.run.update(status="running", pid=os.getpid(), error=None)
         self.emit("load", 0, 1)
@@ -532,7 +509,7 @@ class Compressor:
         torch.manual_seed(s.seed + self.dist.rank)
         self.load()
         teacher_metric = self.metric(self.teacher, self.eval) if self.dist.main else None
-        self.run.append_metric({"phase": "teacher", "eval": teacher_metric})
+        self.run.append_metric("teacher", eval=teacher_metric)
         state = self.resume_state()
         if s.method in BASELINES:
             if state is None:
@@ -542,19 +519,19 @@ class Compressor:
             self.phase_prune(state)
             state = None
         self.restore_phase1()
-        sel, pruned = self.select(s.keep)
+        sel, gates, pruned = self.selector.cut(s.keep, device=self.device)
         self.emit("select", 1, 1, achieved=sel.fraction)
         if s.method != "faster":
             pruned = self.phase_finetune(pruned, sel.keep, state)
-        if not self.dist.main:  # rank 0 evaluates, exports and reports
-            return {"status": "done", "rank": self.dist.rank}
+        units = UnitCounts.of(self.shape, sel.keep)
+        if not self.dist.main:  # rank 0 evaluates, exports and reports; the others return what they trained
+            return self.result(sel, summarize(self.shape, self.seq_len, None), summarize(sel.shape, self.seq_len, None), units, None)
         student_metric = self.metric(pruned, self.eval)
         test_metrics = None
         if self.test is not None:
-            test_metrics = {"teacher": self.metric(self.teacher, self.test), "student": self.metric(pruned, self.test)}
+            test_metrics = TestMetrics(self.metric(self.teacher, self.test), self.metric(pruned, self.test))
         self.emit("export", 0, 2)
-        model_dir = self.run.file("model")
-        save_model(pruned.cpu(), model_dir, tokenizer_from=s.model_dir)
+        save_model(pruned.cpu(), self.run.file("model"), tokenizer_from=s.model_dir)
         export_onnx(pruned, self.run.file("model.onnx"), with_token_types=s.with_token_types)
         export_onnx(copy.deepcopy(self.teacher).cpu(), self.run.file("teacher.onnx"), with_token_types=s.with_token_types)
         pruned.to(self.device)
@@ -564,25 +541,47 @@ class Compressor:
         if s.probe_examples > 0:
             self.emit("probe", 0, 1)
             probes = run_probes(self.teacher, self.eval, self.device, s.probe_examples, s.special_token_ids, should_stop=self.check_stop)
-        wall = time.monotonic() - self.started
-        teacher_summary = model_summary(self.shape, self.seq_len, teacher_metric)
-        student_summary = model_summary(sel.shape, self.seq_len, student_metric)
-        report = build_report(self, sel, teacher_summary, student_summary, points, probes, wall, test_metrics)
-        write_json(self.run.file("report.json"), report)
-        summary = {
-            "status": "done",
-            "runDir": self.run.path,
-            "method": s.method,
-            "budget": s.budget,
-            "keep": s.keep,
-            "achieved": sel.fraction,
-            "teacher": teacher_summary,
-            "student": student_summary,
-            "units": unit_summary(self.shape, sel.keep),
-            "wallSeconds": wall,
-            "modelDir": model_dir,
-            "onnxPath": self.run.file("model.onnx"),
-            "test": test_metrics,
-        }
-        self.run.update(status="done", result=summary)
-        return summary
+        teacher_summary = summarize(self.shape, self.seq_len, teacher_metric)
+        student_summary = summarize(sel.shape, self.seq_len, student_metric)
+        result = self.result(sel, teacher_summary, student_summary, units, test_metrics)
+        report: RunReport = build_report(
+            settings=s,
+            run_id=os.path.basename(self.run.path),
+            shape=self.shape,
+            selection=sel,
+            scores=gates.scores(),
+            threshold=gates.settings.threshold["heads"],
+            teacher=teacher_summary,
+            student=student_summary,
+            points=points
+            + [
+                self.selector.point("teacher", 1.0, s.budget, self.shape, teacher_metric, None),
+                self.selector.point("finetuned", s.keep, s.budget, sel.shape, student_metric, units),
+            ],
+            probes=probes,
+            wall_seconds=result.wall_seconds,
+            test=test_metrics,
+            environment=environment(self.device, self.threads),
+            predictions=self.selector.prediction_table(points),
+        )
+        write_report(self.run.file("report.json"), report)
+        self.run.update(status="done", result=result, pid=None)
+        return result
+
+    def result(self, sel, teacher, student, units: UnitCounts, test: TestMetrics | None) -> CompressResult:
+        s = self.s
+        return CompressResult(
+            status="done",
+            run_dir=self.run.path,
+            method=s.method,
+            budget=s.budget,
+            keep=s.keep,
+            achieved=sel.fraction,
+            teacher=teacher,
+            student=student,
+            units=units,
+            wall_seconds=time.monotonic() - self.started,
+            model_dir=self.run.file("model"),
+            onnx_path=self.run.file("model.onnx"),
+            test=test,
+        )

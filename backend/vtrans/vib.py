@@ -11,42 +11,14 @@ attention sublayer), ffn (one per FFN neuron per layer), ffn_layer (one per FFN 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
 from .models import Gates
+from .settings import GRANULARITIES, VIBSettings
 from .structure import ModelShape
 
-GRANULARITIES = ("hidden", "heads", "attn", "ffn", "ffn_layer")
-
-
-@dataclass
-class VIBSettings:
-    """Defaults as documented in docs/algorithm.md."""
-
-    init_mu: float = 1.0
-    init_logvar: float = -9.0
-    # KL weight per granularity, multiplied by `beta`; the KL of a granularity is its mean over units.
-    kl: dict[str, float] = field(default_factory=lambda: {g: 1.0 for g in GRANULARITIES})
-    beta: float = 0.1
-    threshold: dict[str, float] = field(default_factory=lambda: {g: 0.0 for g in GRANULARITIES})
-    # Slope k of the soft keep probability sigmoid(k·(log α − threshold)).
-    temperature: float = 0.5
-
-    @staticmethod
-    def from_dict(d: dict) -> VIBSettings:
-        s = VIBSettings()
-        for key in ("init_mu", "init_logvar", "beta", "temperature"):
-            if key in d:
-                setattr(s, key, float(d[key]))
-        for key in ("kl", "threshold"):
-            for g, v in (d.get(key) or {}).items():
-                if g not in GRANULARITIES:
-                    raise ValueError(f"unknown granularity {g!r} in {key} (known: {', '.join(GRANULARITIES)})")
-                getattr(s, key)[g] = float(v)
-        return s
+__all__ = ["GRANULARITIES", "VIBSettings", "UnitGates", "VIBGates", "unit_counts"]
 
 
 def unit_counts(s: ModelShape) -> dict[str, list[int]]:

@@ -50,6 +50,7 @@ def main(launch_file: str) -> int:
             run.update(status="cancelled")
         code = 3
     except UserError as e:
+        logging.getLogger("vtrans").error("worker %d: %s", place.rank, e)
         if place.main and run.exists():
             run.update(status="failed", error=str(e))
         code = 2

@@ -1,15 +1,17 @@
 /**
  * One compression, end to end, shared by the CLI and the extension: tokenize the data into shards, have the
- * backend train / prune / fine-tune / sweep, then measure both ONNX models in onnxruntime-node, finish
- * report.json and write report.html + report.md into the run directory.
+ * backend train / prune / fine-tune / sweep, measure both ONNX models in onnxruntime-node and hand those figures
+ * to the backend (report.json's one writer), then write report.html + report.md into the run directory.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CancellationTokenSource, type CancellationToken } from 'vscode-jsonrpc/node';
 import { type Backend, CancelledError } from './backend';
+import { COMPRESS_DEFAULTS, type BudgetKind, type Method, type RunReport } from './contracts';
+import type { Fields } from './data';
 import { UserError } from './errors';
-import { measureOnnx } from './onnxEval';
 import { labelNames, readConfig, readModelShape, type Task } from './modelShape';
+import { measureOnnx } from './onnxEval';
 import {
   Requests,
   type CompressParams,
@@ -19,9 +21,7 @@ import {
   type RethresholdResult,
 } from './protocol';
 import { renderReportHtml, renderReportMarkdown } from './reportHtml';
-import type { BudgetKind, Method, RunReport } from './report';
-import { CACHE_DIR, newRunId, readReport, readRunInfo, runsDir, writeJsonAtomic, writeTextAtomic } from './runs';
-import type { Fields } from './data';
+import { CACHE_DIR, newRunId, readReport, readRunInfo, runsDir, workspaceOfRun, writeTextAtomic } from './runs';
 import { prepareShards, readShards, splitShards, type ShardProgress } from './shards';
 import { loadTokenizer } from './tokenize';
 
@@ -33,10 +33,11 @@ export interface CompressOptions {
   evalData?: string;
   testData?: string;
   task?: Task;
-  keep: number;
-  budget: BudgetKind;
-  method: Method;
-  device?: string;
+  /** Unset: the backend's default (src/core/contracts.ts COMPRESS_DEFAULTS). */
+  keep?: number;
+  budget?: BudgetKind;
+  method?: Method;
+  device?: CompressParams['device'];
   dataFraction?: number;
   roundTo?: number;
   maxLen?: number;
@@ -61,14 +62,15 @@ export interface CompressHooks {
   token?: CancellationToken;
 }
 
-/** The CLI's `--json` object (documented in README): the backend's result, completed here. */
+/** The CLI's `--json` object (documented in README): the backend's result, with the measured summaries and the report's location. */
 export interface CompressOutcome extends CompressResult {
   reportHtml: string;
 }
 
-function checkKeep(keep: number): void {
-  if (!(keep > 0 && keep <= 1))
+function checkKeep(keep: number | undefined): void {
+  if (keep !== undefined && !(keep > 0 && keep <= 1)) {
     throw new UserError(`--keep must be a fraction in (0, 1], got ${keep}.`, 'For example --keep 0.3 keeps 30 % of the budget.');
+  }
 }
 
 export interface PreparedData {
@@ -78,6 +80,12 @@ export interface PreparedData {
   specialTokenIds: number[];
   withTokenTypes: boolean;
   task: Task;
+  maxLen: number;
+}
+
+/** Tokens per example: the option, else the backend's default, capped by the model's position table. */
+function maxLength(opts: CompressOptions, maxPositions: number, family: string): number {
+  return opts.maxLen ?? Math.min(COMPRESS_DEFAULTS.maxLength, maxPositions - (family === 'roberta' ? 2 : 0));
 }
 
 /** Tokenizes train / eval / test data into cached shards (a held-out part of train when no eval data is given). */
@@ -86,7 +94,7 @@ export async function prepareData(opts: CompressOptions, hooks: CompressHooks = 
   const task = opts.task ?? shape.task;
   const cfg = readConfig(opts.modelDir);
   const cacheDir = path.join(opts.workspace, CACHE_DIR, 'tokens');
-  const maxLen = opts.maxLen ?? Math.min(128, shape.maxPositions - (shape.family === 'roberta' ? 2 : 0));
+  const maxLen = maxLength(opts, shape.maxPositions, shape.family);
   const abort = new AbortController();
   const sub = hooks.token?.onCancellationRequested(() => abort.abort());
   try {
@@ -125,6 +133,7 @@ export async function prepareData(opts: CompressOptions, hooks: CompressHooks = 
       specialTokenIds: specials,
       withTokenTypes: readShards(train).meta.pairs && tok.usesTokenTypes,
       task,
+      maxLen,
     };
   } catch (e) {
     if (abort.signal.aborted) throw new CancelledError('Compression cancelled while tokenizing.');
@@ -134,75 +143,76 @@ export async function prepareData(opts: CompressOptions, hooks: CompressHooks = 
   }
 }
 
+/** Sends a request with the hooks' progress handler attached for its duration. */
+async function withProgress<R>(backend: Backend, hooks: CompressHooks, send: () => Promise<R>): Promise<R> {
+  const progress = hooks.onProgress ? backend.onProgress(hooks.onProgress) : undefined;
+  try {
+    return await send();
+  } finally {
+    progress?.dispose();
+  }
+}
+
 export async function compress(backend: Backend, opts: CompressOptions, hooks: CompressHooks = {}): Promise<CompressOutcome> {
   checkKeep(opts.keep);
-  const t0 = Date.now();
   const data = await prepareData(opts, hooks);
-  const runDir = opts.runDir ?? path.join(runsDir(opts.workspace), newRunId(opts.method));
+  const runDir = opts.runDir ?? path.join(runsDir(opts.workspace), newRunId(opts.method ?? COMPRESS_DEFAULTS.method));
   const resume = opts.extra?.resume === true;
   if (!resume && fs.existsSync(path.join(runDir, 'run.json'))) {
     throw new UserError(`${runDir}: a run already exists there.`, 'Choose another --out directory, or resume that run.');
   }
   fs.mkdirSync(path.dirname(runDir), { recursive: true });
+  const given = <K extends keyof CompressParams>(key: K, value: CompressParams[K] | undefined) =>
+    value === undefined ? {} : { [key]: value };
   const params: CompressParams = {
     ...opts.extra,
     modelDir: path.resolve(opts.modelDir),
     trainShards: data.train,
     evalShards: data.eval,
-    testShards: data.test,
+    ...given('testShards', data.test),
     runDir,
-    method: opts.method,
-    keep: opts.keep,
-    budget: opts.budget,
+    workspace: path.resolve(opts.workspace),
     task: data.task,
-    device: opts.device ?? 'auto',
+    maxLength: data.maxLen,
     specialTokenIds: data.specialTokenIds,
     withTokenTypes: data.withTokenTypes,
-    ...(opts.dataFraction !== undefined ? { dataFraction: opts.dataFraction } : {}),
-    ...(opts.roundTo !== undefined ? { roundTo: opts.roundTo } : {}),
-    ...(opts.distill ? { distill: opts.distill } : {}),
+    ...given('method', opts.method),
+    ...given('keep', opts.keep),
+    ...given('budget', opts.budget),
+    ...given('device', opts.device),
+    ...given('dataFraction', opts.dataFraction),
+    ...given('roundTo', opts.roundTo),
+    ...given('distill', opts.distill),
   };
   hooks.onStage?.('train', runDir);
-  const progress = hooks.onProgress ? backend.onProgress(hooks.onProgress) : undefined;
-  let result: CompressResult;
-  try {
-    result = await backend.request(Requests.compress, params, hooks.token);
-  } finally {
-    progress?.dispose();
-  }
-  const report = await finalizeRun(runDir, { evalShards: data.eval, hooks });
+  const result = await withProgress(backend, hooks, () => backend.request(Requests.compress, params, hooks.token));
+  return outcome(result, await finalizeRun(backend, runDir, { evalShards: data.eval, hooks }));
+}
+
+/** The backend's result with the report's summaries, which carry the onnxruntime-node figures. */
+function outcome(result: CompressResult, report: RunReport): CompressOutcome {
   return {
-    status: 'done',
-    runDir,
-    method: opts.method,
-    budget: opts.budget,
-    keep: opts.keep,
-    achieved: result.achieved,
+    ...result,
     teacher: report.teacher,
-    student: report.student!,
-    units: result.units,
-    wallSeconds: (Date.now() - t0) / 1000,
-    modelDir: result.modelDir,
-    onnxPath: result.onnxPath,
-    reportHtml: path.join(runDir, 'report.html'),
-    test: result.test,
+    student: report.student ?? result.student,
+    reportHtml: path.join(result.runDir, 'report.html'),
   };
 }
 
 /**
- * Completes a run's report.json with the onnxruntime-node figures of teacher.onnx and model.onnx (size, latency,
- * metric from the eval shards), decodes the probe keywords, and writes report.html and report.md.
+ * Measures teacher.onnx and model.onnx in onnxruntime-node (size, latency, the metric from the eval shards),
+ * decodes the probe keywords, has the backend record both in report.json, and writes report.html and report.md.
  */
 export async function finalizeRun(
+  backend: Backend,
   runDir: string,
   opts: { evalShards?: string; threads?: number; hooks?: CompressHooks } = {},
 ): Promise<RunReport> {
   const report = readReport(runDir);
   if (!report)
     throw new UserError(`${path.join(runDir, 'report.json')}: missing or unreadable.`, 'The run did not finish; resume or rerun it.');
-  const info = readRunInfo(runDir);
-  const settings = (info?.settings ?? {}) as { eval_shards?: string; model_dir?: string; eval_examples?: number | null };
-  const evalDir = opts.evalShards ?? settings.eval_shards;
+  const settings = readRunInfo(runDir)?.settings;
+  const evalDir = opts.evalShards ?? settings?.evalShards;
   const shards = evalDir && fs.existsSync(evalDir) ? readShards(evalDir) : undefined;
   opts.hooks?.onStage?.('measure', runDir);
   const token = opts.hooks?.token;
@@ -212,28 +222,23 @@ export async function finalizeRun(
   const measure = async (file: string) => {
     if (token?.isCancellationRequested) throw new CancelledError();
     const full = path.join(runDir, file);
-    const limit = settings.eval_examples ?? undefined;
+    const limit = settings?.evalExamples ?? undefined;
     return fs.existsSync(full)
       ? measureOnnx(full, file, report.model.vocab, { shards, threads: opts.threads, latency: { seqLen }, limit })
       : undefined;
   };
-  const teacherOnnx = await measure('teacher.onnx');
-  if (teacherOnnx) report.teacher.onnx = teacherOnnx;
-  const studentOnnx = await measure('model.onnx');
-  if (studentOnnx && report.student) report.student.onnx = studentOnnx;
-  for (const p of report.tradeoff) {
-    if (p.source === 'teacher' && teacherOnnx) p.latencyMs = teacherOnnx.latencyMs;
-    if (p.source === 'finetuned' && studentOnnx) p.latencyMs = studentOnnx.latencyMs;
-  }
-  const modelDir = settings.model_dir ?? report.model.dir;
+  const teacher = await measure('teacher.onnx');
+  const student = await measure('model.onnx');
+  const modelDir = settings?.modelDir ?? report.model.dir;
+  let keywords: string[] | undefined;
   if (report.probes?.keywordIds?.length && fs.existsSync(path.join(modelDir, 'tokenizer.json'))) {
     const tok = loadTokenizer(modelDir).tokenizer;
-    report.probes.keywords = report.probes.keywordIds.map((id) => tok.decode([id]).trim() || (tok.id_to_token(id) ?? String(id)));
+    keywords = report.probes.keywordIds.map((id) => tok.decode([id]).trim() || (tok.id_to_token(id) ?? String(id)));
   }
   opts.hooks?.onStage?.('report', runDir);
-  writeJsonAtomic(path.join(runDir, 'report.json'), report);
-  writeReportFiles(runDir, report);
-  return report;
+  const recorded = await backend.request(Requests.recordMeasurements, { runDir, teacher, student, keywords }, token);
+  writeReportFiles(runDir, recorded);
+  return recorded;
 }
 
 /** report.html (self-contained, opens without VS Code) and report.md. */
@@ -245,27 +250,26 @@ export function writeReportFiles(runDir: string, report: RunReport): void {
   writeTextAtomic(path.join(runDir, 'report.md'), renderReportMarkdown(report));
 }
 
-/** A run's masks cut at another budget, as a new run directory with its ONNX figures and report. */
+/**
+ * A run's masks cut at another budget, as a new run directory with its ONNX figures and report. Without an
+ * `outDir` the new run goes to the runs folder of the workspace the run was made in (run.json records it).
+ */
 export async function exportAtBudget(
   backend: Backend,
-  opts: { runDir: string; keep: number; budget?: BudgetKind; workspace: string; outDir?: string; retuneSteps?: number },
+  opts: { runDir: string; keep: number; budget?: BudgetKind; outDir?: string; retuneSteps?: number },
   hooks: CompressHooks = {},
 ): Promise<RethresholdResult & { reportHtml: string }> {
   checkKeep(opts.keep);
-  const outDir = opts.outDir ?? path.join(runsDir(opts.workspace), newRunId('rethreshold'));
+  const outDir = opts.outDir ?? path.join(runsDir(workspaceOfRun(opts.runDir)), newRunId('rethreshold'));
   fs.mkdirSync(path.dirname(outDir), { recursive: true });
-  const progress = hooks.onProgress ? backend.onProgress(hooks.onProgress) : undefined;
-  let result: RethresholdResult;
-  try {
-    result = await backend.request(
+  const result = await withProgress(backend, hooks, () =>
+    backend.request(
       Requests.rethreshold,
       { runDir: opts.runDir, keep: opts.keep, budget: opts.budget, outDir, retuneSteps: opts.retuneSteps },
       hooks.token,
-    );
-  } finally {
-    progress?.dispose();
-  }
-  if (readReport(outDir)) await finalizeRun(outDir, { hooks });
+    ),
+  );
+  if (readReport(outDir)) await finalizeRun(backend, outDir, { hooks });
   return { ...result, reportHtml: path.join(outDir, 'report.html') };
 }
 
@@ -274,37 +278,10 @@ export async function resumeRun(backend: Backend, runDir: string, hooks: Compres
   const info = readRunInfo(runDir);
   if (!info) throw new UserError(`${runDir}: not a run directory (no run.json).`, 'Pick a folder under .vtrans/runs.');
   if (info.status === 'done') throw new UserError(`${runDir}: the run is already done.`);
-  const settings = info.settings ?? {};
-  // run.json keeps the backend's snake_case settings; the protocol speaks camelCase.
-  const params = Object.fromEntries(
-    Object.entries(settings).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v]),
-  ) as unknown as CompressParams;
-  const t0 = Date.now();
   hooks.onStage?.('train', runDir);
-  const progress = hooks.onProgress ? backend.onProgress(hooks.onProgress) : undefined;
-  let result: CompressResult;
-  try {
-    result = await backend.request(Requests.compress, { ...params, runDir, resume: true }, hooks.token);
-  } finally {
-    progress?.dispose();
-  }
-  const report = await finalizeRun(runDir, { hooks });
-  return {
-    status: 'done',
-    runDir,
-    method: result.method,
-    budget: result.budget,
-    keep: result.keep,
-    achieved: result.achieved,
-    teacher: report.teacher,
-    student: report.student!,
-    units: result.units,
-    wallSeconds: (Date.now() - t0) / 1000,
-    modelDir: result.modelDir,
-    onnxPath: result.onnxPath,
-    reportHtml: path.join(runDir, 'report.html'),
-    test: result.test,
-  };
+  const params: CompressParams = { ...info.settings, runDir, resume: true };
+  const result = await withProgress(backend, hooks, () => backend.request(Requests.compress, params, hooks.token));
+  return outcome(result, await finalizeRun(backend, runDir, { hooks }));
 }
 
 export { CancellationTokenSource };

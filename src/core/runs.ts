@@ -1,29 +1,18 @@
 /**
- * The run store: `<workspace>/.vtrans/runs/<id>/` directories written by the backend (run.json, metrics.jsonl,
- * masks.safetensors, checkpoints/, model/, model.onnx, report.json) and completed here (ONNX measurements,
- * report.html, report.md). Writes are atomic (temp file + rename).
+ * The run store: `<workspace>/.vtrans/runs/<id>/` directories. The backend writes run.json, metrics.jsonl,
+ * masks.safetensors, checkpoints/, model/, model.onnx and report.json (their one writer; the types are its
+ * contracts, src/core/contracts.ts); this side reads them and writes report.html and report.md. When the backend
+ * that wrote a run died, `markStopped` has the backend's own run module record that (a short Python process),
+ * so run.json keeps one writer.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { RunReport } from './report';
+import type { RunInfo, RunReport, RunStatus } from './contracts';
+import { backendEnv } from './python';
 
-export type RunStatus = 'running' | 'done' | 'failed' | 'cancelled';
-
-export interface RunInfo {
-  id: string;
-  status: RunStatus;
-  createdAt: string;
-  updatedAt?: string;
-  method?: string;
-  budget?: { kind: string; keep: number };
-  modelDir?: string;
-  parent?: string;
-  error?: string | null;
-  pid?: number;
-  settings?: Record<string, unknown>;
-  result?: Record<string, unknown>;
-}
+export type { RunInfo, RunStatus };
 
 export interface RunEntry {
   dir: string;
@@ -42,12 +31,6 @@ export function newRunId(method: string, now = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0');
   const stamp = `${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`;
   return `${stamp}-${method}-${randomBytes(2).toString('hex')}`;
-}
-
-export function writeJsonAtomic(file: string, data: unknown): void {
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
-  fs.writeFileSync(tmp, JSON.stringify(data, null, 2) + '\n');
-  fs.renameSync(tmp, file);
 }
 
 export function writeTextAtomic(file: string, text: string): void {
@@ -72,6 +55,18 @@ export function readReport(dir: string): RunReport | undefined {
   }
 }
 
+/**
+ * The workspace a run belongs to: what run.json recorded, else (runs of older versions) the folder above
+ * `.vtrans/runs/` when the run sits in one.
+ */
+export function workspaceOfRun(runDir: string): string {
+  const recorded = readRunInfo(runDir)?.workspace;
+  if (recorded) return recorded;
+  const parent = path.dirname(path.resolve(runDir));
+  if (path.basename(parent) === 'runs' && path.basename(path.dirname(parent)) === '.vtrans') return path.dirname(path.dirname(parent));
+  return path.dirname(parent);
+}
+
 /** Runs newest first. Directories without a readable run.json are skipped. */
 export function listRuns(workspace: string): RunEntry[] {
   const root = runsDir(workspace);
@@ -90,19 +85,27 @@ export function latestFinishedRun(workspace: string): RunEntry | undefined {
   return listRuns(workspace).find((r) => r.info.status === 'done' && r.report && fs.existsSync(path.join(r.dir, 'masks.safetensors')));
 }
 
-export function updateRunInfo(dir: string, fields: Partial<RunInfo>): RunInfo | undefined {
-  const info = readRunInfo(dir);
-  if (!info) return undefined;
-  const next = { ...info, ...fields, updatedAt: new Date().toISOString() };
-  writeJsonAtomic(path.join(dir, 'run.json'), next);
-  return next;
-}
-
-/** A run left "running" by a backend that is gone (crash, kill): marked failed, checkpoints kept for resume. */
-export function markInterrupted(dir: string, reason: string): RunInfo | undefined {
-  const info = readRunInfo(dir);
-  if (!info || info.status !== 'running') return info;
-  return updateRunInfo(dir, { status: 'failed', error: `${reason} Checkpoints are kept: resume the run to continue.` });
+/**
+ * A run left "running" by a backend that is gone (crash, kill, a second Ctrl-C): marked failed or cancelled with
+ * the reason, its checkpoints kept for resume (`python -m vtrans.runs mark`). Resolves false when the run was
+ * not running any more, or the interpreter could not be run.
+ */
+export function markStopped(python: string, runDir: string, status: 'failed' | 'cancelled', reason: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile(
+      python,
+      ['-m', 'vtrans.runs', 'mark', runDir, '--status', status, '--reason', reason],
+      { env: backendEnv(), timeout: 60_000 },
+      (err, stdout) => {
+        if (err) return resolve(false);
+        try {
+          resolve((JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { changed?: boolean }).changed === true);
+        } catch {
+          resolve(false);
+        }
+      },
+    );
+  });
 }
 
 export function hasCheckpoint(dir: string): boolean {

@@ -8,6 +8,7 @@
  * `budget` whenever `vtrans.budget.*` changes and `show` again when the run's report.json is rewritten.
  * A hidden webview is torn down (no `retainContextWhenHidden`); when it comes back it posts `ready` again.
  */
+import { BUDGET_KINDS } from './contracts';
 import type { BudgetKind, RunReport } from './report';
 
 export type PanelKind = 'tradeoff' | 'heatmaps' | 'report';
@@ -27,10 +28,11 @@ export interface PredictedPoint {
   params: number;
   encoderParams: number;
   flopsPerToken: number;
-  /** The sweep's metric at this budget (interpolated or evaluated), or null when unknown. */
+  /** The sweep's metric interpolated at this size by the backend, or null when unknown. */
   metric: number | null;
-  /** 'rethreshold': masks re-thresholded and evaluated by the extension; 'interpolated': between sweep points. */
-  basis: 'rethreshold' | 'interpolated';
+  /** 'rethreshold': the backend re-thresholded the masks at exactly this budget; 'table': report.json's
+   * prediction table at the nearest hundredth (no backend: a restricted workspace, report.html). */
+  basis: 'rethreshold' | 'table';
 }
 
 /** The `vtrans.budget.*` settings as the views show them. */
@@ -102,7 +104,6 @@ export type FromWebview =
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 const isStr = (x: unknown): x is string => typeof x === 'string';
-const BUDGET_KINDS: readonly string[] = ['params', 'encoder-params', 'flops'];
 const FORMATS: readonly string[] = ['png', 'svg', 'csv', 'md', 'html'];
 
 function isState(x: unknown): x is WebviewState {
@@ -119,7 +120,7 @@ export function isFromWebview(x: unknown): x is FromWebview {
     case 'openRun':
       return true;
     case 'exportAtBudget':
-      return BUDGET_KINDS.includes(x.kind as string) && typeof x.keep === 'number' && x.keep > 0 && x.keep <= 1;
+      return (BUDGET_KINDS as readonly string[]).includes(x.kind as string) && typeof x.keep === 'number' && x.keep > 0 && x.keep <= 1;
     case 'saveFile':
       return (
         FORMATS.includes(x.format as string) &&
@@ -145,7 +146,7 @@ export function isToWebview(x: unknown): x is ToWebview {
     case 'show':
       return PANEL_KINDS.includes(x.panel as PanelKind) && isStr(x.runDir) && isObj(x.report);
     case 'budget':
-      return isObj(x.budget) && typeof x.budget.keep === 'number' && BUDGET_KINDS.includes(x.budget.kind as string);
+      return isObj(x.budget) && typeof x.budget.keep === 'number' && (BUDGET_KINDS as readonly string[]).includes(x.budget.kind as string);
     case 'loading':
       return isStr(x.runDir);
     case 'empty':

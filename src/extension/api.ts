@@ -4,7 +4,8 @@
  */
 import type * as vscode from 'vscode';
 import type { CompressOutcome } from '../core/compress';
-import type { PredictResult, ProgressParams } from '../core/protocol';
+import type { ProgressParams } from '../core/protocol';
+import type { PredictedPoint } from '../core/webviewProtocol';
 import type { BudgetKind, Method } from '../core/report';
 import type { RunEntry } from '../core/runs';
 
@@ -20,6 +21,14 @@ export interface CompressArgs {
   extra?: Record<string, unknown>;
   /** Skip the confirmation step. */
   confirm?: boolean;
+}
+
+/** A budget prediction: the backend's `predict` answer, or its table in report.json where no backend runs. */
+export interface BudgetPrediction extends PredictedPoint {
+  /** Achieved fraction of the budget kind. */
+  achieved: number;
+  /** The backend's time for the answer (0 from the table). */
+  seconds: number;
 }
 
 export interface BackendState {
@@ -40,9 +49,9 @@ export interface VTransApi {
   /** The status bar item's current text and tooltip. */
   statusBar(): { text: string; tooltip: string; visible: boolean };
   /** The last budget prediction (inline tuning) and a promise that settles once pending predictions are done. */
-  lastPrediction(): PredictResult | undefined;
+  lastPrediction(): BudgetPrediction | undefined;
   whenPredictionsSettled(): Promise<void>;
-  readonly onDidPredict: vscode.Event<PredictResult>;
+  readonly onDidPredict: vscode.Event<BudgetPrediction>;
   readonly onDidFinishCompression: vscode.Event<CompressOutcome | { error: string; cancelled: boolean }>;
   /** Runs of the workspace, newest first. */
   runs(): RunEntry[];

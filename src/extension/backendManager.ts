@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import { Backend } from '../core/backend';
 import type { PythonInfo } from '../core/python';
-import { markInterrupted } from '../core/runs';
+import { markStopped } from '../core/runs';
 import type { BackendState } from './api';
 import { resolveInterpreter, showMissingTorch } from './interpreter';
 import { requireTrust } from './trust';
@@ -83,9 +83,10 @@ export class BackendManager implements vscode.Disposable {
     const why = signal ? `signal ${signal}` : `exit code ${code}`;
     this.log.error(`backend stopped unexpectedly (${why}); it restarts on the next request`);
     const runs = [...this.activeRuns];
-    for (const run of runs) markInterrupted(run, `The backend stopped unexpectedly (${why}).`);
     this.activeRuns.clear();
-    this.onDidCrashEmitter.fire({ runs, message: why });
+    void Promise.all(runs.map((run) => this.markStopped(run, 'failed', `The backend stopped unexpectedly (${why}).`))).then(() =>
+      this.onDidCrashEmitter.fire({ runs, message: why }),
+    );
   }
 
   /** Marks a run as trained by the current backend (so a crash marks it failed). */
@@ -99,12 +100,21 @@ export class BackendManager implements vscode.Disposable {
     return this.get();
   }
 
-  async stop(): Promise<void> {
+  /** Stops the backend; runs it was training are recorded as stopped (failed, or as `status` says). */
+  async stop(status: 'failed' | 'cancelled' = 'failed', reason = 'The backend was stopped.'): Promise<void> {
     const b = this.backend;
     if (!b) return;
-    for (const run of this.activeRuns) markInterrupted(run, 'The backend was stopped.');
+    const runs = [...this.activeRuns];
     this.activeRuns.clear();
     await b.dispose();
+    await Promise.all(runs.map((run) => this.markStopped(run, status, reason)));
+  }
+
+  /** Records in run.json that a run's backend is gone, through the backend's own run module (its one writer). */
+  async markStopped(runDir: string, status: 'failed' | 'cancelled', reason: string): Promise<void> {
+    if (!this.python) return;
+    const changed = await markStopped(this.python.executable, runDir, status, reason);
+    if (changed) this.log.info(`${runDir}: marked ${status} (${reason})`);
   }
 
   dispose(): void {

@@ -2,16 +2,18 @@
  * Inline budget tuning: when `vtrans.budget.*` changes, the newest finished run's masks are re-thresholded at
  * the new budget by the backend (`predict`: exact sizes from the log α ranking, the metric interpolated on the
  * run's sweep; no training, no evaluation), and the status bar and the open tradeoff view follow. In an
- * untrusted workspace (no backend) the sizes and metric are interpolated from the sweep points instead.
+ * untrusted workspace (no backend) the same backend function's answers come from report.json's prediction
+ * table instead (the run's budget kind, at the nearest hundredth).
  */
 import * as vscode from 'vscode';
-import { Requests, type PredictResult } from '../core/protocol';
-import type { RunReport, TradeoffPoint } from '../core/report';
+import { Requests } from '../core/protocol';
+import { tabulatedPrediction, type RunReport } from '../core/report';
 import { latestFinishedRun } from '../core/runs';
 import type { BackendManager } from './backendManager';
 import { readBudget, type Budget } from './config';
 import type { ReportPanels } from './panels';
 import type { StatusBar } from './statusBar';
+import type { BudgetPrediction } from './api';
 
 export function latestRun(): { dir: string; report: RunReport } | undefined {
   for (const folder of vscode.workspace.workspaceFolders ?? []) {
@@ -21,40 +23,11 @@ export function latestRun(): { dir: string; report: RunReport } | undefined {
   return undefined;
 }
 
-/** Sizes and metric between the sweep points around `keep` (same budget kind only). */
-export function interpolateSweep(report: RunReport, budget: Budget): PredictResult | undefined {
-  const pts = report.tradeoff.filter((p) => p.source === 'sweep' && p.kind === budget.kind).sort((a, b) => a.keep - b.keep);
-  if (!pts.length || budget.kind !== report.budget.kind) return undefined;
-  let lo: TradeoffPoint = pts[0];
-  let hi: TradeoffPoint = pts[pts.length - 1];
-  for (const p of pts) {
-    if (p.keep <= budget.keep) lo = p;
-    if (p.keep >= budget.keep) {
-      hi = p;
-      break;
-    }
-  }
-  const t = hi.keep === lo.keep ? 0 : (budget.keep - lo.keep) / (hi.keep - lo.keep);
-  const mix = (a: number, b: number) => a + (b - a) * t;
-  return {
-    keep: budget.keep,
-    kind: budget.kind,
-    achieved: budget.keep,
-    params: Math.round(mix(lo.params, hi.params)),
-    encoderParams: Math.round(mix(lo.encoderParams, hi.encoderParams)),
-    flopsPerToken: mix(lo.flopsPerToken, hi.flopsPerToken),
-    metric: lo.metric === null || hi.metric === null ? null : mix(lo.metric, hi.metric),
-    metricSource: 'sweep-interpolation',
-    units: hi.units ?? lo.units!,
-    seconds: 0,
-  };
-}
-
 export class BudgetTuning implements vscode.Disposable {
-  private last: PredictResult | undefined;
+  private last: BudgetPrediction | undefined;
   private pending: Promise<void> = Promise.resolve();
   private seq = 0;
-  private readonly emitter = new vscode.EventEmitter<PredictResult>();
+  private readonly emitter = new vscode.EventEmitter<BudgetPrediction>();
   readonly onDidPredict = this.emitter.event;
 
   constructor(
@@ -65,7 +38,7 @@ export class BudgetTuning implements vscode.Disposable {
     private readonly busy: () => boolean,
   ) {}
 
-  lastPrediction(): PredictResult | undefined {
+  lastPrediction(): BudgetPrediction | undefined {
     return this.last;
   }
 
@@ -96,28 +69,25 @@ export class BudgetTuning implements vscode.Disposable {
       `budget ${budget.keep} ${budget.kind}: ${prediction ? `${prediction.params} params, metric ${prediction.metric}` : 'no prediction'} (${Date.now() - t0} ms)`,
     );
     this.last = prediction;
-    this.panels.setBudget({
-      ...budget,
-      predicted: prediction && {
-        kind: budget.kind,
-        keep: budget.keep,
-        params: prediction.params,
-        encoderParams: prediction.encoderParams,
-        flopsPerToken: prediction.flopsPerToken,
-        metric: prediction.metric,
-        basis: prediction.seconds > 0 ? 'rethreshold' : 'interpolated',
-      },
-    });
+    this.panels.setBudget({ ...budget, predicted: prediction });
     if (!this.busy()) this.status.budget(budget, prediction, run.report.metricName);
     if (prediction) this.emitter.fire(prediction);
   }
 
-  async predict(runDir: string, report: RunReport, budget: Budget): Promise<PredictResult | undefined> {
+  /** The backend's prediction at a budget; without a backend (restricted mode), its table in report.json. */
+  async predict(runDir: string, report: RunReport, budget: Budget): Promise<BudgetPrediction | undefined> {
     if (vscode.workspace.isTrusted) {
       const backend = await this.backends.get();
-      if (backend) return backend.request(Requests.predict, { runDir, keep: budget.keep, budget: budget.kind });
+      if (backend) {
+        const p = await backend.request(Requests.predict, { runDir, keep: budget.keep, budget: budget.kind });
+        const { kind, keep, params, encoderParams, flopsPerToken, metric, achieved, seconds } = p;
+        return { kind, keep, params, encoderParams, flopsPerToken, metric, achieved, seconds, basis: 'rethreshold' };
+      }
     }
-    return interpolateSweep(report, budget);
+    const row = tabulatedPrediction(report, budget);
+    if (!row) return undefined;
+    const { params, encoderParams, flopsPerToken, metric, achieved } = row;
+    return { kind: budget.kind, keep: budget.keep, params, encoderParams, flopsPerToken, metric, achieved, seconds: 0, basis: 'table' };
   }
 
   dispose(): void {

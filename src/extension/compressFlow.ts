@@ -13,11 +13,12 @@ import { formatCount, inspectModel } from '../core/inspect';
 import { FAMILIES } from '../core/modelShape';
 import { PHASE_LABEL, progressDetail } from '../core/progressText';
 import type { ProgressParams } from '../core/protocol';
-import type { BudgetKind, Method } from '../core/report';
-import { newRunId, readRunInfo, runsDir, updateRunInfo } from '../core/runs';
+import { BUDGET_KINDS, METHODS } from '../core/contracts';
+import { newRunId, readRunInfo, runsDir } from '../core/runs';
 import type { CompressArgs } from './api';
 import type { BackendManager } from './backendManager';
-import { BUDGET_LABEL, METHOD_LABEL, readSettings } from './config';
+import { readSettings } from './config';
+import { BUDGET_KIND_LABEL, METHOD_LABEL } from '../core/labels';
 import type { StatusBar } from './statusBar';
 import { requireTrust } from './trust';
 
@@ -118,7 +119,7 @@ async function confirm(modelDir: string): Promise<boolean> {
   for (;;) {
     const s = readSettings(vscode.Uri.file(modelDir));
     const start = {
-      label: `$(rocket) Start: ${METHOD_LABEL[s.method]} to ${+(100 * s.budget.keep).toFixed(1)}% of the ${BUDGET_LABEL[s.budget.kind]}`,
+      label: `$(rocket) Start: ${METHOD_LABEL[s.method]} to ${+(100 * s.budget.keep).toFixed(1)}% of the ${BUDGET_KIND_LABEL[s.budget.kind]}`,
       detail: `device ${s.device}${s.method !== 'vtrans' ? `, ${+(100 * s.dataFraction).toFixed(1)}% of the data` : ''}, distillation ${s.distill.enabled ? 'on' : 'off'}`,
     };
     const budget = { label: '$(settings) Change budget…', description: `${+(100 * s.budget.keep).toFixed(1)}% ${s.budget.kind}` };
@@ -133,18 +134,18 @@ async function confirm(modelDir: string): Promise<boolean> {
       const value = await vscode.window.showInputBox({
         title: 'Fraction to keep',
         value: String(s.budget.keep),
-        prompt: `Fraction of the ${BUDGET_LABEL[s.budget.kind]} to keep, in (0, 1]`,
+        prompt: `Fraction of the ${BUDGET_KIND_LABEL[s.budget.kind]} to keep, in (0, 1]`,
         validateInput: (v) => (Number(v) > 0 && Number(v) <= 1 ? undefined : 'A number in (0, 1], e.g. 0.3'),
       });
       if (value) await cfg.update('budget.keep', Number(value), target);
-      const kind = await vscode.window.showQuickPick(['params', 'encoder-params', 'flops'] as BudgetKind[], {
+      const kind = await vscode.window.showQuickPick([...BUDGET_KINDS], {
         title: 'Budget counted in',
         placeHolder: s.budget.kind,
       });
       if (kind) await cfg.update('budget.kind', kind, target);
     } else if (choice === method) {
       const m = await vscode.window.showQuickPick(
-        (['vtrans', 'fast', 'faster'] as Method[]).map((id) => ({ id, label: METHOD_LABEL[id] })),
+        METHODS.map((id) => ({ id, label: METHOD_LABEL[id] })),
         { title: 'Compression method' },
       );
       if (m) await cfg.update('method', m.id, target);
@@ -221,7 +222,7 @@ export class CompressFlow {
           maxLen: s.maxLength,
           distill: s.distill,
           runDir,
-          extra: { ...s.advanced, ...(s.gpus > 1 ? { gpus: s.gpus } : {}), ...(args?.extra ?? {}) },
+          extra: { precision: s.precision, ...s.advanced, ...(s.gpus > 1 ? { gpus: s.gpus } : {}), ...(args?.extra ?? {}) },
         },
         {
           token: cancel.token,
@@ -229,7 +230,7 @@ export class CompressFlow {
           onStage: (stage, detail) => this.log.info(`${stage}: ${detail}`),
           onTokenize: (file, p) =>
             onProgress(
-              { id: 0, runDir, phase: 'load', step: p.examples, total: Math.max(p.examples, 1), eta: null },
+              { id: 0, runDir, phase: 'load', step: p.examples, total: Math.max(p.examples, 1) },
               `tokenizing ${path.basename(file)}: ${p.examples} examples`,
             ),
         },
@@ -244,7 +245,6 @@ export class CompressFlow {
     }
     const backend = await this.backends.get();
     if (!backend) return undefined;
-    updateRunInfo(runDir, { status: 'running', error: null });
     return this.runWithProgress(runDir, `Resuming ${path.basename(runDir)}`, (cancel, onProgress) =>
       resumeRun(backend, runDir, { token: cancel.token, onProgress }),
     );
@@ -291,7 +291,7 @@ export class CompressFlow {
     } catch (e) {
       const cancelled = e instanceof CancelledError || cancel.token.isCancellationRequested;
       if (cancelled) {
-        if (readRunInfo(runDir)?.status === 'running') updateRunInfo(runDir, { status: 'cancelled' });
+        if (readRunInfo(runDir)?.status === 'running') await this.backends.markStopped(runDir, 'cancelled', 'Cancelled.');
         void vscode.window.showInformationMessage(
           `Compression cancelled. ${readRunInfo(runDir) ? 'The run keeps its checkpoints: resume it from the Runs view.' : ''}`,
         );
@@ -361,8 +361,7 @@ export class CompressFlow {
     const stopped = await Promise.race([active.done.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
     if (!stopped) {
       this.log.warn('the backend did not stop within 10 s; killing it');
-      await this.backends.stop();
-      if (readRunInfo(active.runDir)?.status !== 'cancelled') updateRunInfo(active.runDir, { status: 'cancelled' });
+      await this.backends.stop('cancelled', 'Cancelled; the backend did not stop within 10 s and was stopped.');
     }
   }
 

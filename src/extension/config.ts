@@ -1,7 +1,7 @@
-/** The `vtrans.*` settings, typed (package.json `contributes.configuration` declares them). */
+/** The `vtrans.*` settings, typed (package.json `contributes.configuration` declares them and their defaults). */
 import * as vscode from 'vscode';
 import type { DistillParams } from '../core/protocol';
-import type { BudgetKind, Method } from '../core/report';
+import type { BudgetKind, DeviceChoice, Method, Precision } from '../core/contracts';
 
 export interface Budget {
   kind: BudgetKind;
@@ -12,7 +12,8 @@ export interface Settings {
   budget: Budget;
   method: Method;
   dataFraction: number;
-  device: 'auto' | 'cpu' | 'cuda';
+  device: DeviceChoice;
+  precision: Precision;
   gpus: number;
   roundTo: number;
   maxLength: number;
@@ -22,32 +23,45 @@ export interface Settings {
   advanced: Record<string, unknown>;
 }
 
+/**
+ * One setting's value. VS Code fills in package.json's default (which the backend's settings contract
+ * generates), so no default is restated here; a key missing from the manifest is a programming error.
+ */
+function setting<T>(c: vscode.WorkspaceConfiguration, key: string): T {
+  const v = c.get<T>(key);
+  if (v === undefined) throw new Error(`vtrans.${key} is not declared in package.json`);
+  return v;
+}
+
 export function readSettings(scope?: vscode.ConfigurationScope): Settings {
   const c = vscode.workspace.getConfiguration('vtrans', scope);
   return {
     budget: readBudget(scope),
-    method: c.get<Method>('method', 'fast'),
-    dataFraction: c.get<number>('dataFraction', 0.03),
-    device: c.get<'auto' | 'cpu' | 'cuda'>('device', 'auto'),
-    gpus: c.get<number>('gpus', 1),
-    roundTo: c.get<number>('roundTo', 1),
-    maxLength: c.get<number>('maxLength', 128),
+    method: setting<Method>(c, 'method'),
+    dataFraction: setting<number>(c, 'dataFraction'),
+    device: setting<DeviceChoice>(c, 'device'),
+    precision: setting<Precision>(c, 'precision'),
+    gpus: setting<number>(c, 'gpus'),
+    roundTo: setting<number>(c, 'roundTo'),
+    maxLength: setting<number>(c, 'maxLength'),
     distill: {
-      enabled: c.get<boolean>('distillation.enabled', true),
-      temperature: c.get<number>('distillation.temperature', 2),
-      alpha: c.get<number>('distillation.alpha', 0.5),
-      hidden: c.get<number>('distillation.hiddenWeight', 1),
+      enabled: setting<boolean>(c, 'distillation.enabled'),
+      temperature: setting<number>(c, 'distillation.temperature'),
+      alpha: setting<number>(c, 'distillation.alpha'),
+      hidden: setting<number>(c, 'distillation.hiddenWeight'),
     },
     // Restricted setting: in an untrusted workspace VS Code hands back only the user-level value.
-    pythonPath: c.get<string>('pythonPath', '').trim(),
-    advanced: c.get<Record<string, unknown>>('advanced', {}) ?? {},
+    pythonPath: setting<string>(c, 'pythonPath').trim(),
+    advanced: setting<Record<string, unknown>>(c, 'advanced') ?? {},
   };
 }
 
+/** The budget settings; a keep outside (0, 1] (hand-edited settings.json) falls back to the declared default. */
 export function readBudget(scope?: vscode.ConfigurationScope): Budget {
   const c = vscode.workspace.getConfiguration('vtrans', scope);
-  const keep = c.get<number>('budget.keep', 0.3);
-  return { kind: c.get<BudgetKind>('budget.kind', 'params'), keep: Number.isFinite(keep) ? Math.min(1, Math.max(0.01, keep)) : 0.3 };
+  const keep = setting<number>(c, 'budget.keep');
+  const fallback = c.inspect<number>('budget.keep')?.defaultValue as number;
+  return { kind: setting<BudgetKind>(c, 'budget.kind'), keep: Number.isFinite(keep) && keep > 0 && keep <= 1 ? keep : fallback };
 }
 
 export function affectsBudget(e: vscode.ConfigurationChangeEvent): boolean {
@@ -57,6 +71,3 @@ export function affectsBudget(e: vscode.ConfigurationChangeEvent): boolean {
 export function affectsBackend(e: vscode.ConfigurationChangeEvent): boolean {
   return e.affectsConfiguration('vtrans.pythonPath');
 }
-
-export const BUDGET_LABEL: Record<BudgetKind, string> = { params: 'parameters', 'encoder-params': 'encoder parameters', flops: 'FLOPs' };
-export const METHOD_LABEL: Record<Method, string> = { vtrans: 'VTrans', fast: 'Fast-VTrans', faster: 'Faster-VTrans' };

@@ -7,11 +7,10 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { exportAtBudget } from '../core/compress';
 import { errorMessage, isUserError } from '../core/errors';
-import type { PredictResult } from '../core/protocol';
 import type { RunReport } from '../core/report';
 import type { PredictedPoint } from '../core/webviewProtocol';
-import { deleteRun, readReport, runsDir } from '../core/runs';
-import type { VTransApi } from './api';
+import { deleteRun, readReport, runsDir, workspaceOfRun } from '../core/runs';
+import type { BudgetPrediction, VTransApi } from './api';
 import { BackendManager } from './backendManager';
 import { BudgetTuning, latestRun } from './budgetTuning';
 import { CompressFlow } from './compressFlow';
@@ -53,18 +52,7 @@ export function activate(context: vscode.ExtensionContext): VTransApi {
       latestRunDir: () => latestRun()?.dir,
       predictAtBudget: async (runDir, budget): Promise<PredictedPoint | undefined> => {
         const report = readReport(runDir);
-        const p: PredictResult | undefined = report ? await tuning.predict(runDir, report, budget) : undefined;
-        return p
-          ? {
-              kind: budget.kind,
-              keep: budget.keep,
-              params: p.params,
-              encoderParams: p.encoderParams,
-              flopsPerToken: p.flopsPerToken,
-              metric: p.metric,
-              basis: p.seconds > 0 ? 'rethreshold' : 'interpolated',
-            }
-          : undefined;
+        return report ? tuning.predict(runDir, report, budget) : undefined;
       },
       exportAtBudget: (runDir, budget) => exportRun(runDir, budget.keep, budget.kind),
       openRun: () => vscode.commands.executeCommand('vtrans.openRun'),
@@ -84,7 +72,7 @@ export function activate(context: vscode.ExtensionContext): VTransApi {
   async function exportRun(runDir: string, keep: number, kind: RunReport['budget']['kind']): Promise<void> {
     const backend = await backends!.get();
     if (!backend) return;
-    const workspace = path.resolve(runDir, '..', '..', '..');
+    const workspace = workspaceOfRun(runDir);
     try {
       const result = await vscode.window.withProgress(
         {
@@ -97,7 +85,6 @@ export function activate(context: vscode.ExtensionContext): VTransApi {
             runDir,
             keep,
             budget: kind,
-            workspace,
             outDir: path.join(runsDir(workspace), `${path.basename(runDir)}-at-${Math.round(1000 * keep)}`),
           }),
       );
@@ -205,7 +192,7 @@ export function activate(context: vscode.ExtensionContext): VTransApi {
   void vscode.commands.executeCommand('setContext', 'vtrans.compressing', false);
   void tuning.update();
 
-  const predicted = new vscode.EventEmitter<PredictResult>();
+  const predicted = new vscode.EventEmitter<BudgetPrediction>();
   context.subscriptions.push(
     predicted,
     tuning.onDidPredict((p) => predicted.fire(p)),

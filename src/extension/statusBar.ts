@@ -5,9 +5,11 @@
 import * as vscode from 'vscode';
 import { formatCount } from '../core/inspect';
 import { formatEta, PHASE_LABEL } from '../core/progressText';
-import type { PredictResult, ProgressParams } from '../core/protocol';
+import type { ProgressParams } from '../core/protocol';
+import type { BudgetPrediction } from './api';
 import type { MetricName } from '../core/report';
-import { BUDGET_LABEL, type Budget } from './config';
+import type { Budget } from './config';
+import { BUDGET_KIND_LABEL } from '../core/labels';
 
 export class StatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('vtrans.status', vscode.StatusBarAlignment.Left, 50);
@@ -38,11 +40,11 @@ export class StatusBar implements vscode.Disposable {
     this.show();
   }
 
-  budget(budget: Budget, prediction: PredictResult | undefined, metricName: MetricName | undefined, note?: string): void {
+  budget(budget: Budget, prediction: BudgetPrediction | undefined, metricName: MetricName | undefined, note?: string): void {
     const pct = `${+(100 * budget.keep).toFixed(1)}%`;
     if (!prediction) {
       this.item.text = `$(settings) VTrans ${pct} ${budget.kind}`;
-      this.item.tooltip = note ?? `Budget: keep ${pct} of the ${BUDGET_LABEL[budget.kind]}. Compress a model to see what it gives.`;
+      this.item.tooltip = note ?? `Budget: keep ${pct} of the ${BUDGET_KIND_LABEL[budget.kind]}. Compress a model to see what it gives.`;
     } else {
       const metric =
         prediction.metric === null || !metricName
@@ -51,7 +53,7 @@ export class StatusBar implements vscode.Disposable {
             ? ` · acc ≈ ${(100 * prediction.metric).toFixed(1)}%`
             : ` · ppl ≈ ${prediction.metric.toFixed(1)}`;
       this.item.text = `$(graph-line) VTrans ${pct} ${budget.kind}: ${formatCount(prediction.params)} params · ${formatCount(prediction.flopsPerToken)} FLOPs${metric}`;
-      this.item.tooltip = `At ${pct} of the ${BUDGET_LABEL[budget.kind]} the last run's masks keep ${prediction.params.toLocaleString('en-US')} parameters (${(100 * prediction.achieved).toFixed(1)}% achieved) and ${Math.round(prediction.flopsPerToken).toLocaleString('en-US')} FLOPs per token${metric ? `; the sweep predicts ${metric.slice(3)} without fine-tuning` : ''}. Click for the tradeoff view; VTrans: Export at Current Budget writes this model.`;
+      this.item.tooltip = `At ${pct} of the ${BUDGET_KIND_LABEL[budget.kind]} the last run's masks keep ${prediction.params.toLocaleString('en-US')} parameters (${(100 * prediction.achieved).toFixed(1)}% achieved) and ${Math.round(prediction.flopsPerToken).toLocaleString('en-US')} FLOPs per token${metric ? `; the sweep predicts ${metric.slice(3)} without fine-tuning` : ''}. Click for the tradeoff view; VTrans: Export at Current Budget writes this model.`;
     }
     this.item.command = 'vtrans.showTradeoff';
     this.show();

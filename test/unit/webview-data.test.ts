@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isFromWebview, isToWebview, reportProblem } from '../../src/core/webviewProtocol';
-import { budgetX, compactTick, paretoFront, predictAtBudget, tradeoffCsv } from '../../webview/tradeoffData';
+import { budgetX, compactTick, paretoFront, predictionAt, tradeoffCsv } from '../../webview/tradeoffData';
 import { bertReport, emptyRun, gpt2xlReport } from '../fixtures/reports/generate';
 
 describe('tradeoff data', () => {
@@ -15,16 +15,13 @@ describe('tradeoff data', () => {
     assert.deepEqual(paretoFront([], [], true), []);
   });
 
-  it('budget on its own axis is keep × the teacher; on another axis it is interpolated along the sweep', () => {
+  it('budget on its own axis is keep × the teacher; on the other size axes the prediction; none on latency axes', () => {
     const r = bertReport();
     assert.equal(budgetX(r, { kind: 'encoder-params', keep: 0.5 }, 'encoderParams'), 0.5 * r.teacher.encoderParams);
-    // The 50% sweep point meets its encoder-parameter budget exactly, so its parameter count is where 50% falls.
-    const p50 = r.tradeoff.find((t) => t.source === 'sweep' && t.keep === 0.5)!;
-    assert.ok(Math.abs(budgetX(r, { kind: 'encoder-params', keep: 0.5 }, 'params')! - p50.params) < 1);
-    assert.ok(Math.abs(budgetX(r, { kind: 'encoder-params', keep: 0.5 }, 'flopsPerToken')! - p50.flopsPerToken) < 1);
-    // Half way between the 50% and 60% sweep points.
-    const p60 = r.tradeoff.find((t) => t.source === 'sweep' && t.keep === 0.6)!;
-    assert.ok(Math.abs(budgetX(r, { kind: 'encoder-params', keep: 0.55 }, 'params')! - (p50.params + p60.params) / 2) < 1);
+    // Without a prediction from the extension: report.json's table row at that budget.
+    const row = r.predictions!.points.find((p) => p.keep === 0.55)!;
+    assert.equal(budgetX(r, { kind: 'encoder-params', keep: 0.55 }, 'params'), row.params);
+    assert.equal(budgetX(r, { kind: 'encoder-params', keep: 0.55 }, 'flopsPerToken'), row.flopsPerToken);
     // A prediction sent by the extension for this budget is used as is.
     const predicted = {
       kind: 'encoder-params' as const,
@@ -36,17 +33,17 @@ describe('tradeoff data', () => {
       basis: 'rethreshold' as const,
     };
     assert.equal(budgetX(r, { kind: 'encoder-params', keep: 0.55, predicted }, 'params'), 123);
+    assert.equal(budgetX(r, { kind: 'encoder-params', keep: 0.55, predicted }, 'latency1'), null, 'nothing predicts a latency');
   });
 
-  it('prediction at a budget interpolates size and metric between sweep points', () => {
+  it('prediction at a budget: the extension’s, else the table’s nearest hundredth of the run’s kind', () => {
     const r = gpt2xlReport();
-    const a = r.tradeoff.find((t) => t.source === 'sweep' && t.keep === 0.4)!;
-    const b = r.tradeoff.find((t) => t.source === 'sweep' && t.keep === 0.5)!;
-    const p = predictAtBudget(r, { kind: 'flops', keep: 0.45 })!;
-    assert.equal(p.basis, 'interpolated');
-    assert.ok(Math.abs(p.flopsPerToken - 0.45 * r.teacher.flopsPerToken) <= 1);
-    assert.ok(Math.abs(p.metric! - (a.metric! + b.metric!) / 2) < 1e-9);
-    assert.equal(predictAtBudget(emptyRun(), { kind: 'params', keep: 0.5 }), null);
+    const row = r.predictions!.points.find((p) => p.keep === 0.45)!;
+    const p = predictionAt(r, { kind: 'flops', keep: 0.4512 })!;
+    assert.equal(p.basis, 'table');
+    assert.deepEqual([p.keep, p.params, p.flopsPerToken, p.metric], [0.4512, row.params, row.flopsPerToken, row.metric]);
+    assert.equal(predictionAt(r, { kind: 'params', keep: 0.45 }), null, 'the table is for the run’s kind only');
+    assert.equal(predictionAt(emptyRun(), { kind: 'params', keep: 0.5 }), null);
   });
 
   it('CSV has every point with exact figures', () => {

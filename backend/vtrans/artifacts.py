@@ -1,0 +1,185 @@
+"""A finished run's artifacts, loaded once and kept while the files do not change: its settings, the source
+model's shape, the masks (and phase-1 snapshots) and the weights they were trained with, the report — and the
+operations on them that need no training: predict, export at another budget (re-threshold), more sweep points.
+
+The cutting is `selection.Selector`'s, the same code the compression used for its own cut and sweep.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import threading
+
+import torch
+from torch import nn
+
+from .checkpoint import load_model, load_shape, save_model
+from .errors import Cancelled, UserError
+from .evaluate import evaluate
+from .export import export_onnx
+from .masks import SNAPSHOT_FILE, MaskLadder, load_snapshot_weights
+from .protocol import PredictResult, RethresholdParams, RethresholdResult, SweepParams, SweepResult
+from .report import RunReport, UnitCount, UnitCounts, layer_reports, read_report, sorted_points, write_report
+from .runs import RunDir, RunInfo
+from .safetensors_io import load_file
+from .selection import Selector, summarize
+from .settings import CompressSettings
+from .shards import Shards
+
+
+class RunArtifacts:
+    def __init__(self, run_dir: str):
+        run = RunDir(run_dir)
+        self.run = run
+        self.info: RunInfo = run.read()
+        if not os.path.exists(run.file("masks.safetensors")):
+            raise UserError(f"{run.file('masks.safetensors')}: missing; the run did not finish its mask training. Resume or rerun it.")
+        self.settings: CompressSettings = self.info.settings
+        self.model_dir = self.settings.model_dir
+        self.shape = load_shape(self.model_dir, self.settings.task)
+        ladder = MaskLadder.load(run.path, self.shape, self.settings.vib, self.settings.method)
+        self.seq_len = Shards(self.settings.train_shards).mean_length
+        self.report: RunReport | None = read_report(run.file("report.json")) if os.path.exists(run.file("report.json")) else None
+        self._weights: nn.Module | None = None
+        # A re-thresholded run has no weights of its own: they are its parent's.
+        self.weights_run = run.path
+        while not os.path.exists(os.path.join(self.weights_run, "checkpoints", "masked-weights.safetensors")):
+            parent = RunDir(self.weights_run).read().parent if RunDir(self.weights_run).exists() else None
+            if not parent:
+                break
+            self.weights_run = parent
+        s = self.settings
+        self.selector = Selector(self.shape, ladder, s.budget, s.keep, self.seq_len, s.round_to, self.weights_for)
+
+    def weights_for(self, label: str | None) -> nn.Module:
+        """The full-size weights the masks were trained with (phase 1; a snapshot's for its label), or the
+        source's for Faster-VTrans."""
+        snapshot = load_snapshot_weights(self.weights_run, label)
+        if snapshot is not None:
+            model = load_model(self.model_dir, task=self.shape.task)
+            model.load_state_dict(snapshot)
+            return model
+        if self._weights is None:
+            model = load_model(self.model_dir, task=self.shape.task)
+            trained = os.path.join(self.weights_run, "checkpoints", "masked-weights.safetensors")
+            if os.path.exists(trained):
+                model.load_state_dict(load_file(trained))
+            self._weights = model
+        return self._weights
+
+    def sweep_points(self):
+        return self.report.tradeoff if self.report else []
+
+    def predict(self, keep: float, kind: str | None) -> PredictResult:
+        return self.selector.predict(keep, kind, self.sweep_points())
+
+
+_cache: dict[str, tuple[tuple, RunArtifacts]] = {}
+_cache_lock = threading.Lock()
+
+
+def _stamp(run_dir: str) -> tuple:
+    """What invalidates the loaded artifacts: the report, run.json and the masks changing."""
+    out = []
+    for name in ("report.json", "run.json", "masks.safetensors"):
+        path = os.path.join(run_dir, name)
+        out.append(os.stat(path).st_mtime_ns if os.path.exists(path) else 0)
+    return tuple(out)
+
+
+def artifacts(run_dir: str) -> RunArtifacts:
+    key = os.path.abspath(run_dir)
+    with _cache_lock:
+        stamp = _stamp(key)
+        cached = _cache.get(key)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, RunArtifacts(key))
+            _cache[key] = cached
+        return cached[1]
+
+
+def rethreshold(art: RunArtifacts, p: RethresholdParams, device: torch.device, autocast, progress, check) -> RethresholdResult:
+    """A new run directory holding the model cut from the run's masks at another budget (no training)."""
+    kind = p.budget or art.settings.budget
+    out = RunDir(p.out_dir)
+    parent = art.run.path
+    settings = copy.deepcopy(art.settings)
+    settings.run_dir, settings.keep, settings.budget = out.path, p.keep, kind
+    out.create(settings, method="rethreshold", parent=parent)
+    try:
+        sel, gates, pruned = art.selector.cut(p.keep, kind)
+        progress({"runDir": out.path, "phase": "prune", "step": 1, "total": 3})
+        save_model(pruned, out.file("model"), tokenizer_from=art.model_dir)
+        shutil.copyfile(art.run.file("masks.safetensors"), out.file("masks.safetensors"))
+        if os.path.exists(art.run.file(SNAPSHOT_FILE)):
+            shutil.copyfile(art.run.file(SNAPSHOT_FILE), out.file(SNAPSHOT_FILE))
+        check()
+        progress({"runDir": out.path, "phase": "export", "step": 2, "total": 3})
+        export_onnx(pruned, out.file("model.onnx"), with_token_types=art.settings.with_token_types)
+        if os.path.exists(art.run.file("teacher.onnx")):
+            shutil.copyfile(art.run.file("teacher.onnx"), out.file("teacher.onnx"))
+        metric = None
+        eval_dir = p.eval_shards or art.settings.eval_shards
+        if eval_dir and os.path.exists(eval_dir) and not p.skip_eval:
+            progress({"runDir": out.path, "phase": "evaluate", "step": 3, "total": 3})
+            metric = evaluate(pruned.to(device), Shards(eval_dir), device, autocast=autocast, should_stop=check)
+        student = summarize(sel.shape, art.seq_len, metric)
+        units = UnitCounts.of(art.shape, sel.keep)
+        if art.report is not None:
+            write_report(out.file("report.json"), _derived_report(art, out, sel, gates, kind, p.keep, student, units, parent))
+        result = RethresholdResult(
+            "done", out.path, parent, "rethreshold", kind, p.keep, sel.fraction, student, units, out.file("model"), out.file("model.onnx")
+        )
+        out.update(status="done", result=result, pid=None)
+        return result
+    except Cancelled:
+        out.update(status="cancelled", pid=None)
+        raise
+    except Exception as e:
+        out.update(status="failed", error=str(e), pid=None)
+        raise
+
+
+def _derived_report(art: RunArtifacts, out: RunDir, sel, gates, kind: str, keep: float, student, units, parent: str) -> RunReport:
+    """The parent's report with this cut's budget, units, per-layer retention and finetuned point."""
+    assert art.report is not None
+    report = copy.deepcopy(art.report)
+    report.run_id = os.path.basename(out.path)
+    report.student = student
+    report.budget.kind, report.budget.keep, report.budget.achieved = kind, keep, sel.fraction  # type: ignore[assignment]
+    report.units = units
+    report.layers = layer_reports(art.shape, sel.keep, gates.scores(), _probes_of(art.report))
+    report.hidden_kept = UnitCount(len(sel.keep.hidden), art.shape.hidden)
+    report.parent = parent
+    finetuned = art.selector.point("finetuned", keep, kind, sel.shape, student.metric, units)
+    report.tradeoff = sorted_points([p for p in report.tradeoff if p.source != "finetuned"] + [finetuned])
+    return report
+
+
+def _probes_of(report: RunReport) -> dict | None:
+    """Per-head probe figures of a report, in run_probes' layout, to carry them into a derived report."""
+    if not any(h.probes for layer in report.layers for h in layer.heads):
+        return None
+    return {"layers": [[h.probes or {} for h in layer.heads] for layer in report.layers]}
+
+
+def sweep(art: RunArtifacts, p: SweepParams, device: torch.device, autocast, progress, check) -> SweepResult:
+    """Re-thresholded models evaluated at more budgets, merged into the run's report.json."""
+    shards = Shards(p.eval_shards or art.settings.eval_shards)
+    kind = p.budget or art.settings.budget
+    budgets = sorted({float(b) for b in p.budgets}, reverse=True)
+    points = []
+    for i, keep in enumerate(budgets):
+        check()
+        sel, _, model = art.selector.cut(keep, kind, device)
+        metric = evaluate(model, shards, device, limit=p.limit, autocast=autocast, should_stop=check)
+        points.append(art.selector.point("sweep", keep, kind, sel.shape, metric, UnitCounts.of(art.shape, sel.keep)))
+        progress({"runDir": art.run.path, "phase": "sweep", "step": i + 1, "total": len(budgets)})
+    if art.report is not None:
+        kept = [q for q in art.report.tradeoff if not (q.source == "sweep" and q.kind == kind and q.keep in budgets)]
+        art.report.tradeoff = sorted_points(kept + points)
+        art.report.predictions = art.selector.prediction_table(art.report.tradeoff)
+        write_report(art.run.file("report.json"), art.report)
+    return SweepResult(art.run.path, points)

@@ -1,0 +1,122 @@
+"""Cutting a model from a run's masks at any budget, and predicting what that model keeps and scores.
+
+One `Selector` serves a compression while it runs (the final cut and the tradeoff sweep) and a finished run
+afterwards (export at another budget, live budget tuning, more sweep points): the mask ladder picks the gates a
+budget is cut from (a phase-1 snapshot above the run's target, else the final masks), `select_keep` the exact
+keep-set, `prune_model` the smaller model from the weights those gates were trained with.
+
+`predict` is the one prediction function: the status bar, the tradeoff marker and report.json's prediction
+table all come from it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from .budget import KINDS, Selection, select_keep
+from .errors import UserError
+from .masks import MaskLadder
+from .protocol import PredictResult
+from .prune import prune_model
+from .report import Metric, ModelSummary, PredictedSize, PredictionTable, TradeoffPoint, UnitCounts
+from .structure import ModelShape, count_params, flops_per_token
+from .vib import UnitGates
+
+WeightsFor = Callable[[str | None], nn.Module]
+TABLE_STEPS = 100  # report.json's prediction table: keep = 0.01, 0.02, ..., 1.00
+
+
+def summarize(shape: ModelShape, seq_len: float, metric: Metric | None) -> ModelSummary:
+    counts = count_params(shape)
+    return ModelSummary(counts["total"], counts["encoder"], flops_per_token(shape, seq_len), metric)
+
+
+class Selector:
+    def __init__(
+        self, shape: ModelShape, ladder: MaskLadder, run_kind: str, run_keep: float, seq_len: float, round_to: int, weights_for: WeightsFor
+    ):
+        self.shape = shape
+        self.ladder = ladder
+        self.run_kind = run_kind
+        self.run_keep = run_keep
+        self.seq_len = seq_len
+        self.round_to = round_to
+        self.weights_for = weights_for
+
+    def choose(self, keep: float, kind: str | None = None) -> tuple[Selection, UnitGates, str | None]:
+        """The keep-set at `keep` of `kind` (default: the run's), the gates it was ranked by, and their snapshot label."""
+        kind = kind or self.run_kind
+        if kind not in KINDS:
+            raise UserError(f"budget: must be one of {', '.join(KINDS)}, got {kind!r}")
+        if not 0 < float(keep) <= 1:
+            raise UserError(f"keep: must be in (0, 1], got {keep}")
+        label = self.ladder.choose(float(keep), kind, self.run_kind, self.run_keep, self.seq_len)
+        gates = self.ladder.gates(label)
+        sel = select_keep(self.shape, gates.scores(), kind, float(keep), self.seq_len, self.round_to)
+        return sel, gates, label
+
+    def cut(self, keep: float, kind: str | None = None, device: torch.device | None = None) -> tuple[Selection, UnitGates, nn.Module]:
+        """The pruned model at a budget, with the gates' scales folded in."""
+        sel, gates, label = self.choose(keep, kind)
+        model = prune_model(self.weights_for(label), sel.keep, gates.scales())
+        return sel, gates, model.to(device) if device is not None else model
+
+    def point(
+        self, source: str, keep: float, kind: str, shape: ModelShape, metric: Metric | None, units: UnitCounts | None
+    ) -> TradeoffPoint:
+        s = summarize(shape, self.seq_len, metric)
+        return TradeoffPoint(
+            source,
+            keep,
+            kind,
+            s.params,
+            s.encoder_params,
+            s.flops_per_token,
+            None if metric is None else metric.value,
+            units=units,  # type: ignore[arg-type]
+        )
+
+    def predict(self, keep: float, kind: str | None, sweep: list[TradeoffPoint]) -> PredictResult:
+        """Exact sizes of the keep-set at a budget, and the sweep's metric interpolated at its size."""
+        t0 = time.monotonic()
+        sel, _, _ = self.choose(keep, kind)
+        s = summarize(sel.shape, self.seq_len, None)
+        return PredictResult(
+            keep=float(keep),
+            kind=kind or self.run_kind,  # type: ignore[arg-type]
+            achieved=sel.fraction,
+            params=s.params,
+            encoder_params=s.encoder_params,
+            flops_per_token=s.flops_per_token,
+            metric=interpolate_metric(sweep, s.params),
+            metric_source="sweep-interpolation",
+            units=UnitCounts.of(self.shape, sel.keep),
+            seconds=time.monotonic() - t0,
+        )
+
+    def prediction_table(self, sweep: list[TradeoffPoint]) -> PredictionTable:
+        rows = []
+        for i in range(1, TABLE_STEPS + 1):
+            p = self.predict(i / TABLE_STEPS, self.run_kind, sweep)
+            rows.append(PredictedSize(p.keep, p.achieved, p.params, p.encoder_params, p.flops_per_token, p.metric))
+        return PredictionTable(self.run_kind, rows)  # type: ignore[arg-type]
+
+
+def interpolate_metric(points: list[TradeoffPoint], params: float) -> float | None:
+    """Linear in parameters between the sweep's re-thresholded points (held flat beyond the ends)."""
+    pts = sorted((p.params, p.metric) for p in points if p.source == "sweep" and p.metric is not None)
+    if not pts:
+        return None
+    xs = [p[0] for p in pts]
+    i = bisect.bisect_left(xs, params)
+    if i <= 0:
+        return pts[0][1]
+    if i >= len(pts):
+        return pts[-1][1]
+    (x0, y0), (x1, y1) = pts[i - 1], pts[i]
+    return y1 if x1 == x0 else y0 + (y1 - y0) * (params - x0) / (x1 - x0)
