@@ -141,7 +141,8 @@ export class Backend {
       // A backend that died takes its pending requests with it: say so, rather than "connection disposed".
       if (this.exited && this.crash) throw this.crash;
       if (e instanceof ResponseError) {
-        if (e.code === ErrorCodes.UserError) throw new UserError(e.message);
+        // Params the contract refused name the field and what it must be: as fixable as a user error.
+        if (e.code === ErrorCodes.UserError || e.code === ErrorCodes.InvalidParams) throw new UserError(e.message);
         if (e.code === ErrorCodes.RequestCancelled) throw new CancelledError(e.message);
         throw new Error(`backend ${type.method} failed: ${e.message}`);
       }
