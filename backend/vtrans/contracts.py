@@ -4,7 +4,7 @@
     python -m vtrans.contracts check    exit 1 when any of them is stale (run by the tests)
 
 Generated:
-    backend/vtrans/contracts.schema.json   JSON Schema of every contract (for readers in other tools)
+    docs/contracts.schema.json             JSON Schema of every contract (for readers in other tools)
     src/core/contracts.ts                  TypeScript types, enum lists and the compress defaults
     package.json                           the defaults, enums and ranges of the settings that mirror a
                                            compress setting (`SETTINGS_OF_PACKAGE`)
@@ -27,7 +27,7 @@ from . import protocol, report, runs, settings, shards
 from .schema import Emitter, default_of, dump, fields_of, ts_value
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SCHEMA_FILE = os.path.join(ROOT, "backend", "vtrans", "contracts.schema.json")
+SCHEMA_FILE = os.path.join(ROOT, "docs", "contracts.schema.json")
 TS_FILE = os.path.join(ROOT, "src", "core", "contracts.ts")
 PACKAGE_JSON = os.path.join(ROOT, "package.json")
 
