@@ -23,6 +23,7 @@ from .errors import Cancelled, UserError
 from .evaluate import evaluate
 from .export import export_onnx
 from .masks import SNAPSHOT_FILE, MaskLadder, load_snapshot_weights
+from .models import VTransModel
 from .project import add_classification_head
 from .prune import prune_model
 from .runs import RunDir, write_json
@@ -140,6 +141,7 @@ def compress_distributed(settings, job: Job) -> dict:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None, text=True, start_new_session=True, env=env)
 
     def relay():
+        assert proc.stdout is not None  # stdout=PIPE
         for line in proc.stdout:
             if line.startswith(PROGRESS_PREFIX):
                 job.progress(json.loads(line[len(PROGRESS_PREFIX) :]))
@@ -207,6 +209,8 @@ def evaluate_model(params: dict, job: Job) -> dict:
 class RunArtifacts:
     """What re-thresholding needs from a run directory, loaded once and kept by the server."""
 
+    _mtime: float  # of report.json when loaded (`artifacts` reloads on change)
+
     def __init__(self, run_dir: str):
         run = RunDir(run_dir)
         if not run.exists():
@@ -225,7 +229,7 @@ class RunArtifacts:
         train_meta = Shards(self.settings["train_shards"]).meta
         self.seq_len = float(train_meta.get("meanLength") or 128)
         self.report = self._read_report()
-        self._weights: torch.nn.Module | None = None
+        self._weights: VTransModel | None = None
         # A re-thresholded run has no weights of its own: they are its parent's.
         self.weights_run = run.path
         while not os.path.exists(os.path.join(self.weights_run, "checkpoints", "masked-weights.safetensors")):
@@ -243,7 +247,7 @@ class RunArtifacts:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
 
-    def weights(self, label: str | None = None) -> torch.nn.Module:
+    def weights(self, label: str | None = None) -> VTransModel:
         """The full-size weights the masks were trained with (phase 1; a snapshot's for its label), or the
         source's for Faster-VTrans."""
         snapshot = load_snapshot_weights(self.weights_run, label)

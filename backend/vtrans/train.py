@@ -39,6 +39,7 @@ from .errors import Cancelled, UserError
 from .evaluate import evaluate, task_loss
 from .export import export_onnx
 from .masks import MaskLadder, load_snapshot_weights, save_snapshot_weights
+from .models import VTransModel
 from .prune import KeepSet, prune_model
 from .runs import FollowerRunDir, RunDir, write_json
 from .safetensors_io import load_file, save_file
@@ -225,10 +226,10 @@ class Compressor:
         return loss
 
     @staticmethod
-    def hidden_mse(student: list[torch.Tensor], teacher: list[torch.Tensor], batch: Batch, proj, dim_weights) -> torch.Tensor:
+    def hidden_mse(student: list[torch.Tensor], teacher: list[torch.Tensor], batch: Batch, proj, dim_weights) -> torch.Tensor | float:
         """Mean over layers of the squared error relative to the teacher's mean square, on real tokens."""
         valid = batch.attention_mask.bool()
-        total = 0.0
+        total: torch.Tensor | float = 0.0
         for s_h, t_h in zip(student[1:], teacher[1:]):
             s_h, t_h = s_h[valid].float(), t_h[valid].float()
             if proj is not None:
@@ -406,7 +407,7 @@ class Compressor:
         return sel, prune_model(source, sel.keep, gates.scales()).to(self.device)
 
     # ------------------------------------------------------------------------------------------------------------
-    def phase_finetune(self, pruned: nn.Module, keep: KeepSet, resume: dict | None) -> nn.Module:
+    def phase_finetune(self, pruned: VTransModel, keep: KeepSet, resume: dict | None) -> VTransModel:
         s = self.s
         plan = self.plan("finetune", s.finetune_epochs, s.min_finetune_steps)
         proj = None
@@ -476,7 +477,7 @@ class Compressor:
     def better(self, a: float, b: float) -> bool:
         return a < b if self.shape.task == "lm" else a > b
 
-    def metric(self, model: nn.Module, shards: Shards, limit: int | None = None) -> dict:
+    def metric(self, model: VTransModel, shards: Shards, limit: int | None = None) -> dict:
         limit = limit if limit is not None else self.s.eval_examples
         return evaluate(model, shards, self.device, limit=limit, autocast=self.autocast, should_stop=self.check_stop)
 
