@@ -1,5 +1,6 @@
-// `npm test`'s lint layer (and `npm run lint`): every checker in check mode, each reported, all run even when
-// one fails. `npm run format` writes what the formatters would change.
+// `npm test`'s lint layer (and `npm run lint`): every checker in check mode (mypy type-checks the backend
+// package, configured in backend/pyproject.toml), each reported, all run even when one fails. `npm run format`
+// writes what the formatters would change.
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { log, ROOT, venvPython } from './bootstrap.mjs';
@@ -20,6 +21,7 @@ const checks = write
       { name: 'prettier', cmd: bin('prettier'), args: ['--check', '--log-level', 'warn', '.'] },
       { name: 'ruff check', cmd: python, args: ['-m', 'ruff', 'check', '.', '../examples/build'], cwd: backend },
       { name: 'ruff format', cmd: python, args: ['-m', 'ruff', 'format', '--check', '.', '../examples/build'], cwd: backend },
+      { name: 'mypy', cmd: python, args: ['-m', 'mypy'], cwd: backend },
     ];
 
 const failed = [];

@@ -13,13 +13,13 @@ import shutil
 import threading
 
 import torch
-from torch import nn
 
 from .checkpoint import load_model, load_shape, save_model
 from .errors import Cancelled, UserError
 from .evaluate import evaluate
 from .export import export_onnx
 from .masks import SNAPSHOT_FILE, MaskLadder, load_snapshot_weights
+from .models import VTransModel
 from .protocol import PredictResult, RethresholdParams, RethresholdResult, SweepParams, SweepResult
 from .report import RunReport, UnitCount, UnitCounts, layer_reports, read_report, sorted_points, write_report
 from .runs import RunDir, RunInfo
@@ -42,7 +42,7 @@ class RunArtifacts:
         ladder = MaskLadder.load(run.path, self.shape, self.settings.vib, self.settings.method)
         self.seq_len = Shards(self.settings.train_shards).mean_length
         self.report: RunReport | None = read_report(run.file("report.json")) if os.path.exists(run.file("report.json")) else None
-        self._weights: nn.Module | None = None
+        self._weights: VTransModel | None = None
         # A re-thresholded run has no weights of its own: they are its parent's.
         self.weights_run = run.path
         while not os.path.exists(os.path.join(self.weights_run, "checkpoints", "masked-weights.safetensors")):
@@ -53,7 +53,7 @@ class RunArtifacts:
         s = self.settings
         self.selector = Selector(self.shape, ladder, s.budget, s.keep, self.seq_len, s.round_to, self.weights_for)
 
-    def weights_for(self, label: str | None) -> nn.Module:
+    def weights_for(self, label: str | None) -> VTransModel:
         """The full-size weights the masks were trained with (phase 1; a snapshot's for its label), or the
         source's for Faster-VTrans."""
         snapshot = load_snapshot_weights(self.weights_run, label)

@@ -7,7 +7,9 @@ exact budget as VTrans (the lowest scores go first):
 
 They prune attention heads (key/value groups) and FFN neurons, as those methods do; hidden dimensions and
 whole sublayers are left to the head/neuron counts (a sublayer with none left is removed). Scores of heads and
-neurons are importance per parameter, on a log scale, so that one ranking serves both.
+neurons are importance per parameter, on a log scale, so that one ranking serves both. Which weights belong to a
+unit, and how many parameters it carries, each family says (`Block.unit_weights`, `Family.group_params` and
+`Family.neuron_params` in models/).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ import torch
 from torch import nn
 
 from .evaluate import task_loss
-from .models import Gates
+from .models import Gates, VTransModel
 from .shards import Shards
-from .structure import ModelShape
+from .structure import ModelShape, family_of
 from .vib import GRANULARITIES, UnitGates, VIBSettings
 
 BASELINES = ("random", "magnitude", "taylor")
@@ -29,10 +31,10 @@ NEVER = 1e9  # score of units a baseline does not prune
 
 
 def unit_params(s: ModelShape) -> dict[str, torch.Tensor]:
-    """Parameters carried by one unit (a key/value group with its query heads; one FFN neuron)."""
-    mlp = 3 if s.family == "llama" else 2
-    heads = torch.cat([torch.full((l.kv_heads,), float(s.hidden * s.head_dim * (2 * l.group_size + 2))) for l in s.layers])
-    ffn = torch.cat([torch.full((l.ffn,), float(s.hidden * mlp)) for l in s.layers])
+    """Parameters carried by one unit (a key/value group with its query heads; one FFN neuron), by the family's count."""
+    family = family_of(s.family)
+    heads = torch.cat([torch.full((l.kv_heads,), float(family.group_params(s, l))) for l in s.layers])
+    ffn = torch.cat([torch.full((l.ffn,), float(family.neuron_params(s))) for l in s.layers])
     return {"heads": heads, "ffn": ffn}
 
 
@@ -53,57 +55,15 @@ def random_scores(s: ModelShape, seed: int) -> dict[str, torch.Tensor]:
     )
 
 
-def _unit_weight_slices(model: nn.Module):
-    """(layer, kind, tensor, axis, width) for every weight that belongs to heads or neurons, with the axis that
-    indexes the unit and the number of channels per unit along it."""
-    s: ModelShape = model.shape
-    d = s.head_dim
-    out = []
-    for i, l in enumerate(s.layers):
-        gs = l.group_size
-        if s.family in ("bert", "roberta"):
-            layer = model.body.encoder.layer[i]
-            if l.heads:
-                sa = layer.attention.self
-                out += [(i, "heads", m.weight, 0, d) for m in (sa.query, sa.key, sa.value)]
-                out.append((i, "heads", layer.attention.output.dense.weight, 1, d))
-            if l.ffn:
-                out += [(i, "ffn", layer.intermediate.dense.weight, 0, 1), (i, "ffn", layer.output.dense.weight, 1, 1)]
-        elif s.family == "gpt2":
-            block = model.body.h[i]
-            if l.heads:
-                w = block.attn.c_attn.weight  # (H, 3·h·d): q | k | v
-                out += [(i, "heads", part, 1, d) for part in w.split(l.heads * d, dim=1)]
-                out.append((i, "heads", block.attn.c_proj.weight, 0, d))
-            if l.ffn:
-                out += [(i, "ffn", block.mlp.c_fc.weight, 1, 1), (i, "ffn", block.mlp.c_proj.weight, 0, 1)]
-        else:
-            layer = model.body.layers[i]
-            if l.heads:
-                sa = layer.self_attn
-                out += [
-                    (i, "heads", sa.q_proj.weight, 0, d * gs),
-                    (i, "heads", sa.k_proj.weight, 0, d),
-                    (i, "heads", sa.v_proj.weight, 0, d),
-                    (i, "heads", sa.o_proj.weight, 1, d * gs),
-                ]
-            if l.ffn:
-                out += [
-                    (i, "ffn", layer.mlp.gate_proj.weight, 0, 1),
-                    (i, "ffn", layer.mlp.up_proj.weight, 0, 1),
-                    (i, "ffn", layer.mlp.down_proj.weight, 1, 1),
-                ]
-    return out
-
-
 @torch.no_grad()
-def magnitude_scores(model: nn.Module) -> dict[str, torch.Tensor]:
-    s: ModelShape = model.shape
+def magnitude_scores(model: VTransModel) -> dict[str, torch.Tensor]:
+    s = model.shape
     sums = {"heads": [torch.zeros(l.kv_heads) for l in s.layers], "ffn": [torch.zeros(l.ffn) for l in s.layers]}
-    for layer, kind, w, axis, width in _unit_weight_slices(model):
-        a = w.detach().abs().float().cpu()
-        per_channel = a.sum(1 - axis) if a.dim() == 2 else a
-        sums[kind][layer] += per_channel.view(-1, width).sum(1)
+    for layer, block in enumerate(model.body.blocks()):
+        for u in block.unit_weights():
+            a = u.weight.detach().abs().float().cpu()
+            per_channel = a.sum(1 - u.axis) if a.dim() == 2 else a
+            sums[u.kind][layer] += per_channel.view(-1, u.width).sum(1)
     params = unit_params(s)
     heads = torch.log(torch.cat(sums["heads"]) / params["heads"] + 1e-12)
     ffn = torch.log(torch.cat(sums["ffn"]) / params["ffn"] + 1e-12)
@@ -111,7 +71,7 @@ def magnitude_scores(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def taylor_scores(
-    model: nn.Module,
+    model: VTransModel,
     shards: Shards,
     device,
     batches: int = 16,
@@ -119,7 +79,7 @@ def taylor_scores(
     seed: int = 0,
     should_stop: Callable[[], None] = lambda: None,
 ) -> dict[str, torch.Tensor]:
-    s: ModelShape = model.shape
+    s = model.shape
     ones = {
         g: torch.ones(sum(c), device=device, requires_grad=True)
         for g, c in (("heads", [l.kv_heads for l in s.layers]), ("ffn", [l.ffn for l in s.layers]))
@@ -141,6 +101,7 @@ def taylor_scores(
             loss = task_loss(shards.task, model.run(batch.input_ids, batch.attention_mask, batch.token_type_ids, gates=gates).logits, batch)
             loss.backward()
             for g, t in ones.items():
+                assert t.grad is not None, "every unit's gate is in the forward pass"
                 total[g] += t.grad.abs()
     finally:
         model.zero_grad(set_to_none=True)
@@ -154,7 +115,7 @@ def taylor_scores(
 
 
 def baseline_scores(
-    method: str, model: nn.Module, shards: Shards, device, seed: int, should_stop: Callable[[], None] = lambda: None
+    method: str, model: VTransModel, shards: Shards, device, seed: int, should_stop: Callable[[], None] = lambda: None
 ) -> dict[str, torch.Tensor]:
     """Per-unit scores of one of BASELINES for `model` (Taylor needs the training shards)."""
     if method == "random":
@@ -169,7 +130,7 @@ def baseline_scores(
 class ScoreGates(UnitGates):
     """Fixed scores (a baseline's criterion) in the gates' interface: ranking only, scales of 1."""
 
-    def __init__(self, shape: ModelShape, settings: VIBSettings, scores: dict[str, torch.Tensor] = None):
+    def __init__(self, shape: ModelShape, settings: VIBSettings, scores: dict[str, torch.Tensor] | None = None):
         super().__init__(shape, settings)
         self.score = nn.ParameterDict({g: nn.Parameter(torch.zeros(sum(c)), requires_grad=False) for g, c in self.counts.items()})
         if scores is not None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
+from typing import TypedDict
 
 import torch
 
 from .prune import KeepSet
 from .structure import (
+    Count,
     LayerShape,
     ModelShape,
     count_params,
@@ -45,7 +47,7 @@ def expected_fraction(shape: ModelShape, probs: dict[str, list[torch.Tensor]], k
     probs: hidden [p (H,)], heads [p (G_l,)] per layer, attn [p] per layer, ffn [p (F_l,)], ffn_layer [p].
     """
     H = probs["hidden"][0].sum()
-    body = 0.0
+    body: Count = 0.0
     for i, l in enumerate(shape.layers):
         g = probs["heads"][i].sum()
         h = g * l.group_size
@@ -60,10 +62,18 @@ def expected_fraction(shape: ModelShape, probs: dict[str, list[torch.Tensor]], k
         total = body + head_flops(shape, H, seq_len)
     else:
         total = body
-    return total / size_of(shape, kind, seq_len)
+    fraction = total / size_of(shape, kind, seq_len)
+    assert isinstance(fraction, torch.Tensor)  # tensors of probabilities in, a tensor out
+    return fraction
 
 
-def effective_scores(shape: ModelShape, scores: dict[str, torch.Tensor]) -> dict[str, object]:
+class EffectiveScores(TypedDict):
+    hidden: torch.Tensor
+    heads: list[torch.Tensor]  # per layer
+    ffn: list[torch.Tensor]  # per layer
+
+
+def effective_scores(shape: ModelShape, scores: dict[str, torch.Tensor]) -> EffectiveScores:
     """Per-unit ranking scores with sublayer gates applied (lists per layer for heads and ffn)."""
     heads = list(torch.split(scores["heads"].float().cpu(), [l.kv_heads for l in shape.layers]))
     ffn = list(torch.split(scores["ffn"].float().cpu(), [l.ffn for l in shape.layers]))

@@ -17,14 +17,11 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError
-from .models import ARCHITECTURES, build_model
+from .models import ARCHITECTURES, VTransModel, build_model
 from .safetensors_io import SafetensorsFile, save_file
-from .structure import ModelShape, read_config, shape_from_config
+from .structure import ModelShape, family_of, read_config, shape_from_config
 
 log = logging.getLogger("vtrans")
-
-# Buffers some checkpoints carry that have no parameter here.
-_IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias", "rotary_emb.inv_freq", "embeddings.position_ids")
 
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -126,7 +123,7 @@ def weights_file_name(model_dir: str) -> str:
     return model_dir
 
 
-def _find(state: dict[str, torch.Tensor], name: str, body_prefix: str) -> str | None:
+def _find(state: Mapping[str, torch.Tensor], name: str, body_prefix: str) -> str | None:
     """The checkpoint's name for one of our parameters: as is, or without the body prefix (bare BertModel/GPT2Model)."""
     if name in state:
         return name
@@ -135,11 +132,11 @@ def _find(state: dict[str, torch.Tensor], name: str, body_prefix: str) -> str | 
     return None
 
 
-def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: str, fresh: tuple[str, ...] = ()) -> None:
+def load_state(model: VTransModel, state: Mapping[str, torch.Tensor], source: str, fresh: tuple[str, ...] = ()) -> None:
     """Copies checkpoint tensors into the model by Hugging Face name, checking names and shapes (from the
     headers when `state` is a `WeightSource`, so a mismatch is found before the tensor is read). Parameters
     whose names start with one of `fresh` may be absent: they keep their initial values (a new task head)."""
-    prefix = getattr(model, "body_prefix", "")
+    prefix = model.body_prefix
     params = dict(model.named_parameters())
     missing, used = [], set()
     for name, param in params.items():
@@ -165,13 +162,14 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: str,
             else "The checkpoint is incomplete or does not match config.json."
         )
         raise CheckpointError(f"{source}: missing weights {shown}. {hint}")
-    extra = [k for k in state if k not in used and not k.endswith(_IGNORED_SUFFIXES) and k not in ("lm_head.weight",)]
+    unused = family_of(model.shape.family).unused_weights
+    extra = [k for k in state if k not in used and not k.endswith(unused)]
     if extra:
         log.info("%s: ignoring %d weights the model does not use (e.g. %s)", source, len(extra), extra[0])
 
 
-def load_model(path: str, device: str = "cpu", dtype: torch.dtype = torch.float32, task: str | None = None) -> nn.Module:
-    """Loads a Hugging Face style model directory as a `torch.nn.Module` in eval mode.
+def load_model(path: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, task: str | None = None) -> VTransModel:
+    """Loads a Hugging Face style model directory as a `VTransModel` (a `torch.nn.Module`) in eval mode.
 
     `forward(input_ids, attention_mask)` returns the logits: (batch, labels) for classification, (batch, seq, vocab)
     for causal LM. `run(...)` also takes VTrans gates and an attention capture, and returns hidden states.
@@ -199,7 +197,7 @@ def write_json_atomic(path: str, data) -> None:
     os.replace(tmp, path)
 
 
-def save_model(model: nn.Module, out_dir: str, config: dict | None = None, tokenizer_from: str | None = None) -> None:
+def save_model(model: VTransModel, out_dir: str, config: dict | None = None, tokenizer_from: str | None = None) -> None:
     """Writes config.json + model.safetensors (fp32) and copies the source's tokenizer files."""
     os.makedirs(out_dir, exist_ok=True)
     cfg = dict(config if config is not None else model.shape.config)

@@ -21,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import typing
 from typing import Any
 
 from . import protocol, report, runs, settings, shards
@@ -116,7 +117,7 @@ def package_settings() -> dict[str, dict]:
         entry: dict[str, Any] = {"default": dump(default_of(f))}
         enum = PACKAGE_ENUMS.get(path[-1])
         if enum is not None or typing_literal(tp):
-            entry["enum"] = list((enum or tp).__args__)
+            entry["enum"] = list(typing.get_args(enum or tp))
         for k in ("minimum", "maximum", "exclusiveMinimum"):
             if k in f.metadata:
                 entry[k] = f.metadata[k]

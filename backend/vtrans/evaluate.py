@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 
@@ -9,13 +10,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .models import NO_GATES, Gates
+from .models import NO_GATES, Gates, VTransModel
 from .report import Metric
 from .shards import Batch, Shards
 
 
 def task_loss(task: str, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
     if task == "classification":
+        assert batch.labels is not None, "classification shards have labels"
         return F.cross_entropy(logits.float(), batch.labels)
     return lm_loss(logits, batch)
 
@@ -44,13 +46,13 @@ def macro_f1(pred: torch.Tensor, gold: torch.Tensor, classes: int) -> float:
 
 @torch.no_grad()
 def evaluate(
-    model: torch.nn.Module,
+    model: VTransModel,
     shards: Shards,
-    device: torch.device,
+    device: torch.device | str,
     gates: Gates = NO_GATES,
     batch_size: int = 64,
     limit: int | None = None,
-    autocast: Callable = None,
+    autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
     should_stop: Callable[[], None] = lambda: None,
 ) -> Metric:
     """The model's metric on the shards."""
@@ -66,9 +68,9 @@ def evaluate(
         for start in range(0, len(order), batch_size):
             should_stop()
             batch = shards.batch(order[start : start + batch_size]).to(device)
-            with autocast() if autocast else _null():
+            with autocast() if autocast else contextlib.nullcontext():
                 logits = model.run(batch.input_ids, batch.attention_mask, batch.token_type_ids, gates=gates).logits
-            if task == "classification":
+            if batch.labels is not None:
                 preds.append(logits.argmax(-1).cpu())
                 golds.append(batch.labels.cpu())
             else:

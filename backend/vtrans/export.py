@@ -12,15 +12,19 @@ import inspect
 import logging
 import os
 import warnings
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
+
+from .models import VTransModel
 
 log = logging.getLogger("vtrans")
 
 
 class _LogitsOnly(nn.Module):
-    def __init__(self, model: nn.Module, with_token_types: bool):
+    def __init__(self, model: VTransModel, with_token_types: bool):
         super().__init__()
         self.model = model
         self.with_token_types = with_token_types
@@ -30,7 +34,7 @@ class _LogitsOnly(nn.Module):
 
 
 @contextlib.contextmanager
-def explicit_attention(model: nn.Module):
+def explicit_attention(model: VTransModel) -> Iterator[None]:
     """Exporters trace the explicit attention product: a plain MatMul/Softmax graph that onnxruntime fuses on
     every execution provider, where an exported SDPA depends on the opset and the exporter's version."""
     body = model.body
@@ -42,7 +46,7 @@ def explicit_attention(model: nn.Module):
         body.use_sdpa = before
 
 
-def export_onnx(model: nn.Module, path: str, with_token_types: bool = False, opset: int | None = None) -> int:
+def export_onnx(model: VTransModel, path: str, with_token_types: bool = False, opset: int | None = None) -> int:
     """Writes `path` atomically and returns the opset used."""
     model = model.eval().to("cpu", torch.float32)
     # The exporter restores the wrapper's train/eval mode afterwards, recursively: it must be eval too.
@@ -53,7 +57,7 @@ def export_onnx(model: nn.Module, path: str, with_token_types: bool = False, ops
     names = ["input_ids", "attention_mask"] + (["token_type_ids"] if with_token_types else [])
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
     axes["logits"] = {0: "batch", 1: "sequence"} if model.shape.task == "lm" else {0: "batch"}
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
         kwargs["dynamo"] = False  # the TorchScript exporter handles dynamic axes the same on every torch version
     tmp = f"{path}.tmp-{os.getpid()}"

@@ -12,28 +12,15 @@ from collections.abc import Callable
 import torch
 
 from .evaluate import task_loss
-from .models import AttentionCapture
+from .models import AttentionCapture, VTransModel
 from .shards import Shards
 
 METRICS = ("special", "current", "previous", "keywords", "entropy")
 
 
-def input_embedding(model: torch.nn.Module) -> torch.nn.Embedding:
-    body = model.body
-    for name in ("embeddings.word_embeddings", "wte", "embed_tokens"):
-        mod = body
-        try:
-            for part in name.split("."):
-                mod = getattr(mod, part)
-            return mod
-        except AttributeError:
-            continue
-    raise ValueError("model without a recognised input embedding")
-
-
-def keyword_ids(model, shards: Shards, order, device, batch_size: int, exclude: set, top: int = 20) -> list[int]:
+def keyword_ids(model: VTransModel, shards: Shards, order, device, batch_size: int, exclude: set, top: int = 20) -> list[int]:
     """Token ids with the highest mean gradient × input saliency over the probe examples."""
-    emb = input_embedding(model)
+    emb = model.body.input_embeddings
     captured = {}
 
     def hook(_m, _i, out):
@@ -70,7 +57,7 @@ def keyword_ids(model, shards: Shards, order, device, batch_size: int, exclude: 
 
 @torch.no_grad()
 def run_probes(
-    model,
+    model: VTransModel,
     shards: Shards,
     device,
     examples: int,
@@ -83,7 +70,7 @@ def run_probes(
     specials = {int(i) for i in special_ids}
     keywords = keyword_ids(model, shards, order, device, batch_size, specials | {shards.pad_id})
     layers = model.shape.n_layers
-    sums = {m: [None] * layers for m in METRICS}
+    sums: dict[str, list[torch.Tensor | None]] = {m: [None] * layers for m in METRICS}
     queries = 0.0
     was_training = model.training
     model.eval()
@@ -120,15 +107,17 @@ def run_probes(
                 }
                 for m, v in per_query.items():  # v: (B, h, T)
                     total = (v * q_mask[:, None, :]).sum((0, 2)).cpu()
-                    sums[m][layer] = total if sums[m][layer] is None else sums[m][layer] + total
+                    before = sums[m][layer]
+                    sums[m][layer] = total if before is None else before + total
     finally:
         model.train(was_training)
         body.use_sdpa = sdpa
-    per_head = []
+    per_head: list[list[dict[str, float]]] = []
     for layer in range(layers):
-        if sums["special"][layer] is None:
+        per_metric = [sums[m][layer] for m in METRICS]
+        if any(t is None for t in per_metric):  # a layer without attention
             per_head.append([])
             continue
-        heads = sums["special"][layer].numel()
-        per_head.append([{m: float(sums[m][layer][h]) / max(queries, 1.0) for m in METRICS} for h in range(heads)])
+        totals = {m: t for m, t in zip(METRICS, per_metric) if t is not None}
+        per_head.append([{m: float(totals[m][h]) / max(queries, 1.0) for m in METRICS} for h in range(totals["special"].numel())])
     return {"examples": int(len(order)), "keywordIds": keywords, "seqLen": float(shards.lengths[order].mean()), "layers": per_head}

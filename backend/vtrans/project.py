@@ -14,11 +14,8 @@ import torch
 
 from .checkpoint import WeightSource, copy_tokenizer, load_state, save_model
 from .errors import UserError
-from .models import ARCHITECTURES, CLASSES, build_model
+from .models import ARCHITECTURES, CLASSES, FAMILIES, build_model
 from .structure import read_config, shape_from_config
-
-# The parameters a classification head adds on top of each family's pretrained body.
-HEAD_PREFIXES = {"bert": ("classifier.", "bert.pooler."), "roberta": ("classifier.",), "gpt2": ("score.",), "llama": ("score.",)}
 
 
 def check_labels(labels: list[str]) -> list[str]:
@@ -41,13 +38,14 @@ def add_classification_head(source_dir: str, out_dir: str, labels: list[str], se
     if os.path.exists(out) and os.listdir(out):
         raise UserError(f"{out_dir}: exists and is not empty. Pick a new output folder.")
     cfg = read_config(source_dir)
-    family = cfg.get("model_type")
-    if (family, "classification") not in CLASSES:
+    model_type = cfg.get("model_type")
+    family = FAMILIES.get(model_type) if isinstance(model_type, str) else None
+    if family is None or "classification" not in family.classes:
         raise UserError(
-            f"{os.path.join(source_dir, 'config.json')}: model_type {family!r} has no classification head here "
+            f"{os.path.join(source_dir, 'config.json')}: model_type {model_type!r} has no classification head here "
             f"(supported: {', '.join(f for f, t in CLASSES if t == 'classification')})."
         )
-    cls = CLASSES[(family, "classification")]
+    cls = family.classes["classification"]
     cfg = {k: v for k, v in cfg.items() if not k.startswith("_")}
     cfg.update(
         architectures=[ARCHITECTURES[cls]],
@@ -55,7 +53,7 @@ def add_classification_head(source_dir: str, out_dir: str, labels: list[str], se
         label2id={n: i for i, n in enumerate(labels)},
         num_labels=len(labels),
     )
-    if family in ("gpt2", "llama") and cfg.get("pad_token_id") is None:
+    if family.causal and cfg.get("pad_token_id") is None:
         cfg["pad_token_id"] = cfg.get("eos_token_id")  # decoders read the last non-padding token
     shape = shape_from_config(cfg, os.path.join(source_dir, "config.json"), "classification")
     model = build_model(shape)
@@ -63,12 +61,12 @@ def add_classification_head(source_dir: str, out_dir: str, labels: list[str], se
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if name.startswith(HEAD_PREFIXES[family]):
+            if name.startswith(family.new_head_weights):
                 p.copy_(torch.randn(p.shape, generator=g) * std if p.dim() > 1 else torch.zeros(p.shape))
     weights = WeightSource(source_dir)
-    load_state(model, weights, weights.path, fresh=HEAD_PREFIXES[family])
+    load_state(model, weights, weights.path, fresh=family.new_head_weights)
     save_model(model.eval(), out_dir, cfg)
     copy_tokenizer(source_dir, out_dir)
     with open(os.path.join(out_dir, "vtrans-source.json"), "w", encoding="utf-8") as f:
         json.dump({"source": src, "labels": labels, "seed": seed, "head": "new (untrained)"}, f, indent=2)
-    return {"modelDir": out, "family": family, "labels": labels, "params": sum(p.numel() for p in model.parameters())}
+    return {"modelDir": out, "family": family.name, "labels": labels, "params": sum(p.numel() for p in model.parameters())}

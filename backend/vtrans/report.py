@@ -17,7 +17,7 @@ from .settings import BaselineMethod, BudgetKind, Method, Task
 MetricName = Literal["accuracy", "perplexity"]
 RunStatus = Literal["running", "done", "failed", "cancelled"]
 ProbeName = Literal["special", "current", "previous", "keywords", "entropy"]
-REPORT_VERSION = 1
+REPORT_VERSION: Literal[1] = 1
 
 
 @dataclass

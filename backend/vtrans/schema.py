@@ -296,7 +296,7 @@ class Emitter:
         if origin is Literal:
             name = self._enum_name(tp)
             return {"$ref": f"#/$defs/{name}"} if name else {"enum": list(_args(tp))}
-        if dataclasses.is_dataclass(tp):
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
             return {"$ref": f"#/$defs/{tp.__name__}"}
         if origin in (list, tuple):
             return {"type": "array", "items": self.schema_of((_args(tp) or (Any,))[0], meta)}
@@ -339,7 +339,7 @@ class Emitter:
             return " | ".join(self.ts_type(a) for a in _args(tp))
         if origin is Literal:
             return self._enum_name(tp) or " | ".join(_ts_literal(a) for a in _args(tp))
-        if dataclasses.is_dataclass(tp):
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
             return tp.__name__
         if origin in (list, tuple):
             inner = self.ts_type((_args(tp) or (Any,))[0])

@@ -14,20 +14,22 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Callable
+from typing import cast
 
 import torch
-from torch import nn
 
 from .budget import KINDS, Selection, select_keep
 from .errors import UserError
 from .masks import MaskLadder
+from .models import VTransModel
 from .protocol import PredictResult
 from .prune import prune_model
 from .report import Metric, ModelSummary, PredictedSize, PredictionTable, TradeoffPoint, UnitCounts
+from .settings import BudgetKind
 from .structure import ModelShape, count_params, flops_per_token
 from .vib import UnitGates
 
-WeightsFor = Callable[[str | None], nn.Module]
+WeightsFor = Callable[[str | None], VTransModel]
 TABLE_STEPS = 100  # report.json's prediction table: keep = 0.01, 0.02, ..., 1.00
 
 
@@ -60,7 +62,7 @@ class Selector:
         sel = select_keep(self.shape, gates.scores(), kind, float(keep), self.seq_len, self.round_to)
         return sel, gates, label
 
-    def cut(self, keep: float, kind: str | None = None, device: torch.device | None = None) -> tuple[Selection, UnitGates, nn.Module]:
+    def cut(self, keep: float, kind: str | None = None, device: torch.device | None = None) -> tuple[Selection, UnitGates, VTransModel]:
         """The pruned model at a budget, with the gates' scales folded in."""
         sel, gates, label = self.choose(keep, kind)
         model = prune_model(self.weights_for(label), sel.keep, gates.scales())
@@ -73,12 +75,12 @@ class Selector:
         return TradeoffPoint(
             source,
             keep,
-            kind,
+            cast(BudgetKind, kind),
             s.params,
             s.encoder_params,
             s.flops_per_token,
             None if metric is None else metric.value,
-            units=units,  # type: ignore[arg-type]
+            units=units,
         )
 
     def predict(self, keep: float, kind: str | None, sweep: list[TradeoffPoint]) -> PredictResult:

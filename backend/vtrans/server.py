@@ -146,7 +146,11 @@ class Server:
         except ContractError as e:
             self.error(id_, protocol.INVALID_PARAMS, f"Invalid params for {method}: {e}")
             return None
-        job = api.Job(progress=lambda p, _id=id_: self.notify("progress", {"id": _id, **p}))
+
+        def progress(p: dict, _id=id_) -> None:
+            self.notify("progress", {"id": _id, **p})
+
+        job = api.Job(progress=progress)
         with self.jobs_lock:
             self.jobs[id_] = job
         t = threading.Thread(target=self.run_job, args=(id_, method, handler, parsed, job), name=f"{method}-{id_}", daemon=True)

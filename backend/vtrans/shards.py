@@ -55,9 +55,16 @@ class Batch:
     labels: torch.Tensor | None  # (B,) int64 for classification
     token_type_ids: torch.Tensor | None = None
 
-    def to(self, device) -> Batch:
-        move = lambda t: None if t is None else t.to(device, non_blocking=True)
-        return Batch(move(self.input_ids), move(self.attention_mask), move(self.labels), move(self.token_type_ids))
+    def to(self, device: torch.device | str) -> Batch:
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device, non_blocking=True)
+
+        return Batch(
+            self.input_ids.to(device, non_blocking=True),
+            self.attention_mask.to(device, non_blocking=True),
+            move(self.labels),
+            move(self.token_type_ids),
+        )
 
     @property
     def size(self) -> int:
@@ -124,7 +131,7 @@ class Shards:
             a, b = self.offsets[i], self.offsets[i + 1]
             ids[row, : b - a] = self.ids[a:b]
             mask[row, : b - a] = 1
-            if types is not None:
+            if types is not None and self.types is not None:
                 types[row, : b - a] = self.types[a:b]
         labels = torch.from_numpy(self.labels[indices]) if self.labels is not None else None
         return Batch(torch.from_numpy(ids), torch.from_numpy(mask), labels, None if types is None else torch.from_numpy(types))

@@ -1,8 +1,12 @@
-"""A model's architecture normalised across families, and its size accounting.
+"""A model's architecture normalised across families, and the generic entry points of its size accounting.
 
-Mirrors `src/core/modelShape.ts` and `src/core/accounting.ts` (tests keep them equal). The size formulas are
-written with plain arithmetic so the same code counts an exact keep-set (integers) and the expected size under
-soft VIB gates (tensors of keep probabilities, differentiable): see `layer_params` and `flops_per_token`.
+`ModelShape` is what every generic module (budget, pruning, gates, reports) knows of a model. How a family's
+config.json maps onto it, and the family's size formulas, live with the family (`models/<family>.py`); the
+functions here read the config's generic parts and dispatch to the family named by `model_type`. Mirrors
+`src/core/modelShape.ts` and `src/core/accounting.ts` (test/unit/accounting-parity.test.ts keeps them equal). The
+size formulas are written with plain arithmetic so the same code counts an exact keep-set (integers) and the
+expected size under soft VIB gates (tensors of keep probabilities, differentiable): see `layer_params` and
+`flops_per_token`.
 
 Pruned models keep the family's config fields and add (docs/model-format.md):
     head_dim                    size of one attention head
@@ -18,10 +22,19 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union, cast
 
 from .errors import CheckpointError
 
+if TYPE_CHECKING:
+    import torch
+
+    from .models.common import Family
+
+# A unit count or size: exact (int), or expected under soft gates (a tensor, so that budgets differentiate it).
+Count = Union[int, float, "torch.Tensor"]
+
+# The names of models.FAMILIES, in the order messages list them.
 FAMILIES = ("bert", "roberta", "gpt2", "llama")
 
 
@@ -41,7 +54,7 @@ class ModelShape:
     family: str
     hidden: int
     head_dim: int
-    layers: tuple
+    layers: tuple[LayerShape, ...]
     vocab: int
     max_positions: int
     type_vocab: int
@@ -94,140 +107,123 @@ def num_labels_of(cfg: dict[str, Any]) -> int:
     return 2
 
 
-def shape_from_config(cfg: dict[str, Any], source: str = "config.json", task: str | None = None) -> ModelShape:
-    def num(key: str, default: int | None = None) -> int:
-        v = cfg.get(key)
+class ConfigReader:
+    """A config.json as a family reads it: every value checked, every error naming the file, the field and the fix."""
+
+    def __init__(self, cfg: dict[str, Any], source: str):
+        self.cfg = cfg
+        self.source = source
+
+    def num(self, key: str, default: int | None = None) -> int:
+        v = self.cfg.get(key)
         if v is None:
             if default is not None:
                 return default
-            raise CheckpointError(f'{source}: "{key}" is missing. Add "{key}" to the config (model_type {cfg.get("model_type")}).')
+            raise CheckpointError(
+                f'{self.source}: "{key}" is missing. Add "{key}" to the config (model_type {self.cfg.get("model_type")}).'
+            )
         if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise CheckpointError(f'{source}: "{key}" must be a non-negative integer, got {json.dumps(v)}.')
+            raise CheckpointError(f'{self.source}: "{key}" must be a non-negative integer, got {json.dumps(v)}.')
         return v
 
-    family = cfg.get("model_type")
-    if family not in FAMILIES:
-        raise CheckpointError(
-            f"{source}: model_type {json.dumps(family)} is not supported. Supported model_type values: {', '.join(FAMILIES)}."
-        )
-    gpt2 = family == "gpt2"
-    hidden = num("n_embd" if gpt2 else "hidden_size")
-    n_layers = num("n_layer" if gpt2 else "num_hidden_layers")
-    heads = num("n_head" if gpt2 else "num_attention_heads")
-    kv = num("num_key_value_heads", heads) if family == "llama" else heads
-    head_dim = num("head_dim", hidden // heads if heads else 0)
-    if cfg.get("head_dim") is None and heads and hidden % heads:
-        raise CheckpointError(f"{source}: hidden size {hidden} is not divisible by {heads} heads. Set head_dim explicitly.")
-    if kv and heads % kv:
-        raise CheckpointError(f"{source}: {heads} attention heads are not a multiple of {kv} key/value heads. Fix num_key_value_heads.")
-    ffn = num("n_inner", 4 * hidden) if gpt2 else num("intermediate_size")
+    def flag(self, key: str, default: bool) -> bool:
+        v = self.cfg.get(key)
+        return default if v is None else bool(v)
 
-    def per_layer(key: str, default: int) -> list[int]:
-        v = cfg.get(key)
+    @property
+    def labels(self) -> int:
+        return num_labels_of(self.cfg)
+
+    def head_dim(self, hidden: int, heads: int, kv_heads: int) -> int:
+        """`head_dim` (pruned models write it), else hidden / heads; checks the GQA grouping too."""
+        head_dim = self.num("head_dim", hidden // heads if heads else 0)
+        if self.cfg.get("head_dim") is None and heads and hidden % heads:
+            raise CheckpointError(f"{self.source}: hidden size {hidden} is not divisible by {heads} heads. Set head_dim explicitly.")
+        if kv_heads and heads % kv_heads:
+            raise CheckpointError(
+                f"{self.source}: {heads} attention heads are not a multiple of {kv_heads} key/value heads. Fix num_key_value_heads."
+            )
+        return head_dim
+
+    def per_layer(self, key: str, n_layers: int, default: int) -> list[int]:
+        v = self.cfg.get(key)
         if v is None:
             return [default] * n_layers
         if not isinstance(v, list) or len(v) != n_layers or any(not isinstance(x, int) or x < 0 for x in v):
-            raise CheckpointError(f'{source}: "{key}" must list {n_layers} non-negative integers (one per layer).')
+            raise CheckpointError(f'{self.source}: "{key}" must list {n_layers} non-negative integers (one per layer).')
         return v
 
-    lh = per_layer("layer_num_attention_heads", heads)
-    lkv = per_layer("layer_num_key_value_heads", kv) if family == "llama" else lh
-    lffn = per_layer("layer_intermediate_size", ffn)
-    layers = []
-    for i, (h, g, f) in enumerate(zip(lh, lkv, lffn)):
-        if (h == 0) != (g == 0) or (g and h % g):
-            raise CheckpointError(
-                f"{source}: layer {i} has {h} query heads and {g} key/value heads; query heads must be a multiple of key/value heads."
-            )
-        layers.append(LayerShape(h, g, f))
-    labels = num_labels_of(cfg)
-    default_task = "classification" if labels > 0 or family in ("bert", "roberta") else "lm"
-    tied = cfg.get("tie_word_embeddings")
-    return ModelShape(
-        family=family,
-        hidden=hidden,
-        head_dim=head_dim,
-        layers=tuple(layers),
-        vocab=num("vocab_size"),
-        max_positions=num("n_positions", 1024) if gpt2 else num("max_position_embeddings", 2048),
-        type_vocab=num("type_vocab_size", 2 if family == "bert" else 1) if family in ("bert", "roberta") else 0,
-        num_labels=labels,
-        task=task or default_task,
-        tied_embeddings=(family != "llama") if tied is None else bool(tied),
-        attention_bias=bool(cfg.get("attention_bias", False)) if family == "llama" else True,
-        mlp_bias=bool(cfg.get("mlp_bias", False)) if family == "llama" else True,
-        head_hidden=num("head_hidden_size", hidden) if family in ("bert", "roberta") else 0,
-        config=cfg,
-    )
+    def layers(self, n_layers: int, heads: int, kv_heads: int, ffn: int, grouped_query: bool) -> tuple[LayerShape, ...]:
+        """Per-layer sizes: the uniform ones, or a pruned model's lists (key/value heads only where the family
+        groups its queries; elsewhere they equal the query heads)."""
+        lh = self.per_layer("layer_num_attention_heads", n_layers, heads)
+        lkv = self.per_layer("layer_num_key_value_heads", n_layers, kv_heads) if grouped_query else lh
+        lffn = self.per_layer("layer_intermediate_size", n_layers, ffn)
+        layers = []
+        for i, (h, g, f) in enumerate(zip(lh, lkv, lffn)):
+            if (h == 0) != (g == 0) or (g and h % g):
+                raise CheckpointError(
+                    f"{self.source}: layer {i} has {h} query heads and {g} key/value heads; "
+                    "query heads must be a multiple of key/value heads."
+                )
+            layers.append(LayerShape(h, g, f))
+        return tuple(layers)
+
+
+def family_of(name: object, source: str = "config.json") -> Family:
+    """The family object of a `model_type` (models.FAMILIES)."""
+    from .models import FAMILIES as registry  # the families import this module for ModelShape
+
+    family = registry.get(name) if isinstance(name, str) else None
+    if family is None:
+        raise CheckpointError(
+            f"{source}: model_type {json.dumps(name)} is not supported. Supported model_type values: {', '.join(FAMILIES)}."
+        )
+    return family
+
+
+def shape_from_config(cfg: dict[str, Any], source: str = "config.json", task: str | None = None) -> ModelShape:
+    return family_of(cfg.get("model_type"), source).shape_from_config(ConfigReader(cfg, source), task)
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Size accounting. `H`, `h`, `g`, `F` may be ints or tensors (expected counts under soft gates); `attn_on` and
-# `ffn_on` are 0/1 (or keep probabilities) for the whole sublayers.
+# Size accounting, by the family's formulas (models/<family>.py). `H`, `h`, `g`, `F` may be ints or tensors
+# (expected counts under soft gates); `attn_on` and `ffn_on` are 0/1 (or keep probabilities) for the whole sublayers.
 
 
-def layer_params(s: ModelShape, H, h, g, F, attn_on=1, ffn_on=1):
+def layer_params(s: ModelShape, H: Count, h: Count, g: Count, F: Count, attn_on: Count = 1, ffn_on: Count = 1) -> Count:
     """Parameters of one transformer block (CoFi's encoder parameters)."""
-    d = s.head_dim
-    if s.family in ("bert", "roberta"):
-        attn = 3 * (H * h * d + h * d) + h * d * H + H
-        ffn = 2 * H * F + F + H
-        return attn_on * attn + ffn_on * ffn + 4 * H  # both post-LN LayerNorms stay
-    if s.family == "gpt2":
-        attn = 2 * H + H * 3 * h * d + 3 * h * d + h * d * H + H
-        ffn = 2 * H + H * F + F + F * H + H
-        return attn_on * attn + ffn_on * ffn
-    attn = H + H * h * d + 2 * H * g * d + h * d * H + ((h * d + 2 * g * d + H) if s.attention_bias else 0)
-    ffn = H + 3 * H * F + ((2 * F + H) if s.mlp_bias else 0)
-    return attn_on * attn + ffn_on * ffn
+    return family_of(s.family).layer_params(s, H, h, g, F, attn_on, ffn_on)
 
 
-def embedding_params(s: ModelShape, H):
-    if s.family in ("bert", "roberta"):
-        return (s.vocab + s.max_positions + s.type_vocab) * H + 2 * H
-    if s.family == "gpt2":
-        return (s.vocab + s.max_positions) * H
-    return s.vocab * H
+def embedding_params(s: ModelShape, H: Count) -> Count:
+    return family_of(s.family).embedding_params(s, H)
 
 
-def head_params(s: ModelShape, H):
+def head_params(s: ModelShape, H: Count) -> Count:
     """Pooler, final norm and task head."""
-    C = s.num_labels
-    P = s.head_hidden
-    if s.family == "bert":
-        return H * P + P + (P * C + C if C else 0)
-    if s.family == "roberta":
-        return H * P + P + P * C + C if C else 0
-    final_norm = 2 * H if s.family == "gpt2" else H
-    if C:
-        return final_norm + H * C
-    return final_norm + (0 if s.tied_embeddings else s.vocab * H)
+    return family_of(s.family).head_params(s, H)
 
 
 def count_params(s: ModelShape) -> dict[str, int]:
-    encoder = sum(layer_params(s, s.hidden, l.heads, l.kv_heads, l.ffn, int(l.heads > 0), int(l.ffn > 0)) for l in s.layers)
-    embedding = embedding_params(s, s.hidden)
-    total = embedding + encoder + head_params(s, s.hidden)
-    return {"total": total, "embedding": embedding, "nonEmbedding": total - embedding, "encoder": encoder}
+    family = family_of(s.family)
+    encoder = sum(family.layer_params(s, s.hidden, l.heads, l.kv_heads, l.ffn, int(l.heads > 0), int(l.ffn > 0)) for l in s.layers)
+    embedding = family.embedding_params(s, s.hidden)
+    total = embedding + encoder + family.head_params(s, s.hidden)
+    counts = {"total": total, "embedding": embedding, "nonEmbedding": total - embedding, "encoder": encoder}
+    return {k: int(v) for k, v in counts.items()}  # ints in, ints out: int() only tells the type checker
 
 
-def layer_flops(s: ModelShape, H, h, g, F, seq_len: float, attn_on=1, ffn_on=1):
-    d = s.head_dim
-    mats = 3 if s.family == "llama" else 2
-    attn = 2 * H * (h + 2 * g) * d + 2 * h * d * H + 4 * seq_len * h * d
-    return attn_on * attn + ffn_on * 2 * H * F * mats
+def layer_flops(s: ModelShape, H: Count, h: Count, g: Count, F: Count, seq_len: float, attn_on: Count = 1, ffn_on: Count = 1) -> Count:
+    return family_of(s.family).layer_flops(s, H, h, g, F, seq_len, attn_on, ffn_on)
 
 
-def head_flops(s: ModelShape, H, seq_len: float):
-    if s.task == "lm":
-        return 2 * H * s.vocab
-    if s.num_labels:
-        pooler = 2 * H * s.head_hidden + 2 * s.head_hidden * s.num_labels if s.family in ("bert", "roberta") else 2 * H * s.num_labels
-        return pooler / seq_len
-    return 0
+def head_flops(s: ModelShape, H: Count, seq_len: float) -> Count:
+    return family_of(s.family).head_flops(s, H, seq_len)
 
 
 def flops_per_token(s: ModelShape, seq_len: float) -> float:
     """2 FLOPs per multiply-accumulate of the matrix products per token at sequence length n (see accounting.ts)."""
-    body = sum(layer_flops(s, s.hidden, l.heads, l.kv_heads, l.ffn, seq_len, int(l.heads > 0), int(l.ffn > 0)) for l in s.layers)
-    return body + head_flops(s, s.hidden, seq_len)
+    family = family_of(s.family)
+    body = sum(family.layer_flops(s, s.hidden, l.heads, l.kv_heads, l.ffn, seq_len, int(l.heads > 0), int(l.ffn > 0)) for l in s.layers)
+    return cast(float, body + family.head_flops(s, s.hidden, seq_len))  # a number: the counts are ints

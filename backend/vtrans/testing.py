@@ -1,6 +1,7 @@
 """Small random checkpoints of every family, for tests and benchmarks (no downloads needed).
 
 python -m vtrans.testing tiny <family> <task> <out_dir> [--seed N]
+python -m vtrans.testing onnx-fixtures|accounting-fixtures <out_dir> [--seed N]
 """
 
 from __future__ import annotations
@@ -172,6 +173,93 @@ def onnx_fixtures(out_dir: str, seed: int = 0) -> list:
     return cases
 
 
+# Every family and task, tied and untied LM heads, MHA/GQA/MQA and LLaMA's optional biases.
+ACCOUNTING_CASES: tuple[tuple[str, str, dict], ...] = (
+    ("bert", "classification", {}),
+    ("roberta", "classification", {}),
+    ("gpt2", "classification", {}),
+    ("gpt2", "lm", {}),
+    ("gpt2", "lm", {"tie_word_embeddings": False}),
+    ("llama", "classification", {}),
+    ("llama", "lm", {}),
+    ("llama", "lm", {"tie_word_embeddings": True, "num_key_value_heads": 1}),
+    ("llama", "lm", {"num_key_value_heads": 4, "attention_bias": True, "mlp_bias": True}),
+    ("llama", "classification", {"attention_bias": True, "mlp_bias": True}),
+)
+ACCOUNTING_SEQ_LENS = (1, 12.75, 37.3, 128)
+
+
+def random_keep_sets(s, count: int, seed: int) -> list:
+    """Random keep-sets with a pruned hidden width, one layer without attention, one without FFN, a layer that
+    lost a key/value group, and (in the last) a layer with neither sublayer."""
+    from .prune import KeepSet
+
+    g = torch.Generator().manual_seed(seed)
+
+    def subset(n: int, low: int, high: int) -> torch.Tensor:
+        k = int(torch.randint(min(low, high), max(high, low) + 1, (1,), generator=g))
+        return torch.randperm(n, generator=g)[:k]
+
+    sets = []
+    for i in range(count):
+        keep = KeepSet(
+            subset(s.hidden, 1, s.hidden - 1),
+            [subset(l.kv_heads, 0, l.kv_heads) for l in s.layers],
+            [subset(l.ffn, 0, l.ffn) for l in s.layers],
+        )
+        no_attn, no_ffn, fewer_groups = i % s.n_layers, (i + 1) % s.n_layers, (i + 2) % s.n_layers
+        keep.heads[no_attn] = keep.heads[no_attn][:0]
+        keep.ffn[no_ffn] = keep.ffn[no_ffn][:0]
+        kv = s.layers[fewer_groups].kv_heads
+        keep.heads[fewer_groups] = subset(kv, 1, kv - 1)
+        if i == count - 1:
+            keep.ffn[no_attn] = keep.ffn[no_attn][:0]
+        sets.append(keep)
+    return sets
+
+
+def accounting_fixtures(out_dir: str, seed: int = 0, keep_sets: int = 3) -> list:
+    """For every case of ACCOUNTING_CASES: the full model and pruned ones, saved, with the backend's size accounting
+    (of the shape read back from the saved config.json) and the parameters PyTorch counts, for the TypeScript side
+    to compare its own accounting against (test/unit/accounting-parity.test.ts)."""
+    from torch import nn
+
+    from .checkpoint import load_shape
+    from .models.bert import BertEmbeddings
+    from .prune import KeepSet, prune_model
+    from .structure import count_params, flops_per_token
+
+    cases = []
+    for n, (family, task, overrides) in enumerate(ACCOUNTING_CASES):
+        model = build_tiny(family, task, seed=seed, **overrides)
+        for k, keep in enumerate([KeepSet.full(model.shape)] + random_keep_sets(model.shape, keep_sets, seed + n)):
+            pruned = prune_model(model, keep)
+            name = f"{n}-{family}-{task}-{k}"
+            model_dir = os.path.join(out_dir, name)
+            save_model(pruned, model_dir)
+            shape = load_shape(model_dir)
+            embedding = {id(p): p for m in pruned.modules() if isinstance(m, (nn.Embedding, BertEmbeddings)) for p in m.parameters()}
+            cases.append(
+                {
+                    "name": name,
+                    "overrides": overrides,
+                    "dir": model_dir,
+                    "units": keep.counts(),
+                    "params": count_params(shape),
+                    "paramsOfPrunedShape": count_params(pruned.shape),
+                    "flops": [[seq_len, flops_per_token(shape, seq_len)] for seq_len in ACCOUNTING_SEQ_LENS],
+                    "torch": {
+                        "total": sum(p.numel() for p in pruned.parameters()),
+                        "embedding": sum(p.numel() for p in embedding.values()),
+                        "encoder": sum(p.numel() for b in pruned.body.blocks() for p in b.parameters()),
+                    },
+                }
+            )
+    with open(os.path.join(out_dir, "cases.json"), "w") as f:
+        json.dump(cases, f)
+    return cases
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m vtrans.testing")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -181,16 +269,17 @@ def main(argv=None) -> None:
     t.add_argument("out_dir")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--overrides", default="{}", help="JSON object of config overrides")
-    o = sub.add_parser("onnx-fixtures")
-    o.add_argument("out_dir")
-    o.add_argument("--seed", type=int, default=0)
+    for fixtures in ("onnx-fixtures", "accounting-fixtures"):
+        o = sub.add_parser(fixtures)
+        o.add_argument("out_dir")
+        o.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     if a.cmd == "tiny":
         build_tiny(a.family, a.task, a.out_dir, a.seed, **json.loads(a.overrides))
         print(os.path.abspath(a.out_dir))
-    else:
-        onnx_fixtures(a.out_dir, a.seed)
-        print(os.path.abspath(os.path.join(a.out_dir, "cases.json")))
+        return
+    (onnx_fixtures if a.cmd == "onnx-fixtures" else accounting_fixtures)(a.out_dir, a.seed)
+    print(os.path.abspath(os.path.join(a.out_dir, "cases.json")))
 
 
 if __name__ == "__main__":

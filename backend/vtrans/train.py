@@ -39,6 +39,7 @@ from .errors import Cancelled, UserError
 from .evaluate import evaluate, task_loss
 from .export import export_onnx
 from .masks import MaskLadder, load_snapshot_weights, save_snapshot_weights
+from .models import VTransModel
 from .protocol import CompressResult
 from .prune import KeepSet
 from .report import Metric, RunReport, TestMetrics, TradeoffPoint, UnitCounts, write_report
@@ -218,10 +219,10 @@ class Compressor:
         return loss
 
     @staticmethod
-    def hidden_mse(student: list[torch.Tensor], teacher: list[torch.Tensor], batch: Batch, proj, dim_weights) -> torch.Tensor:
+    def hidden_mse(student: list[torch.Tensor], teacher: list[torch.Tensor], batch: Batch, proj, dim_weights) -> torch.Tensor | float:
         """Mean over layers of the squared error relative to the teacher's mean square, on real tokens."""
         valid = batch.attention_mask.bool()
-        total = 0.0
+        total: torch.Tensor | float = 0.0
         for s_h, t_h in zip(student[1:], teacher[1:]):
             s_h, t_h = s_h[valid].float(), t_h[valid].float()
             if proj is not None:
@@ -388,7 +389,7 @@ class Compressor:
         s = self.s
         self.selector = Selector(self.shape, ladder, s.budget, s.keep, self.seq_len, s.round_to, self.weights_for)
 
-    def weights_for(self, label: str | None) -> nn.Module:
+    def weights_for(self, label: str | None) -> VTransModel:
         """The weights the gates of a snapshot (or, for None, the final gates) were trained with."""
         weights = load_snapshot_weights(self.run.path, label)
         if weights is None:
@@ -398,7 +399,7 @@ class Compressor:
         return source
 
     # ------------------------------------------------------------------------------------------------------------
-    def phase_finetune(self, pruned: nn.Module, keep: KeepSet, resume: dict | None) -> nn.Module:
+    def phase_finetune(self, pruned: VTransModel, keep: KeepSet, resume: dict | None) -> VTransModel:
         s = self.s
         plan = self.plan("finetune", s.finetune_epochs, s.min_finetune_steps)
         proj = None
@@ -468,7 +469,7 @@ class Compressor:
     def better(self, a: float, b: float) -> bool:
         return a < b if self.shape.task == "lm" else a > b
 
-    def metric(self, model: nn.Module, shards: Shards, limit: int | None = None) -> Metric:
+    def metric(self, model: VTransModel, shards: Shards, limit: int | None = None) -> Metric:
         limit = limit if limit is not None else self.s.eval_examples
         return evaluate(model, shards, self.device, limit=limit, autocast=self.autocast, should_stop=self.check_stop)
 

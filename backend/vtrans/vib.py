@@ -11,6 +11,8 @@ attention sublayer), ffn (one per FFN neuron per layer), ffn_layer (one per FFN 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
@@ -19,6 +21,9 @@ from .settings import GRANULARITIES, VIBSettings
 from .structure import ModelShape
 
 __all__ = ["GRANULARITIES", "VIBSettings", "UnitGates", "VIBGates", "unit_counts"]
+
+if TYPE_CHECKING:
+    from .prune import UnitScales
 
 
 def unit_counts(s: ModelShape) -> dict[str, list[int]]:
@@ -58,6 +63,10 @@ class UnitGates(nn.Module):
     def keep_probs(self, g: str) -> torch.Tensor:
         raise NotImplementedError
 
+    def sample(self, batch: int) -> Gates:
+        """Training gates for a batch (one draw per example and unit)."""
+        raise NotImplementedError
+
     def scores(self) -> dict[str, torch.Tensor]:
         """Per-unit ranking scores: positive keeps the unit; the lowest go first when a budget is cut."""
         raise NotImplementedError
@@ -66,10 +75,10 @@ class UnitGates(nn.Module):
         """The values folded into the weights of kept units."""
         raise NotImplementedError
 
-    def kl(self):
+    def kl(self) -> torch.Tensor | float:
         return 0.0
 
-    def scales(self):
+    def scales(self) -> UnitScales:
         from .prune import UnitScales
 
         v = {g: t.detach().float().cpu() for g, t in self.unit_scales().items()}
@@ -83,13 +92,17 @@ class UnitGates(nn.Module):
         device = next(self.parameters()).device
         return masked_gates(self.shape, threshold_keep(self.shape, self.scores()), self.scales(), device=device)
 
+    def parameter_dicts(self) -> dict[str, nn.ParameterDict]:
+        """The subclass's parameters (μ, log σ², log α, ...), each one flat tensor per granularity."""
+        return {name: d for name, d in self.named_children() if isinstance(d, nn.ParameterDict)}
+
     def state(self) -> dict[str, torch.Tensor]:
         """Flat tensors for masks.safetensors: `<granularity>.<parameter>`."""
-        return {f"{g}.{name}": t.detach().cpu().clone() for name, d in self.named_children() for g, t in d.items()}
+        return {f"{g}.{name}": t.detach().cpu().clone() for name, d in self.parameter_dicts().items() for g, t in d.items()}
 
     def load(self, state: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():
-            for name, d in self.named_children():
+            for name, d in self.parameter_dicts().items():
                 for g in GRANULARITIES:
                     d[g].copy_(state[f"{g}.{name}"])
 
@@ -105,9 +118,9 @@ class VIBGates(UnitGates):
     def log_alpha(self, g: str) -> torch.Tensor:
         return torch.log(self.mu[g].pow(2) + 1e-12) - self.logvar[g]
 
-    def kl(self) -> torch.Tensor:
+    def kl(self) -> torch.Tensor | float:
         """Σ over granularities of multiplier × mean over units of ½·log(1 + μ²/σ²)."""
-        total = 0.0
+        total: torch.Tensor | float = 0.0
         for g in GRANULARITIES:
             if self.settings.kl[g] > 0 and self.mu[g].numel():
                 total = total + self.settings.kl[g] * 0.5 * nn.functional.softplus(self.log_alpha(g)).mean()

@@ -1,6 +1,7 @@
 /**
  * Size accounting for a model shape: parameter counts by part and forward FLOPs per token.
- * The backend's `vtrans/accounting.py` implements the same formulas for budgets; tests keep the two equal.
+ * The backend implements the same formulas in each family module (`backend/vtrans/models/<family>.py`, dispatched
+ * by `vtrans/structure.py`); test/unit/accounting-parity.test.ts checks that both sides and PyTorch agree.
  *
  * Parameters (Hugging Face layouts, H = hidden width, d = head_dim, h/g = query/key-value heads, F = FFN size):
  *   bert/roberta  embeddings V·H + P·H + T·H + 2H (LayerNorm);

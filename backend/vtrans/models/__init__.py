@@ -1,46 +1,37 @@
-"""The four supported families; `build_model` picks the class for a shape's family and task."""
+"""The four supported families, one module each (forward pass, config fields, size accounting, weight slicing):
+`FAMILIES` maps a config's `model_type` to its family object; `build_model` picks the class for a shape's family
+and task."""
 
 from __future__ import annotations
 
-from torch import nn
+from ..structure import ModelShape, family_of
+from .bert import BERT
+from .common import NO_GATES, AttentionCapture, Family, Gates, ModelOutput, VTransModel
+from .gpt2 import GPT2
+from .llama import LLAMA
+from .roberta import ROBERTA
 
-from ..errors import CheckpointError
-from ..structure import ModelShape
-from .bert import BertForSequenceClassification
-from .common import NO_GATES, AttentionCapture, Gates, ModelOutput
-from .gpt2 import GPT2ForSequenceClassification, GPT2LMHeadModel
-from .llama import LlamaForCausalLM, LlamaForSequenceClassification
-from .roberta import RobertaForSequenceClassification
+FAMILIES: dict[str, Family] = {f.name: f for f in (BERT, ROBERTA, GPT2, LLAMA)}
 
-CLASSES = {
-    ("bert", "classification"): BertForSequenceClassification,
-    ("roberta", "classification"): RobertaForSequenceClassification,
-    ("gpt2", "classification"): GPT2ForSequenceClassification,
-    ("gpt2", "lm"): GPT2LMHeadModel,
-    ("llama", "classification"): LlamaForSequenceClassification,
-    ("llama", "lm"): LlamaForCausalLM,
-}
+CLASSES: dict[tuple[str, str], type[VTransModel]] = {(f.name, task): cls for f in FAMILIES.values() for task, cls in f.classes.items()}
 
-ARCHITECTURES = {
-    cls: name
-    for name, cls in (
-        ("BertForSequenceClassification", BertForSequenceClassification),
-        ("RobertaForSequenceClassification", RobertaForSequenceClassification),
-        ("GPT2ForSequenceClassification", GPT2ForSequenceClassification),
-        ("GPT2LMHeadModel", GPT2LMHeadModel),
-        ("LlamaForSequenceClassification", LlamaForSequenceClassification),
-        ("LlamaForCausalLM", LlamaForCausalLM),
-    )
-}
+# The `architectures` entry of a saved config: the classes carry Hugging Face's names.
+ARCHITECTURES: dict[type[VTransModel], str] = {cls: cls.__name__ for cls in CLASSES.values()}
 
 
-def build_model(shape: ModelShape) -> nn.Module:
-    cls = CLASSES.get((shape.family, shape.task))
-    if cls is None:
-        raise CheckpointError(
-            f"config.json: {shape.family} models support tasks {', '.join(t for f, t in CLASSES if f == shape.family)}, not {shape.task!r}."
-        )
-    return cls(shape)
+def build_model(shape: ModelShape) -> VTransModel:
+    return family_of(shape.family).model_class(shape.task)(shape)
 
 
-__all__ = ["build_model", "CLASSES", "Gates", "NO_GATES", "AttentionCapture", "ModelOutput", "ARCHITECTURES"]
+__all__ = [
+    "build_model",
+    "FAMILIES",
+    "CLASSES",
+    "Family",
+    "VTransModel",
+    "Gates",
+    "NO_GATES",
+    "AttentionCapture",
+    "ModelOutput",
+    "ARCHITECTURES",
+]

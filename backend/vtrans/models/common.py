@@ -1,6 +1,10 @@
-"""Pieces every family shares: the gates VTrans multiplies into a forward pass, norms restricted to kept hidden
-dimensions, the attention kernel (PyTorch's scaled_dot_product_attention; the explicit product when attention maps
-are captured or a model is exported).
+"""Pieces every family shares.
+
+The forward pass: the gates VTrans multiplies into it, norms restricted to kept hidden dimensions, the attention
+kernel (PyTorch's scaled_dot_product_attention; the explicit product when attention maps are captured or a model
+is exported). The typed skeleton of a model (`VTransModel` with its `Body` of `Block`s) and the two decoder heads.
+The `Family` interface that each family module implements once (config reading, size accounting, weight
+slicing for physical pruning), with the slicing helpers and the decoder families' shared head.
 
 Gates (all optional, each either one value per unit or one per example and unit, shape (B, n)):
     hidden     (H,)    every hidden dimension: multiplied into the embedding output, every norm output and every
@@ -17,24 +21,33 @@ Gates (all optional, each either one value per unit or one per example and unit,
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..errors import CheckpointError
+from ..structure import ConfigReader, Count, LayerShape, ModelShape
+
+if TYPE_CHECKING:
+    from ..prune import KeepSet, UnitScales
 
 
 @dataclass
 class Gates:
     hidden: torch.Tensor | None = None
     norm_dims: torch.Tensor | None = None
-    heads: list[torch.Tensor | None] = field(default_factory=list)
-    attn: list[torch.Tensor | None] = field(default_factory=list)
-    ffn: list[torch.Tensor | None] = field(default_factory=list)
-    ffn_layer: list[torch.Tensor | None] = field(default_factory=list)
+    heads: Sequence[torch.Tensor | None] = ()
+    attn: Sequence[torch.Tensor | None] = ()
+    ffn: Sequence[torch.Tensor | None] = ()
+    ffn_layer: Sequence[torch.Tensor | None] = ()
 
     @staticmethod
-    def _at(xs: list[torch.Tensor | None], i: int) -> torch.Tensor | None:
+    def _at(xs: Sequence[torch.Tensor | None], i: int) -> torch.Tensor | None:
         return xs[i] if i < len(xs) else None
 
     def scale_hidden(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,7 +73,7 @@ class Gates:
         g = g.view(-1, ctx.shape[1], 1, 1) if g.dim() == 2 else g.view(1, -1, 1, 1)
         return ctx * g.to(ctx.dtype)
 
-    def _scale_sublayer(self, xs, layer: int, out: torch.Tensor) -> torch.Tensor:
+    def _scale_sublayer(self, xs: Sequence[torch.Tensor | None], layer: int, out: torch.Tensor) -> torch.Tensor:
         g = self._at(xs, layer)
         if g is None:
             return out
@@ -131,8 +144,6 @@ ACTIVATIONS = {
 
 
 def activation(name: str, source: str):
-    from ..errors import CheckpointError
-
     if name not in ACTIVATIONS:
         raise CheckpointError(f"{source}: activation {name!r} is not supported (supported: {', '.join(sorted(ACTIVATIONS))}).")
     return ACTIVATIONS[name]
@@ -215,55 +226,281 @@ class ModelOutput:
     hidden_states: list[torch.Tensor] = field(default_factory=list)  # embedding output + each layer's output
 
 
-class DecoderModel(nn.Module):
-    """GPT-2 and LLaMA: a body stored under Hugging Face's attribute name (`body_prefix`) and one of two heads."""
+# ----------------------------------------------------------------------------------------------------------------
+# The typed skeleton every family's modules fill in.
 
-    family = ""
-    body_prefix = ""
 
-    def __init__(self, s, body: nn.Module):
+@dataclass(frozen=True)
+class UnitWeight:
+    """A weight that belongs to prunable units: the axis that indexes them, and channels per unit along it."""
+
+    kind: str  # "heads" (one unit per key/value group) | "ffn" (one per neuron)
+    weight: torch.Tensor
+    axis: int
+    width: int
+
+
+class Block(nn.Module):
+    """One transformer block."""
+
+    def unit_weights(self) -> list[UnitWeight]:
+        """The block's weights that belong to its heads and FFN neurons (what the magnitude baseline measures)."""
+        raise NotImplementedError
+
+
+class Body(nn.Module):
+    """A family's embeddings and blocks, producing the hidden states (Hugging Face's BertModel, GPT2Model, ...)."""
+
+    def __init__(self, s: ModelShape):
         super().__init__()
-        self.shape = s
-        self.add_module(self.body_prefix.rstrip("."), body)
+        self.use_sdpa = True  # False: the explicit attention product (exporters, attention capture)
 
     @property
-    def body(self) -> nn.Module:
+    def input_embeddings(self) -> nn.Embedding:
+        raise NotImplementedError
+
+    def blocks(self) -> list[Block]:
+        raise NotImplementedError
+
+
+class VTransModel(nn.Module):
+    """Every model class: the shape it was built from, its body under Hugging Face's attribute name
+    (`body_prefix`, so checkpoints load by name), and a task head.
+
+    `forward(input_ids, attention_mask, token_type_ids)` gives the logits; `run` also takes VTrans gates and an
+    attention capture, and returns the hidden states too."""
+
+    body_prefix: ClassVar[str] = ""
+    body_class: ClassVar[type[Body]]
+
+    def __init__(self, s: ModelShape):
+        super().__init__()
+        self.shape = s
+        self.add_module(self.body_prefix.rstrip("."), self.body_class(s))
+
+    @property
+    def body(self) -> Body:
         return getattr(self, self.body_prefix.rstrip("."))
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
-        return self.run(input_ids, attention_mask).logits
+    def run(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        gates: Gates = NO_GATES,
+        capture: AttentionCapture | None = None,
+    ) -> ModelOutput:
+        raise NotImplementedError
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return self.run(input_ids, attention_mask, token_type_ids).logits
 
 
-class CausalLM(DecoderModel):
+class CausalLM(VTransModel):
     """Logits over the vocabulary; the output projection is the input embedding table unless untied."""
 
-    def __init__(self, s, body: nn.Module):
-        super().__init__(s, body)
-        if not s.tied_embeddings:
-            self.lm_head = nn.Linear(s.hidden, s.vocab, bias=False)
+    def __init__(self, s: ModelShape):
+        super().__init__(s)
+        self.lm_head = None if s.tied_embeddings else nn.Linear(s.hidden, s.vocab, bias=False)
 
     def output_embeddings(self) -> torch.Tensor:
-        return self.lm_head.weight if hasattr(self, "lm_head") else self.body.input_embeddings.weight
+        return self.body.input_embeddings.weight if self.lm_head is None else self.lm_head.weight
 
-    def run(
-        self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES, capture: AttentionCapture | None = None
-    ) -> ModelOutput:
+    def run(self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES, capture=None) -> ModelOutput:
         states = self.body(input_ids, attention_mask, gates, capture)
         return ModelOutput(torch.matmul(states[-1], self.output_embeddings().t()), states)
 
 
-class LastTokenClassifier(DecoderModel):
+class LastTokenClassifier(VTransModel):
     """Sequence classification from the rightmost non-padding token, as Hugging Face's decoder classifiers do."""
 
-    def __init__(self, s, body: nn.Module):
-        super().__init__(s, body)
+    def __init__(self, s: ModelShape):
+        super().__init__(s)
         self.score = nn.Linear(s.hidden, max(s.num_labels, 1), bias=False)
         self.pad_token_id = s.config.get("pad_token_id")
 
-    def run(
-        self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES, capture: AttentionCapture | None = None
-    ) -> ModelOutput:
+    def run(self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES, capture=None) -> ModelOutput:
         states = self.body(input_ids, attention_mask, gates, capture)
         last = last_token_index(input_ids, self.pad_token_id)
         pooled = states[-1][torch.arange(input_ids.shape[0], device=input_ids.device), last]
         return ModelOutput(self.score(pooled), states)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Physical pruning: the pieces every family's weight slicing uses.
+
+
+def query_channels(groups: torch.Tensor, group_size: int, head_dim: int) -> torch.Tensor:
+    """Channel indices of the query heads of the kept key/value groups (query head j reads group j // group_size)."""
+    heads = (groups[:, None] * group_size + torch.arange(group_size)[None, :]).reshape(-1)
+    return (heads[:, None] * head_dim + torch.arange(head_dim)[None, :]).reshape(-1)
+
+
+def group_channels(groups: torch.Tensor, head_dim: int) -> torch.Tensor:
+    return (groups[:, None] * head_dim + torch.arange(head_dim)[None, :]).reshape(-1)
+
+
+class Slicer:
+    """Builds the pruned state dict: `rows`/`cols` select kept indices and multiply in scales."""
+
+    def __init__(self, state: dict[str, torch.Tensor]):
+        self.src = state
+        self.out: dict[str, torch.Tensor] = {}
+
+    def put(
+        self,
+        name: str,
+        rows: torch.Tensor | None = None,
+        cols: torch.Tensor | None = None,
+        row_scale: torch.Tensor | None = None,
+        col_scale: torch.Tensor | None = None,
+    ) -> None:
+        t = self.src[name]
+        if rows is not None:
+            t = t.index_select(0, rows)
+        if cols is not None:
+            t = t.index_select(1, cols)
+        if row_scale is not None:
+            t = t * (row_scale[:, None] if t.dim() == 2 else row_scale)
+        if col_scale is not None:
+            t = t * col_scale[None, :]
+        self.out[name] = t
+
+    def has(self, name: str) -> bool:
+        return name in self.src
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# A family: everything generic code needs to know of it, in one object per family (models.FAMILIES).
+
+
+class Family(ABC):
+    """A model family's facts beyond its forward pass: how its config.json reads into a `ModelShape`, its size
+    accounting, how physical pruning slices its weights, and its model classes.
+
+    The size formulas take the hidden width `H`, query heads `h`, key/value heads `g` and FFN neurons `F` as ints
+    (an exact keep-set) or as tensors (expected counts under soft gates, which `budget.expected_fraction`
+    differentiates), and `attn_on`/`ffn_on` as 0/1 or the keep probabilities of whole sublayers: plain arithmetic
+    only. They mirror src/core/accounting.ts.
+    """
+
+    name: ClassVar[str]
+    body_prefix: ClassVar[str]
+    classes: ClassVar[dict[str, type[VTransModel]]]  # by task
+    # Name prefixes of the classification head's parameters: what a pretrained body lacks (`vtrans add-head`).
+    new_head_weights: ClassVar[tuple[str, ...]]
+    # Suffixes of tensors the family's checkpoints carry that are no parameters here (buffers, a tied LM head).
+    unused_weights: ClassVar[tuple[str, ...]] = ()
+    # A decoder: a language model unless the config names a classification head, which reads the last token.
+    causal: ClassVar[bool] = False
+    # Grouped-query attention: the config may give key/value heads apart from query heads.
+    grouped_query: ClassVar[bool] = False
+    ffn_matrices: ClassVar[int] = 2  # weight matrices an FFN neuron has a row or column in
+    hidden_key: ClassVar[str] = "hidden_size"  # the config field of the hidden width
+
+    # -- config.json ------------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def shape_from_config(self, c: ConfigReader, task: str | None) -> ModelShape: ...
+
+    def default_task(self, labels: int) -> str:
+        return "classification" if labels > 0 or not self.causal else "lm"
+
+    def pruned_config(self, s: ModelShape, p: ModelShape) -> dict[str, Any]:
+        """The source config with the pruned sizes `p` (docs/model-format.md)."""
+        cfg = dict(s.config)
+        cfg[self.hidden_key] = p.hidden
+        cfg["head_dim"] = s.head_dim
+        cfg["layer_num_attention_heads"] = [l.heads for l in p.layers]
+        if self.grouped_query:
+            cfg["layer_num_key_value_heads"] = [l.kv_heads for l in p.layers]
+        cfg["layer_intermediate_size"] = [l.ffn for l in p.layers]
+        cfg.update(self.pruned_config_extras(s))
+        return cfg
+
+    def pruned_config_extras(self, s: ModelShape) -> dict[str, Any]:
+        """Fields a pruned model needs because the pruned sizes no longer imply them."""
+        return {}
+
+    def model_class(self, task: str) -> type[VTransModel]:
+        cls = self.classes.get(task)
+        if cls is None:
+            raise CheckpointError(f"config.json: {self.name} models support tasks {', '.join(self.classes)}, not {task!r}.")
+        return cls
+
+    # -- size accounting --------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def layer_params(self, s: ModelShape, H: Count, h: Count, g: Count, F: Count, attn_on: Count, ffn_on: Count) -> Count:
+        """Parameters of one transformer block (CoFi's encoder parameters)."""
+
+    @abstractmethod
+    def embedding_params(self, s: ModelShape, H: Count) -> Count: ...
+
+    @abstractmethod
+    def head_params(self, s: ModelShape, H: Count) -> Count:
+        """Pooler, final norm and task head."""
+
+    def layer_flops(self, s: ModelShape, H: Count, h: Count, g: Count, F: Count, seq_len: float, attn_on: Count, ffn_on: Count) -> Count:
+        """Q, K, V and output projections, scores and weighted sum over `seq_len` keys, the FFN's matrices."""
+        d = s.head_dim
+        attn = 2 * H * (h + 2 * g) * d + 2 * h * d * H + 4 * seq_len * h * d
+        return attn_on * attn + ffn_on * 2 * H * F * self.ffn_matrices
+
+    def head_flops(self, s: ModelShape, H: Count, seq_len: float) -> Count:
+        """Per token: the LM head at every position; a classifier once per sequence."""
+        if s.task == "lm":
+            return 2 * H * s.vocab
+        if s.num_labels:
+            return self.classifier_flops(s, H) / seq_len
+        return 0
+
+    def classifier_flops(self, s: ModelShape, H: Count) -> Count:
+        return 2 * H * s.num_labels
+
+    def group_params(self, s: ModelShape, layer: LayerShape) -> int:
+        """Weights of one key/value group: the q and o rows of its query heads, its k and v (biases aside)."""
+        return s.hidden * s.head_dim * (2 * layer.group_size + 2)
+
+    def neuron_params(self, s: ModelShape) -> int:
+        """Weights of one FFN neuron (biases aside)."""
+        return s.hidden * self.ffn_matrices
+
+    # -- physical pruning -------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def slice_weights(self, s: ModelShape, keep: KeepSet, sc: UnitScales, st: Slicer) -> None:
+        """Puts the kept units' weights, with the scales folded in (prune.py's docstring), into `st`."""
+
+
+class DecoderFamily(Family):
+    """GPT-2 and LLaMA: a final norm, then an LM head (tied to the input embeddings unless untied) or `score`."""
+
+    causal = True
+    final_norm: ClassVar[str]  # its parameter name prefix
+    norm_vectors: ClassVar[int]  # parameter vectors of one norm: LayerNorm's weight and bias, RMSNorm's weight
+
+    def head_params(self, s: ModelShape, H: Count) -> Count:
+        final_norm = self.norm_vectors * H
+        if s.num_labels:
+            return final_norm + H * s.num_labels
+        return final_norm + (0 if s.tied_embeddings else s.vocab * H)
+
+    def slice_head(self, s: ModelShape, hid: torch.Tensor, sh: torch.Tensor, st: Slicer) -> None:
+        """The final norm's output is only masked (not scaled). An LM head tied to the input embeddings, which now
+        carry the hidden scales, reads the norm output divided by those scales: folded into the norm's weights.
+
+        A kept dimension whose gate closed (scale 0, as hard-concrete gates give when the budget is filled back
+        with closed units) has a zero column in the tied head, so nothing can reach the logits through it: its
+        norm weight becomes 0 rather than 1/0."""
+        tied = s.task == "lm" and s.tied_embeddings
+        inverse = torch.where(sh.abs() > 1e-12, sh.reciprocal(), torch.zeros_like(sh))
+        for n in ("weight", "bias"):
+            if st.has(f"{self.final_norm}.{n}"):
+                st.put(f"{self.final_norm}.{n}", rows=hid, row_scale=inverse if tied else None)
+        if s.task == "lm" and not tied:
+            st.put("lm_head.weight", cols=hid)
+        elif s.task != "lm":
+            st.put("score.weight", cols=hid)

@@ -1,5 +1,7 @@
 """LLaMA as Hugging Face computes it: RMSNorm (in float32), rotary position embeddings (default, linear and
-llama3 frequency scaling), grouped-query attention, SiLU-gated MLP; causal LM or sequence classification.
+llama3 frequency scaling), grouped-query attention, SiLU-gated MLP; causal LM or sequence classification. And the
+family (`LLAMA`): its config fields (key/value heads, optional projection biases, an untied LM head by default),
+size accounting and weight slicing.
 
 Parameter names are Hugging Face's (`model.layers.0.self_attn.q_proj.weight`, ...). VTrans prunes attention
 per key/value group: a group's key/value head goes together with its query heads.
@@ -8,13 +10,34 @@ per key/value group: a group's key/value head goes together with its query heads
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
 
 from ..errors import CheckpointError
-from ..structure import LayerShape, ModelShape
-from .common import AttentionCapture, CausalLM, Gates, LastTokenClassifier, RMSNorm, activation, attend, padding_bias, repeat_kv
+from ..structure import ConfigReader, Count, LayerShape, ModelShape
+from .common import (
+    AttentionCapture,
+    Block,
+    Body,
+    CausalLM,
+    DecoderFamily,
+    Gates,
+    LastTokenClassifier,
+    RMSNorm,
+    Slicer,
+    UnitWeight,
+    activation,
+    attend,
+    group_channels,
+    padding_bias,
+    query_channels,
+    repeat_kv,
+)
+
+if TYPE_CHECKING:
+    from ..prune import KeepSet, UnitScales
 
 
 def rope_inv_freq(cfg: dict, head_dim: int) -> torch.Tensor:
@@ -45,36 +68,43 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-class LlamaDecoderLayer(nn.Module):
+class LlamaAttention(nn.Module):
+    def __init__(self, hidden: int, heads: int, kv_heads: int, head_dim: int, bias: bool):
+        super().__init__()
+        self.q_proj = nn.Linear(hidden, heads * head_dim, bias=bias)
+        self.k_proj = nn.Linear(hidden, kv_heads * head_dim, bias=bias)
+        self.v_proj = nn.Linear(hidden, kv_heads * head_dim, bias=bias)
+        self.o_proj = nn.Linear(heads * head_dim, hidden, bias=bias)
+
+
+class LlamaMLP(nn.Module):
+    def __init__(self, hidden: int, ffn: int, bias: bool):
+        super().__init__()
+        self.gate_proj = nn.Linear(hidden, ffn, bias=bias)
+        self.up_proj = nn.Linear(hidden, ffn, bias=bias)
+        self.down_proj = nn.Linear(ffn, hidden, bias=bias)
+
+
+class LlamaDecoderLayer(Block):
     def __init__(self, s: ModelShape, shape: LayerShape):
         super().__init__()
         cfg = s.config
         H, d, h, g, F = s.hidden, s.head_dim, shape.heads, shape.kv_heads, shape.ffn
         eps = float(cfg.get("rms_norm_eps", 1e-6))
         self.n_heads, self.n_kv, self.head_dim = h, g, d
-        if h:
-            self.input_layernorm = RMSNorm(H, eps)
-            attn = nn.Module()
-            attn.q_proj = nn.Linear(H, h * d, bias=s.attention_bias)
-            attn.k_proj = nn.Linear(H, g * d, bias=s.attention_bias)
-            attn.v_proj = nn.Linear(H, g * d, bias=s.attention_bias)
-            attn.o_proj = nn.Linear(h * d, H, bias=s.attention_bias)
-            self.self_attn = attn
-        if F:
-            self.post_attention_layernorm = RMSNorm(H, eps)
-            mlp = nn.Module()
-            mlp.gate_proj = nn.Linear(H, F, bias=s.mlp_bias)
-            mlp.up_proj = nn.Linear(H, F, bias=s.mlp_bias)
-            mlp.down_proj = nn.Linear(F, H, bias=s.mlp_bias)
-            self.mlp = mlp
+        # A removed sublayer takes its norm with it (pre-norm).
+        self.input_layernorm = RMSNorm(H, eps) if h else None
+        self.self_attn = LlamaAttention(H, h, g, d, s.attention_bias) if h else None
+        self.post_attention_layernorm = RMSNorm(H, eps) if F else None
+        self.mlp = LlamaMLP(H, F, s.mlp_bias) if F else None
         self.act = activation(cfg.get("hidden_act", "silu"), "config.json")
         self.attn_dropout_p = float(cfg.get("attention_dropout", 0.0))
 
     def forward(self, x, bias, cos, sin, gates: Gates, index: int, capture: AttentionCapture | None, use_sdpa: bool):
         b, t, _ = x.shape
-        if self.n_heads:
+        sa = self.self_attn
+        if sa is not None and self.input_layernorm is not None:
             a_in = gates.scale_hidden(self.input_layernorm(x, gates.norm_dims))
-            sa = self.self_attn
             q = sa.q_proj(a_in).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
             k = sa.k_proj(a_in).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
             v = sa.v_proj(a_in).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
@@ -87,25 +117,47 @@ class LlamaDecoderLayer(nn.Module):
             ctx = gates.scale_heads(index, ctx, rep)
             a = sa.o_proj(ctx.transpose(1, 2).reshape(b, t, -1))
             x = x + gates.scale_hidden(gates.scale_attn(index, a))
-        if hasattr(self, "mlp"):
+        if self.mlp is not None and self.post_attention_layernorm is not None:
             m_in = gates.scale_hidden(self.post_attention_layernorm(x, gates.norm_dims))
             h = gates.scale_ffn(index, self.act(self.mlp.gate_proj(m_in)) * self.mlp.up_proj(m_in))
             x = x + gates.scale_hidden(gates.scale_ffn_layer(index, self.mlp.down_proj(h)))
         return x
 
+    def unit_weights(self) -> list[UnitWeight]:
+        d, group_size = self.head_dim, (self.n_heads // self.n_kv if self.n_kv else 1)
+        out = []
+        if self.self_attn is not None:
+            sa = self.self_attn
+            out += [
+                UnitWeight("heads", sa.q_proj.weight, 0, d * group_size),
+                UnitWeight("heads", sa.k_proj.weight, 0, d),
+                UnitWeight("heads", sa.v_proj.weight, 0, d),
+                UnitWeight("heads", sa.o_proj.weight, 1, d * group_size),
+            ]
+        if self.mlp is not None:
+            out += [
+                UnitWeight("ffn", m.weight, axis, 1)
+                for m, axis in ((self.mlp.gate_proj, 0), (self.mlp.up_proj, 0), (self.mlp.down_proj, 1))
+            ]
+        return out
 
-class LlamaModel(nn.Module):
+
+class LlamaModel(Body):
+    inv_freq: torch.Tensor
+
     def __init__(self, s: ModelShape):
-        super().__init__()
+        super().__init__(s)
         self.embed_tokens = nn.Embedding(s.vocab, s.hidden)
         self.layers = nn.ModuleList(LlamaDecoderLayer(s, l) for l in s.layers)
         self.norm = RMSNorm(s.hidden, float(s.config.get("rms_norm_eps", 1e-6)))
         self.register_buffer("inv_freq", rope_inv_freq(s.config, s.head_dim), persistent=False)
-        self.use_sdpa = True
 
     @property
     def input_embeddings(self) -> nn.Embedding:
         return self.embed_tokens
+
+    def blocks(self) -> list[Block]:
+        return [cast(Block, b) for b in self.layers]
 
     def rotary(self, t: int, device, dtype):
         pos = torch.arange(t, device=device, dtype=torch.float32)
@@ -113,7 +165,7 @@ class LlamaModel(nn.Module):
         emb = torch.cat((freqs, freqs), dim=-1)
         return emb.cos().to(dtype), emb.sin().to(dtype)
 
-    def forward(self, input_ids, attention_mask, gates: Gates, capture) -> list:
+    def forward(self, input_ids, attention_mask, gates: Gates, capture) -> list[torch.Tensor]:
         x = gates.scale_hidden(self.embed_tokens(input_ids))
         t = input_ids.shape[1]
         bias = padding_bias(attention_mask, x.dtype, causal=True, q_len=t, device=x.device)
@@ -127,16 +179,90 @@ class LlamaModel(nn.Module):
 
 
 class LlamaForCausalLM(CausalLM):
-    family = "llama"
     body_prefix = "model."
-
-    def __init__(self, s: ModelShape):
-        super().__init__(s, LlamaModel(s))
+    body_class = LlamaModel
 
 
 class LlamaForSequenceClassification(LastTokenClassifier):
-    family = "llama"
     body_prefix = "model."
+    body_class = LlamaModel
 
-    def __init__(self, s: ModelShape):
-        super().__init__(s, LlamaModel(s))
+
+class LlamaFamily(DecoderFamily):
+    name = "llama"
+    body_prefix = "model."
+    classes = {"classification": LlamaForSequenceClassification, "lm": LlamaForCausalLM}
+    new_head_weights = ("score.",)
+    unused_weights = ("rotary_emb.inv_freq", "lm_head.weight")  # a buffer older checkpoints saved; a tied head
+    grouped_query = True
+    ffn_matrices = 3  # gate, up, down
+    final_norm = "model.norm"
+    norm_vectors = 1
+
+    def shape_from_config(self, c: ConfigReader, task: str | None) -> ModelShape:
+        hidden = c.num("hidden_size")
+        n_layers = c.num("num_hidden_layers")
+        heads = c.num("num_attention_heads")
+        kv_heads = c.num("num_key_value_heads", heads)
+        head_dim = c.head_dim(hidden, heads, kv_heads)
+        layers = c.layers(n_layers, heads, kv_heads, c.num("intermediate_size"), grouped_query=True)
+        labels = c.labels
+        return ModelShape(
+            family=self.name,
+            hidden=hidden,
+            head_dim=head_dim,
+            layers=layers,
+            vocab=c.num("vocab_size"),
+            max_positions=c.num("max_position_embeddings", 2048),
+            type_vocab=0,
+            num_labels=labels,
+            task=task or self.default_task(labels),
+            tied_embeddings=c.flag("tie_word_embeddings", False),
+            attention_bias=c.flag("attention_bias", False),
+            mlp_bias=c.flag("mlp_bias", False),
+            config=c.cfg,
+        )
+
+    def layer_params(self, s: ModelShape, H: Count, h: Count, g: Count, F: Count, attn_on: Count, ffn_on: Count) -> Count:
+        d = s.head_dim
+        attn = H + H * h * d + 2 * H * g * d + h * d * H + ((h * d + 2 * g * d + H) if s.attention_bias else 0)
+        ffn = H + 3 * H * F + ((2 * F + H) if s.mlp_bias else 0)
+        return attn_on * attn + ffn_on * ffn
+
+    def embedding_params(self, s: ModelShape, H: Count) -> Count:
+        return s.vocab * H
+
+    def slice_weights(self, s: ModelShape, keep: KeepSet, sc: UnitScales, st: Slicer) -> None:
+        hid = keep.hidden
+        sh = sc.hidden[hid]
+        st.put(f"{self.body_prefix}embed_tokens.weight", cols=hid, col_scale=sh)
+        for i, l in enumerate(s.layers):
+            p = f"{self.body_prefix}layers.{i}."
+            if len(keep.heads[i]):
+                g = keep.heads[i]
+                qi, kvi = query_channels(g, l.group_size, s.head_dim), group_channels(g, s.head_dim)
+                sq = sc.heads[i][g].repeat_interleave(l.group_size * s.head_dim)
+                st.put(f"{p}input_layernorm.weight", rows=hid, row_scale=sh)
+                st.put(f"{p}self_attn.q_proj.weight", rows=qi, cols=hid)
+                st.put(f"{p}self_attn.k_proj.weight", rows=kvi, cols=hid)
+                st.put(f"{p}self_attn.v_proj.weight", rows=kvi, cols=hid)
+                st.put(f"{p}self_attn.o_proj.weight", rows=hid, cols=qi, row_scale=sh * sc.attn[i], col_scale=sq)
+                if s.attention_bias:
+                    st.put(f"{p}self_attn.q_proj.bias", rows=qi)
+                    st.put(f"{p}self_attn.k_proj.bias", rows=kvi)
+                    st.put(f"{p}self_attn.v_proj.bias", rows=kvi)
+                    st.put(f"{p}self_attn.o_proj.bias", rows=hid, row_scale=sh * sc.attn[i])
+            if len(keep.ffn[i]):
+                fi = keep.ffn[i]
+                st.put(f"{p}post_attention_layernorm.weight", rows=hid, row_scale=sh)
+                for m in ("gate_proj", "up_proj"):
+                    st.put(f"{p}mlp.{m}.weight", rows=fi, cols=hid)
+                    if s.mlp_bias:
+                        st.put(f"{p}mlp.{m}.bias", rows=fi)
+                st.put(f"{p}mlp.down_proj.weight", rows=hid, cols=fi, row_scale=sh * sc.ffn_layer[i], col_scale=sc.ffn[i][fi])
+                if s.mlp_bias:
+                    st.put(f"{p}mlp.down_proj.bias", rows=hid, row_scale=sh * sc.ffn_layer[i])
+        self.slice_head(s, hid, sh, st)
+
+
+LLAMA = LlamaFamily()

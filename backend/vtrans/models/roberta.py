@@ -1,14 +1,15 @@
 """RoBERTa for sequence classification: BERT's body with position ids that skip padding (counted from
-`pad_token_id + 1`, as Hugging Face derives them from the input ids) and a two-layer head on the <s> token."""
+`pad_token_id + 1`, as Hugging Face derives them from the input ids) and a two-layer head on the <s> token; the
+family (`ROBERTA`) is BERT's but for that head and one segment type by default."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ..structure import ModelShape
-from .bert import BertEmbeddings, BertEncoderModel, namespace
-from .common import NO_GATES, AttentionCapture, Gates, ModelOutput
+from ..structure import Count, ModelShape
+from .bert import BertEmbeddings, BertEncoderModel, BertFamily
+from .common import NO_GATES, Gates, ModelOutput, Slicer, VTransModel
 
 
 class RobertaEmbeddings(BertEmbeddings):
@@ -25,28 +26,45 @@ class RobertaEncoderModel(BertEncoderModel):
     embeddings_class = RobertaEmbeddings
 
 
-class RobertaForSequenceClassification(nn.Module):
-    family = "roberta"
+class RobertaClassificationHead(nn.Module):
+    def __init__(self, hidden: int, head_hidden: int, labels: int):
+        super().__init__()
+        self.dense = nn.Linear(hidden, head_hidden)
+        self.out_proj = nn.Linear(head_hidden, labels)
+
+
+class RobertaForSequenceClassification(VTransModel):
     body_prefix = "roberta."
+    body_class = RobertaEncoderModel
+    roberta: RobertaEncoderModel
 
     def __init__(self, s: ModelShape):
-        super().__init__()
-        self.shape = s
-        self.roberta = RobertaEncoderModel(s)
+        super().__init__(s)
         cfg = s.config
         self.dropout = nn.Dropout(float(cfg.get("classifier_dropout") or cfg.get("hidden_dropout_prob", 0.1)))
-        self.classifier = namespace(dense=nn.Linear(s.hidden, s.head_hidden), out_proj=nn.Linear(s.head_hidden, max(s.num_labels, 1)))
+        self.classifier = RobertaClassificationHead(s.hidden, s.head_hidden, max(s.num_labels, 1))
 
-    @property
-    def body(self) -> RobertaEncoderModel:
-        return self.roberta
-
-    def run(
-        self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES, capture: AttentionCapture | None = None
-    ) -> ModelOutput:
+    def run(self, input_ids, attention_mask=None, token_type_ids=None, gates: Gates = NO_GATES, capture=None) -> ModelOutput:
         states = self.roberta(input_ids, attention_mask, token_type_ids, gates, capture)
         x = torch.tanh(self.classifier.dense(self.dropout(states[-1][:, 0])))
         return ModelOutput(self.classifier.out_proj(self.dropout(x)), states)
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
-        return self.run(input_ids, attention_mask, token_type_ids).logits
+
+class RobertaFamily(BertFamily):
+    name = "roberta"
+    body_prefix = "roberta."
+    classes = {"classification": RobertaForSequenceClassification}
+    new_head_weights = ("classifier.",)
+    default_type_vocab = 1
+
+    def head_params(self, s: ModelShape, H: Count) -> Count:
+        C, P = s.num_labels, s.head_hidden
+        return H * P + P + P * C + C if C else 0  # no pooler: the head's dense layer takes its place
+
+    def slice_head(self, hid: torch.Tensor, st: Slicer) -> None:
+        st.put("classifier.dense.weight", cols=hid)
+        for n in ("classifier.dense.bias", "classifier.out_proj.weight", "classifier.out_proj.bias"):
+            st.put(n)
+
+
+ROBERTA = RobertaFamily()
