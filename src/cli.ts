@@ -4,10 +4,11 @@
  * `--json` makes the last stdout line one JSON object; progress goes to stderr.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CancellationTokenSource } from 'vscode-jsonrpc/node';
-import { Backend, CancelledError } from './core/backend';
+import { Backend, BackendCrashedError, CancelledError } from './core/backend';
 import { compress, exportAtBudget, finalizeRun, prepareData, resumeRun, type CompressOutcome } from './core/compress';
 import { iterateExamples } from './core/data';
 import { errorMessage, isUserError, UserError } from './core/errors';
@@ -16,7 +17,7 @@ import { progressBar } from './core/progressText';
 import { Requests, type ProgressParams } from './core/protocol';
 import { defaultCandidates, findPython, formatSurvey, noPythonError, surveyPython } from './core/python';
 import { BUDGET_KINDS, DEVICE_CHOICES, METHODS, TASKS, type Metric, type ModelSummary } from './core/contracts';
-import { readRunInfo } from './core/runs';
+import { markStopped, runInfoProblem } from './core/runs';
 
 const USAGE = `Usage: vtrans <command> [options]
 
@@ -45,18 +46,61 @@ Run artifacts go to ./.vtrans/runs/<id>/ unless --out is given. Exit codes: 0 ok
 type Values = Record<string, string | boolean | undefined>;
 
 function parse(args: string[], options: ParseArgsConfig['options'], command: string): { values: Values; positionals: string[] } {
+  const all = { ...options, json: { type: 'boolean' as const }, help: { type: 'boolean' as const } };
   try {
-    const r = parseArgs({ args, options: { ...options, json: { type: 'boolean' }, help: { type: 'boolean' } }, allowPositionals: true });
+    const r = parseArgs({ args: attachDashValues(args, all), options: all, allowPositionals: true });
     return { values: r.values as Values, positionals: r.positionals };
   } catch (e) {
-    throw new UserError(`${command}: ${(e as Error).message}`, `Run 'vtrans --help' for the options.`);
+    throw new UserError(
+      `${command}: ${argumentProblem(e as Error & { code?: string }, args, Object.keys(all))}`,
+      `Run 'vtrans ${command} --help' for the options.`,
+    );
   }
 }
+
+/** `--keep -1` as `--keep=-1`, so a negative number reaches the flag's own check instead of reading as an option. */
+function attachDashValues(args: string[], options: ParseArgsConfig['options']): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith('--') ? args[i].slice(2) : '';
+    if (options?.[name]?.type === 'string' && /^-\d|^-\./.test(args[i + 1] ?? '')) out.push(`${args[i]}=${args[++i]}`);
+    else out.push(args[i]);
+  }
+  return out;
+}
+
+/** node:util's parse errors, said in one plain sentence (with the nearest known flag for a typo). */
+function argumentProblem(e: Error & { code?: string }, args: string[], known: string[]): string {
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const flag = /'(-[^']*)'/.exec(e.message)?.[1] ?? args.find((a) => a.startsWith('-')) ?? '';
+    const bare = flag.replace(/^-+/, '').split('=')[0];
+    const near = known.find((k) => editDistance(k, bare) <= 2);
+    return `unknown option ${flag}${near ? ` (did you mean --${near}?)` : ''}.`;
+  }
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const flag = /'(--?[\w-]+)/.exec(e.message)?.[1];
+    return flag ? `${flag} needs a value${/boolean/.test(e.message) ? ' and takes none' : ''}.` : e.message.split('.')[0] + '.';
+  }
+  if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return `unexpected argument ${/'([^']*)'/.exec(e.message)?.[1] ?? ''}.`;
+  return e.message.split('\n')[0];
+}
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++)
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+  return d[a.length][b.length];
+}
+
+/** A decimal number as people write them (no hex, no empty string, no whitespace). */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 function num(values: Values, name: string, opts: { int?: boolean; min?: number; max?: number } = {}): number | undefined {
   const raw = values[name];
   if (raw === undefined) return undefined;
-  const v = Number(raw);
+  const v = DECIMAL.test(String(raw)) ? Number(raw) : NaN;
   const bad =
     !Number.isFinite(v) ||
     (opts.int && !Number.isInteger(v)) ||
@@ -85,12 +129,14 @@ function fileArg(values: Values, name: string, required: boolean): string | unde
     return undefined;
   }
   if (!fs.existsSync(v)) throw new UserError(`${v}: file not found (--${name}).`);
+  if (fs.statSync(v).isDirectory())
+    throw new UserError(`${v}: is a folder, not a data file (--${name}).`, 'Pick a .jsonl, .csv, .tsv or .txt file.');
   return path.resolve(v);
 }
 
 function keepArg(values: Values): number {
   if (values.keep === undefined) throw new UserError('--keep <fraction> is required, e.g. --keep 0.3.');
-  const keep = Number(values.keep);
+  const keep = DECIMAL.test(String(values.keep)) ? Number(values.keep) : NaN;
   if (!(keep > 0 && keep <= 1))
     throw new UserError(`--keep must be a fraction in (0, 1], got "${values.keep}".`, 'For example --keep 0.3 keeps 30 % of the budget.');
   return keep;
@@ -116,7 +162,17 @@ function progressPrinter(): (p: ProgressParams) => void {
   };
 }
 
-async function withBackend<T>(fn: (backend: Backend, token: CancellationTokenSource) => Promise<T>): Promise<T> {
+/** What a command tells `withBackend` about its run, so that an exit it cannot finish is still recorded. */
+interface Session {
+  runDir?: string;
+}
+
+/**
+ * The backend for one command. Ctrl-C (or SIGTERM) cancels the request; a second Ctrl-C kills the backend.
+ * When the backend dies or is killed while it writes a run, the run is recorded as failed or cancelled, with
+ * why (run.json keeps its one writer: the backend's run module does it).
+ */
+async function withBackend<T>(fn: (backend: Backend, token: CancellationTokenSource, session: Session) => Promise<T>): Promise<T> {
   const python = await findPython(defaultCandidates());
   const backend = await Backend.start({
     python: python.executable,
@@ -125,19 +181,45 @@ async function withBackend<T>(fn: (backend: Backend, token: CancellationTokenSou
     },
   });
   const cancel = new CancellationTokenSource();
+  const session: Session = {};
   let interrupts = 0;
-  const onSigint = () => {
+  const onSignal = (signal: NodeJS.Signals) => {
     interrupts++;
-    process.stderr.write(interrupts === 1 ? '\nvtrans: cancelling (Ctrl-C again to kill)…\n' : '\nvtrans: killed\n');
+    const second = interrupts > 1 || signal === 'SIGTERM' ? '' : ' (Ctrl-C again to kill)';
+    process.stderr.write(interrupts === 1 ? `\nvtrans: cancelling${second}…\n` : '\nvtrans: killed\n');
     if (interrupts === 1) cancel.cancel();
     else backend.kill();
   };
-  process.on('SIGINT', onSigint);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
-    return await fn(backend, cancel);
+    return await fn(backend, cancel, session);
+  } catch (e) {
+    if (session.runDir && (interrupts > 1 || e instanceof BackendCrashedError)) {
+      const status = interrupts > 1 ? 'cancelled' : 'failed';
+      const why = interrupts > 1 ? 'Cancelled; the backend was killed (a second Ctrl-C).' : `${(e as Error).message}`;
+      await markStopped(python.executable, session.runDir, status, why);
+    }
+    if (e instanceof BackendCrashedError) {
+      throw new CrashReport(
+        `${e.message}${session.runDir ? ` The run ${session.runDir} is marked failed; resume it with: vtrans resume ${session.runDir}` : ''}`,
+        e,
+      );
+    }
+    throw interrupts > 1 ? new CancelledError('Cancelled: the backend was killed.') : e;
   } finally {
-    process.off('SIGINT', onSigint);
+    // The handlers stay: a Ctrl-C while the command winds down must not kill it before it says how it ended.
     await backend.dispose();
+  }
+}
+
+/** The backend died: one line for the user; its last log lines go to the log file. */
+class CrashReport extends Error {
+  constructor(
+    message: string,
+    readonly crash: BackendCrashedError,
+  ) {
+    super(message);
   }
 }
 
@@ -252,7 +334,7 @@ async function compressCommand(args: string[]): Promise<number> {
       : String(values.sweep)
           .split(',')
           .map((x) => {
-            const v = Number(x);
+            const v = DECIMAL.test(x) ? Number(x) : NaN;
             if (!(v > 0 && v <= 1)) throw new UserError(`--sweep budgets must be fractions in (0, 1], got "${x}".`);
             return v;
           });
@@ -268,7 +350,7 @@ async function compressCommand(args: string[]): Promise<number> {
     ...(values.seed !== undefined ? { seed: num(values, 'seed', { int: true, min: 0 }) } : {}),
     ...(sweep ? { sweep } : {}),
   };
-  const outcome = await withBackend((backend, cancel) =>
+  const outcome = await withBackend((backend, cancel, session) =>
     compress(
       backend,
       {
@@ -296,7 +378,11 @@ async function compressCommand(args: string[]): Promise<number> {
         pairs: values['pair-field'] !== undefined ? true : undefined,
       },
       {
-        onStage: (stage, detail) => process.stderr.write(`vtrans: ${stage} ${path.relative(process.cwd(), detail) || detail}\n`),
+        onStage: (stage, detail) => {
+          if (stage === 'train') session.runDir = detail;
+          process.stderr.write(`vtrans: ${stage} ${path.relative(process.cwd(), detail) || detail}\n`);
+        },
+        onWarning: (message) => process.stderr.write(`vtrans: warning: ${message}\n`),
         onProgress: progressPrinter(),
         token: cancel.token,
       },
@@ -360,10 +446,12 @@ async function resumeCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {}, 'resume');
   if (positionals.length !== 1) throw new UserError('resume takes one run directory.', 'Usage: vtrans resume <runDir>');
   const runDir = path.resolve(positionals[0]);
-  if (!readRunInfo(runDir)) throw new UserError(`${runDir}: not a run directory (no run.json).`, 'Usage: vtrans resume <runDir>');
-  const outcome = await withBackend((backend, cancel) =>
-    resumeRun(backend, runDir, { onProgress: progressPrinter(), token: cancel.token }),
-  );
+  const problem = runInfoProblem(runDir);
+  if (problem) throw new UserError(problem, 'Usage: vtrans resume <runDir>');
+  const outcome = await withBackend((backend, cancel, session) => {
+    session.runDir = runDir;
+    return resumeRun(backend, runDir, { onProgress: progressPrinter(), token: cancel.token });
+  });
   printOutcome(outcome, values.json === true);
   return 0;
 }
@@ -375,8 +463,8 @@ async function exportCommand(args: string[]): Promise<number> {
     'export',
   );
   const runDir = path.resolve(positionals[0] ?? '');
-  if (!readRunInfo(runDir))
-    throw new UserError(`${runDir}: not a run directory (no run.json).`, 'Usage: vtrans export <runDir> --keep <f>');
+  const problem = runInfoProblem(runDir);
+  if (problem) throw new UserError(problem, 'Usage: vtrans export <runDir> --keep <f>');
   const keep = keepArg(values);
   const budget = oneOf(values, 'budget', BUDGET_KINDS);
   const result = await withBackend((backend, cancel) =>
@@ -403,8 +491,8 @@ async function exportCommand(args: string[]): Promise<number> {
 async function sweepCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { budgets: { type: 'string' }, budget: { type: 'string' } }, 'sweep');
   const runDir = path.resolve(positionals[0] ?? '');
-  if (!readRunInfo(runDir))
-    throw new UserError(`${runDir}: not a run directory (no run.json).`, 'Usage: vtrans sweep <runDir> --budgets 0.8,0.5');
+  const problem = runInfoProblem(runDir);
+  if (problem) throw new UserError(problem, 'Usage: vtrans sweep <runDir> --budgets 0.8,0.5');
   const budgets = String(values.budgets ?? '')
     .split(',')
     .filter(Boolean)
@@ -557,7 +645,12 @@ main(process.argv.slice(2)).then(
       console.error(`vtrans: ${errorMessage(e)}`);
       process.exitCode = 2;
     } else {
-      console.error(`vtrans: internal error: ${e instanceof Error ? e.stack : String(e)}`);
+      // The stack and the backend's last lines go to a log file; the user gets one line and where it is.
+      const log = path.join(os.tmpdir(), `vtrans-error-${process.pid}.log`);
+      const detail = e instanceof CrashReport ? e.crash.lastLog.join('\n') : e instanceof Error ? (e.stack ?? e.message) : String(e);
+      fs.writeFileSync(log, `${new Date().toISOString()} vtrans ${process.argv.slice(2).join(' ')}\n${detail}\n`);
+      const message = e instanceof CrashReport ? e.message : `internal error: ${e instanceof Error ? e.message : String(e)}`;
+      console.error(`vtrans: ${message} (details: ${log})`);
       process.exitCode = 1;
     }
   },

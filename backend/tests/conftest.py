@@ -31,6 +31,18 @@ def task_dir(tmp_path_factory):
     return d
 
 
+@pytest.fixture
+def client():
+    """A live backend server (`python -m vtrans.server`) spoken to over its stdio."""
+    from rpc import Client
+
+    c = Client()
+    yield c
+    if c.proc.poll() is None:
+        c.proc.kill()
+    c.proc.wait()
+
+
 def settings_for(task_dir, run_dir, **overrides):
     s = {
         "modelDir": str(task_dir / "model"),

@@ -49,7 +49,7 @@ from .protocol import (
     SweepResult,
 )
 from .report import Metric, RunReport, read_report, with_measurements, write_report
-from .runs import RunDir
+from .runs import RunDir, RunLock, check_output_dir
 from .schema import ContractError, dump, parse
 from .settings import BUDGETS, CompressSettings, parse_settings
 from .settings import METHODS as COMPRESS_METHODS
@@ -62,6 +62,11 @@ from .train import Compressor, autocast_for, pick_device, set_threads
 class Job:
     progress: Callable[[dict], None] = lambda p: None
     cancelled: threading.Event = field(default_factory=threading.Event)
+    reason: str | None = None  # why it was cancelled, when not by the client
+
+    def cancel(self, reason: str | None = None) -> None:
+        self.reason = self.reason or reason
+        self.cancelled.set()
 
     def should_stop(self) -> bool:
         return self.cancelled.is_set()
@@ -111,25 +116,28 @@ def add_head(p: AddHeadParams, job: Job) -> AddHeadResult:
 
 
 def compress(settings: CompressSettings, job: Job) -> CompressResult:
-    run = RunDir(settings.run_dir)
-    if run.exists() and not settings.resume:
-        raise UserError(f"{settings.run_dir}: a run already exists there. Pick a new output directory or resume it.")
-    if settings.gpus > 1:
-        return compress_distributed(settings, job.progress, job.should_stop)
-    try:
-        return Compressor(settings, job.progress, job.should_stop).compress()
-    except Cancelled:
-        if run.exists():
-            run.update(status="cancelled", pid=None)
-        raise
-    except UserError as e:
-        if run.exists():
-            run.update(status="failed", error=str(e), pid=None)
-        raise
-    except Exception as e:
-        if run.exists():
-            run.update(status="failed", error=f"{type(e).__name__}: {e}", pid=None)
-        raise
+    """A compression into a new run directory, or the resumption of one. The run's lock makes this process its
+    only writer: a second compression or resume of the same run is refused while this one lives."""
+    check_output_dir(settings.run_dir, settings.model_dir, resume=settings.resume)
+    with RunLock(settings.run_dir, "resume" if settings.resume else "compress"):
+        check_output_dir(settings.run_dir, settings.model_dir, resume=settings.resume)  # again, now that it is ours
+        run = RunDir(settings.run_dir)
+        if settings.gpus > 1:
+            return compress_distributed(settings, job.progress, job.should_stop)
+        try:
+            return Compressor(settings, job.progress, job.should_stop).compress()
+        except Cancelled:
+            if run.exists():
+                run.update(status="cancelled", error=f"Cancelled: {job.reason}." if job.reason else "Cancelled.", pid=None)
+            raise
+        except UserError as e:
+            if run.exists():
+                run.update(status="failed", error=str(e), pid=None)
+            raise
+        except Exception as e:
+            if run.exists():
+                run.update(status="failed", error=f"{type(e).__name__}: {e}", pid=None)
+            raise
 
 
 def _device(name: str | None, threads: int | None) -> torch.device:
@@ -141,6 +149,7 @@ def evaluate_model(p: EvaluateParams, job: Job) -> Metric:
     device = _device(p.device, None)
     shards = Shards(p.shards)
     model = load_model(p.model_dir, task=shards.task).to(device)
+    shards.check_vocabulary(model.shape.vocab, p.model_dir)
     return evaluate(model, shards, device, batch_size=p.batch_size, limit=p.limit, autocast=autocast_for(device), should_stop=job.check)
 
 
@@ -153,12 +162,13 @@ def rethreshold(p: RethresholdParams, job: Job) -> RethresholdResult:
     """The run's masks cut at another budget, as a new run (with `retuneSteps` > 0, a short mask-only re-tune
     towards the new budget first)."""
     art = artifacts(p.run_dir)
-    if RunDir(p.out_dir).exists():
-        raise UserError(f"{p.out_dir}: a run already exists there. Pick a new output directory.")
+    check_output_dir(p.out_dir, art.model_dir)
     device = _device(p.device or art.settings.device, p.threads)
     if p.retune_steps > 0:
         return _retune(art, p, job)
-    return cut_at_budget(art, p, device, autocast_for(device, art.settings.precision), job.progress, job.check)
+    with RunLock(p.out_dir, "export"):
+        check_output_dir(p.out_dir, art.model_dir)
+        return cut_at_budget(art, p, device, autocast_for(device, art.settings.precision), job.progress, job.check)
 
 
 def _retune(art, p: RethresholdParams, job: Job) -> RethresholdResult:
@@ -199,6 +209,7 @@ def probe(p: ProbeParams, job: Job) -> ProbeResult:
     device = _device(p.device, p.threads)
     shards = Shards(p.shards)
     model = load_model(p.model_dir, task=shards.task).to(device)
+    shards.check_vocabulary(model.shape.vocab, p.model_dir)
     raw = run_probes(model, shards, device, p.examples, p.special_token_ids, should_stop=job.check)
     kept = None
     if p.run_dir:

@@ -132,28 +132,26 @@ def _find(state: Mapping[str, torch.Tensor], name: str, body_prefix: str) -> str
     return None
 
 
-def load_state(model: VTransModel, state: Mapping[str, torch.Tensor], source: str, fresh: tuple[str, ...] = ()) -> None:
-    """Copies checkpoint tensors into the model by Hugging Face name, checking names and shapes (from the
-    headers when `state` is a `WeightSource`, so a mismatch is found before the tensor is read). Parameters
-    whose names start with one of `fresh` may be absent: they keep their initial values (a new task head)."""
-    prefix = model.body_prefix
-    params = dict(model.named_parameters())
-    missing, used = [], set()
-    for name, param in params.items():
-        key = _find(state, name, prefix)
+def match_weights(
+    params: Mapping[str, tuple[int, ...]], body_prefix: str, state: Mapping[str, torch.Tensor], source: str, fresh: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The checkpoint key of every parameter (by Hugging Face name), with the stored shapes checked against the
+    model's — from the headers when `state` is a `WeightSource`, so nothing is read or allocated for a mismatch.
+    Parameters whose names start with one of `fresh` may be absent (a new task head)."""
+    keys, missing = {}, []
+    for name, shape in params.items():
+        key = _find(state, name, body_prefix)
         if key is None:
             if not (fresh and name.startswith(fresh)):
                 missing.append(name)
             continue
         stored = state.shape(key) if isinstance(state, WeightSource) else tuple(state[key].shape)
-        if tuple(stored) != tuple(param.shape):
+        if tuple(stored) != tuple(shape):
             raise CheckpointError(
                 f"{source}: weight {key!r} has shape {list(stored)}, but config.json implies "
-                f"{list(param.shape)}. The weights and config.json describe different models."
+                f"{list(shape)}. The weights and config.json describe different models."
             )
-        with torch.no_grad():
-            param.copy_(state[key].to(param.dtype))
-        used.add(key)
+        keys[name] = key
     if missing:
         shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
         hint = (
@@ -162,8 +160,24 @@ def load_state(model: VTransModel, state: Mapping[str, torch.Tensor], source: st
             else "The checkpoint is incomplete or does not match config.json."
         )
         raise CheckpointError(f"{source}: missing weights {shown}. {hint}")
+    return keys
+
+
+def load_state(model: VTransModel, state: Mapping[str, torch.Tensor], source: str, fresh: tuple[str, ...] = ()) -> None:
+    """Copies checkpoint tensors into the model by Hugging Face name (`match_weights` checks names and shapes
+    first). A tensor with NaN or infinite values is refused, naming it: no run should start from one."""
+    params = dict(model.named_parameters())
+    keys = match_weights({n: tuple(p.shape) for n, p in params.items()}, model.body_prefix, state, source, fresh)
+    for name, key in keys.items():
+        with torch.no_grad():
+            params[name].copy_(state[key].to(params[name].dtype))
+            if params[name].is_floating_point() and not bool(torch.isfinite(params[name]).all()):
+                raise CheckpointError(
+                    f"{source}: weight {key!r} holds NaN or infinite values. The checkpoint is damaged or was saved from a "
+                    "diverged training; restore it from its source."
+                )
     unused = family_of(model.shape.family).unused_weights
-    extra = [k for k in state if k not in used and not k.endswith(unused)]
+    extra = [k for k in state if k not in set(keys.values()) and not k.endswith(unused)]
     if extra:
         log.info("%s: ignoring %d weights the model does not use (e.g. %s)", source, len(extra), extra[0])
 
@@ -175,8 +189,11 @@ def load_model(path: str, device: str | torch.device = "cpu", dtype: torch.dtype
     for causal LM. `run(...)` also takes VTrans gates and an attention capture, and returns hidden states.
     """
     shape = shape_from_config(read_config(path), os.path.join(path, "config.json"), task)
-    model = build_model(shape)
     weights = WeightSource(path)
+    with torch.device("meta"):  # the parameter shapes, checked against the headers before any allocation
+        skeleton = build_model(shape)
+    match_weights({n: tuple(p.shape) for n, p in skeleton.named_parameters()}, skeleton.body_prefix, weights, weights.path)
+    model = build_model(shape)
     load_state(model, weights, weights.path)
     return model.to(device=device, dtype=dtype).eval()
 

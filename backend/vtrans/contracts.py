@@ -24,7 +24,7 @@ import sys
 import typing
 from typing import Any
 
-from . import protocol, report, runs, settings, shards
+from . import protocol, report, runs, settings, shards, structure
 from .schema import Emitter, default_of, dump, fields_of, ts_value
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -90,6 +90,8 @@ def typescript() -> str:
     parts.append(e.ts_defaults("COMPRESS_DEFAULTS", settings.CompressSettings))
     parts.append("/** JSON-RPC error codes of the backend. */")
     parts.append(f"export const ERROR_CODES = {ts_value(protocol.ERROR_CODES)} as const;\n")
+    parts.append("/** Sizes beyond these are refused as typos or hostile files, before anything is allocated (structure.LIMITS). */")
+    parts.append(f"export const MODEL_LIMITS = {ts_value(structure.LIMITS)} as const;\n")
     parts.append("/** The backend's request methods. */")
     parts.append(f"export const REQUEST_METHODS = {ts_value(list(protocol.METHODS))} as const;\n")
     return "\n".join(parts)

@@ -1,7 +1,7 @@
 """Physical pruning: from a keep-set and per-unit scales (the VIB μ), a smaller model whose logits equal the
 hard-masked model's.
 
-The units (DESIGN.md): hidden dimensions (one set for the whole residual stream), attention heads per key/value
+The units (docs/algorithm.md): hidden dimensions (one set for the whole residual stream), attention heads per key/value
 group, FFN neurons; a layer whose heads (neurons) are all gone loses its attention (FFN) sublayer. Scales fold
 into the weights that produce each unit's output: hidden scales into embeddings, norm weights and output
 projection rows (a tied LM head gets the inverse scales in the final norm instead); head scales into the output

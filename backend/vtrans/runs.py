@@ -1,4 +1,4 @@
-"""The run directory (DESIGN.md): `.vtrans/runs/<id>/` with run.json, metrics.jsonl, masks.safetensors,
+"""The run directory (docs/architecture.md): `.vtrans/runs/<id>/` with run.json, metrics.jsonl, masks.safetensors,
 checkpoints/, model/, model.onnx, report.json, report.html. Every file is written atomically (temp + rename);
 `status` in run.json is one of running, done, failed, cancelled.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import logging
 import os
 import platform
 import secrets
@@ -26,6 +27,7 @@ from .schema import ContractError, camel, dump, parse
 from .settings import BaselineMethod, BudgetKind, CompressSettings, Method
 
 STATUSES: tuple[str, ...] = RunStatus.__args__  # type: ignore[attr-defined]
+log = logging.getLogger("vtrans")
 
 
 def new_run_id(method: str) -> str:
@@ -196,6 +198,28 @@ class RunDir:
             structure = json.load(f)
         return _unflatten(structure, load_file(base + ".safetensors"))
 
+    def load_latest_checkpoint(self) -> dict[str, Any] | None:
+        """The newest checkpoint that reads back whole; a damaged one (a crash while writing it, a truncated
+        file) is skipped with a warning for the one before it. None when there is no checkpoint."""
+        if not os.path.isdir(self.checkpoints):
+            return None
+        bases = sorted(
+            (f[: -len(".json")] for f in os.listdir(self.checkpoints) if f.startswith("state-") and f.endswith(".json")), reverse=True
+        )
+        problems: list[str] = []
+        for name in bases:
+            base = os.path.join(self.checkpoints, name)
+            try:
+                state = RunDir.load_checkpoint(base)
+                if problems:
+                    log.warning("resuming from %s instead: %s", name, "; ".join(problems))
+                return state
+            except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, UserError) as e:
+                problems.append(f"{name} is damaged ({str(e).splitlines()[0][:160]})")
+        if problems:
+            raise UserError(f"{self.checkpoints}: no checkpoint reads back ({'; '.join(problems)}). Start the run again.")
+        return None
+
 
 class FollowerRunDir(RunDir):
     """A data-parallel worker other than rank 0: reads the run directory, never writes it."""
@@ -218,11 +242,13 @@ def mark_stopped(run_dir: str, status: str, reason: str) -> RunInfo | None:
     reason, its checkpoints kept for resume. A run in any other state is left as it is."""
     run = RunDir(run_dir)
     info = run.read()
-    if info.status != "running":
-        return None
+    if info.status != "running" or RunLock.holder(run_dir) is not None:
+        return None  # finished, or its writer is alive after all
     if status not in ("failed", "cancelled"):
         raise ValueError(f"status must be failed or cancelled, got {status!r}")
     note = " Checkpoints are kept: resume the run to continue." if os.path.isdir(run.checkpoints) and os.listdir(run.checkpoints) else ""
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(run.file(LOCK_FILE))  # its holder is gone
     return run.update(status=status, error=f"{reason}{note}", pid=None)
 
 
@@ -273,6 +299,163 @@ def _unflatten(x: Any, tensors: dict[str, torch.Tensor]) -> Any:
             items = [_unflatten(v, tensors) for v in x["__list__"]]
             return tuple(items) if x.get("tuple") else items
     return x
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# One writer per run: the lock, and where a run may be written.
+
+LOCK_FILE = ".lock"
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of a process (Linux), which tells a live holder from a reused pid."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class LockInfo:
+    pid: int
+    host: str
+    started: str
+    purpose: str
+    process_start: str | None = None
+
+
+class RunLocked(UserError):
+    """Another live process writes this run."""
+
+
+class RunLock:
+    """`<run>/.lock`, created with O_CREAT | O_EXCL (atomic: of two processes exactly one gets it), holding the
+    holder's pid, host, start time and purpose. A lock whose process is gone (same host, and the pid is dead or
+    belongs to a newer process) is stale: it is taken over, with a log line saying whose it was."""
+
+    def __init__(self, run_dir: str, purpose: str):
+        self.path = os.path.join(os.path.abspath(run_dir), LOCK_FILE)
+        self.purpose = purpose
+        self.held = False
+
+    def me(self) -> LockInfo:
+        import socket
+
+        return LockInfo(os.getpid(), socket.gethostname(), now(), self.purpose, _process_start(os.getpid()))
+
+    @staticmethod
+    def holder(run_dir: str) -> LockInfo | None:
+        """The lock's holder when it is a live process, else None (no lock, or a stale one)."""
+        path = os.path.join(os.path.abspath(run_dir), LOCK_FILE)
+        try:
+            with open(path, encoding="utf-8") as f:
+                info = parse(LockInfo, json.load(f), strict=False)
+        except FileNotFoundError:
+            return None
+        except (json.JSONDecodeError, UnicodeDecodeError, ContractError, OSError):
+            return None  # a lock file written halfway by a process that died at once
+        return info if RunLock._live(info) else None
+
+    @staticmethod
+    def _live(info: LockInfo) -> bool:
+        import socket
+
+        if info.host != socket.gethostname():
+            return True  # cannot tell from here: refuse rather than share
+        if not _alive(info.pid):
+            return False
+        return info.process_start is None or _process_start(info.pid) in (None, info.process_start)
+
+    def acquire(self) -> RunLock:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                live = RunLock.holder(os.path.dirname(self.path))
+                if live is not None:
+                    raise RunLocked(_locked_message(os.path.dirname(self.path), live)) from None
+                log.warning("%s: taking over a stale lock (%s)", self.path, _read_text(self.path)[:200])
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self.path)
+                continue
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(dump(self.me()), f)
+            self.held = True
+            return self
+        raise RunLocked(f"{os.path.dirname(self.path)}: another process took the run's lock at the same moment. Try again.")
+
+    def release(self) -> None:
+        if self.held:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path)
+            self.held = False
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _locked_message(run_dir: str, info: LockInfo) -> str:
+    what = {"compress": "compressing into it", "resume": "resuming it", "export": "exporting into it"}.get(info.purpose, info.purpose)
+    return (
+        f"{run_dir}: process {info.pid} on {info.host} has been {what} since {info.started}. Wait for it to finish or cancel it; "
+        f"if that process is gone, delete {os.path.join(run_dir, LOCK_FILE)}."
+    )
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_output_dir(out_dir: str, model_dir: str, resume: bool = False) -> None:
+    """Where a run may be written: never inside, at or around the source model, and never into a folder of the
+    user's that is not a run (a new or empty folder, or, to resume, an existing run)."""
+    out, src = os.path.realpath(out_dir), os.path.realpath(model_dir)
+    if _inside(out, src):
+        raise UserError(
+            f"{out_dir}: is inside the source model {model_dir}, which VTrans never writes to. Pick an output folder elsewhere."
+        )
+    if _inside(src, out):
+        raise UserError(
+            f"{out_dir}: contains the source model {model_dir}; a run there would mix with it. Pick an output folder elsewhere."
+        )
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError(f"{out_dir}: is a file, not a folder. Pick a new output folder.")
+    is_run = os.path.exists(os.path.join(out, "run.json"))
+    if resume:
+        if not is_run:
+            raise UserError(f"{out_dir}: not a run directory (no run.json), so there is nothing to resume.")
+        return
+    if is_run:
+        raise UserError(f"{out_dir}: a run already exists there. Pick a new output directory or resume it.")
+    leftovers = [n for n in os.listdir(out) if n != LOCK_FILE] if os.path.isdir(out) else []
+    if leftovers:
+        raise UserError(
+            f"{out_dir}: exists and holds files that are not a VTrans run ({', '.join(sorted(leftovers)[:3])}"
+            f"{', …' if len(leftovers) > 3 else ''}). Pick a new or empty folder."
+        )
 
 
 if __name__ == "__main__":

@@ -46,6 +46,10 @@ class ShardMeta:
     truncated: int | None = field(default=None, metadata={"doc": "Informational: examples cut to maxLen (classification)."})
     dropped_tokens: int | None = field(default=None, metadata={"doc": "Informational: tokens after the last full block, dropped (lm)."})
     eos_id: int | None = field(default=None, metadata={"doc": "Informational: the EOS id that joined lm documents, when one did."})
+    label_counts: list[int] | None = field(default=None, metadata={"doc": "Examples per class, in label order (classification)."})
+    warnings: list[str] = field(
+        default_factory=list, metadata={"doc": "What looked wrong in the data file (empty texts, bytes that are not UTF-8, one class)."}
+    )
 
 
 @dataclass
@@ -140,6 +144,17 @@ class Shards:
         order = np.arange(len(self)) if order is None else order
         for start in range(0, len(order), batch_size):
             yield self.batch(order[start : start + batch_size])
+
+    def check_vocabulary(self, vocab: int, model_dir: str) -> None:
+        """Every token id must index the model's embedding rows: ids from another tokenizer are refused here,
+        with the file to fix, rather than failing inside the model as an index error."""
+        top = int(self.ids.max()) if len(self.ids) else -1
+        if top >= vocab or (len(self.ids) and int(self.ids.min()) < 0):
+            raise DataError(
+                f"{self.meta.source}: token id {top if top >= vocab else int(self.ids.min())} is outside the model's vocabulary "
+                f"of {vocab} ({os.path.join(model_dir, 'config.json')} vocab_size): the data was tokenized with another "
+                f"tokenizer. Delete {self.dir} to tokenize it again with {os.path.join(model_dir, 'tokenizer.json')}."
+            )
 
     def sorted_order(self) -> np.ndarray:
         """Evaluation order by length: less padding, same results."""

@@ -146,6 +146,10 @@ class ConfigReader:
         return head_dim
 
     def per_layer(self, key: str, n_layers: int, default: int) -> list[int]:
+        if n_layers > LIMITS["layers"]:  # before a list of that many sizes is made
+            raise CheckpointError(
+                f"{self.source}: layers = {n_layers} is beyond any model VTrans can hold (at most {LIMITS['layers']}). Fix the config."
+            )
         v = self.cfg.get(key)
         if v is None:
             return [default] * n_layers
@@ -183,7 +187,48 @@ def family_of(name: object, source: str = "config.json") -> Family:
 
 
 def shape_from_config(cfg: dict[str, Any], source: str = "config.json", task: str | None = None) -> ModelShape:
-    return family_of(cfg.get("model_type"), source).shape_from_config(ConfigReader(cfg, source), task)
+    shape = family_of(cfg.get("model_type"), source).shape_from_config(ConfigReader(cfg, source), task)
+    check_sense(shape, cfg, source)
+    return shape
+
+
+# Sizes beyond these are typos or hostile files, not models (LLaMA-3-405B: 126 layers, hidden 16384, FFN 53248,
+# vocabulary 128256): refused before anything is allocated for them.
+LIMITS = {"layers": 4096, "hidden": 1 << 20, "ffn": 1 << 24, "vocab": 1 << 24, "positions": 1 << 24, "params": 10**13}
+
+
+def check_sense(s: ModelShape, cfg: dict[str, Any], source: str) -> None:
+    """Sizes a model can have: positive where a model needs them, heads that fit the width, nothing absurd."""
+
+    def fail(what: str, fix: str) -> CheckpointError:
+        return CheckpointError(f"{source}: {what}. {fix}")
+
+    heads_key = "n_head" if s.family == "gpt2" else "num_attention_heads"
+    if not cfg.get(heads_key):
+        raise fail(f'"{heads_key}" is {json.dumps(cfg.get(heads_key))}; a transformer needs at least one attention head', "Fix the config.")
+    if s.n_layers < 1:
+        raise fail("the model has no layers", "Fix the number of layers in the config.")
+    for name, value in (
+        ("hidden size", s.hidden),
+        ("vocabulary size", s.vocab),
+        ("head size", s.head_dim),
+        ("position table", s.max_positions),
+    ):
+        if value < 1:
+            raise fail(f"the {name} is {value}", "Every size must be at least 1.")
+    checks = (
+        ("layers", s.n_layers),
+        ("hidden", s.hidden),
+        ("vocab", s.vocab),
+        ("positions", s.max_positions),
+        ("ffn", max((l.ffn for l in s.layers), default=0)),
+    )
+    for name, value in checks:
+        if value > LIMITS[name]:
+            raise fail(f"{name} = {value} is beyond any model VTrans can hold (at most {LIMITS[name]})", "Fix the config.")
+    params = count_params(s)["total"]
+    if params > LIMITS["params"]:
+        raise fail(f"these sizes make {params:.3g} parameters", "Fix the config.")
 
 
 # ----------------------------------------------------------------------------------------------------------------

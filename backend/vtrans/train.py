@@ -1,6 +1,6 @@
 """VTrans compression: train VIB masks (and weights), prune to the exact budget, fine-tune, sweep, export.
 
-Methods (DESIGN.md):
+Methods (docs/algorithm.md):
     vtrans  phase 1 trains masks and weights on all training data; phase 2 fine-tunes the pruned model
     fast    the same on a data fraction (default 3 %)
     faster  masks only: weights frozen in both phases (no fine-tuning); data fraction as fast
@@ -175,6 +175,9 @@ class Compressor:
                     f"{self.train.meta.source}: the data has {len(labels)} labels but the model's "
                     f"classification head has {self.shape.num_labels} (config.json). Use matching data or model."
                 )
+        for shards in (self.train, self.eval, self.test):
+            if shards is not None:
+                shards.check_vocabulary(self.shape.vocab, s.model_dir)
         for p in self.teacher.parameters():
             p.requires_grad_(False)
         self.seq_len = self.train.mean_length
@@ -489,11 +492,10 @@ class Compressor:
     def resume_state(self) -> dict | None:
         if not self.s.resume:
             return None
-        path = self.run.latest_checkpoint()
-        if path is None:
-            return None
-        log.info("resuming from %s", path)
-        return RunDir.load_checkpoint(path)
+        state = self.run.load_latest_checkpoint()
+        if state is not None:
+            log.info("resuming %s from its step %s checkpoint", self.run.path, state.get("step"))
+        return state
 
     def compress(self) -> CompressResult:
         from .probes import run_probes

@@ -119,10 +119,6 @@ export class Backend {
     return !this.exited;
   }
 
-  get recentLog(): readonly string[] {
-    return this.log;
-  }
-
   onProgress(handler: (p: ProgressParams) => void): { dispose(): void } {
     this.progressHandlers.add(handler);
     return { dispose: () => this.progressHandlers.delete(handler) };
@@ -176,9 +172,5 @@ export class Backend {
     } catch {
       this.process.kill(signal);
     }
-  }
-
-  waitForExit(): Promise<void> {
-    return this.exitPromise;
   }
 }

@@ -7,8 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CancellationTokenSource, type CancellationToken } from 'vscode-jsonrpc/node';
 import { type Backend, CancelledError } from './backend';
-import { COMPRESS_DEFAULTS, type BudgetKind, type Method, type RunReport } from './contracts';
-import type { Fields } from './data';
+import { COMPRESS_DEFAULTS, type BudgetKind, type Method, type RunReport, type ShardMeta } from './contracts';
+import { displayPath, type Fields } from './data';
 import { UserError } from './errors';
 import { labelNames, readConfig, readModelShape, type Task } from './modelShape';
 import { measureOnnx } from './onnxEval';
@@ -57,6 +57,8 @@ export type Stage = 'tokenize' | 'train' | 'measure' | 'report';
 
 export interface CompressHooks {
   onStage?: (stage: Stage, detail: string) => void;
+  /** Something suspicious in the data (empty texts, bytes that are not UTF-8): the run goes on. */
+  onWarning?: (message: string) => void;
   onTokenize?: (file: string, p: ShardProgress) => void;
   onProgress?: (p: ProgressParams) => void;
   token?: CancellationToken;
@@ -112,18 +114,21 @@ export async function prepareData(opts: CompressOptions, hooks: CompressHooks = 
         onProgress: (p) => hooks.onTokenize?.(file, p),
         signal: abort.signal,
       });
-      return r.dir;
+      for (const w of r.meta.warnings) hooks.onWarning?.(w);
+      return r;
     };
-    let train = await shard(opts.data);
+    const trainShards = await shard(opts.data);
+    refuseOneClass(trainShards.meta, opts.data);
+    let train = trainShards.dir;
     let evalDir: string;
     if (opts.evalData) {
-      evalDir = await shard(opts.evalData);
+      evalDir = (await shard(opts.evalData)).dir;
     } else {
       const parts = splitShards(train, opts.holdout ?? 0.1);
       train = parts.train;
       evalDir = parts.eval;
     }
-    const test = opts.testData ? await shard(opts.testData) : undefined;
+    const test = opts.testData ? (await shard(opts.testData)).dir : undefined;
     const tok = loadTokenizer(opts.modelDir);
     const specials = [...tok.tokenizer.get_added_tokens_decoder().entries()].filter(([, t]) => t.special).map(([id]) => id);
     return {
@@ -143,6 +148,70 @@ export async function prepareData(opts: CompressOptions, hooks: CompressHooks = 
   }
 }
 
+/** Training data with a single class cannot teach a classifier anything: refused before any training. */
+function refuseOneClass(meta: ShardMeta, file: string): void {
+  const present = (meta.labelCounts ?? []).filter((n) => n > 0).length;
+  if (meta.task === 'classification' && present === 1 && meta.examples > 1) {
+    throw new UserError(
+      `${displayPath(file)}: every training example has the same label ("${meta.labels?.[meta.labelCounts!.findIndex((n) => n > 0)]}").`,
+      'A classifier needs examples of at least two classes; check the label field or the file.',
+    );
+  }
+}
+
+/**
+ * Where runs may be written: never inside, at or around the source model (its folder is only read), and not
+ * into a folder of the user's that is not a run. The backend checks again under the run's lock.
+ */
+export function checkOutput(outDir: string, modelDir: string, opts: { resume?: boolean } = {}): void {
+  const out = realpathOrSelf(outDir);
+  const src = realpathOrSelf(modelDir);
+  const inside = (a: string, b: string) => a === b || a.startsWith(b.endsWith(path.sep) ? b : b + path.sep);
+  if (inside(out, src))
+    throw new UserError(
+      `${outDir}: is inside the source model ${modelDir}, which VTrans never writes to.`,
+      'Pick an output folder elsewhere.',
+    );
+  if (inside(src, out))
+    throw new UserError(
+      `${outDir}: contains the source model ${modelDir}; a run there would mix with it.`,
+      'Pick an output folder elsewhere.',
+    );
+  if (!fs.existsSync(out)) return;
+  if (!fs.statSync(out).isDirectory()) throw new UserError(`${outDir}: is a file, not a folder.`, 'Pick a new output folder.');
+  const isRun = fs.existsSync(path.join(out, 'run.json'));
+  if (opts.resume) {
+    if (!isRun) throw new UserError(`${outDir}: not a run directory (no run.json), so there is nothing to resume.`);
+    return;
+  }
+  if (isRun) throw new UserError(`${outDir}: a run already exists there.`, 'Choose another --out directory, or resume that run.');
+  const files = fs.readdirSync(out).filter((f) => f !== '.lock');
+  if (files.length)
+    throw new UserError(
+      `${outDir}: exists and holds files that are not a VTrans run (${files.slice(0, 3).join(', ')}${files.length > 3 ? ', …' : ''}).`,
+      'Pick a new or empty folder.',
+    );
+}
+
+/** The folder whose `.vtrans/` holds runs and caches: the given one, unless it is the model or inside it (the
+ * model's folder is only read), then the folder above the model. */
+export function workspaceFor(workspace: string, modelDir: string): string {
+  const ws = realpathOrSelf(workspace);
+  const src = realpathOrSelf(modelDir);
+  return ws === src || ws.startsWith(src + path.sep) ? path.dirname(src) : workspace;
+}
+
+function realpathOrSelf(p: string): string {
+  const abs = path.resolve(p);
+  try {
+    return fs.realpathSync(abs);
+  } catch {
+    // Not there yet: resolve the nearest existing parent, so links above it are followed.
+    const parent = path.dirname(abs);
+    return parent === abs ? abs : path.join(realpathOrSelf(parent), path.basename(abs));
+  }
+}
+
 /** Sends a request with the hooks' progress handler attached for its duration. */
 async function withProgress<R>(backend: Backend, hooks: CompressHooks, send: () => Promise<R>): Promise<R> {
   const progress = hooks.onProgress ? backend.onProgress(hooks.onProgress) : undefined;
@@ -153,14 +222,14 @@ async function withProgress<R>(backend: Backend, hooks: CompressHooks, send: () 
   }
 }
 
-export async function compress(backend: Backend, opts: CompressOptions, hooks: CompressHooks = {}): Promise<CompressOutcome> {
-  checkKeep(opts.keep);
-  const data = await prepareData(opts, hooks);
+export async function compress(backend: Backend, options: CompressOptions, hooks: CompressHooks = {}): Promise<CompressOutcome> {
+  checkKeep(options.keep);
+  const opts = { ...options, workspace: workspaceFor(options.workspace, options.modelDir) };
   const runDir = opts.runDir ?? path.join(runsDir(opts.workspace), newRunId(opts.method ?? COMPRESS_DEFAULTS.method));
   const resume = opts.extra?.resume === true;
-  if (!resume && fs.existsSync(path.join(runDir, 'run.json'))) {
-    throw new UserError(`${runDir}: a run already exists there.`, 'Choose another --out directory, or resume that run.');
-  }
+  checkOutput(runDir, opts.modelDir, { resume });
+  const data = await prepareData(opts, hooks);
+  checkOutput(runDir, opts.modelDir, { resume });
   fs.mkdirSync(path.dirname(runDir), { recursive: true });
   const given = <K extends keyof CompressParams>(key: K, value: CompressParams[K] | undefined) =>
     value === undefined ? {} : { [key]: value };
@@ -261,6 +330,8 @@ export async function exportAtBudget(
 ): Promise<RethresholdResult & { reportHtml: string }> {
   checkKeep(opts.keep);
   const outDir = opts.outDir ?? path.join(runsDir(workspaceOfRun(opts.runDir)), newRunId('rethreshold'));
+  const modelDir = readRunInfo(opts.runDir)?.modelDir;
+  if (modelDir) checkOutput(outDir, modelDir);
   fs.mkdirSync(path.dirname(outDir), { recursive: true });
   const result = await withProgress(backend, hooks, () =>
     backend.request(

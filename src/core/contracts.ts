@@ -422,6 +422,10 @@ export interface ShardMeta {
   droppedTokens?: number;
   /** Informational: the EOS id that joined lm documents, when one did. */
   eosId?: number;
+  /** Examples per class, in label order (classification). */
+  labelCounts?: number[];
+  /** What looked wrong in the data file (empty texts, bytes that are not UTF-8, one class). */
+  warnings: string[];
 }
 
 /** InitializeParams(threads: 'int | None' = None) */
@@ -688,6 +692,16 @@ export const ERROR_CODES = {
   UserError: -32001,
   RunLocked: -32002,
   RequestCancelled: -32800,
+} as const;
+
+/** Sizes beyond these are refused as typos or hostile files, before anything is allocated (structure.LIMITS). */
+export const MODEL_LIMITS = {
+  layers: 4096,
+  hidden: 1048576,
+  ffn: 16777216,
+  vocab: 16777216,
+  positions: 16777216,
+  params: 10000000000000,
 } as const;
 
 /** The backend's request methods. */

@@ -54,8 +54,6 @@ export interface ReadProgress {
   totalBytes: number;
 }
 
-export const SUPPORTED_EXTENSIONS = ['.jsonl', '.ndjson', '.csv', '.tsv', '.txt'] as const;
-
 const DEFAULT_FIELDS = { text: 'text', label: 'label', textPair: 'text_pair' } as const;
 
 /** The path as shown in messages: relative to the working directory when inside it, else absolute. */
@@ -98,16 +96,37 @@ export async function readExamples(file: string, opts: ReadOptions = {}): Promis
 export async function* iterateExamples(
   file: string,
   opts: ReadOptions = {},
-  hooks: { onPairs?: (pairs: boolean) => void; onProgress?: (p: ReadProgress) => void } = {},
+  hooks: {
+    onPairs?: (pairs: boolean) => void;
+    onProgress?: (p: ReadProgress) => void;
+    onIssue?: (issue: DataIssue, line: number) => void;
+  } = {},
 ): AsyncGenerator<Example> {
-  const state: StreamState = { pairs: false, onPairs: hooks.onPairs, onProgress: hooks.onProgress };
+  const state: StreamState = { pairs: false, onPairs: hooks.onPairs, onProgress: hooks.onProgress, onIssue: hooks.onIssue };
   yield* streamExamples(file, opts, state);
 }
+
+/** Suspicious examples, reported (not refused): an empty text, bytes that were not UTF-8 (decoded as U+FFFD). */
+export type DataIssue = 'empty' | 'undecodable';
 
 interface StreamState {
   pairs: boolean;
   onPairs?: (pairs: boolean) => void;
   onProgress?: (p: ReadProgress) => void;
+  onIssue?: (issue: DataIssue, line: number) => void;
+}
+
+/**
+ * The longest record (a JSONL or text line, a CSV field) read: past it the file is refused before the record is
+ * held in memory whole (a 200 MB line would otherwise be buffered, split and tokenized in one piece).
+ */
+export const MAX_RECORD_CHARS = 16 * 1024 * 1024;
+
+function recordTooLong(name: string, line: number, what: string): UserError {
+  return new UserError(
+    `${name} line ${line}: ${what} longer than ${MAX_RECORD_CHARS / (1024 * 1024)} MiB; VTrans reads records up to that size.`,
+    'Split the text into several examples or shorten it.',
+  );
 }
 
 async function* streamExamples(file: string, opts: ReadOptions, state: StreamState): AsyncGenerator<Example> {
@@ -146,6 +165,8 @@ async function* streamExamples(file: string, opts: ReadOptions, state: StreamSta
         : delimitedExamples(file, ctx, format === 'csv' ? ',' : '\t');
   for await (const ex of inner) {
     count++;
+    if (ex.text.trim() === '') state.onIssue?.('empty', ex.line);
+    if (ex.text.includes('\ufffd') || ex.textPair?.includes('\ufffd')) state.onIssue?.('undecodable', ex.line);
     yield ex;
   }
   if (count === 0) {
@@ -188,8 +209,9 @@ function progress(ctx: Ctx, examples: number, bytes: number): void {
 
 // ------------------------------------------------------------------------------------------- streaming lines
 
-/** Lines of a UTF-8 file (BOM stripped, `\r\n` or `\n`), with their 1-based numbers and the bytes read so far. */
-async function* readLines(file: string): AsyncGenerator<{ text: string; line: number; bytes: number }> {
+/** Lines of a UTF-8 file (BOM stripped, `\r\n` or `\n`), with their 1-based numbers and the bytes read so far;
+ * a line longer than MAX_RECORD_CHARS is refused as soon as it is that long. */
+async function* readLines(file: string, name = displayPath(file)): AsyncGenerator<{ text: string; line: number; bytes: number }> {
   let rest = '';
   let line = 0;
   let bytes = 0;
@@ -208,6 +230,7 @@ async function* readLines(file: string): AsyncGenerator<{ text: string; line: nu
       start = nl + 1;
     }
     rest = text.slice(start);
+    if (rest.length > MAX_RECORD_CHARS) throw recordTooLong(name, line + 1, 'a line');
   }
   if (rest.length > 0) yield { text: rest.endsWith('\r') ? rest.slice(0, -1) : rest, line: ++line, bytes };
 }
@@ -254,7 +277,8 @@ function fromRecord(ctx: Ctx, line: number, keys: string[], get: (k: string) => 
   const where = `${ctx.name} line ${line}`;
   const list = keys.length ? keys.map((k) => JSON.stringify(k)).join(', ') : 'none';
   const text = get(fields.text);
-  if (text === undefined || text === null) {
+  if (text === null) throw new UserError(`${where}: "${fields.text}" is null.`, 'Every example needs its text as a string.');
+  if (text === undefined) {
     throw new UserError(
       `${where}: no "${fields.text}" ${what} (${what}s: ${list}).`,
       `Name the text ${what} "${fields.text}" or set the text ${what} name to one of these.`,
@@ -266,7 +290,8 @@ function fromRecord(ctx: Ctx, line: number, keys: string[], get: (k: string) => 
   if (ctx.pairRequested === undefined) setPairs(ctx, get(fields.textPair) !== undefined && get(fields.textPair) !== null);
   if (ctx.pairRequested) {
     const pair = get(fields.textPair);
-    if (pair === undefined || pair === null) {
+    if (pair === null) throw new UserError(`${where}: "${fields.textPair}" is null.`, 'Text-pair data needs the second text as a string.');
+    if (pair === undefined) {
       throw new UserError(
         `${where}: no "${fields.textPair}" ${what} for the second text (${what}s: ${list}).`,
         'Text-pair data needs the second text on every example; leave the pair field unset for single texts.',
@@ -278,7 +303,8 @@ function fromRecord(ctx: Ctx, line: number, keys: string[], get: (k: string) => 
   }
   if (ctx.task === 'classification') {
     const label = get(fields.label);
-    if (label === undefined || label === null) {
+    if (label === null) throw new UserError(`${where}: "${fields.label}" is null.`, 'Classification data needs a label on every example.');
+    if (label === undefined) {
       throw new UserError(
         `${where}: no "${fields.label}" ${what} (${what}s: ${list}).`,
         `Classification data needs a label on every example: add "${fields.label}", set the label ${what} name, or set the task to lm.`,
@@ -406,6 +432,7 @@ export async function* parseDelimited(
       }
     }
     for (const r of out) yield r;
+    if (field.length > MAX_RECORD_CHARS) throw recordTooLong(name, recordLine, 'a field');
   }
   if (quoted && !afterQuote) {
     throw new UserError(
@@ -585,20 +612,6 @@ export function labelResolver(modelConfig: Json, opts: LabelOptions): LabelResol
     return v;
   };
   return { names, source, resolve };
-}
-
-/** Resolves every example's label (see labelResolver). */
-export function resolveLabels(
-  data: { file: string; examples: readonly Example[] },
-  modelConfig: Json,
-  opts: Omit<LabelOptions, 'file'> = {},
-): { indices: Int32Array; names: string[] } {
-  const r = labelResolver(modelConfig, { ...opts, file: data.file });
-  const indices = new Int32Array(data.examples.length);
-  data.examples.forEach((ex, i) => {
-    indices[i] = r.resolve(ex.label, ex.line);
-  });
-  return { indices, names: r.names };
 }
 
 /**

@@ -13,6 +13,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { MODEL_LIMITS } from './contracts';
 import { UserError } from './errors';
 
 export const FAMILIES = ['bert', 'roberta', 'gpt2', 'llama'] as const;
@@ -107,6 +108,21 @@ export function shapeFromConfig(cfg: Json, file: string, taskOverride?: Task): M
   const headDim = num('head_dim', heads > 0 ? Math.floor(hidden / heads) : 0);
   const ffn = isGpt2 ? num('n_inner', 4 * hidden) : num('intermediate_size');
   if (hidden === 0 || nLayers === 0) throw new UserError(`${file}: hidden size and layer count must be positive.`, 'Fix config.json.');
+  if (heads === 0)
+    throw new UserError(
+      `${file}: "${isGpt2 ? 'n_head' : 'num_attention_heads'}" is 0; a transformer needs at least one attention head.`,
+      'Fix config.json.',
+    );
+  const vocabSize = num('vocab_size');
+  for (const [what, value, limit] of [
+    ['layers', nLayers, MODEL_LIMITS.layers],
+    ['hidden', hidden, MODEL_LIMITS.hidden],
+    ['ffn', ffn, MODEL_LIMITS.ffn],
+    ['vocab', vocabSize, MODEL_LIMITS.vocab],
+  ] as const) {
+    if (value > limit)
+      throw new UserError(`${file}: ${what} = ${value} is beyond any model VTrans can hold (at most ${limit}).`, 'Fix config.json.');
+  }
   if (!cfg.head_dim && heads > 0 && hidden % heads !== 0) {
     throw new UserError(`${file}: hidden size ${hidden} is not divisible by ${heads} heads.`, 'Set "head_dim" explicitly.');
   }
@@ -122,7 +138,7 @@ export function shapeFromConfig(cfg: Json, file: string, taskOverride?: Task): M
     hidden,
     headDim,
     layers,
-    vocab: num('vocab_size'),
+    vocab: vocabSize,
     maxPositions: isGpt2 ? num('n_positions', 1024) : num('max_position_embeddings', 2048),
     typeVocab: fam === 'bert' || fam === 'roberta' ? num('type_vocab_size', fam === 'bert' ? 2 : 1) : 0,
     headHidden: fam === 'bert' || fam === 'roberta' ? num('head_hidden_size', hidden) : 0,

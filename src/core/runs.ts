@@ -47,6 +47,19 @@ export function readRunInfo(dir: string): RunInfo | undefined {
   }
 }
 
+/** Why a folder cannot be used as a run: it has no run.json, or one that does not parse. Undefined when it can. */
+export function runInfoProblem(dir: string): string | undefined {
+  const file = path.join(dir, 'run.json');
+  if (!fs.existsSync(file)) return `${dir}: not a run directory (no run.json).`;
+  try {
+    const info = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<RunInfo>;
+    if (!info || typeof info !== 'object' || typeof info.status !== 'string') return `${file}: is not a run's run.json (no status).`;
+  } catch (e) {
+    return `${file}: is corrupt (${(e as Error).message.split('\n')[0]}). The run's other files are kept; restore run.json or delete the run.`;
+  }
+  return undefined;
+}
+
 export function readReport(dir: string): RunReport | undefined {
   try {
     return JSON.parse(fs.readFileSync(path.join(dir, 'report.json'), 'utf8')) as RunReport;

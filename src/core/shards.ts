@@ -19,38 +19,14 @@ import { dataFormat, displayPath, iterateExamples, labelResolver, type Fields, t
 import { UserError } from './errors';
 import { readConfig, type Task } from './modelShape';
 import type { TokenBatch } from './onnx';
+import type { ShardMeta } from './contracts';
 import { LmBlocker, loadTokenizer, sha256 } from './tokenize';
 
 export const SHARD_FORMAT = 'vtrans-tokens';
 export const SHARD_VERSION = 1;
 
-export interface ShardMeta {
-  format: typeof SHARD_FORMAT;
-  version: typeof SHARD_VERSION;
-  task: Task;
-  /** Number of examples (classification) or blocks (lm). */
-  examples: number;
-  /** Total tokens in ids.i32. */
-  tokens: number;
-  maxLen: number;
-  padId: number;
-  /** Class names in index order (classification), else null. */
-  labels: string[] | null;
-  pairs: boolean;
-  meanLength: number;
-  /** Absolute path of the data file. */
-  source: string;
-  sourceBytes: number;
-  sourceMtimeMs: number;
-  tokenizerSha256: string;
-  createdAt: string;
-  /** Informational: examples cut to maxLen (classification). */
-  truncated?: number;
-  /** Informational: tokens after the last full block, dropped (lm). */
-  droppedTokens?: number;
-  /** Informational: the EOS id that joined lm documents, or null. */
-  eosId?: number | null;
-}
+/** meta.json: the backend's contract (src/core/contracts.ts, from backend/vtrans/shards.py). */
+export type { ShardMeta };
 
 export interface ShardProgress {
   /** Examples read from the data file so far. */
@@ -148,6 +124,8 @@ export async function prepareShards(opts: PrepareOptions): Promise<PreparedShard
       padId: tok.padId,
       eosId: tok.eosId ?? null,
       usesTokenTypes: tok.usesTokenTypes,
+      // What the shards record beyond the tokens (label counts, data warnings): older caches lack it.
+      checks: 1,
     }),
   );
   const dir = path.join(path.resolve(cacheDir), key);
@@ -179,6 +157,49 @@ export async function prepareShards(opts: PrepareOptions): Promise<PreparedShard
     return { dir, meta, cached: false };
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** A text cut to a length its first maxLen tokens surely lie within (64 characters a token), at a word break:
+ * tokenizing a megabyte to keep 128 tokens would only cost time and memory. Short texts are left whole. */
+export function boundForTokenizer(text: string, maxLen: number): string {
+  const bound = Math.max(4096, 64 * maxLen);
+  if (text.length <= bound) return text;
+  const cut = text.lastIndexOf(' ', bound);
+  return text.slice(0, cut > bound / 2 ? cut : bound);
+}
+
+/** What looked wrong in the data: reported with the shards (and again whenever they are reused). */
+function dataWarnings(
+  name: string,
+  examples: number,
+  issues: Record<'empty' | 'undecodable', { count: number; line: number }>,
+  labelNames: string[] | undefined,
+  labelCounts: number[],
+): string[] {
+  const out: string[] = [];
+  const { empty, undecodable } = issues;
+  if (empty.count) out.push(`${name}: ${empty.count} of ${examples} texts are empty (the first at line ${empty.line}).`);
+  if (undecodable.count) {
+    out.push(
+      `${name} line ${undecodable.line}: bytes that are not UTF-8, read as U+FFFD (${undecodable.count} example(s)). Save the file as UTF-8.`,
+    );
+  }
+  const present = labelCounts.map((n, i) => [n, i]).filter(([n]) => n > 0);
+  if (labelNames && present.length === 1) {
+    out.push(`${name}: every example has the label "${labelNames[present[0][1]]}"; a classifier learns nothing from one class.`);
+  }
+  return out;
+}
+
+/** Token ids the model's embedding table has rows for: another model's tokenizer is caught here, by name. */
+function checkVocabulary(modelDir: string, maxId: number): void {
+  const vocab = readConfig(modelDir).vocab_size;
+  if (typeof vocab === 'number' && maxId >= vocab) {
+    throw new UserError(
+      `${displayPath(path.join(modelDir, 'tokenizer.json'))}: gives token id ${maxId}, but the model has ${vocab} embedding rows (${displayPath(path.join(modelDir, 'config.json'))} vocab_size).`,
+      'The tokenizer and the weights belong to different models: put the model’s own tokenizer.json next to its weights.',
+    );
   }
 }
 
@@ -224,7 +245,11 @@ async function writeShards(tmp: string, opts: PrepareOptions, w: WriteContext): 
   let truncated = 0;
   let bytes = 0;
   const report = () => opts.onProgress?.({ examples: read, written, tokens, bytes, totalBytes: w.stat.size });
+  let maxId = -1;
+  const issues = { empty: { count: 0, line: 0 }, undecodable: { count: 0, line: 0 } };
+  const labelCounts: number[] = [];
   const emit = (seq: readonly number[], seqTypes?: readonly number[]) => {
+    for (const id of seq) if (id > maxId) maxId = id;
     ids.push(seq);
     lengths.pushOne(seq.length);
     if (types) types.push(seqTypes ?? new Array<number>(seq.length).fill(0));
@@ -245,6 +270,9 @@ async function writeShards(tmp: string, opts: PrepareOptions, w: WriteContext): 
         onProgress: (p) => {
           bytes = p.bytes;
         },
+        onIssue: (issue, line) => {
+          if (issues[issue].count++ === 0) issues[issue].line = line;
+        },
       },
     );
     for await (const ex of examples) {
@@ -253,7 +281,12 @@ async function writeShards(tmp: string, opts: PrepareOptions, w: WriteContext): 
         for (const block of blocker.push(tok.encodeText(ex.text))) emit(block);
       } else {
         const label = labels!.resolve(ex.label, ex.line);
-        const enc = tok.encode(ex.text, pairs ? (ex.textPair ?? '') : undefined, maxLen);
+        labelCounts[label] = (labelCounts[label] ?? 0) + 1;
+        const enc = tok.encode(
+          boundForTokenizer(ex.text, maxLen),
+          pairs ? boundForTokenizer(ex.textPair ?? '', maxLen) : undefined,
+          maxLen,
+        );
         if (enc.truncated) truncated++;
         emit(enc.ids, enc.types);
         labelOut!.pushOne(label);
@@ -292,8 +325,13 @@ async function writeShards(tmp: string, opts: PrepareOptions, w: WriteContext): 
     sourceMtimeMs: w.stat.mtimeMs,
     tokenizerSha256: tok.sha256,
     createdAt: new Date().toISOString(),
-    ...(task === 'classification' ? { truncated } : { droppedTokens: blocker!.dropped, eosId: tok.eosId ?? null }),
+    ...(task === 'classification'
+      ? { truncated }
+      : { droppedTokens: blocker!.dropped, ...(tok.eosId !== undefined ? { eosId: tok.eosId } : {}) }),
+    ...(task === 'classification' ? { labelCounts: Array.from({ length: labels!.names.length }, (_, i) => labelCounts[i] ?? 0) } : {}),
+    warnings: dataWarnings(displayPath(opts.dataFile), read, issues, labels?.names, labelCounts),
   };
+  checkVocabulary(opts.modelDir, maxId);
   // meta.json last: a folder without it is never taken for complete.
   fs.writeFileSync(path.join(tmp, FILES.meta), JSON.stringify(meta, null, 2) + '\n');
   return meta;

@@ -3,7 +3,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { iterateExamples, parseDelimited, readExamples, resolveLabels, type ReadOptions } from '../../src/core/data';
+import {
+  iterateExamples,
+  labelResolver,
+  parseDelimited,
+  readExamples,
+  type Example,
+  type LabelOptions,
+  type ReadOptions,
+} from '../../src/core/data';
 import { UserError } from '../../src/core/errors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vtrans-data-'));
@@ -256,6 +264,16 @@ describe('data readers: errors name the file and line', () => {
     );
   });
 });
+
+/** Every example's label index, through the resolver the shards use. */
+function resolveLabels(
+  data: { file: string; examples: readonly Example[] },
+  cfg: Record<string, unknown>,
+  opts: Omit<LabelOptions, 'file'> = {},
+) {
+  const r = labelResolver(cfg, { ...opts, file: data.file });
+  return { indices: Int32Array.from(data.examples, (ex) => r.resolve(ex.label, ex.line)), names: r.names };
+}
 
 describe('labels', () => {
   const cfg = { architectures: ['BertForSequenceClassification'], id2label: { 0: 'ham', 1: 'spam' }, num_labels: 2 };

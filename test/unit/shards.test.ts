@@ -77,6 +77,8 @@ describe('token shards: write → read', () => {
           .digest('hex'),
         createdAt: 'x',
         truncated: 1,
+        labelCounts: [2, 2],
+        warnings: [],
       },
     );
     assert.ok(!Number.isNaN(Date.parse(meta.createdAt)));
