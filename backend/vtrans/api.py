@@ -146,7 +146,7 @@ def evaluate_model(p: EvaluateParams, job: Job) -> Metric:
 
 def predict(p: PredictParams, job: Job) -> PredictResult:
     """Sizes at another budget from the run's masks (no training, no evaluation) and the sweep's metric there."""
-    return artifacts(p.run_dir).predict(p.keep, p.budget)
+    return artifacts(p.run_dir).predict(p.keep, p.budget, p.shape)
 
 
 def rethreshold(p: RethresholdParams, job: Job) -> RethresholdResult:
