@@ -165,6 +165,7 @@ def _retune(art, p: RethresholdParams, job: Job) -> RethresholdResult:
     settings = copy.deepcopy(art.settings)
     settings.run_dir, settings.method, settings.keep = os.path.abspath(p.out_dir), "faster", p.keep
     settings.budget = p.budget or art.settings.budget
+    settings.shape = p.shape or art.settings.shape
     settings.min_prune_steps, settings.prune_epochs, settings.resume = p.retune_steps, 0, False
     settings.sweep, settings.probe_examples = [], 0
     settings.init_masks = art.run.file("masks.safetensors")
