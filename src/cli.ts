@@ -224,7 +224,7 @@ function printOutcome(o: CompressOutcome, json: boolean): void {
 function printLoad(load: HowToLoad | undefined): void {
   if (!load) return;
   const how = load.trustRemoteCode ? 'transformers loads it with trust_remote_code=True' : 'stock transformers loads it';
-  console.log(`\nshape:     ${load.shape} (${how}):\n\n${load.python.replace(/^/gm, '    ')}`);
+  console.log(`\nshape:     ${load.shape} (${how}):\n\n${load.python.replace(/^(?=.)/gm, '    ')}`);
 }
 
 async function compressCommand(args: string[]): Promise<number> {

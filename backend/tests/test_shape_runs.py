@@ -11,7 +11,7 @@ import sys
 import pytest
 from conftest import settings_for
 
-from vtrans import api
+from vtrans import api, benchmarks
 from vtrans.structure import read_config
 from vtrans.testing import build_tiny
 
@@ -80,3 +80,10 @@ def test_a_uniform_run_and_its_heterogeneous_export(task_dir, tmp_path):
 
     for load in (report["load"], derived["load"]):
         assert "[{'label'" in load_in_fresh_python(load, tmp_path)
+
+    # The benchmark's comparison of the two shapes at a budget, from the run's masks.
+    bench = benchmarks.shapes(str(run), [0.5], eval_limit=32)
+    assert [p["shape"] for p in bench["points"]] == ["heterogeneous", "uniform"]
+    for p in bench["points"]:
+        assert p["achieved"] <= 0.5 and p["metric"]["name"] == "accuracy" and p["latencyMs"]["1"] > 0 and p["latencyMs"]["32"] > 0
+    assert bench["latency"]["engine"] == "onnxruntime"
