@@ -398,14 +398,15 @@ def random_scales(s, seed: int):
     return UnitScales(r(s.hidden), [r(l.kv_heads) for l in s.layers], r(s.n_layers), [r(l.ffn) for l in s.layers], r(s.n_layers))
 
 
-def transformers_logits(model_dir: str, task: str, shape: str, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The logits `transformers` computes for a model directory, loaded as the report says (needs transformers)."""
+def transformers_logits(model_dir: str, task: str, shape: str, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The logits `transformers` computes for a model directory, loaded as the report says, and its parameter
+    count (needs transformers)."""
     import transformers
 
     auto = "AutoModelForSequenceClassification" if task == "classification" else "AutoModelForCausalLM"
     model = getattr(transformers, auto).from_pretrained(model_dir, trust_remote_code=shape == "heterogeneous", dtype=torch.float32)
     with torch.no_grad():
-        return model.eval()(input_ids=ids, attention_mask=mask).logits
+        return model.eval()(input_ids=ids, attention_mask=mask).logits, sum(p.numel() for p in model.parameters())
 
 
 def shape_fixtures(out_dir: str, seed: int = 0) -> list:
@@ -444,12 +445,14 @@ def shape_fixtures(out_dir: str, seed: int = 0) -> list:
             ids[1, 6:] = int(s.config.get("pad_token_id") or 0)
             with torch.no_grad():
                 ours = load_model(model_dir)(ids, mask)
-            theirs = transformers_logits(model_dir, task, shape, ids, mask)
+            theirs, params = transformers_logits(model_dir, task, shape, ids, mask)
             cases.append(
                 {
                     "name": name,
                     "task": task,
                     "shape": shape,
+                    "dir": model_dir,
+                    "params": params,
                     "onnx": os.path.join(out_dir, name, "model.onnx"),
                     "input_ids": ids.tolist(),
                     "attention_mask": mask.tolist(),

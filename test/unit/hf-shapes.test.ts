@@ -3,7 +3,8 @@
  * Hugging Face `transformers` loading model/ as the report says (trust_remote_code for the heterogeneous shape,
  * stock classes for the uniform one) and `vtrans.load_model`, within 1e-4, for every family and task. The
  * fixtures (random keep-sets: layers without attention or FFN, removed key/value groups, a pruned hidden width)
- * come from `python -m vtrans.testing shape-fixtures`, which runs transformers itself.
+ * come from `python -m vtrans.testing shape-fixtures`, which runs transformers itself. `vtrans inspect` counts
+ * the parameters transformers builds from either config.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -11,6 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { inspectModel } from '../../src/core/inspect';
 import { closeOnnx, openOnnx, runLogits } from '../../src/core/onnx';
 import { backendEnv } from '../../src/core/python';
 import { python } from './helpers/python';
@@ -19,6 +21,8 @@ interface Case {
   name: string;
   task: 'classification' | 'lm';
   shape: 'heterogeneous' | 'uniform';
+  dir: string;
+  params: number;
   onnx: string;
   input_ids: number[][];
   attention_mask: number[][];
@@ -76,6 +80,11 @@ describe('output shapes: onnxruntime-node against transformers', () => {
         } finally {
           await closeOnnx(model);
         }
+      });
+
+      it(`${name}, ${shape}: vtrans inspect counts the parameters transformers loads`, () => {
+        const c = cases.find((x) => x.name === `${name}-${shape}`)!;
+        assert.equal(inspectModel(c.dir).params.total, c.params);
       });
     }
   }
