@@ -19,9 +19,9 @@ pytestmark = pytest.mark.hf_reference
 TOKENIZER = os.path.join(os.path.dirname(__file__), "..", "..", "test", "fixtures", "tokenizers", "bert")
 
 
-def load_in_fresh_python(load: dict, tmp_path) -> str:
+def load_in_fresh_python(load: dict, tmp_path, key: str = "python") -> str:
     """Runs the report's lines with a bare PYTHONPATH (no backend on it) and returns what they print."""
-    code = load["python"] + "\nimport sys\nassert 'vtrans' not in sys.modules\n"
+    code = load[key] + "\nimport sys\nassert 'vtrans' not in sys.modules\n"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"HF_HUB_OFFLINE": "1"}
     r = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -80,6 +80,7 @@ def test_a_uniform_run_and_its_heterogeneous_export(task_dir, tmp_path):
 
     for load in (report["load"], derived["load"]):
         assert "[{'label'" in load_in_fresh_python(load, tmp_path)
+        assert load_in_fresh_python(load, tmp_path, "onnxPython").strip() == "(1, 3)"  # one text, three labels
 
     # The benchmark's comparison of the two shapes at a budget, from the run's masks.
     bench = benchmarks.shapes(str(run), [0.5], eval_limit=32)

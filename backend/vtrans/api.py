@@ -186,6 +186,7 @@ def _retune(art, p: RethresholdParams, job: Job) -> RethresholdResult:
         done.units,
         done.model_dir,
         done.onnx_path,
+        done.shape,
     )
 
 

@@ -92,7 +92,6 @@ def how_to_load(model_dir: str, family: str, task: str, shape: str, with_token_t
         ]
     )
     onnx_path = os.path.join(os.path.dirname(model_dir), "model.onnx")
-    feeds = ["input_ids", "attention_mask"] + (["token_type_ids"] if with_token_types else [])
     onnx_python = "\n".join(
         [
             "import numpy as np",
@@ -102,8 +101,10 @@ def how_to_load(model_dir: str, family: str, task: str, shape: str, with_token_t
             f"tokenizer = AutoTokenizer.from_pretrained({model_dir!r})",
             f"session = ort.InferenceSession({onnx_path!r})",
             'enc = tokenizer(["Replace this with your text."], return_tensors="np")',
-            f"feeds = {{name: enc[name].astype(np.int64) for name in {feeds!r}}}",
+            "# input_ids and attention_mask (int64), and token_type_ids when the model was exported for text pairs",
+            "feeds = {i.name: enc[i.name].astype(np.int64) for i in session.get_inputs()}",
             'logits = session.run(["logits"], feeds)[0]',
+            "print(logits.shape)",
         ]
     )
     return HowToLoad(shape, model_dir, auto, trust, pipeline_task, python, onnx_python)  # type: ignore[arg-type]
