@@ -185,7 +185,7 @@ def _with_shape(report: RunReport, art: RunArtifacts, out: RunDir, shape: str) -
         selector = copy.copy(art.selector)
         selector.output_shape = shape
         report.predictions = selector.prediction_table(report.tradeoff)
-    report.load = how_to_load(out.file("model"), art.shape.family, art.shape.task, shape, art.settings.with_token_types)
+    report.load = how_to_load(out.file("model"), art.shape.family, art.shape.task, shape)
     return report
 
 

@@ -352,5 +352,5 @@ def build_report(
         wall_seconds=wall_seconds,
         environment=environment,
         predictions=predictions,
-        load=how_to_load(model_dir, shape.family, shape.task, settings.shape, settings.with_token_types),
+        load=how_to_load(model_dir, shape.family, shape.task, settings.shape),
     )

@@ -68,7 +68,7 @@ def save_output(model: VTransModel, out_dir: str, shape: str, tokenizer_from: st
             shutil.copyfile(os.path.join(MODELING_DIR, name), os.path.join(out_dir, name))
 
 
-def how_to_load(model_dir: str, family: str, task: str, shape: str, with_token_types: bool = False) -> HowToLoad:
+def how_to_load(model_dir: str, family: str, task: str, shape: str) -> HowToLoad:
     """The Python lines that load `model_dir` (and the model.onnx next to it) without VTrans."""
     auto = family_of(family).task_auto_class(task)
     trust = shape == "heterogeneous"
