@@ -16,7 +16,16 @@ import { formatBytes, formatCount, formatInspect, inspectModel } from './core/in
 import { progressBar } from './core/progressText';
 import { Requests, type ProgressParams } from './core/protocol';
 import { defaultCandidates, findPython, formatSurvey, noPythonError, surveyPython } from './core/python';
-import { BUDGET_KINDS, DEVICE_CHOICES, METHODS, TASKS, type Metric, type ModelSummary } from './core/contracts';
+import {
+  BUDGET_KINDS,
+  DEVICE_CHOICES,
+  METHODS,
+  OUTPUT_SHAPES,
+  TASKS,
+  type HowToLoad,
+  type Metric,
+  type ModelSummary,
+} from './core/contracts';
 import { markStopped, runInfoProblem } from './core/runs';
 
 const USAGE = `Usage: vtrans <command> [options]
@@ -25,14 +34,15 @@ Commands:
   inspect <modelDir> [--seq-len N] [--json]          architecture, parameter counts, FLOPs (headers only)
   compress <modelDir> --data <file> --keep <f>       compress a model with VTrans
       [--eval-data <file>] [--test-data <file>] [--task ${TASKS.join('|')}]
-      [--budget ${BUDGET_KINDS.join('|')}] [--method ${METHODS.join('|')}] [--device ${DEVICE_CHOICES.join('|')}]
+      [--budget ${BUDGET_KINDS.join('|')}] [--method ${METHODS.join('|')}] [--shape ${OUTPUT_SHAPES.join('|')}]
+      [--device ${DEVICE_CHOICES.join('|')}]
       [--data-fraction f] [--round-to n] [--max-len n] [--lr x] [--epochs n] [--batch-size n]
       [--steps n] [--finetune-steps n] [--no-distill] [--sweep 0.9,0.5,...] [--seed n] [--out <runDir>] [--json]
       [--text-field name] [--label-field name] [--pair-field name]
   add-head <pretrainedDir> --out <dir> (--labels a,b,... | --data <file> [--label-field name]) [--seed n] [--json]
                                                       a classification project on a pretrained body (e.g. MiniLM)
   resume <runDir> [--json]                            continue a failed or interrupted run from its checkpoint
-  export <runDir> --keep <f> [--budget kind] [--retune-steps n] [--out <runDir>] [--json]
+  export <runDir> --keep <f> [--budget kind] [--shape ${OUTPUT_SHAPES.join('|')}] [--retune-steps n] [--out <runDir>] [--json]
                                                       cut the run's masks at another budget (no retraining)
   sweep <runDir> --budgets 0.8,0.5,0.2 [--json]       evaluate re-thresholded budgets into the tradeoff
   eval <modelDir> --data <file> [--task t] [--json]   the model's metric on a data file
@@ -40,8 +50,9 @@ Commands:
                                                       attention probes per layer × head
   doctor [--json]                                     which Python runs the backend, and why
 
-Run artifacts go to ./.vtrans/runs/<id>/ unless --out is given. Exit codes: 0 ok, 1 internal error,
-2 bad input, 130 cancelled.`;
+Run artifacts go to ./.vtrans/runs/<id>/ unless --out is given. --shape: heterogeneous (default; per-layer
+sizes, transformers loads model/ with trust_remote_code=True) or uniform (every layer the same size, the family's
+standard config: stock transformers loads it). Exit codes: 0 ok, 1 internal error, 2 bad input, 130 cancelled.`;
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -288,6 +299,14 @@ function printOutcome(o: CompressOutcome, json: boolean): void {
   console.log(`\nrun:       ${o.runDir}\nmodel:     ${o.modelDir}\nonnx:      ${o.onnxPath}\nreport:    ${o.reportHtml}`);
   if (o.teacher.onnx)
     console.log(`(latency: onnxruntime-node, sequence ${o.teacher.onnx.seqLen}, ${o.teacher.onnx.threads} threads, median)`);
+  printLoad(o.load);
+}
+
+/** The output shape and the Python lines that load model/ without VTrans (from report.json). */
+function printLoad(load: HowToLoad | undefined): void {
+  if (!load) return;
+  const how = load.trustRemoteCode ? 'transformers loads it with trust_remote_code=True' : 'stock transformers loads it';
+  console.log(`\nshape:     ${load.shape} (${how}):\n\n${load.python.replace(/^(?=.)/gm, '    ')}`);
 }
 
 async function compressCommand(args: string[]): Promise<number> {
@@ -301,6 +320,7 @@ async function compressCommand(args: string[]): Promise<number> {
       keep: { type: 'string' },
       budget: { type: 'string' },
       method: { type: 'string' },
+      shape: { type: 'string' },
       device: { type: 'string' },
       'data-fraction': { type: 'string' },
       'round-to': { type: 'string' },
@@ -363,6 +383,7 @@ async function compressCommand(args: string[]): Promise<number> {
         keep,
         budget: oneOf(values, 'budget', BUDGET_KINDS),
         method: oneOf(values, 'method', METHODS),
+        shape: oneOf(values, 'shape', OUTPUT_SHAPES),
         device: oneOf(values, 'device', DEVICE_CHOICES),
         dataFraction: num(values, 'data-fraction', { min: 0.0001, max: 1 }),
         roundTo: num(values, 'round-to', { int: true, min: 1 }),
@@ -459,7 +480,13 @@ async function resumeCommand(args: string[]): Promise<number> {
 async function exportCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(
     args,
-    { keep: { type: 'string' }, budget: { type: 'string' }, 'retune-steps': { type: 'string' }, out: { type: 'string' } },
+    {
+      keep: { type: 'string' },
+      budget: { type: 'string' },
+      shape: { type: 'string' },
+      'retune-steps': { type: 'string' },
+      out: { type: 'string' },
+    },
     'export',
   );
   const runDir = path.resolve(positionals[0] ?? '');
@@ -467,6 +494,7 @@ async function exportCommand(args: string[]): Promise<number> {
   if (problem) throw new UserError(problem, 'Usage: vtrans export <runDir> --keep <f>');
   const keep = keepArg(values);
   const budget = oneOf(values, 'budget', BUDGET_KINDS);
+  const shape = oneOf(values, 'shape', OUTPUT_SHAPES);
   const result = await withBackend((backend, cancel) =>
     exportAtBudget(
       backend,
@@ -474,6 +502,7 @@ async function exportCommand(args: string[]): Promise<number> {
         runDir,
         keep,
         budget,
+        shape,
         outDir: values.out ? path.resolve(String(values.out)) : undefined,
         retuneSteps: num(values, 'retune-steps', { int: true, min: 0 }),
       },
@@ -481,10 +510,12 @@ async function exportCommand(args: string[]): Promise<number> {
     ),
   );
   if (values.json) console.log(JSON.stringify(result));
-  else
+  else {
     console.log(
-      `exported ${formatCount(result.student.params)} parameters (${(100 * result.achieved).toFixed(1)}% of ${result.budget}) to ${result.runDir}\nreport: ${result.reportHtml}`,
+      `exported ${formatCount(result.student.params)} parameters (${(100 * result.achieved).toFixed(1)}% of ${result.budget}, ${result.shape} shape) to ${result.runDir}\nreport: ${result.reportHtml}`,
     );
+    printLoad(result.load);
+  }
   return 0;
 }
 
@@ -513,7 +544,7 @@ async function sweepCommand(args: string[]): Promise<number> {
   else
     for (const p of result.points)
       console.log(
-        `keep ${p.keep.toFixed(2)}  params ${formatCount(p.params).padStart(8)}  FLOPs/token ${formatCount(p.flopsPerToken).padStart(8)}  metric ${p.metric?.toFixed(4)}`,
+        `keep ${p.keep.toFixed(2)}  ${(p.shape ?? '').padEnd(13)}  params ${formatCount(p.params).padStart(8)}  FLOPs/token ${formatCount(p.flopsPerToken).padStart(8)}  metric ${p.metric?.toFixed(4)}`,
       );
   return 0;
 }

@@ -4,12 +4,25 @@
  */
 import { computeFindings, fmtInt, fmtPct, fmtProbe, headKept, PROBE_LABEL, summarizeLayers } from '../src/core/findings';
 import { PROBE_NAMES, type RunReport } from '../src/core/report';
-import { renderReportMarkdown, summaryRows } from '../src/core/reportHtml';
+import { renderReportMarkdown, shapeSentence, summaryRows } from '../src/core/reportHtml';
 import { exportFileName, type BudgetState } from '../src/core/webviewProtocol';
 import { h } from './dom';
 import { button, runHeader, toolbar, type View, type ViewContext } from './view';
 
 const cap = (x: string) => x.charAt(0).toUpperCase() + x.slice(1);
+
+/** The clipboard where the page may write it (VS Code webviews, report.html); else the text selected for Ctrl+C. */
+function copyText(text: string, pre: HTMLElement): void {
+  const select = () => {
+    const range = document.createRange();
+    range.selectNodeContents(pre);
+    const sel = window.getSelection();
+    sel?.removeAllRanges();
+    sel?.addRange(range);
+  };
+  if (navigator.clipboard?.writeText) navigator.clipboard.writeText(text).catch(select);
+  else select();
+}
 
 export class ReportView implements View {
   readonly root: HTMLElement;
@@ -45,6 +58,7 @@ export class ReportView implements View {
       actions,
       h('h2', {}, 'Summary'),
       this.summary(),
+      ...this.howToLoad(),
       h('h2', {}, 'Findings'),
       h('ul', { class: 'vt-findings' }, ...computeFindings(r).map((f) => h('li', { class: 'vt-finding', 'data-finding': f.id }, f.text))),
       ...(r.layers.length
@@ -75,6 +89,23 @@ export class ReportView implements View {
   }
 
   mount(): void {}
+
+  /** The output shape of model/ and the Python lines that load it without VTrans, each with a Copy button. */
+  private howToLoad(): HTMLElement[] {
+    const load = this.report.load;
+    if (!load) return [];
+    const block = (what: string, code: string) => {
+      const pre = h('pre', { class: 'vt-code', 'data-code': what }, code);
+      const copy = button('Copy', () => copyText(code, pre), { secondary: true, 'data-action': `copy-${what}` });
+      return h('div', { class: 'vt-code-block' }, copy, pre);
+    };
+    return [
+      h('h2', {}, 'How to load'),
+      h('p', { 'data-shape': load.shape }, shapeSentence(load)),
+      block('transformers', load.python),
+      ...(load.onnxPython ? [h('p', {}, 'model.onnx in onnxruntime:'), block('onnx', load.onnxPython)] : []),
+    ];
+  }
 
   private summary(): HTMLElement {
     const rows = summaryRows(this.report).map((x) =>

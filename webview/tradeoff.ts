@@ -20,6 +20,7 @@ import {
   budgetLabel,
   budgetTarget,
   budgetX,
+  exportShape,
   groupOf,
   KIND_KEY,
   metricAxisLabel,
@@ -58,7 +59,8 @@ const BASELINE_COLORS: [string, string][] = [
 /** One style per source, stable across renders: shape and fill differ, not only the colour. */
 function seriesStyles(points: readonly TradeoffPoint[]): SeriesStyle[] {
   const sources = [...new Set(points.map((p) => p.source))];
-  const order = (src: string) => (src === 'sweep' ? 0 : src === 'finetuned' ? 1 : src === 'teacher' ? 2 : 3);
+  const order = (src: string) =>
+    src === 'sweep' ? 0 : src.startsWith('sweep:') ? 0.5 : src === 'finetuned' ? 1 : src === 'teacher' ? 2 : 3;
   sources.sort((a, b) => order(a) - order(b) || a.localeCompare(b));
   let b = 0;
   return sources.map((source) => {
@@ -66,6 +68,8 @@ function seriesStyles(points: readonly TradeoffPoint[]): SeriesStyle[] {
     switch (groupOf(source)) {
       case 'sweep':
         return { source, label, symbol: 'circle', color: themeColor('--vscode-charts-blue', '#3794ff'), filled: false, r: 4.5 };
+      case 'shape': // the same masks under the other output shape's constraint: filled, beside the sweep's open circles
+        return { source, label, symbol: 'diamond', color: themeColor('--vscode-charts-blue', '#3794ff'), filled: true, r: 4.5 };
       case 'finetuned':
         return { source, label, symbol: 'square', color: themeColor('--vscode-charts-green', '#388a34'), filled: true, r: 6 };
       case 'teacher':
@@ -412,6 +416,7 @@ export class TradeoffView implements View {
     lines.push(['Encoder params', `${fmtInt(p.encoderParams)} (${fmtPct(p.encoderParams / t.encoderParams)})`]);
     lines.push(['FLOPs/token', `${fmtInt(p.flopsPerToken)} (${fmtPct(p.flopsPerToken / t.flopsPerToken)})`]);
     lines.push([cap(METRIC_LABEL[this.report.metricName]), fmtMetricExact(this.report.metricName, p.metric)]);
+    if (p.shape) lines.push(['Output shape', p.shape]);
     for (const [b, v] of Object.entries(p.latencyMs ?? {})) lines.push([`Latency b${b}`, fmtMs(v)]);
     if (pareto) lines.push(['Pareto front', 'yes']);
     return lines;
@@ -419,13 +424,18 @@ export class TradeoffView implements View {
 
   private openPopover(el: Element, p: PlottedPoint): void {
     this.tooltip.hide();
-    const exportable = p.point.source === 'sweep' || p.point.source === 'finetuned';
+    const exportable = exportShape(p.point) !== false;
     const lines = this.tooltipLines(p.point, p.pareto);
     const close = button('Close', () => this.closePopover(true), { secondary: true });
     let action: HTMLElement | null = null;
     if (exportable && !this.ctx.host.standalone) {
       action = button('Export at this budget', () => {
-        this.ctx.host.post({ type: 'exportAtBudget', kind: p.point.kind, keep: p.point.keep });
+        this.ctx.host.post({
+          type: 'exportAtBudget',
+          kind: p.point.kind,
+          keep: p.point.keep,
+          ...(p.point.shape ? { shape: p.point.shape } : {}),
+        });
         this.closePopover(true);
       });
       action.setAttribute('data-action', 'export-at-budget');
@@ -594,11 +604,16 @@ export class TradeoffView implements View {
           ? h(
               'td',
               {},
-              p.source === 'sweep' || p.source === 'finetuned'
-                ? button('Export at this budget', () => this.ctx.host.post({ type: 'exportAtBudget', kind: p.kind, keep: p.keep }), {
-                    secondary: true,
-                    'data-action': 'export-at-budget',
-                  })
+              exportShape(p) !== false
+                ? button(
+                    'Export at this budget',
+                    () =>
+                      this.ctx.host.post({ type: 'exportAtBudget', kind: p.kind, keep: p.keep, ...(p.shape ? { shape: p.shape } : {}) }),
+                    {
+                      secondary: true,
+                      'data-action': 'export-at-budget',
+                    },
+                  )
                 : null,
             )
           : null,

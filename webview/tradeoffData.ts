@@ -83,9 +83,15 @@ export const KIND_KEY: Record<BudgetKind, 'params' | 'encoderParams' | 'flopsPer
   flops: 'flopsPerToken',
 };
 
-export type SourceGroup = 'sweep' | 'finetuned' | 'teacher' | 'baseline';
+/** 'shape': the sweep in the output shape the run did not ship (`sweep:uniform` / `sweep:heterogeneous`). */
+export type SourceGroup = 'sweep' | 'finetuned' | 'teacher' | 'baseline' | 'shape';
 export const groupOf = (source: TradeoffPoint['source']): SourceGroup =>
-  source.startsWith('baseline:') ? 'baseline' : (source as SourceGroup);
+  source.startsWith('baseline:') ? 'baseline' : source.startsWith('sweep:') ? 'shape' : (source as SourceGroup);
+
+const SHAPE_LABEL: Record<string, string> = {
+  uniform: 'uniform shape: loads in stock transformers',
+  heterogeneous: 'heterogeneous shape: per-layer sizes',
+};
 
 export function sourceLabel(source: TradeoffPoint['source']): string {
   switch (source) {
@@ -96,6 +102,7 @@ export function sourceLabel(source: TradeoffPoint['source']): string {
     case 'teacher':
       return 'Teacher (unpruned)';
     default:
+      if (source.startsWith('sweep:')) return `Sweep, ${SHAPE_LABEL[source.slice('sweep:'.length)] ?? source.slice('sweep:'.length)}`;
       return `Baseline: ${source.slice('baseline:'.length)}`;
   }
 }
@@ -110,8 +117,14 @@ export function sourceShort(source: TradeoffPoint['source']): string {
     case 'teacher':
       return 'Teacher';
     default:
+      if (source.startsWith('sweep:')) return `Sweep, ${source.slice('sweep:'.length)}`;
       return `Baseline: ${source.slice('baseline:'.length)}`;
   }
+}
+
+/** Points a model can be exported at (re-thresholding the run's masks), with the output shape to export in. */
+export function exportShape(p: TradeoffPoint): TradeoffPoint['shape'] | false {
+  return p.source === 'sweep' || p.source === 'finetuned' || p.source.startsWith('sweep:') ? p.shape : false;
 }
 
 /** The report's tradeoff points, with the teacher added from `report.teacher` when the list lacks it. */

@@ -155,7 +155,7 @@ def evaluate_model(p: EvaluateParams, job: Job) -> Metric:
 
 def predict(p: PredictParams, job: Job) -> PredictResult:
     """Sizes at another budget from the run's masks (no training, no evaluation) and the sweep's metric there."""
-    return artifacts(p.run_dir).predict(p.keep, p.budget)
+    return artifacts(p.run_dir).predict(p.keep, p.budget, p.shape)
 
 
 def rethreshold(p: RethresholdParams, job: Job) -> RethresholdResult:
@@ -175,6 +175,7 @@ def _retune(art, p: RethresholdParams, job: Job) -> RethresholdResult:
     settings = copy.deepcopy(art.settings)
     settings.run_dir, settings.method, settings.keep = os.path.abspath(p.out_dir), "faster", p.keep
     settings.budget = p.budget or art.settings.budget
+    settings.shape = p.shape or art.settings.shape
     settings.min_prune_steps, settings.prune_epochs, settings.resume = p.retune_steps, 0, False
     settings.sweep, settings.probe_examples = [], 0
     settings.init_masks = art.run.file("masks.safetensors")
@@ -195,6 +196,7 @@ def _retune(art, p: RethresholdParams, job: Job) -> RethresholdResult:
         done.units,
         done.model_dir,
         done.onnx_path,
+        done.shape,
     )
 
 

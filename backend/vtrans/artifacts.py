@@ -14,7 +14,7 @@ import threading
 
 import torch
 
-from .checkpoint import load_model, load_shape, save_model
+from .checkpoint import load_model, load_shape
 from .errors import Cancelled, UserError
 from .evaluate import evaluate
 from .export import export_onnx
@@ -26,6 +26,7 @@ from .runs import RunDir, RunInfo
 from .safetensors_io import load_file
 from .selection import Selector, summarize
 from .settings import CompressSettings
+from .shapes import check_shape, how_to_load, other_shape, other_shape_points, save_output
 from .shards import Shards
 
 
@@ -51,7 +52,7 @@ class RunArtifacts:
                 break
             self.weights_run = parent
         s = self.settings
-        self.selector = Selector(self.shape, ladder, s.budget, s.keep, self.seq_len, s.round_to, self.weights_for)
+        self.selector = Selector(self.shape, ladder, s.budget, s.keep, self.seq_len, s.round_to, self.weights_for, s.shape)
 
     def weights_for(self, label: str | None) -> VTransModel:
         """The full-size weights the masks were trained with (phase 1; a snapshot's for its label), or the
@@ -72,8 +73,8 @@ class RunArtifacts:
     def sweep_points(self):
         return self.report.tradeoff if self.report else []
 
-    def predict(self, keep: float, kind: str | None) -> PredictResult:
-        return self.selector.predict(keep, kind, self.sweep_points())
+    def predict(self, keep: float, kind: str | None, shape: str | None = None) -> PredictResult:
+        return self.selector.predict(keep, kind, self.sweep_points(), shape)
 
 
 _cache: dict[str, tuple[tuple, RunArtifacts]] = {}
@@ -103,15 +104,16 @@ def artifacts(run_dir: str) -> RunArtifacts:
 def rethreshold(art: RunArtifacts, p: RethresholdParams, device: torch.device, autocast, progress, check) -> RethresholdResult:
     """A new run directory holding the model cut from the run's masks at another budget (no training)."""
     kind = p.budget or art.settings.budget
+    shape = check_shape(p.shape or art.settings.shape)
     out = RunDir(p.out_dir)
     parent = art.run.path
     settings = copy.deepcopy(art.settings)
-    settings.run_dir, settings.keep, settings.budget = out.path, p.keep, kind
+    settings.run_dir, settings.keep, settings.budget, settings.shape = out.path, p.keep, kind, shape  # type: ignore[assignment]
     out.create(settings, method="rethreshold", parent=parent)
     try:
-        sel, gates, pruned = art.selector.cut(p.keep, kind)
+        sel, gates, pruned = art.selector.cut(p.keep, kind, shape=shape)
         progress({"runDir": out.path, "phase": "prune", "step": 1, "total": 3})
-        save_model(pruned, out.file("model"), tokenizer_from=art.model_dir)
+        save_output(pruned, out.file("model"), shape, tokenizer_from=art.model_dir)
         shutil.copyfile(art.run.file("masks.safetensors"), out.file("masks.safetensors"))
         if os.path.exists(art.run.file(SNAPSHOT_FILE)):
             shutil.copyfile(art.run.file(SNAPSHOT_FILE), out.file(SNAPSHOT_FILE))
@@ -128,9 +130,21 @@ def rethreshold(art: RunArtifacts, p: RethresholdParams, device: torch.device, a
         student = summarize(sel.shape, art.seq_len, metric)
         units = UnitCounts.of(art.shape, sel.keep)
         if art.report is not None:
-            write_report(out.file("report.json"), _derived_report(art, out, sel, gates, kind, p.keep, student, units, parent))
+            report = _derived_report(art, out, sel, gates, kind, p.keep, student, units, parent)
+            write_report(out.file("report.json"), _with_shape(report, art, out, shape))
         result = RethresholdResult(
-            "done", out.path, parent, "rethreshold", kind, p.keep, sel.fraction, student, units, out.file("model"), out.file("model.onnx")
+            "done",
+            out.path,
+            parent,
+            "rethreshold",
+            kind,
+            p.keep,
+            sel.fraction,
+            student,
+            units,
+            out.file("model"),
+            out.file("model.onnx"),
+            shape,  # type: ignore[arg-type]
         )
         out.update(status="done", result=result, pid=None)
         return result
@@ -158,6 +172,23 @@ def _derived_report(art: RunArtifacts, out: RunDir, sel, gates, kind: str, keep:
     return report
 
 
+def _with_shape(report: RunReport, art: RunArtifacts, out: RunDir, shape: str) -> RunReport:
+    """A derived report in an output shape: its finetuned point's shape, how its model/ loads, and, for a cut in
+    the shape the parent did not ship, that shape's sweep as the report's own sweep (and the parent's as the other)."""
+    for p in report.tradeoff:
+        if p.source == "finetuned":
+            p.shape = shape  # type: ignore[assignment]
+    if shape != art.selector.output_shape:
+        swap = {"sweep": f"sweep:{art.selector.output_shape}", f"sweep:{shape}": "sweep"}
+        for p in report.tradeoff:
+            p.source = swap.get(p.source, p.source)
+        selector = copy.copy(art.selector)
+        selector.output_shape = shape
+        report.predictions = selector.prediction_table(report.tradeoff)
+    report.load = how_to_load(out.file("model"), art.shape.family, art.shape.task, shape)
+    return report
+
+
 def _probes_of(report: RunReport) -> dict | None:
     """Per-head probe figures of a report, in run_probes' layout, to carry them into a derived report."""
     if not any(h.probes for layer in report.layers for h in layer.heads):
@@ -177,8 +208,11 @@ def sweep(art: RunArtifacts, p: SweepParams, device: torch.device, autocast, pro
         metric = evaluate(model, shards, device, limit=p.limit, autocast=autocast, should_stop=check)
         points.append(art.selector.point("sweep", keep, kind, sel.shape, metric, UnitCounts.of(art.shape, sel.keep)))
         progress({"runDir": art.run.path, "phase": "sweep", "step": i + 1, "total": len(budgets)})
+    evaluate_other = lambda m: evaluate(m, shards, device, limit=p.limit, autocast=autocast, should_stop=check)  # noqa: E731
+    points += other_shape_points(art.selector, budgets, kind, evaluate_other, check, device)
     if art.report is not None:
-        kept = [q for q in art.report.tradeoff if not (q.source == "sweep" and q.kind == kind and q.keep in budgets)]
+        swept = ("sweep", f"sweep:{other_shape(art.selector.output_shape)}")
+        kept = [q for q in art.report.tradeoff if not (q.source in swept and q.kind == kind and q.keep in budgets)]
         art.report.tradeoff = sorted_points(kept + points)
         art.report.predictions = art.selector.prediction_table(art.report.tradeoff)
         write_report(art.run.file("report.json"), art.report)

@@ -5,6 +5,9 @@ python -m vtrans.benchmarks overhead --model DIR --shards DIR [--batch-size 32] 
     and of a Faster-VTrans step (gates only) ÷ a plain training step of the same model and batch
 python -m vtrans.benchmarks throughput [--steps 20]
     samples/s and model FLOPs utilisation of the mask-training loop on a BERT-base-sized random model (GPU)
+python -m vtrans.benchmarks shapes --run RUNDIR --budgets 0.5,0.3 [--budget kind] [--eval-limit N] [--json]
+    a finished run's masks cut at each budget in both output shapes (heterogeneous, uniform): the metric on the
+    run's eval data, parameters, FLOPs and the latency onnxruntime measures (batch 1 and 32), side by side
 """
 
 from __future__ import annotations
@@ -156,6 +159,81 @@ def throughput(steps: int = 20, batch_size: int = 32, seq_len: int = 128) -> dic
         }
 
 
+def onnx_latency(model, seq_len: int, batch_sizes=(1, 32), threads: int | None = None, warmup: int = 3) -> dict[str, float]:
+    """Median milliseconds of one onnxruntime inference per batch size, on pseudo-random ids without padding (as
+    src/core/onnxEval.ts measures in onnxruntime-node: 20 timed runs at batch 1, 5 at larger batches)."""
+    import onnxruntime as ort
+
+    from .export import export_onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.onnx")
+        export_onnx(model, path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        names = {i.name for i in session.get_inputs()}
+        rng = np.random.default_rng(12345)
+        out = {}
+        for b in batch_sizes:
+            ids = rng.integers(5, max(model.shape.vocab, 6), (b, seq_len), dtype=np.int64)
+            feeds = {k: v for k, v in {"input_ids": ids, "attention_mask": np.ones_like(ids)}.items() if k in names}
+            for _ in range(warmup):
+                session.run(["logits"], feeds)
+            times = []
+            for _ in range(20 if b == 1 else 5):
+                t0 = time.perf_counter()
+                session.run(["logits"], feeds)
+                times.append((time.perf_counter() - t0) * 1000)
+            out[str(b)] = float(np.median(times))
+        return out
+
+
+def shapes(run_dir: str, budgets: list[float], kind: str | None = None, eval_limit: int | None = None, device: str = "auto") -> dict:
+    """Heterogeneous against uniform at each budget, from one finished run's masks (no training): the metric on the
+    run's eval shards, the sizes, and the onnxruntime latency at sequence length 128 (or the model's longest)."""
+    from .artifacts import artifacts
+    from .evaluate import evaluate
+    from .report import UnitCounts
+    from .schema import dump
+    from .settings import SHAPES
+
+    art = artifacts(run_dir)
+    dev = pick_device(device)
+    threads = set_threads(None)
+    kind = kind or art.settings.budget
+    shards = Shards(art.settings.eval_shards)
+    seq_len = min(128, art.shape.max_positions - (2 if art.shape.family == "roberta" else 0))
+    points = []
+    for keep in sorted(set(budgets), reverse=True):
+        for shape in SHAPES:
+            sel, _, model = art.selector.cut(keep, kind, shape=shape)
+            metric = evaluate(model.to(dev), shards, dev, limit=eval_limit, autocast=autocast_for(dev, art.settings.precision))
+            summary = art.selector.point("sweep", keep, kind, sel.shape, metric, UnitCounts.of(art.shape, sel.keep), shape)
+            points.append(
+                {
+                    "keep": keep,
+                    "kind": kind,
+                    "shape": shape,
+                    "achieved": sel.fraction,
+                    "params": summary.params,
+                    "encoderParams": summary.encoder_params,
+                    "flopsPerToken": summary.flops_per_token,
+                    "metric": dump(metric),
+                    "latencyMs": onnx_latency(model.cpu(), seq_len, threads=threads),
+                    "units": dump(summary.units),
+                }
+            )
+    return {
+        "runDir": os.path.abspath(run_dir),
+        "family": art.shape.family,
+        "task": art.shape.task,
+        "kind": kind,
+        "latency": {"engine": "onnxruntime", "seqLen": seq_len, "threads": threads},
+        "points": points,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m vtrans.benchmarks")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -167,8 +245,26 @@ def main() -> None:
     o.add_argument("--device", default="auto")
     t = sub.add_parser("throughput")
     t.add_argument("--steps", type=int, default=20)
+    s = sub.add_parser("shapes")
+    s.add_argument("--run", required=True, help="a finished run directory (with masks.safetensors)")
+    s.add_argument("--budgets", required=True, help="comma-separated fractions, e.g. 0.5,0.3")
+    s.add_argument("--budget", choices=["params", "encoder-params", "flops"], default=None, help="default: the run's kind")
+    s.add_argument("--eval-limit", type=int, default=None)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--json", action="store_true", help="one JSON object on the last line (the default output is a table)")
     a = ap.parse_args()
-    out = overhead(a.model, a.shards, a.batch_size, a.steps, a.device) if a.cmd == "overhead" else throughput(a.steps)
+    if a.cmd == "shapes":
+        out = shapes(a.run, [float(b) for b in a.budgets.split(",") if b], a.budget, a.eval_limit, a.device)
+        if not a.json:
+            for p in out["points"]:
+                m = p["metric"]
+                print(
+                    f"keep {p['keep']:.2f} {p['shape']:<13} achieved {p['achieved']:.4f} params {p['params']:>10} "
+                    f"{m['name']} {m['value']:.4f} latency b1 {p['latencyMs']['1']:.2f} ms b32 {p['latencyMs']['32']:.2f} ms"
+                )
+            return
+    else:
+        out = overhead(a.model, a.shards, a.batch_size, a.steps, a.device) if a.cmd == "overhead" else throughput(a.steps)
     print(json.dumps(out))
 
 

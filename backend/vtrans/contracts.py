@@ -39,6 +39,7 @@ ENUMS = {
     "Task": settings.Task,
     "Precision": settings.Precision,
     "DeviceChoice": settings.DeviceChoice,
+    "OutputShape": settings.OutputShape,
     "Granularity": settings.Granularity,
     "MetricName": report.MetricName,
     "RunStatus": report.RunStatus,
@@ -55,6 +56,7 @@ INPUTS = {p for p, _ in protocol.METHODS.values()} | {protocol.CancelParams, set
 SETTINGS_OF_PACKAGE = {
     "vtrans.budget.keep": ("keep",),
     "vtrans.budget.kind": ("budget",),
+    "vtrans.shape": ("shape",),
     "vtrans.method": ("method",),
     "vtrans.dataFraction": ("data_fraction",),
     "vtrans.device": ("device",),

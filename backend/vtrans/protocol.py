@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .report import Metric, ModelSummary, OnnxMeasurement, RunReport, TestMetrics, TradeoffPoint, UnitCounts
-from .settings import BaselineMethod, BudgetKind, CompressSettings, Method, Task
+from .settings import BaselineMethod, BudgetKind, CompressSettings, Method, OutputShape, Task
 
 ERROR_CODES = {
     "ParseError": -32700,
@@ -131,6 +131,7 @@ class CompressResult:
     model_dir: str
     onnx_path: str
     test: TestMetrics | None = None
+    shape: OutputShape = field(default="heterogeneous", metadata={"doc": "The output shape of model_dir."})
 
 
 @dataclass
@@ -147,6 +148,7 @@ class PredictParams:
     run_dir: str
     keep: float = field(metadata={"exclusiveMinimum": 0, "maximum": 1})
     budget: BudgetKind | None = field(default=None, metadata={"doc": "Default: the run's own budget kind."})
+    shape: OutputShape | None = field(default=None, metadata={"doc": "Default: the run's own output shape."})
 
 
 @dataclass
@@ -163,6 +165,7 @@ class PredictResult:
     metric_source: Literal["sweep-interpolation"]
     units: UnitCounts
     seconds: float
+    shape: OutputShape = "heterogeneous"
 
 
 @dataclass
@@ -171,6 +174,7 @@ class RethresholdParams:
     keep: float = field(metadata={"exclusiveMinimum": 0, "maximum": 1})
     out_dir: str
     budget: BudgetKind | None = None
+    shape: OutputShape | None = field(default=None, metadata={"doc": "The new model's output shape; default: the run's own."})
     retune_steps: int = field(default=0, metadata={"doc": "Above 0: a short mask-only re-tune towards the new budget first.", "minimum": 0})
     skip_eval: bool = False
     eval_shards: str | None = None
@@ -191,6 +195,7 @@ class RethresholdResult:
     units: UnitCounts
     model_dir: str
     onnx_path: str
+    shape: OutputShape = field(default="heterogeneous", metadata={"doc": "The output shape of model_dir."})
 
 
 @dataclass

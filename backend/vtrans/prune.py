@@ -15,7 +15,7 @@ the generic part: keep-sets, scales, the hard-mask gates that equal a pruned mod
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -30,11 +30,14 @@ __all__ = ["KeepSet", "UnitScales", "masked_gates", "prune_model", "pruned_confi
 
 @dataclass
 class KeepSet:
-    """Indices of kept units: hidden dims, key/value groups per layer, FFN neurons per layer."""
+    """Indices of kept units: hidden dims, key/value groups per layer, FFN neurons per layer; and, for the
+    uniform output shape of BERT/RoBERTa (whose standard config ties the pooler's width to the hidden width), the
+    kept outputs of the pooler / classifier dense layer (None: all, the heterogeneous shape)."""
 
     hidden: torch.Tensor
     heads: list[torch.Tensor]
     ffn: list[torch.Tensor]
+    head_dims: torch.Tensor | None = None
 
     @staticmethod
     def full(s: ModelShape) -> KeepSet:
@@ -45,7 +48,8 @@ class KeepSet:
 
     def pruned_shape(self, s: ModelShape) -> ModelShape:
         layers = [LayerShape(len(g) * l.group_size, len(g), len(f)) for l, g, f in zip(s.layers, self.heads, self.ffn)]
-        return s.with_layers(len(self.hidden), layers)
+        p = s.with_layers(len(self.hidden), layers)
+        return p if self.head_dims is None else replace(p, head_hidden=len(self.head_dims))
 
 
 @dataclass
@@ -101,7 +105,8 @@ def prune_model(model: VTransModel, keep: KeepSet, scales: UnitScales | None = N
     """A new, smaller model with only the kept units and the scales folded in (the source is left unchanged)."""
     s = model.shape
     scales = scales or UnitScales.ones(s)
-    keep = KeepSet(keep.hidden.sort().values, [h.sort().values for h in keep.heads], [f.sort().values for f in keep.ffn])
+    head_dims = None if keep.head_dims is None else keep.head_dims.sort().values
+    keep = KeepSet(keep.hidden.sort().values, [h.sort().values for h in keep.heads], [f.sort().values for f in keep.ffn], head_dims)
     target = build_model(shape_from_config(pruned_config(s, keep.pruned_shape(s)), "pruned config", s.task))
     st = Slicer({k: v.detach().float().cpu() for k, v in model.state_dict().items()})
     with torch.no_grad():

@@ -12,7 +12,7 @@ from typing import Literal
 import torch
 
 from .schema import dump, parse
-from .settings import BaselineMethod, BudgetKind, Method, Task
+from .settings import BaselineMethod, BudgetKind, Method, OutputShape, Task
 
 MetricName = Literal["accuracy", "perplexity"]
 RunStatus = Literal["running", "done", "failed", "cancelled"]
@@ -73,15 +73,16 @@ class UnitCounts:
         return parse(UnitCounts, unit_summary(shape, keep))
 
 
-POINT_SOURCE_TS = "'sweep' | 'finetuned' | 'teacher' | `baseline:${string}`"
+POINT_SOURCE_TS = "'sweep' | 'finetuned' | 'teacher' | `baseline:${string}` | `sweep:${OutputShape}`"
 
 
 @dataclass
 class TradeoffPoint:
-    """One point of the size/accuracy tradeoff. source 'sweep': masks re-thresholded without training;
-    'finetuned': the trained and fine-tuned run; 'teacher': the unpruned model; 'baseline:<name>': another method."""
+    """One point of the size/accuracy tradeoff. source 'sweep': masks re-thresholded without training, in the
+    run's output shape; 'sweep:<shape>': the same in the other output shape; 'finetuned': the trained and
+    fine-tuned run; 'teacher': the unpruned model; 'baseline:<name>': another method."""
 
-    source: str = field(metadata={"pattern": r"sweep|finetuned|teacher|baseline:.+", "ts": POINT_SOURCE_TS})
+    source: str = field(metadata={"pattern": r"sweep|finetuned|teacher|baseline:.+|sweep:(heterogeneous|uniform)", "ts": POINT_SOURCE_TS})
     keep: float = field(metadata={"doc": "Requested budget (fraction of kind)."})
     kind: BudgetKind
     params: int
@@ -90,6 +91,20 @@ class TradeoffPoint:
     metric: float | None
     latency_ms: dict[str, float] | None = None
     units: UnitCounts | None = None
+    shape: OutputShape | None = field(default=None, metadata={"doc": "The output shape of the point's model (none for the teacher)."})
+
+
+@dataclass
+class HowToLoad:
+    """How to load a run's model/ and model.onnx where users work, without VTrans (docs/model-format.md)."""
+
+    shape: OutputShape
+    model_dir: str
+    auto_class: str = field(metadata={"doc": "The transformers Auto class of the task, e.g. AutoModelForSequenceClassification."})
+    trust_remote_code: bool = field(metadata={"doc": "True for the heterogeneous shape, whose modeling file is in model/."})
+    pipeline_task: str = field(metadata={"doc": "The transformers pipeline task: text-classification or text-generation."})
+    python: str = field(metadata={"doc": "Python lines that load model/ with transformers and run it once."})
+    onnx_python: str | None = field(default=None, metadata={"doc": "Python lines that run model.onnx in onnxruntime."})
 
 
 @dataclass
@@ -203,6 +218,7 @@ class RunReport:
     wall_seconds: float | None = None
     environment: Environment | None = None
     predictions: PredictionTable | None = None
+    load: HowToLoad | None = field(default=None, metadata={"doc": "The output shape of model/, and how to load it."})
 
 
 def read_report(path: str) -> RunReport:
@@ -310,8 +326,10 @@ def build_report(
 ) -> RunReport:
     """report.json of a run: the model, the budget and what it kept, per-layer retention, the tradeoff, probes."""
     from .runs import now
+    from .shapes import how_to_load
 
     keep = selection.keep
+    model_dir = os.path.join(settings.run_dir, "model")
     return RunReport(
         version=REPORT_VERSION,
         run_id=run_id,
@@ -334,4 +352,5 @@ def build_report(
         wall_seconds=wall_seconds,
         environment=environment,
         predictions=predictions,
+        load=how_to_load(model_dir, shape.family, shape.task, settings.shape),
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import cast
 
 import torch
@@ -25,8 +26,10 @@ from .models import VTransModel
 from .protocol import PredictResult
 from .prune import prune_model
 from .report import Metric, ModelSummary, PredictedSize, PredictionTable, TradeoffPoint, UnitCounts
-from .settings import BudgetKind
-from .structure import ModelShape, count_params, flops_per_token
+from .settings import BudgetKind, OutputShape
+from .shapes import check_shape
+from .structure import ModelShape, count_params, family_of, flops_per_token
+from .uniform import select_uniform
 from .vib import UnitGates
 
 WeightsFor = Callable[[str | None], VTransModel]
@@ -40,7 +43,15 @@ def summarize(shape: ModelShape, seq_len: float, metric: Metric | None) -> Model
 
 class Selector:
     def __init__(
-        self, shape: ModelShape, ladder: MaskLadder, run_kind: str, run_keep: float, seq_len: float, round_to: int, weights_for: WeightsFor
+        self,
+        shape: ModelShape,
+        ladder: MaskLadder,
+        run_kind: str,
+        run_keep: float,
+        seq_len: float,
+        round_to: int,
+        weights_for: WeightsFor,
+        output_shape: str = "heterogeneous",
     ):
         self.shape = shape
         self.ladder = ladder
@@ -49,9 +60,11 @@ class Selector:
         self.seq_len = seq_len
         self.round_to = round_to
         self.weights_for = weights_for
+        self.output_shape = output_shape  # the run's: heterogeneous or uniform (docs/model-format.md)
 
-    def choose(self, keep: float, kind: str | None = None) -> tuple[Selection, UnitGates, str | None]:
-        """The keep-set at `keep` of `kind` (default: the run's), the gates it was ranked by, and their snapshot label."""
+    def choose(self, keep: float, kind: str | None = None, shape: str | None = None) -> tuple[Selection, UnitGates, str | None]:
+        """The keep-set at `keep` of `kind` (default: the run's) in an output shape (default: the run's), the gates
+        it was ranked by, and their snapshot label."""
         kind = kind or self.run_kind
         if kind not in KINDS:
             raise UserError(f"budget: must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -59,17 +72,35 @@ class Selector:
             raise UserError(f"keep: must be in (0, 1], got {keep}")
         label = self.ladder.choose(float(keep), kind, self.run_kind, self.run_keep, self.seq_len)
         gates = self.ladder.gates(label)
-        sel = select_keep(self.shape, gates.scores(), kind, float(keep), self.seq_len, self.round_to)
+        sel = self.select(gates.scores(), kind, float(keep), shape or self.output_shape)
         return sel, gates, label
 
-    def cut(self, keep: float, kind: str | None = None, device: torch.device | None = None) -> tuple[Selection, UnitGates, VTransModel]:
-        """The pruned model at a budget, with the gates' scales folded in."""
-        sel, gates, label = self.choose(keep, kind)
-        model = prune_model(self.weights_for(label), sel.keep, gates.scales())
+    def select(self, scores: dict[str, torch.Tensor], kind: str, keep: float, shape: str) -> Selection:
+        """The keep-set rule of an output shape: per-layer sizes (budget.select_keep) or uniform layers (uniform.py)."""
+        if check_shape(shape) == "uniform":
+            return select_uniform(self.shape, scores, kind, keep, self.seq_len, self.round_to)
+        return select_keep(self.shape, scores, kind, keep, self.seq_len, self.round_to)
+
+    def cut(
+        self, keep: float, kind: str | None = None, device: torch.device | None = None, shape: str | None = None
+    ) -> tuple[Selection, UnitGates, VTransModel]:
+        """The pruned model at a budget (in an output shape, default the run's), with the gates' scales folded in."""
+        sel, gates, label = self.choose(keep, kind, shape)
+        weights = self.weights_for(label)
+        if (shape or self.output_shape) == "uniform":
+            sel.keep.head_dims = family_of(self.shape.family).uniform_head(weights, sel.shape.hidden)
+        model = prune_model(weights, sel.keep, gates.scales())
         return sel, gates, model.to(device) if device is not None else model
 
     def point(
-        self, source: str, keep: float, kind: str, shape: ModelShape, metric: Metric | None, units: UnitCounts | None
+        self,
+        source: str,
+        keep: float,
+        kind: str,
+        shape: ModelShape,
+        metric: Metric | None,
+        units: UnitCounts | None,
+        output_shape: str | None = None,
     ) -> TradeoffPoint:
         s = summarize(shape, self.seq_len, metric)
         return TradeoffPoint(
@@ -81,14 +112,19 @@ class Selector:
             s.flops_per_token,
             None if metric is None else metric.value,
             units=units,
+            shape=cast(OutputShape, output_shape or (None if source == "teacher" else self.output_shape)),
         )
 
-    def predict(self, keep: float, kind: str | None, sweep: list[TradeoffPoint]) -> PredictResult:
-        """Exact sizes of the keep-set at a budget, and the sweep's metric interpolated at its size."""
+    def predict(self, keep: float, kind: str | None, sweep: list[TradeoffPoint], shape: str | None = None) -> PredictResult:
+        """Exact sizes of the keep-set at a budget, and the sweep's metric interpolated at its size (the points of
+        that output shape)."""
         t0 = time.monotonic()
-        sel, _, _ = self.choose(keep, kind)
+        sel, _, _ = self.choose(keep, kind, shape)
         s = summarize(sel.shape, self.seq_len, None)
+        if shape is not None and shape != self.output_shape:
+            sweep = [replace(p, source="sweep") for p in sweep if p.source == f"sweep:{shape}"]
         return PredictResult(
+            shape=cast(OutputShape, shape or self.output_shape),
             keep=float(keep),
             kind=kind or self.run_kind,  # type: ignore[arg-type]
             achieved=sel.fraction,

@@ -18,10 +18,14 @@ BudgetKind = Literal["params", "encoder-params", "flops"]
 Task = Literal["classification", "lm"]
 Precision = Literal["auto", "fp32", "bf16"]
 DeviceChoice = Literal["auto", "cpu", "cuda"]
+# The output model's layout (docs/model-format.md): per-layer sizes loaded with trust_remote_code, or every layer
+# the same size in the family's standard config, loaded by stock transformers.
+OutputShape = Literal["heterogeneous", "uniform"]
 
 METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
 BENCH_METHODS: tuple[str, ...] = BaselineMethod.__args__  # type: ignore[attr-defined]
 BUDGETS: tuple[str, ...] = BudgetKind.__args__  # type: ignore[attr-defined]
+SHAPES: tuple[str, ...] = OutputShape.__args__  # type: ignore[attr-defined]
 Granularity = Literal["hidden", "heads", "attn", "ffn", "ffn_layer"]
 GRANULARITIES: tuple[str, ...] = Granularity.__args__  # type: ignore[attr-defined]
 
@@ -81,6 +85,13 @@ class CompressSettings:
     method: Method | BaselineMethod = field(default="fast", metadata=doc("Compression method (or a benchmark baseline)."))
     keep: float = field(default=0.3, metadata=doc("Fraction of the budget the compressed model keeps.", **FRACTION))
     budget: BudgetKind = field(default="params", metadata=doc("What `keep` is a fraction of."))
+    shape: OutputShape = field(
+        default="heterogeneous",
+        metadata=doc(
+            "The output model's shape: heterogeneous (per-layer sizes; transformers loads it with trust_remote_code=True) "
+            "or uniform (every layer the same size, the family's standard config; stock transformers loads it)."
+        ),
+    )
     task: Task | None = field(default=None, metadata=doc("The task; by default inferred from config.json's head."))
     max_length: int = field(default=128, metadata=doc("Tokens per example the data was cut to (the client tokenizes).", minimum=2))
     data_fraction: float = field(default=0.03, metadata=doc("Share of the training data Fast- and Faster-VTrans use.", **FRACTION))

@@ -1,7 +1,7 @@
 """Small random checkpoints of every family, for tests and benchmarks (no downloads needed).
 
 python -m vtrans.testing tiny <family> <task> <out_dir> [--seed N]
-python -m vtrans.testing onnx-fixtures|accounting-fixtures <out_dir> [--seed N]
+python -m vtrans.testing onnx-fixtures|accounting-fixtures|shape-fixtures <out_dir> [--seed N]
 """
 
 from __future__ import annotations
@@ -269,7 +269,7 @@ def main(argv=None) -> None:
     t.add_argument("out_dir")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--overrides", default="{}", help="JSON object of config overrides")
-    for fixtures in ("onnx-fixtures", "accounting-fixtures"):
+    for fixtures in ("onnx-fixtures", "accounting-fixtures", "shape-fixtures"):
         o = sub.add_parser(fixtures)
         o.add_argument("out_dir")
         o.add_argument("--seed", type=int, default=0)
@@ -278,12 +278,8 @@ def main(argv=None) -> None:
         build_tiny(a.family, a.task, a.out_dir, a.seed, **json.loads(a.overrides))
         print(os.path.abspath(a.out_dir))
         return
-    (onnx_fixtures if a.cmd == "onnx-fixtures" else accounting_fixtures)(a.out_dir, a.seed)
+    {"onnx-fixtures": onnx_fixtures, "accounting-fixtures": accounting_fixtures, "shape-fixtures": shape_fixtures}[a.cmd](a.out_dir, a.seed)
     print(os.path.abspath(os.path.join(a.out_dir, "cases.json")))
-
-
-if __name__ == "__main__":
-    main()
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -363,3 +359,112 @@ def train_briefly(model, shards_dir: str, steps: int = 150, lr: float = 3e-3, ba
         loss.backward()
         opt.step()
     return model.eval()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The two output shapes (docs/model-format.md): random uniform keep-sets, and fixtures of both shapes for the
+# TypeScript side (onnxruntime-node against transformers).
+
+
+def random_uniform_keep(s, seed: int):
+    """A random keep-set of the uniform shape: every layer the same number of key/value groups and FFN neurons, the
+    hidden width the family's config allows (BERT/GPT-2: heads × head_dim; LLaMA: a multiple of the query heads),
+    and for BERT/RoBERTa as many of the pooler's outputs as the hidden width."""
+    from .prune import KeepSet
+    from .structure import family_of
+
+    family = family_of(s.family)
+    g = torch.Generator().manual_seed(seed)
+    k = int(torch.randint(1, min(l.kv_heads for l in s.layers) + 1, (1,), generator=g))
+    m = int(torch.randint(1, min(l.ffn for l in s.layers) + 1, (1,), generator=g))
+    heads = k * s.layers[0].group_size
+    if family.head_dim_from_hidden:
+        hidden = heads * s.head_dim
+    else:
+        step = family.uniform_hidden_step(heads, 1)
+        hidden = step * int(torch.randint(1, s.hidden // step + 1, (1,), generator=g))
+    pick = lambda n, c: torch.randperm(n, generator=g)[:c]  # noqa: E731
+    keep = KeepSet(pick(s.hidden, hidden), [pick(l.kv_heads, k) for l in s.layers], [pick(l.ffn, m) for l in s.layers])
+    if s.family in ("bert", "roberta"):
+        keep.head_dims = pick(s.head_hidden, hidden)
+    return keep
+
+
+def random_scales(s, seed: int):
+    from .prune import UnitScales
+
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *n: 0.5 + torch.rand(*n, generator=g)  # noqa: E731
+    return UnitScales(r(s.hidden), [r(l.kv_heads) for l in s.layers], r(s.n_layers), [r(l.ffn) for l in s.layers], r(s.n_layers))
+
+
+def transformers_logits(model_dir: str, task: str, shape: str, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The logits `transformers` computes for a model directory, loaded as the report says, and its parameter
+    count (needs transformers)."""
+    import transformers
+
+    auto = "AutoModelForSequenceClassification" if task == "classification" else "AutoModelForCausalLM"
+    model = getattr(transformers, auto).from_pretrained(model_dir, trust_remote_code=shape == "heterogeneous", dtype=torch.float32)
+    with torch.no_grad():
+        return model.eval()(input_ids=ids, attention_mask=mask).logits, sum(p.numel() for p in model.parameters())
+
+
+def shape_fixtures(out_dir: str, seed: int = 0) -> list:
+    """For every family and task and both output shapes: a pruned model directory as a run writes it (with
+    model.onnx), inputs, and the logits of transformers loading it and of `vtrans.load_model`, for the TypeScript
+    side to check onnxruntime-node against (test/unit/hf-shapes.test.ts)."""
+    from .checkpoint import load_model
+    from .export import export_onnx
+    from .prune import prune_model
+    from .shapes import save_output
+
+    cases = []
+    for n, (family, task) in enumerate(
+        (
+            ("bert", "classification"),
+            ("roberta", "classification"),
+            ("gpt2", "classification"),
+            ("gpt2", "lm"),
+            ("llama", "classification"),
+            ("llama", "lm"),
+        )
+    ):
+        model = build_tiny(family, task, seed=seed)
+        s = model.shape
+        for shape in ("heterogeneous", "uniform"):
+            keep = random_keep_sets(s, 1, seed + n)[0] if shape == "heterogeneous" else random_uniform_keep(s, seed + n)
+            pruned = prune_model(model, keep, random_scales(s, seed + n))
+            name = f"{family}-{task}-{shape}"
+            model_dir = os.path.join(out_dir, name, "model")
+            save_output(pruned, model_dir, shape)
+            export_onnx(pruned, os.path.join(out_dir, name, "model.onnx"))
+            g = torch.Generator().manual_seed(seed + n)
+            ids = torch.randint(3, s.vocab, (3, 9), generator=g)
+            mask = torch.ones_like(ids)
+            mask[1, 6:] = 0
+            ids[1, 6:] = int(s.config.get("pad_token_id") or 0)
+            with torch.no_grad():
+                ours = load_model(model_dir)(ids, mask)
+            theirs, params = transformers_logits(model_dir, task, shape, ids, mask)
+            cases.append(
+                {
+                    "name": name,
+                    "task": task,
+                    "shape": shape,
+                    "dir": model_dir,
+                    "params": params,
+                    "onnx": os.path.join(out_dir, name, "model.onnx"),
+                    "input_ids": ids.tolist(),
+                    "attention_mask": mask.tolist(),
+                    "dims": list(theirs.shape),
+                    "transformers_logits": theirs.flatten().tolist(),
+                    "vtrans_logits": ours.flatten().tolist(),
+                }
+            )
+    with open(os.path.join(out_dir, "cases.json"), "w") as f:
+        json.dump(cases, f)
+    return cases
+
+
+if __name__ == "__main__":
+    main()

@@ -33,7 +33,7 @@ from torch import nn
 
 from .baselines import BASELINES, ScoreGates, baseline_scores, make_gates
 from .budget import expected_fraction, size_of
-from .checkpoint import load_model, save_model
+from .checkpoint import load_model
 from .distributed import SINGLE, Dist
 from .errors import Cancelled, UserError
 from .evaluate import evaluate, task_loss
@@ -47,6 +47,7 @@ from .runs import FollowerRunDir, RunDir
 from .safetensors_io import load_file, save_file
 from .selection import Selector, summarize
 from .settings import CompressSettings
+from .shapes import other_shape_points, save_output
 from .shards import Batch, Shards, subset_order
 from .structure import ModelShape
 from .vib import GRANULARITIES
@@ -390,7 +391,7 @@ class Compressor:
         else:
             self.student = self.teacher
         s = self.s
-        self.selector = Selector(self.shape, ladder, s.budget, s.keep, self.seq_len, s.round_to, self.weights_for)
+        self.selector = Selector(self.shape, ladder, s.budget, s.keep, self.seq_len, s.round_to, self.weights_for, s.shape)
 
     def weights_for(self, label: str | None) -> VTransModel:
         """The weights the gates of a snapshot (or, for None, the final gates) were trained with."""
@@ -486,7 +487,8 @@ class Compressor:
             metric = self.metric(model, self.eval, limit=self.s.eval_limit)
             points.append(self.selector.point("sweep", keep, self.s.budget, sel.shape, metric, UnitCounts.of(self.shape, sel.keep)))
             self.emit("sweep", i + 1, len(set(budgets)))
-        return points
+        evaluate_other = lambda model: self.metric(model, self.eval, limit=self.s.eval_limit)  # noqa: E731
+        return points + other_shape_points(self.selector, budgets, self.s.budget, evaluate_other, self.check_stop, self.device)
 
     # ------------------------------------------------------------------------------------------------------------
     def resume_state(self) -> dict | None:
@@ -534,7 +536,7 @@ class Compressor:
         if self.test is not None:
             test_metrics = TestMetrics(self.metric(self.teacher, self.test), self.metric(pruned, self.test))
         self.emit("export", 0, 2)
-        save_model(pruned.cpu(), self.run.file("model"), tokenizer_from=s.model_dir)
+        save_output(pruned.cpu(), self.run.file("model"), s.shape, tokenizer_from=s.model_dir)
         export_onnx(pruned, self.run.file("model.onnx"), with_token_types=s.with_token_types)
         export_onnx(copy.deepcopy(self.teacher).cpu(), self.run.file("teacher.onnx"), with_token_types=s.with_token_types)
         pruned.to(self.device)
@@ -587,4 +589,5 @@ class Compressor:
             model_dir=self.run.file("model"),
             onnx_path=self.run.file("model.onnx"),
             test=test,
+            shape=s.shape,
         )

@@ -7,7 +7,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CancellationTokenSource, type CancellationToken } from 'vscode-jsonrpc/node';
 import { type Backend, CancelledError } from './backend';
-import { COMPRESS_DEFAULTS, type BudgetKind, type Method, type RunReport, type ShardMeta } from './contracts';
+import {
+  COMPRESS_DEFAULTS,
+  type BudgetKind,
+  type HowToLoad,
+  type Method,
+  type OutputShape,
+  type RunReport,
+  type ShardMeta,
+} from './contracts';
 import { displayPath, type Fields } from './data';
 import { UserError } from './errors';
 import { labelNames, readConfig, readModelShape, type Task } from './modelShape';
@@ -37,6 +45,8 @@ export interface CompressOptions {
   keep?: number;
   budget?: BudgetKind;
   method?: Method;
+  /** The output shape of model/ (docs/model-format.md); unset: the backend's default, heterogeneous. */
+  shape?: OutputShape;
   device?: CompressParams['device'];
   dataFraction?: number;
   roundTo?: number;
@@ -67,6 +77,8 @@ export interface CompressHooks {
 /** The CLI's `--json` object (documented in README): the backend's result, with the measured summaries and the report's location. */
 export interface CompressOutcome extends CompressResult {
   reportHtml: string;
+  /** How to load model/ and model.onnx without VTrans (report.json's `load`). */
+  load?: HowToLoad;
 }
 
 function checkKeep(keep: number | undefined): void {
@@ -246,6 +258,7 @@ export async function compress(backend: Backend, options: CompressOptions, hooks
     specialTokenIds: data.specialTokenIds,
     withTokenTypes: data.withTokenTypes,
     ...given('method', opts.method),
+    ...given('shape', opts.shape),
     ...given('keep', opts.keep),
     ...given('budget', opts.budget),
     ...given('device', opts.device),
@@ -265,6 +278,7 @@ function outcome(result: CompressResult, report: RunReport): CompressOutcome {
     teacher: report.teacher,
     student: report.student ?? result.student,
     reportHtml: path.join(result.runDir, 'report.html'),
+    ...(report.load ? { load: report.load } : {}),
   };
 }
 
@@ -325,9 +339,9 @@ export function writeReportFiles(runDir: string, report: RunReport): void {
  */
 export async function exportAtBudget(
   backend: Backend,
-  opts: { runDir: string; keep: number; budget?: BudgetKind; outDir?: string; retuneSteps?: number },
+  opts: { runDir: string; keep: number; budget?: BudgetKind; shape?: OutputShape; outDir?: string; retuneSteps?: number },
   hooks: CompressHooks = {},
-): Promise<RethresholdResult & { reportHtml: string }> {
+): Promise<RethresholdResult & { reportHtml: string; load?: HowToLoad }> {
   checkKeep(opts.keep);
   const outDir = opts.outDir ?? path.join(runsDir(workspaceOfRun(opts.runDir)), newRunId('rethreshold'));
   const modelDir = readRunInfo(opts.runDir)?.modelDir;
@@ -336,12 +350,12 @@ export async function exportAtBudget(
   const result = await withProgress(backend, hooks, () =>
     backend.request(
       Requests.rethreshold,
-      { runDir: opts.runDir, keep: opts.keep, budget: opts.budget, outDir, retuneSteps: opts.retuneSteps },
+      { runDir: opts.runDir, keep: opts.keep, budget: opts.budget, shape: opts.shape, outDir, retuneSteps: opts.retuneSteps },
       hooks.token,
     ),
   );
-  if (readReport(outDir)) await finalizeRun(backend, outDir, { hooks });
-  return { ...result, reportHtml: path.join(outDir, 'report.html') };
+  const report = readReport(outDir) ? await finalizeRun(backend, outDir, { hooks }) : undefined;
+  return { ...result, reportHtml: path.join(outDir, 'report.html'), ...(report?.load ? { load: report.load } : {}) };
 }
 
 /** Continues a failed, cancelled or interrupted run from its last checkpoint, then finishes its report. */

@@ -18,6 +18,8 @@ export type Precision = 'auto' | 'fp32' | 'bf16';
 export const PRECISIONS: readonly Precision[] = ['auto', 'fp32', 'bf16'];
 export type DeviceChoice = 'auto' | 'cpu' | 'cuda';
 export const DEVICE_CHOICES: readonly DeviceChoice[] = ['auto', 'cpu', 'cuda'];
+export type OutputShape = 'heterogeneous' | 'uniform';
+export const OUTPUT_SHAPES: readonly OutputShape[] = ['heterogeneous', 'uniform'];
 export type Granularity = 'hidden' | 'heads' | 'attn' | 'ffn' | 'ffn_layer';
 export const GRANULARITIES: readonly Granularity[] = ['hidden', 'heads', 'attn', 'ffn', 'ffn_layer'];
 export type MetricName = 'accuracy' | 'perplexity';
@@ -77,6 +79,8 @@ export interface CompressSettings {
   keep?: number;
   /** What `keep` is a fraction of. */
   budget?: BudgetKind;
+  /** The output model's shape: heterogeneous (per-layer sizes; transformers loads it with trust_remote_code=True) or uniform (every layer the same size, the family's standard config; stock transformers loads it). */
+  shape?: OutputShape;
   /** The task; by default inferred from config.json's head. */
   task?: Task | null;
   /** Tokens per example the data was cut to (the client tokenizes). */
@@ -223,9 +227,11 @@ export interface CompressResult {
   modelDir: string;
   onnxPath: string;
   test?: TestMetrics;
+  /** The output shape of model_dir. */
+  shape: OutputShape;
 }
 
-/** RethresholdResult(status: "Literal['done']", run_dir: 'str', parent: 'str', method: "Literal['rethreshold']", budget: 'BudgetKind', keep: 'float', achieved: 'float', student: 'ModelSummary', units: 'UnitCounts', model_dir: 'str', onnx_path: 'str') */
+/** RethresholdResult(status: "Literal['done']", run_dir: 'str', parent: 'str', method: "Literal['rethreshold']", budget: 'BudgetKind', keep: 'float', achieved: 'float', student: 'ModelSummary', units: 'UnitCounts', model_dir: 'str', onnx_path: 'str', shape: 'OutputShape' = 'heterogeneous') */
 export interface RethresholdResult {
   status: 'done';
   runDir: string;
@@ -238,6 +244,8 @@ export interface RethresholdResult {
   units: UnitCounts;
   modelDir: string;
   onnxPath: string;
+  /** The output shape of model_dir. */
+  shape: OutputShape;
 }
 
 /** run.json: what a run is and where it stands. Written by the backend only (this module). */
@@ -320,9 +328,9 @@ export interface LayerReport {
   attentionScore?: number;
 }
 
-/** One point of the size/accuracy tradeoff. source 'sweep': masks re-thresholded without training; 'finetuned': the trained and fine-tuned run; 'teacher': the unpruned model; 'baseline:<name>': another method. */
+/** One point of the size/accuracy tradeoff. source 'sweep': masks re-thresholded without training, in the run's output shape; 'sweep:<shape>': the same in the other output shape; 'finetuned': the trained and fine-tuned run; 'teacher': the unpruned model; 'baseline:<name>': another method. */
 export interface TradeoffPoint {
-  source: 'sweep' | 'finetuned' | 'teacher' | `baseline:${string}`;
+  source: 'sweep' | 'finetuned' | 'teacher' | `baseline:${string}` | `sweep:${OutputShape}`;
   /** Requested budget (fraction of kind). */
   keep: number;
   kind: BudgetKind;
@@ -332,6 +340,8 @@ export interface TradeoffPoint {
   metric: number | null;
   latencyMs?: Record<string, number>;
   units?: UnitCounts;
+  /** The output shape of the point's model (none for the teacher). */
+  shape?: OutputShape;
 }
 
 /** ProbeSummary(examples: 'int', keywords: 'list[str]', seq_len: 'float', keyword_ids: 'list[int] | None' = None) */
@@ -368,7 +378,23 @@ export interface PredictionTable {
   points: PredictedSize[];
 }
 
-/** RunReport(version: 'Literal[1]', run_id: 'str', created_at: 'str', status: 'RunStatus', model: 'ModelInfo', method: 'Method | BaselineMethod', budget: 'ReportBudget', metric_name: 'MetricName', teacher: 'ModelSummary', student: 'ModelSummary | None', units: 'UnitCounts | None', layers: 'list[LayerReport]', hidden_kept: 'UnitCount | None', threshold: 'float', tradeoff: 'list[TradeoffPoint]', probes: 'ProbeSummary | None' = None, test: 'TestMetrics | None' = None, parent: 'str | None' = None, wall_seconds: 'float | None' = None, environment: 'Environment | None' = None, predictions: 'PredictionTable | None' = None) */
+/** How to load a run's model/ and model.onnx where users work, without VTrans (docs/model-format.md). */
+export interface HowToLoad {
+  shape: OutputShape;
+  modelDir: string;
+  /** The transformers Auto class of the task, e.g. AutoModelForSequenceClassification. */
+  autoClass: string;
+  /** True for the heterogeneous shape, whose modeling file is in model/. */
+  trustRemoteCode: boolean;
+  /** The transformers pipeline task: text-classification or text-generation. */
+  pipelineTask: string;
+  /** Python lines that load model/ with transformers and run it once. */
+  python: string;
+  /** Python lines that run model.onnx in onnxruntime. */
+  onnxPython?: string;
+}
+
+/** RunReport(version: 'Literal[1]', run_id: 'str', created_at: 'str', status: 'RunStatus', model: 'ModelInfo', method: 'Method | BaselineMethod', budget: 'ReportBudget', metric_name: 'MetricName', teacher: 'ModelSummary', student: 'ModelSummary | None', units: 'UnitCounts | None', layers: 'list[LayerReport]', hidden_kept: 'UnitCount | None', threshold: 'float', tradeoff: 'list[TradeoffPoint]', probes: 'ProbeSummary | None' = None, test: 'TestMetrics | None' = None, parent: 'str | None' = None, wall_seconds: 'float | None' = None, environment: 'Environment | None' = None, predictions: 'PredictionTable | None' = None, load: 'HowToLoad | None' = None) */
 export interface RunReport {
   version: 1;
   runId: string;
@@ -393,6 +419,8 @@ export interface RunReport {
   wallSeconds?: number;
   environment?: Environment;
   predictions?: PredictionTable;
+  /** The output shape of model/, and how to load it. */
+  load?: HowToLoad;
 }
 
 /** meta.json of a token shard directory (written by the client, src/core/shards.ts; docs/data-format.md). */
@@ -462,20 +490,24 @@ export interface EvaluateParams {
   device?: string;
 }
 
-/** PredictParams(run_dir: 'str', keep: 'float', budget: 'BudgetKind | None' = None) */
+/** PredictParams(run_dir: 'str', keep: 'float', budget: 'BudgetKind | None' = None, shape: 'OutputShape | None' = None) */
 export interface PredictParams {
   runDir: string;
   keep: number;
   /** Default: the run's own budget kind. */
   budget?: BudgetKind | null;
+  /** Default: the run's own output shape. */
+  shape?: OutputShape | null;
 }
 
-/** RethresholdParams(run_dir: 'str', keep: 'float', out_dir: 'str', budget: 'BudgetKind | None' = None, retune_steps: 'int' = 0, skip_eval: 'bool' = False, eval_shards: 'str | None' = None, device: 'str | None' = None, threads: 'int | None' = None) */
+/** RethresholdParams(run_dir: 'str', keep: 'float', out_dir: 'str', budget: 'BudgetKind | None' = None, shape: 'OutputShape | None' = None, retune_steps: 'int' = 0, skip_eval: 'bool' = False, eval_shards: 'str | None' = None, device: 'str | None' = None, threads: 'int | None' = None) */
 export interface RethresholdParams {
   runDir: string;
   keep: number;
   outDir: string;
   budget?: BudgetKind | null;
+  /** The new model's output shape; default: the run's own. */
+  shape?: OutputShape | null;
   /** Above 0: a short mask-only re-tune towards the new budget first. */
   retuneSteps?: number;
   skipEval?: boolean;
@@ -584,6 +616,7 @@ export interface PredictResult {
   metricSource: 'sweep-interpolation';
   units: UnitCounts;
   seconds: number;
+  shape: OutputShape;
 }
 
 /** SweepResult(run_dir: 'str', points: 'list[TradeoffPoint]') */
@@ -642,6 +675,7 @@ export const COMPRESS_DEFAULTS = {
   method: 'fast',
   keep: 0.3,
   budget: 'params',
+  shape: 'heterogeneous',
   task: null,
   maxLength: 128,
   dataFraction: 0.03,

@@ -2,7 +2,7 @@
  * How the extension, the CLI, the views and report.html name methods and budget kinds: one place for the words,
  * keyed by the backend's enums (src/core/contracts.ts) so that a new value cannot go unnamed. Browser-safe.
  */
-import type { BaselineMethod, BudgetKind, Method } from './contracts';
+import type { BaselineMethod, BudgetKind, Method, OutputShape } from './contracts';
 
 /** In sentences: "keep 30 % of the encoder parameters". */
 export const BUDGET_KIND_LABEL: Record<BudgetKind, string> = {
@@ -22,4 +22,11 @@ export const METHOD_LABEL: Record<Method | BaselineMethod, string> = {
   random: 'random',
   magnitude: 'magnitude',
   taylor: 'Taylor',
+};
+
+/** The output shapes of model/ (docs/model-format.md), and what each means for loading it. */
+export const SHAPE_LABEL: Record<OutputShape, string> = { heterogeneous: 'Heterogeneous', uniform: 'Uniform' };
+export const SHAPE_DETAIL: Record<OutputShape, string> = {
+  heterogeneous: "per-layer sizes, VTrans's full freedom; transformers loads it with trust_remote_code=True",
+  uniform: 'every layer the same size, the standard config; stock transformers and other tools load it',
 };

@@ -25,6 +25,7 @@ import {
   PROBE_LABEL,
   summarizeLayers,
 } from './findings';
+import type { HowToLoad } from './contracts';
 import { higherIsBetter, PROBE_NAMES, type ModelSummary, type RunReport, type TradeoffPoint } from './report';
 
 const cap = (x: string) => x.charAt(0).toUpperCase() + x.slice(1);
@@ -45,7 +46,22 @@ function mdTable(head: string[], rows: string[][], align?: ('l' | 'r')[]): strin
 }
 
 const tradeoffSource = (s: TradeoffPoint['source']) =>
-  s === 'sweep' ? 'sweep' : s === 'finetuned' ? 'fine-tuned' : s === 'teacher' ? 'teacher' : `baseline ${s.slice('baseline:'.length)}`;
+  s === 'sweep'
+    ? 'sweep'
+    : s === 'finetuned'
+      ? 'fine-tuned'
+      : s === 'teacher'
+        ? 'teacher'
+        : s.startsWith('sweep:')
+          ? `sweep, ${s.slice('sweep:'.length)} shape`
+          : `baseline ${s.slice('baseline:'.length)}`;
+
+/** What the run's output shape means for loading model/ (report panel, report.md, report.html). */
+export function shapeSentence(load: HowToLoad): string {
+  return load.shape === 'uniform'
+    ? 'Uniform shape: every layer keeps the same number of heads and FFN neurons, written with only the standard config fields of the model family, so stock transformers (and pipelines, and other tools that read those configs) load model/ as they load the original, with no custom code.'
+    : `Heterogeneous shape: the layers differ in size, which standard configs cannot say. model/ carries a small modeling file and an auto_map in config.json, so transformers loads it with trust_remote_code=True (${load.autoClass}, the pipelines, AutoTokenizer).`;
+}
 
 /** Rows of the teacher-vs-compressed summary (shared by the Markdown, the HTML fallback and the report panel). */
 export function summaryRows(r: RunReport): { label: string; teacher: string; student: string; change: string }[] {
@@ -112,6 +128,10 @@ export function renderReportMarkdown(r: RunReport): string {
     ),
     '',
   );
+  if (r.load) {
+    out.push('## How to load', '', shapeSentence(r.load), '', '```python', r.load.python, '```', '');
+    if (r.load.onnxPython) out.push('`model.onnx` in onnxruntime:', '', '```python', r.load.onnxPython, '```', '');
+  }
   out.push('## Findings', '');
   for (const f of computeFindings(r)) out.push(`- ${f.text}`);
   out.push('');
@@ -279,6 +299,7 @@ ${css.replace(/<\/(style)/gi, '<\\/$1')}
 <h1>${escapeHtml(title)}</h1>
 <p>The charts need JavaScript; the summary and findings follow.</p>
 <table class="vt-table"><thead><tr><th></th><th>Teacher</th><th>Compressed</th><th>Change</th></tr></thead><tbody>${summary}</tbody></table>
+${report.load ? `<h2>How to load</h2><p>${escapeHtml(shapeSentence(report.load))}</p><pre>${escapeHtml(report.load.python)}</pre>` : ''}
 <ul class="vt-findings">${findings}</ul>
 </noscript>
 </main>

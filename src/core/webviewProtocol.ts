@@ -8,7 +8,7 @@
  * `budget` whenever `vtrans.budget.*` changes and `show` again when the run's report.json is rewritten.
  * A hidden webview is torn down (no `retainContextWhenHidden`); when it comes back it posts `ready` again.
  */
-import { BUDGET_KINDS } from './contracts';
+import { BUDGET_KINDS, OUTPUT_SHAPES, type OutputShape } from './contracts';
 import type { BudgetKind, RunReport } from './report';
 
 export type PanelKind = 'tradeoff' | 'heatmaps' | 'report';
@@ -89,8 +89,9 @@ export type FromWebview =
   | { type: 'ready'; panel: PanelKind; state: WebviewState | null }
   /** Ask for `show` again (e.g. after an error, "Reload"). */
   | { type: 'requestState' }
-  /** Write the pruned model at this budget (re-threshold the run's masks) as a new run. */
-  | { type: 'exportAtBudget'; kind: BudgetKind; keep: number }
+  /** Write the pruned model at this budget (re-threshold the run's masks) as a new run, in an output shape
+   * (unset: the run's own). */
+  | { type: 'exportAtBudget'; kind: BudgetKind; keep: number; shape?: OutputShape }
   /** Save a file the webview produced; `content` is UTF-8 text, or base64 when `encoding` says so (PNG). */
   | { type: 'saveFile'; format: SaveFormat; suggestedName: string; content: string; encoding: 'utf8' | 'base64' }
   /** Render report.md / report.html from the run (extension side) and let the user save it. */
@@ -120,7 +121,13 @@ export function isFromWebview(x: unknown): x is FromWebview {
     case 'openRun':
       return true;
     case 'exportAtBudget':
-      return (BUDGET_KINDS as readonly string[]).includes(x.kind as string) && typeof x.keep === 'number' && x.keep > 0 && x.keep <= 1;
+      return (
+        (BUDGET_KINDS as readonly string[]).includes(x.kind as string) &&
+        typeof x.keep === 'number' &&
+        x.keep > 0 &&
+        x.keep <= 1 &&
+        (x.shape === undefined || (OUTPUT_SHAPES as readonly string[]).includes(x.shape as string))
+      );
     case 'saveFile':
       return (
         FORMATS.includes(x.format as string) &&

@@ -6,6 +6,7 @@ import type * as vscode from 'vscode';
 import type { CompressOutcome } from '../core/compress';
 import type { ProgressParams } from '../core/protocol';
 import type { PredictedPoint } from '../core/webviewProtocol';
+import type { OutputShape } from '../core/contracts';
 import type { BudgetKind, Method } from '../core/report';
 import type { RunEntry } from '../core/runs';
 
@@ -17,6 +18,8 @@ export interface CompressArgs {
   keep?: number;
   budget?: BudgetKind;
   method?: Method;
+  /** The output shape of model/; unset: the vtrans.shape setting. */
+  shape?: OutputShape;
   /** Backend settings beyond the VS Code settings (e.g. { minPruneSteps: 20 } for a quick run). */
   extra?: Record<string, unknown>;
   /** Skip the confirmation step. */

@@ -13,12 +13,12 @@ import { formatCount, inspectModel } from '../core/inspect';
 import { FAMILIES } from '../core/modelShape';
 import { PHASE_LABEL, progressDetail } from '../core/progressText';
 import type { ProgressParams } from '../core/protocol';
-import { BUDGET_KINDS, METHODS } from '../core/contracts';
+import { BUDGET_KINDS, METHODS, OUTPUT_SHAPES } from '../core/contracts';
 import { newRunId, readRunInfo, runsDir } from '../core/runs';
 import type { CompressArgs } from './api';
 import type { BackendManager } from './backendManager';
 import { readSettings } from './config';
-import { BUDGET_KIND_LABEL, METHOD_LABEL } from '../core/labels';
+import { BUDGET_KIND_LABEL, METHOD_LABEL, SHAPE_DETAIL, SHAPE_LABEL } from '../core/labels';
 import type { StatusBar } from './statusBar';
 import { requireTrust } from './trust';
 
@@ -119,13 +119,14 @@ async function confirm(modelDir: string): Promise<boolean> {
   for (;;) {
     const s = readSettings(vscode.Uri.file(modelDir));
     const start = {
-      label: `$(rocket) Start: ${METHOD_LABEL[s.method]} to ${+(100 * s.budget.keep).toFixed(1)}% of the ${BUDGET_KIND_LABEL[s.budget.kind]}`,
+      label: `$(rocket) Start: ${METHOD_LABEL[s.method]} to ${+(100 * s.budget.keep).toFixed(1)}% of the ${BUDGET_KIND_LABEL[s.budget.kind]}, ${s.shape} shape`,
       detail: `device ${s.device}${s.method !== 'vtrans' ? `, ${+(100 * s.dataFraction).toFixed(1)}% of the data` : ''}, distillation ${s.distill.enabled ? 'on' : 'off'}`,
     };
     const budget = { label: '$(settings) Change budget…', description: `${+(100 * s.budget.keep).toFixed(1)}% ${s.budget.kind}` };
     const method = { label: '$(settings) Change method…', description: METHOD_LABEL[s.method] };
+    const shape = { label: '$(settings) Change output shape…', description: `${SHAPE_LABEL[s.shape]}: ${SHAPE_DETAIL[s.shape]}` };
     const all = { label: '$(gear) All VTrans settings…' };
-    const choice = await vscode.window.showQuickPick([start, budget, method, all], { title: 'VTrans: confirm (3/3)' });
+    const choice = await vscode.window.showQuickPick([start, budget, method, shape, all], { title: 'VTrans: confirm (3/3)' });
     if (!choice) return false;
     if (choice === start) return true;
     const target = vscode.ConfigurationTarget.Workspace;
@@ -149,6 +150,12 @@ async function confirm(modelDir: string): Promise<boolean> {
         { title: 'Compression method' },
       );
       if (m) await cfg.update('method', m.id, target);
+    } else if (choice === shape) {
+      const picked = await vscode.window.showQuickPick(
+        OUTPUT_SHAPES.map((id) => ({ id, label: SHAPE_LABEL[id], detail: SHAPE_DETAIL[id] })),
+        { title: 'Output shape of the compressed model' },
+      );
+      if (picked) await cfg.update('shape', picked.id, target);
     } else {
       await vscode.commands.executeCommand('workbench.action.openSettings', 'vtrans');
       return false;
@@ -216,6 +223,7 @@ export class CompressFlow {
           keep: args?.keep ?? s.budget.keep,
           budget: args?.budget ?? s.budget.kind,
           method,
+          shape: args?.shape ?? s.shape,
           device: s.device,
           dataFraction: s.dataFraction,
           roundTo: s.roundTo,

@@ -1,7 +1,7 @@
 /** The `vtrans.*` settings, typed (package.json `contributes.configuration` declares them and their defaults). */
 import * as vscode from 'vscode';
 import type { DistillParams } from '../core/protocol';
-import type { BudgetKind, DeviceChoice, Method, Precision } from '../core/contracts';
+import type { BudgetKind, DeviceChoice, Method, OutputShape, Precision } from '../core/contracts';
 
 export interface Budget {
   kind: BudgetKind;
@@ -11,6 +11,8 @@ export interface Budget {
 export interface Settings {
   budget: Budget;
   method: Method;
+  /** The output shape of model/ (docs/model-format.md). */
+  shape: OutputShape;
   dataFraction: number;
   device: DeviceChoice;
   precision: Precision;
@@ -38,6 +40,7 @@ export function readSettings(scope?: vscode.ConfigurationScope): Settings {
   return {
     budget: readBudget(scope),
     method: setting<Method>(c, 'method'),
+    shape: setting<OutputShape>(c, 'shape'),
     dataFraction: setting<number>(c, 'dataFraction'),
     device: setting<DeviceChoice>(c, 'device'),
     precision: setting<Precision>(c, 'precision'),

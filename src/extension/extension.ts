@@ -6,10 +6,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { exportAtBudget } from '../core/compress';
+import { OUTPUT_SHAPES, type OutputShape } from '../core/contracts';
 import { errorMessage, isUserError } from '../core/errors';
+import { SHAPE_DETAIL, SHAPE_LABEL } from '../core/labels';
 import type { RunReport } from '../core/report';
 import type { PredictedPoint } from '../core/webviewProtocol';
-import { deleteRun, readReport, runsDir, workspaceOfRun } from '../core/runs';
+import { deleteRun, readReport, readRunInfo, runsDir, workspaceOfRun } from '../core/runs';
 import type { BudgetPrediction, VTransApi } from './api';
 import { BackendManager } from './backendManager';
 import { BudgetTuning, latestRun } from './budgetTuning';
@@ -24,6 +26,21 @@ import { requireTrust } from './trust';
 let backends: BackendManager | undefined;
 
 /** A run directory from a command argument: a tree item, a Uri, a path, or the newest finished run. */
+/** The output shape to export in: the run's own first, the other beside it (docs/model-format.md). */
+async function pickShape(runDir: string): Promise<OutputShape | undefined> {
+  const own = readRunInfo(runDir)?.settings.shape ?? 'heterogeneous';
+  const items = [...OUTPUT_SHAPES]
+    .sort((a, b) => Number(b === own) - Number(a === own))
+    .map((shape) => ({
+      shape,
+      label: SHAPE_LABEL[shape],
+      description: shape === own ? "this run's shape" : undefined,
+      detail: SHAPE_DETAIL[shape],
+    }));
+  const pick = await vscode.window.showQuickPick(items, { title: 'VTrans: export at the current budget, in which shape?' });
+  return pick?.shape;
+}
+
 function runDirOf(arg: unknown): string | undefined {
   if (arg instanceof RunItem) return arg.run.dir;
   if (arg instanceof vscode.Uri) return arg.fsPath;
@@ -54,7 +71,7 @@ export function activate(context: vscode.ExtensionContext): VTransApi {
         const report = readReport(runDir);
         return report ? tuning.predict(runDir, report, budget) : undefined;
       },
-      exportAtBudget: (runDir, budget) => exportRun(runDir, budget.keep, budget.kind),
+      exportAtBudget: (runDir, budget) => exportRun(runDir, budget.keep, budget.kind, budget.shape),
       openRun: () => vscode.commands.executeCommand('vtrans.openRun'),
     },
     { commands: { compress: 'vtrans.compress', openRun: 'vtrans.openRun' } },
@@ -69,7 +86,7 @@ export function activate(context: vscode.ExtensionContext): VTransApi {
   const tuning: BudgetTuning = new BudgetTuning(backends, panels, status, log, () => flow.running !== undefined);
   panels.register(context);
 
-  async function exportRun(runDir: string, keep: number, kind: RunReport['budget']['kind']): Promise<void> {
+  async function exportRun(runDir: string, keep: number, kind: RunReport['budget']['kind'], shape?: OutputShape): Promise<void> {
     const backend = await backends!.get();
     if (!backend) return;
     const workspace = workspaceOfRun(runDir);
@@ -77,7 +94,7 @@ export function activate(context: vscode.ExtensionContext): VTransApi {
       const result = await vscode.window.withProgress(
         {
           location: vscode.ProgressLocation.Notification,
-          title: `Exporting at ${+(100 * keep).toFixed(1)}% of the ${kind}`,
+          title: `Exporting at ${+(100 * keep).toFixed(1)}% of the ${kind}${shape ? `, ${shape} shape` : ''}`,
           cancellable: false,
         },
         () =>
@@ -85,14 +102,18 @@ export function activate(context: vscode.ExtensionContext): VTransApi {
             runDir,
             keep,
             budget: kind,
-            outDir: path.join(runsDir(workspace), `${path.basename(runDir)}-at-${Math.round(1000 * keep)}`),
+            shape,
+            outDir: path.join(
+              runsDir(workspace),
+              `${path.basename(runDir)}-at-${Math.round(1000 * keep)}${shape && shape !== readRunInfo(runDir)?.settings.shape ? `-${shape}` : ''}`,
+            ),
           }),
       );
       runs.refresh();
       // Not awaited: the command is done when the model is written, whatever the user does with the message.
       void vscode.window
         .showInformationMessage(
-          `VTrans: exported ${result.student.params.toLocaleString('en-US')} parameters (${(100 * result.achieved).toFixed(1)}% of the ${result.budget}) to ${vscode.workspace.asRelativePath(result.runDir)}.`,
+          `VTrans: exported ${result.student.params.toLocaleString('en-US')} parameters (${(100 * result.achieved).toFixed(1)}% of the ${result.budget}, ${result.shape} shape${result.shape === 'uniform' ? ': loads in stock transformers' : ': loads with trust_remote_code=True'}) to ${vscode.workspace.asRelativePath(result.runDir)}.`,
           'Open Report',
           'Reveal Model',
         )
@@ -126,12 +147,15 @@ export function activate(context: vscode.ExtensionContext): VTransApi {
     const pick = await vscode.window.showQuickPick(items, { title: 'VTrans: open run' });
     if (pick) await panels.show(readReport(pick.dir) ? 'report' : 'tradeoff', pick.dir);
   });
-  register('vtrans.exportAtBudget', async (arg?: never) => {
+  register('vtrans.exportAtBudget', async (arg?: never, shapeArg?: never) => {
     if (!(await requireTrust('export a model'))) return;
     const runDir = runDirOf(arg);
     if (!runDir) return void vscode.window.showInformationMessage('No finished run with masks yet: run VTrans: Compress Model first.');
     const budget = readBudget();
-    await exportRun(runDir, budget.keep, budget.kind);
+    const given = shapeArg as unknown;
+    const shape = OUTPUT_SHAPES.includes(given as OutputShape) ? (given as OutputShape) : await pickShape(runDir);
+    if (!shape) return;
+    await exportRun(runDir, budget.keep, budget.kind, shape);
   });
   register('vtrans.restartBackend', async () => {
     if (flow.running) await flow.cancel();

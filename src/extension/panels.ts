@@ -23,6 +23,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { OutputShape } from '../core/contracts';
 import type { BudgetKind, RunReport } from '../core/report';
 import { renderReportHtml, renderReportMarkdown } from '../core/reportHtml';
 import {
@@ -52,7 +53,7 @@ export interface ReportPanelCallbacks {
   /** The run's masks re-thresholded at a budget (size and metric, no retraining); undefined when unknown. */
   predictAtBudget?(runDir: string, budget: { kind: BudgetKind; keep: number }): Promise<PredictedPoint | undefined>;
   /** "Export at this budget": write the pruned model for this run at this budget as a new run. */
-  exportAtBudget(runDir: string, budget: { kind: BudgetKind; keep: number }): void | Thenable<unknown>;
+  exportAtBudget(runDir: string, budget: { kind: BudgetKind; keep: number; shape?: OutputShape }): void | Thenable<unknown>;
   /** Let the user pick another run (the panels then get `show()` for it). */
   openRun(): void | Thenable<unknown>;
 }
@@ -276,7 +277,8 @@ export class ReportPanels implements vscode.Disposable {
       case 'state':
         return;
       case 'exportAtBudget':
-        if (entry.runDir) await this.callbacks.exportAtBudget(entry.runDir, { kind: msg.kind, keep: msg.keep });
+        if (entry.runDir)
+          await this.callbacks.exportAtBudget(entry.runDir, { kind: msg.kind, keep: msg.keep, ...(msg.shape ? { shape: msg.shape } : {}) });
         return;
       case 'openRun':
         await this.callbacks.openRun();

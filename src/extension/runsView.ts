@@ -5,7 +5,9 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { OutputShape } from '../core/contracts';
 import { formatCount } from '../core/inspect';
+import { SHAPE_DETAIL, SHAPE_LABEL } from '../core/labels';
 import { hasCheckpoint, listRuns, type RunEntry } from '../core/runs';
 import * as fs from 'node:fs';
 
@@ -25,6 +27,7 @@ export class RunItem extends vscode.TreeItem {
     const parts = [
       info.method ?? report?.method,
       budget ? `${Math.round(100 * budget.keep)}% ${budget.kind}` : undefined,
+      shapeOf(run),
       metric ? `${metric.name === 'accuracy' ? `${(100 * metric.value).toFixed(1)}%` : `ppl ${metric.value.toFixed(1)}`}` : undefined,
       info.status !== 'done' ? info.status : undefined,
     ];
@@ -41,11 +44,20 @@ export class RunItem extends vscode.TreeItem {
   }
 }
 
+/** The output shape of the run's model/ (older runs, before shapes: heterogeneous). */
+function shapeOf(run: RunEntry): OutputShape {
+  return run.report?.load?.shape ?? run.info.settings?.shape ?? 'heterogeneous';
+}
+
 function tooltip(run: RunEntry): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
   const { info, report } = run;
   md.appendMarkdown(`**${path.basename(run.dir)}** — ${info.status}\n\n`);
   if (info.modelDir) md.appendMarkdown(`model: \`${info.modelDir}\`\n\n`);
+  const shape = shapeOf(run);
+  md.appendMarkdown(
+    `shape: **${SHAPE_LABEL[shape]}**, ${SHAPE_DETAIL[shape]}${report?.load ? ' (the report has the lines that load it)' : ''}\n\n`,
+  );
   if (report?.student) {
     const t = report.teacher;
     const s = report.student;

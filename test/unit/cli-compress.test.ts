@@ -116,6 +116,26 @@ describe('vtrans compress', () => {
     const ex = JSON.parse(e.stdout.trim().split('\n').pop()!);
     assert.ok(ex.achieved <= 0.3 && ex.achieved > 0.28, String(ex.achieved));
     assert.ok(fs.existsSync(path.join(ex.runDir, 'model.onnx')) && fs.existsSync(path.join(ex.runDir, 'report.html')));
+
+    // Both output shapes load with transformers in a fresh Python that never imports VTrans, as the report says.
+    const u = cli(['export', out.runDir, '--keep', '0.4', '--shape', 'uniform', '--json']);
+    assert.equal(u.status, 0, u.stderr);
+    const uniform = JSON.parse(u.stdout.trim().split('\n').pop()!);
+    assert.equal(uniform.shape, 'uniform');
+    assert.ok(uniform.achieved <= 0.4 && uniform.achieved > 0.38, String(uniform.achieved));
+    assert.equal(out.shape, 'heterogeneous');
+    assert.ok(fs.existsSync(path.join(out.runDir, 'model', 'modeling_vtrans_bert.py')));
+    for (const run of [out.runDir, uniform.runDir]) {
+      const load = JSON.parse(fs.readFileSync(path.join(run, 'report.json'), 'utf8')).load;
+      assert.equal(load.modelDir, path.join(run, 'model'));
+      assert.match(fs.readFileSync(path.join(run, 'report.md'), 'utf8'), /## How to load[\s\S]*from_pretrained/);
+      const code = `${load.python}\nimport sys\nassert not [m for m in sys.modules if m.startswith("vtrans")]\n`;
+      const env: NodeJS.ProcessEnv = { ...process.env, HF_HUB_OFFLINE: '1' };
+      delete env.PYTHONPATH;
+      const r = spawnSync(python(), ['-c', code], { cwd: os.tmpdir(), encoding: 'utf8', env });
+      assert.equal(r.status, 0, r.stderr.slice(-3000));
+      assert.match(r.stdout, /'label': 'label_\d'/);
+    }
   });
 
   it('--keep outside (0, 1]', () => {

@@ -18,6 +18,35 @@ before(async () => {
 after(async () => browser?.close());
 
 describe('head-retention report panel', () => {
+  it('says how to load model/ in its output shape, with the lines to copy', async () => {
+    const python =
+      "from transformers import AutoModelForSequenceClassification\nmodel = AutoModelForSequenceClassification.from_pretrained('/runs/a/model')";
+    const r = {
+      ...bertReport(),
+      load: {
+        shape: 'uniform' as const,
+        modelDir: '/runs/a/model',
+        autoClass: 'AutoModelForSequenceClassification',
+        trustRemoteCode: false,
+        pipelineTask: 'text-classification',
+        python,
+        onnxPython: 'import onnxruntime as ort',
+      },
+    };
+    const p = await openPanel(browser, 'report');
+    try {
+      await p.send({ type: 'show', panel: 'report', runDir: '/runs/a', report: r, budget: null });
+      await p.page.waitForSelector('.vt-report');
+      assert.match((await p.page.$eval('[data-shape]', (e) => e.textContent)) ?? '', /^Uniform shape: .*stock transformers/);
+      assert.equal(await p.page.$eval('[data-code="transformers"]', (e) => e.textContent), python);
+      assert.ok(await p.page.$('[data-action="copy-transformers"]'));
+      assert.ok(await p.page.$('[data-code="onnx"]'));
+    } finally {
+      await p.close();
+      assert.deepEqual(p.errors, []);
+    }
+  });
+
   it('shows the summary, the findings, per layer the heads kept and pruned with their probes, and exports', async () => {
     const r = bertReport();
     const p = await openPanel(browser, 'report');

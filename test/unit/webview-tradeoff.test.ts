@@ -193,6 +193,47 @@ describe('tradeoff panel', () => {
     }
   });
 
+  it('shows the other output shape beside the sweep, and exports a point in its shape', async () => {
+    const base = bertReport();
+    const uniform = base.tradeoff
+      .filter((t) => t.source === 'sweep')
+      .map((t): TradeoffPoint => ({
+        ...t,
+        source: 'sweep:uniform',
+        shape: 'uniform',
+        params: Math.round(t.params * 0.97),
+        metric: t.metric! - 0.02,
+      }));
+    const r: RunReport = {
+      ...base,
+      tradeoff: [...base.tradeoff.map((t) => (t.source === 'sweep' ? { ...t, shape: 'heterogeneous' as const } : t)), ...uniform],
+    };
+    r.tradeoff.sort((a, b) => a.params - b.params);
+    const p = await openPanel(browser, 'tradeoff');
+    try {
+      await show(p, r);
+      const legend = await p.page.$$eval('.vt-legend-item', (li) => li.map((l) => l.textContent));
+      assert.ok(legend.includes('Sweep, uniform shape: loads in stock transformers'), legend.join('|'));
+      const id = r.tradeoff.findIndex((t) => t.source === 'sweep:uniform' && t.keep === 0.4);
+      await p.page.hover(`.vt-point[data-point-id="${id}"]`);
+      const tip = await p.page.waitForSelector('#vt-tradeoff-tooltip:not([hidden])');
+      assert.ok((await tip.textContent())?.includes('uniform'));
+      await p.page.click(`.vt-point[data-point-id="${id}"]`);
+      await p.page.click('.vt-popover [data-action="export-at-budget"]');
+      assert.deepEqual(await lastPosted(p, 'exportAtBudget'), {
+        type: 'exportAtBudget',
+        kind: 'encoder-params',
+        keep: 0.4,
+        shape: 'uniform',
+      });
+      const rows = await p.page.$$eval('.vt-tradeoff-table tbody th', (ths) => ths.map((th) => th.textContent));
+      assert.ok(rows.includes('Sweep, uniform'), rows.join('|'));
+    } finally {
+      await p.close();
+      assert.deepEqual(p.errors, []);
+    }
+  });
+
   it('switches the x axis to FLOPs and to measured latency, and keeps the choice in the state', async () => {
     const r = bertReport();
     const p = await openPanel(browser, 'tradeoff');

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar, cast
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import torch
 from torch import nn
@@ -251,6 +252,11 @@ class BertFamily(Family):
     def pruned_config_extras(self, s: ModelShape) -> dict:
         return {"head_hidden_size": s.head_hidden}  # the pooler's output keeps its width; its input is pruned
 
+    def pruned_config(self, s: ModelShape, p: ModelShape) -> dict[str, Any]:
+        cfg = super().pruned_config(s, p)
+        cfg["head_hidden_size"] = p.head_hidden  # narrower only in the uniform shape (`uniform_head`)
+        return cfg
+
     def layer_params(self, s: ModelShape, H: Count, h: Count, g: Count, F: Count, attn_on: Count, ffn_on: Count) -> Count:
         d = s.head_dim
         attn = 3 * (H * h * d + h * d) + h * d * H + H
@@ -277,7 +283,7 @@ class BertFamily(Family):
             st.put(f"{e}LayerNorm.{n}", rows=hid, row_scale=sh)
         for i in range(s.n_layers):
             self._slice_layer(s, i, keep, sc, st)
-        self.slice_head(hid, st)
+        self.slice_head(hid, st, keep.head_dims)
 
     def _slice_layer(self, s: ModelShape, i: int, keep: KeepSet, sc: UnitScales, st: Slicer) -> None:
         hid = keep.hidden
@@ -301,12 +307,41 @@ class BertFamily(Family):
             for n in ("weight", "bias"):
                 st.put(f"{p}{ln}.{n}", rows=hid, row_scale=sh)
 
-    def slice_head(self, hid: torch.Tensor, st: Slicer) -> None:
-        """The pooler reads the kept hidden dimensions; its output and the classifier are unchanged."""
-        st.put(f"{self.body_prefix}pooler.dense.weight", cols=hid)
-        st.put(f"{self.body_prefix}pooler.dense.bias")
-        st.put("classifier.weight")
+    def slice_head(self, hid: torch.Tensor, st: Slicer, outputs: torch.Tensor | None = None) -> None:
+        """The pooler reads the kept hidden dimensions; its output and the classifier are unchanged, unless the
+        uniform shape keeps only some pooler outputs (`outputs`)."""
+        st.put(f"{self.body_prefix}pooler.dense.weight", rows=outputs, cols=hid)
+        st.put(f"{self.body_prefix}pooler.dense.bias", rows=outputs)
+        st.put("classifier.weight", cols=outputs)
         st.put("classifier.bias")
+
+    # -- output shapes ----------------------------------------------------------------------------------------
+
+    remote_files: ClassVar[tuple[str, ...]] = ("modeling_vtrans_bert.py",)
+    remote_config = "VTransBertConfig"
+    remote_classes: ClassVar[dict[str, dict[str, str]]] = {
+        "classification": {"AutoModel": "VTransBertModel", "AutoModelForSequenceClassification": "VTransBertForSequenceClassification"}
+    }
+    # The classifier's weight that reads the pooler's (tanh) outputs, one column each.
+    head_reader = "classifier.weight"
+
+    def uniform_shape(self, s: ModelShape, hidden: int, kv_heads: int, ffn: int) -> ModelShape:
+        """The standard config's pooler (RoBERTa: classifier dense layer) is hidden × hidden."""
+        return replace(super().uniform_shape(s, hidden, kv_heads, ffn), head_hidden=hidden)
+
+    def uniform_problem(self, p: ModelShape) -> str | None:
+        if p.head_hidden != p.hidden:
+            return f"its pooler has {p.head_hidden} outputs, not its hidden width {p.hidden}"
+        return super().uniform_problem(p)
+
+    def uniform_head(self, model: VTransModel, hidden: int) -> torch.Tensor | None:
+        """The pooler outputs the uniform shape keeps: it has as many as the hidden width. A dropped output j
+        changes logit i by at most |C[i, j]| (it is a tanh, in [-1, 1]), so the outputs whose classifier columns
+        have the largest L1 norms stay."""
+        reader = dict(model.named_parameters())[self.head_reader].detach().float().cpu()
+        if hidden >= reader.shape[1]:
+            return None
+        return torch.sort(reader.abs().sum(0), descending=True, stable=True).indices[:hidden].sort().values
 
 
 BERT = BertFamily()

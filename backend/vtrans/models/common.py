@@ -474,6 +474,86 @@ class Family(ABC):
     def slice_weights(self, s: ModelShape, keep: KeepSet, sc: UnitScales, st: Slicer) -> None:
         """Puts the kept units' weights, with the scales folded in (prune.py's docstring), into `st`."""
 
+    # -- the two output shapes (docs/model-format.md) ------------------------------------------------------------
+    # uniform: every layer the same size, written with the family's standard config fields only, so that stock
+    # `transformers` loads it; heterogeneous: VTrans's per-layer fields plus an `auto_map` to the family's modeling
+    # file (vtrans/hf_modeling/), loaded with `trust_remote_code=True`.
+
+    # The standard config derives the head size from hidden ÷ heads (BERT, GPT-2): a uniform model's hidden width
+    # is then its heads × head_dim. LLaMA names head_dim explicitly.
+    head_dim_from_hidden: ClassVar[bool] = True
+    heads_key: ClassVar[str] = "num_attention_heads"
+    ffn_key: ClassVar[str] = "intermediate_size"
+    # The modeling files (vtrans/hf_modeling/, the first defines the classes) and the Auto classes they serve, by task.
+    remote_files: ClassVar[tuple[str, ...]]
+    remote_config: ClassVar[str]
+    remote_classes: ClassVar[dict[str, dict[str, str]]]  # task -> Auto class name -> class name
+    # VTrans's own config fields: what the uniform shape leaves out.
+    vtrans_fields: ClassVar[tuple[str, ...]] = (
+        "head_dim",
+        "layer_num_attention_heads",
+        "layer_num_key_value_heads",
+        "layer_intermediate_size",
+        "head_hidden_size",
+        "auto_map",
+    )
+
+    def uniform_shape(self, s: ModelShape, hidden: int, kv_heads: int, ffn: int) -> ModelShape:
+        """The source with every layer at `kv_heads` key/value groups and `ffn` neurons, at `hidden` width."""
+        return s.with_layers(hidden, [LayerShape(kv_heads * l.group_size, kv_heads, ffn) for l in s.layers])
+
+    def uniform_hidden_step(self, heads: int, round_to: int) -> int:
+        """A uniform model's hidden width is a multiple of this (at `heads` query heads per layer); where the head
+        size comes from hidden ÷ heads the width is exactly heads × head_dim instead."""
+        return round_to
+
+    def uniform_problem(self, p: ModelShape) -> str | None:
+        """Why the pruned shape `p` has no standard config of this family (None: it has one)."""
+        first = p.layers[0] if p.layers else None
+        if first is None or any(l != first for l in p.layers):
+            return "its layers differ in size"
+        if first.heads == 0 or first.ffn == 0:
+            return "its layers have no attention or no FFN sublayer"
+        if self.head_dim_from_hidden and p.hidden != first.heads * p.head_dim:
+            return f"its hidden width {p.hidden} is not its {first.heads} heads × head size {p.head_dim}"
+        return None
+
+    def standard_config(self, p: ModelShape) -> dict[str, Any]:
+        """The uniform shape's config.json: `p.config` (the pruned config) with only the family's standard fields."""
+        problem = self.uniform_problem(p)
+        if problem is not None:
+            raise ValueError(f"a {self.name} model has the uniform shape only when every layer is the same size; this one: {problem}")
+        keep_head_dim = not self.head_dim_from_hidden
+        cfg = {k: v for k, v in p.config.items() if k not in self.vtrans_fields or (k == "head_dim" and keep_head_dim)}
+        first = p.layers[0]
+        cfg[self.hidden_key] = p.hidden
+        cfg[self.heads_key] = first.heads
+        cfg[self.ffn_key] = first.ffn
+        if self.grouped_query:
+            cfg["num_key_value_heads"] = first.kv_heads
+        if keep_head_dim:
+            cfg["head_dim"] = p.head_dim
+        return cfg
+
+    def remote_code_config(self, p: ModelShape) -> dict[str, Any]:
+        """The heterogeneous shape's config.json: VTrans's per-layer fields (`p.config`) and an `auto_map` to the
+        family's modeling file, with `architectures` naming its class."""
+        module = self.remote_files[0].removesuffix(".py")
+        classes = self.remote_classes[p.task]
+        cfg = dict(p.config)
+        cfg["auto_map"] = {"AutoConfig": f"{module}.{self.remote_config}", **{auto: f"{module}.{c}" for auto, c in classes.items()}}
+        cfg["architectures"] = [classes[self.task_auto_class(p.task)]]
+        return cfg
+
+    @staticmethod
+    def task_auto_class(task: str) -> str:
+        """The transformers Auto class of a task."""
+        return "AutoModelForSequenceClassification" if task == "classification" else "AutoModelForCausalLM"
+
+    def uniform_head(self, model: VTransModel, hidden: int) -> torch.Tensor | None:
+        """Kept outputs of a task head whose width the standard config ties to the hidden width (None: no such head)."""
+        return None
+
 
 class DecoderFamily(Family):
     """GPT-2 and LLaMA: a final norm, then an LM head (tied to the input embeddings unless untied) or `score`."""

@@ -182,6 +182,15 @@ class GPT2Family(DecoderFamily):
     def pruned_config_extras(self, s: ModelShape) -> dict:
         return {"n_inner": max(l.ffn for l in s.layers)}  # its default (4 × n_embd) would follow the pruned width
 
+    heads_key = "n_head"
+    ffn_key = "n_inner"
+    remote_files = ("modeling_vtrans_gpt2.py",)
+    remote_config = "VTransGPT2Config"
+    remote_classes = {
+        "classification": {"AutoModel": "VTransGPT2Model", "AutoModelForSequenceClassification": "VTransGPT2ForSequenceClassification"},
+        "lm": {"AutoModel": "VTransGPT2Model", "AutoModelForCausalLM": "VTransGPT2LMHeadModel"},
+    }
+
     def layer_params(self, s: ModelShape, H: Count, h: Count, g: Count, F: Count, attn_on: Count, ffn_on: Count) -> Count:
         d = s.head_dim
         attn = 2 * H + H * 3 * h * d + 3 * h * d + h * d * H + H

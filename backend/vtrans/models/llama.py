@@ -10,7 +10,7 @@ per key/value group: a group's key/value head goes together with its query heads
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -222,6 +222,34 @@ class LlamaFamily(DecoderFamily):
             mlp_bias=c.flag("mlp_bias", False),
             config=c.cfg,
         )
+
+    # -- output shapes ----------------------------------------------------------------------------------------
+
+    head_dim_from_hidden = False  # LlamaConfig names head_dim
+    remote_files = ("modeling_vtrans_llama.py",)
+    remote_config = "VTransLlamaConfig"
+    remote_classes = {
+        "classification": {"AutoModel": "VTransLlamaModel", "AutoModelForSequenceClassification": "VTransLlamaForSequenceClassification"},
+        "lm": {"AutoModel": "VTransLlamaModel", "AutoModelForCausalLM": "VTransLlamaForCausalLM"},
+    }
+
+    def uniform_hidden_step(self, heads: int, round_to: int) -> int:
+        """transformers 5 checks that hidden_size is a multiple of num_attention_heads, head_dim notwithstanding."""
+        return math.lcm(round_to, max(heads, 1))
+
+    def uniform_problem(self, p: ModelShape) -> str | None:
+        problem = super().uniform_problem(p)
+        if problem is None and p.hidden % p.layers[0].heads:
+            return f"its hidden width {p.hidden} is not a multiple of its {p.layers[0].heads} query heads (LlamaConfig checks that)"
+        return problem
+
+    def remote_code_config(self, p: ModelShape) -> dict[str, Any]:
+        """transformers 5 checks hidden_size against the global num_attention_heads even where the modeling code
+        reads the per-layer lists (AutoTokenizer loads the config with the stock LlamaConfig): the global head
+        counts are 1, the per-layer lists hold the real ones."""
+        cfg = super().remote_code_config(p)
+        cfg["num_attention_heads"] = cfg["num_key_value_heads"] = 1
+        return cfg
 
     def layer_params(self, s: ModelShape, H: Count, h: Count, g: Count, F: Count, attn_on: Count, ffn_on: Count) -> Count:
         d = s.head_dim

@@ -61,10 +61,21 @@ class RobertaFamily(BertFamily):
         C, P = s.num_labels, s.head_hidden
         return H * P + P + P * C + C if C else 0  # no pooler: the head's dense layer takes its place
 
-    def slice_head(self, hid: torch.Tensor, st: Slicer) -> None:
-        st.put("classifier.dense.weight", cols=hid)
-        for n in ("classifier.dense.bias", "classifier.out_proj.weight", "classifier.out_proj.bias"):
-            st.put(n)
+    def slice_head(self, hid: torch.Tensor, st: Slicer, outputs: torch.Tensor | None = None) -> None:
+        st.put("classifier.dense.weight", rows=outputs, cols=hid)
+        st.put("classifier.dense.bias", rows=outputs)
+        st.put("classifier.out_proj.weight", cols=outputs)
+        st.put("classifier.out_proj.bias")
+
+    remote_files = ("modeling_vtrans_roberta.py", "modeling_vtrans_bert.py")
+    remote_config = "VTransRobertaConfig"
+    remote_classes = {
+        "classification": {
+            "AutoModel": "VTransRobertaModel",
+            "AutoModelForSequenceClassification": "VTransRobertaForSequenceClassification",
+        }
+    }
+    head_reader = "classifier.out_proj.weight"
 
 
 ROBERTA = RobertaFamily()

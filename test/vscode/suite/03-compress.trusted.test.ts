@@ -1,10 +1,12 @@
 /** vtrans.compress with CompressArgs on the tiny model: progress, the result, the run directory, the Runs list. */
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CompressOutcome } from '../../../src/core/compress';
-import { getApi, log, nextEvent, quickArgs, runInfo, waitFor, waitForNotification, workspaceRoot } from './helpers';
+import { getApi, log, nextEvent, quickArgs, runInfo, testMode, waitFor, waitForNotification, workspaceRoot } from './helpers';
 
 describe('compress', () => {
   it('compresses the tiny model to the budget, with progress, and writes the run directory', async () => {
@@ -55,6 +57,13 @@ describe('compress', () => {
     const report = JSON.parse(fs.readFileSync(path.join(outcome.runDir, 'report.json'), 'utf8'));
     assert.equal(report.student.params, outcome.student.params);
     assert.ok(report.student.onnx?.latencyMs, 'report.json has the onnxruntime-node measurement');
+    // model/ loads with transformers in a fresh Python that never imports VTrans, by the report's own lines.
+    const env: NodeJS.ProcessEnv = { ...process.env, HF_HUB_OFFLINE: '1' };
+    delete env.PYTHONPATH;
+    const code = `${report.load.python}\nimport sys\nassert not [m for m in sys.modules if m.startswith("vtrans")]\n`;
+    const py = spawnSync(testMode().python, ['-c', code], { cwd: os.tmpdir(), env, encoding: 'utf8', timeout: 300_000 });
+    assert.equal(py.status, 0, `the report's load lines failed: ${py.stderr.slice(-2000)}`);
+    assert.match(py.stdout, /'label': '(ham|spam)'/);
 
     await waitFor('the run in api.runs()', () => api.runs().find((r) => r.dir === outcome!.runDir && r.info.status === 'done'), 10_000);
     assert.equal(api.activeRun(), undefined, 'no active run afterwards');

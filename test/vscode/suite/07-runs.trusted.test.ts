@@ -15,7 +15,7 @@ describe('runs and export', () => {
     const api = await getApi();
     const parent = await ensureFinishedRun(api);
     await setKeep(0.3);
-    await vscode.commands.executeCommand('vtrans.exportAtBudget', parent);
+    await vscode.commands.executeCommand('vtrans.exportAtBudget', parent, 'uniform'); // the shape the quick pick offers
     const exported = await waitFor(
       'the exported run',
       () => api.runs().find((r) => r.info.parent === parent && r.info.status === 'done'),
@@ -27,6 +27,8 @@ describe('runs and export', () => {
     }
     const report = exported.report!;
     assert.ok(report.budget.achieved <= 0.3 && report.budget.achieved > 0.25, `achieved ${report.budget.achieved}`);
+    assert.equal(report.load?.shape, 'uniform');
+    assert.ok(!('auto_map' in JSON.parse(fs.readFileSync(path.join(exported.dir, 'model', 'config.json'), 'utf8'))));
     assert.ok(report.student!.onnx!.latencyMs['1'] > 0, 'onnxruntime-node measured the exported model');
     await setKeep(0.5);
   });
