@@ -123,7 +123,7 @@ def settle(client, id_):
     raise AssertionError("the server stopped answering")
 
 
-@settings(max_examples=1, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=1, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(messages, min_size=5, max_size=5), st.integers(min_value=0, max_value=2**32 - 1))
 def test_ten_thousand_random_and_mutated_frames(client, templates, seed):
     rng = random.Random(seed)  # the mutations: thousands of draws, seeded by hypothesis (its buffer holds few)
