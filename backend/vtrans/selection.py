@@ -2,8 +2,10 @@
 
 One `Selector` serves a compression while it runs (the final cut and the tradeoff sweep) and a finished run
 afterwards (export at another budget, live budget tuning, more sweep points): the mask ladder picks the gates a
-budget is cut from (a phase-1 snapshot above the run's target, else the final masks), `select_keep` the exact
-keep-set, `prune_model` the smaller model from the weights those gates were trained with.
+budget is cut from (a phase-1 snapshot above the run's target, else the final masks), a `Ranking` of those gates
+the exact keep-set (cost-aware for VIB gates: `cut` "density"; ranked once per set of gates and budget kind, so
+that a budget is a binary search), the least-squares correction (`Corrector`, when given) the kept units' scales,
+and `prune_model` the smaller model from the weights those gates were trained with.
 
 `predict` is the one prediction function: the status bar, the tradeoff marker and report.json's prediction
 table all come from it.
@@ -14,22 +16,26 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Callable
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import torch
 
-from .budget import KINDS, Selection, select_keep
+from .budget import KINDS, Ranking, Selection, size_of
 from .errors import UserError
 from .masks import MaskLadder
 from .models import VTransModel
 from .protocol import PredictResult
-from .prune import prune_model
+from .prune import UnitScales, prune_model
 from .report import Metric, ModelSummary, PredictedSize, PredictionTable, TradeoffPoint, UnitCounts
 from .settings import BudgetKind
 from .structure import ModelShape, count_params, flops_per_token
 from .vib import UnitGates
 
+if TYPE_CHECKING:
+    from .prune import KeepSet
+
 WeightsFor = Callable[[str | None], VTransModel]
+Correct = Callable[[VTransModel, "KeepSet", UnitScales], UnitScales]
 TABLE_STEPS = 100  # report.json's prediction table: keep = 0.01, 0.02, ..., 1.00
 
 
@@ -40,7 +46,16 @@ def summarize(shape: ModelShape, seq_len: float, metric: Metric | None) -> Model
 
 class Selector:
     def __init__(
-        self, shape: ModelShape, ladder: MaskLadder, run_kind: str, run_keep: float, seq_len: float, round_to: int, weights_for: WeightsFor
+        self,
+        shape: ModelShape,
+        ladder: MaskLadder,
+        run_kind: str,
+        run_keep: float,
+        seq_len: float,
+        round_to: int,
+        weights_for: WeightsFor,
+        rule: str = "fisher",
+        correct: Correct | None = None,
     ):
         self.shape = shape
         self.ladder = ladder
@@ -49,6 +64,20 @@ class Selector:
         self.seq_len = seq_len
         self.round_to = round_to
         self.weights_for = weights_for
+        self.rule = rule
+        self.correct = correct
+        self._rankings: dict[tuple[str | None, str], Ranking] = {}
+
+    def ranking(self, label: str | None, kind: str) -> Ranking:
+        """The ranking of one set of gates (a snapshot's, or the final ones for None) for one budget kind, built once."""
+        key = (label, kind)
+        r = self._rankings.get(key)
+        if r is None:
+            gates = self.ladder.gates(label)
+            values = None if self.rule == "score" else gates.values(self.rule)
+            r = Ranking(self.shape, gates.scores(), kind, self.seq_len, self.round_to, values)
+            self._rankings[key] = r
+        return r
 
     def choose(self, keep: float, kind: str | None = None) -> tuple[Selection, UnitGates, str | None]:
         """The keep-set at `keep` of `kind` (default: the run's), the gates it was ranked by, and their snapshot label."""
@@ -57,15 +86,22 @@ class Selector:
             raise UserError(f"budget: must be one of {', '.join(KINDS)}, got {kind!r}")
         if not 0 < float(keep) <= 1:
             raise UserError(f"keep: must be in (0, 1], got {keep}")
-        label = self.ladder.choose(float(keep), kind, self.run_kind, self.run_keep, self.seq_len)
-        gates = self.ladder.gates(label)
-        sel = select_keep(self.shape, gates.scores(), kind, float(keep), self.seq_len, self.round_to)
-        return sel, gates, label
+        run_keep = float(keep)
+        if kind != self.run_kind:  # snapshots are labelled in the run's kind: translate through the final masks' cut
+            shape = self.ranking(None, kind).select(float(keep)).shape
+            run_keep = size_of(shape, self.run_kind, self.seq_len) / size_of(self.shape, self.run_kind, self.seq_len)
+        label = self.ladder.label_for(run_keep, self.run_keep)
+        sel = self.ranking(label, kind).select(float(keep))
+        return sel, self.ladder.gates(label), label
 
     def cut(self, keep: float, kind: str | None = None, device: torch.device | None = None) -> tuple[Selection, UnitGates, VTransModel]:
-        """The pruned model at a budget, with the gates' scales folded in."""
+        """The pruned model at a budget, with the gates' scales folded in (refitted by the correction, when on)."""
         sel, gates, label = self.choose(keep, kind)
-        model = prune_model(self.weights_for(label), sel.keep, gates.scales())
+        source = self.weights_for(label)
+        scales = gates.scales()
+        if self.correct is not None:
+            scales = self.correct(source, sel.keep, scales)
+        model = prune_model(source, sel.keep, scales)
         return sel, gates, model.to(device) if device is not None else model
 
     def point(
