@@ -96,7 +96,7 @@ def test_run_info_round_trips(tmp_path):
     run.create(parse_settings({"modelDir": "m", "trainShards": "t", "evalShards": "e", "runDir": str(tmp_path / "run")}))
     info = run.read()
     raw = json.load(open(run.file("run.json")))
-    assert raw["settings"]["minPruneSteps"] == 150 and "min_prune_steps" not in raw["settings"]
+    assert raw["settings"]["batchSize"] == 32 and "batch_size" not in raw["settings"]
     assert parse(RunInfo, raw, strict=True) == info
     with pytest.raises(ContractError, match="status: must be one of running, done, failed, cancelled"):
         run.update(status="finished")

@@ -47,7 +47,8 @@ def test_each_method_meets_its_budget(task_dir, tmp_path, method, budget):
     sizes = [p[{"params": "params", "encoder-params": "encoderParams", "flops": "flopsPerToken"}[budget]] for p in sweep]
     assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes), "sweep points grow with the budget"
     masks = load_file(str(run / "masks.safetensors"))
-    assert set(masks) == {f"{g}.{p}" for g in ("hidden", "heads", "attn", "ffn", "ffn_layer") for p in ("mu", "logvar")}
+    # μ and log σ² of every unit, and the gates' Fisher information measured in phase 1 (the cut's importance).
+    assert set(masks) == {f"{g}.{p}" for g in ("hidden", "heads", "attn", "ffn", "ffn_layer") for p in ("mu", "logvar", "fisher")}
     if method == "faster":  # weights frozen: the pruned model is the source cut and scaled
         assert not (run / "checkpoints" / "masked-weights.safetensors").exists()
 

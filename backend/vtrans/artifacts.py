@@ -7,6 +7,7 @@ The cutting is `selection.Selector`'s, the same code the compression used for it
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
@@ -15,6 +16,7 @@ import threading
 import torch
 
 from .checkpoint import load_model, load_shape
+from .correction import Corrector, calibration_indices
 from .errors import Cancelled, UserError
 from .evaluate import evaluate
 from .export import export_onnx
@@ -24,8 +26,8 @@ from .protocol import PredictResult, RethresholdParams, RethresholdResult, Sweep
 from .report import RunReport, UnitCount, UnitCounts, layer_reports, read_report, sorted_points, write_report
 from .runs import RunDir, RunInfo
 from .safetensors_io import load_file
-from .selection import Selector, summarize
-from .settings import CompressSettings
+from .selection import Correct, Selector, summarize
+from .settings import METHODS, CompressSettings, schedule_of
 from .shapes import check_shape, how_to_load, other_shape, other_shape_points, save_output
 from .shards import Shards
 
@@ -52,7 +54,30 @@ class RunArtifacts:
                 break
             self.weights_run = parent
         s = self.settings
-        self.selector = Selector(self.shape, ladder, s.budget, s.keep, self.seq_len, s.round_to, self.weights_for, s.shape)
+        self.device = torch.device("cpu")  # where corrections run; set by the handler that cuts
+        self.autocast = contextlib.nullcontext
+        self.selector = Selector(
+            self.shape, ladder, s.budget, s.keep, self.seq_len, s.round_to, self.weights_for, s.shape, s.cut, self._corrector()
+        )
+
+    def _corrector(self) -> Correct | None:
+        """The run's least-squares correction of every cut, on the same examples the run used."""
+        s = self.settings
+        if not s.correction.enabled or s.method not in METHODS:
+            return None
+
+        def correct(source: VTransModel, keep, scales):
+            train = Shards(s.train_shards)
+            idx = calibration_indices(len(train), schedule_of(s).fraction, s.correction.examples, s.seed)
+            corrector = Corrector(train, idx, self.device, self.autocast, s.correction.ridge, s.batch_size)
+            return corrector.correct(source.to(self.device), keep, scales)
+
+        return correct
+
+    def on(self, device: torch.device, autocast) -> RunArtifacts:
+        """Corrections of the following cuts run on this device."""
+        self.device, self.autocast = device, autocast
+        return self
 
     def weights_for(self, label: str | None) -> VTransModel:
         """The full-size weights the masks were trained with (phase 1; a snapshot's for its label), or the
@@ -111,6 +136,7 @@ def rethreshold(art: RunArtifacts, p: RethresholdParams, device: torch.device, a
     settings.run_dir, settings.keep, settings.budget, settings.shape = out.path, p.keep, kind, shape  # type: ignore[assignment]
     out.create(settings, method="rethreshold", parent=parent)
     try:
+        art.on(device, autocast)
         sel, gates, pruned = art.selector.cut(p.keep, kind, shape=shape)
         progress({"runDir": out.path, "phase": "prune", "step": 1, "total": 3})
         save_output(pruned, out.file("model"), shape, tokenizer_from=art.model_dir)
@@ -201,6 +227,7 @@ def sweep(art: RunArtifacts, p: SweepParams, device: torch.device, autocast, pro
     shards = Shards(p.eval_shards or art.settings.eval_shards)
     kind = p.budget or art.settings.budget
     budgets = sorted({float(b) for b in p.budgets}, reverse=True)
+    art.on(device, autocast)
     points = []
     for i, keep in enumerate(budgets):
         check()

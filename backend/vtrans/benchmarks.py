@@ -8,19 +8,30 @@ python -m vtrans.benchmarks throughput [--steps 20]
 python -m vtrans.benchmarks shapes --run RUNDIR --budgets 0.5,0.3 [--budget kind] [--eval-limit N] [--json]
     a finished run's masks cut at each budget in both output shapes (heterogeneous, uniform): the metric on the
     run's eval data, parameters, FLOPs and the latency onnxruntime measures (batch 1 and 32), side by side
+python -m vtrans.benchmarks select [--round-to 1] [--kind params] [--rule fisher]
+    seconds of the exact cut of a LLaMA-2-7B shape: ranking once, then one keep-set per budget
+python -m vtrans.benchmarks predict [--round-to 1]
+    seconds of the `predict` request (live budget tuning) on a run with LLaMA-2-7B-shaped masks
+python -m vtrans.benchmarks phase1 --model DIR --shards DIR [--method faster] [--keep 0.3] [--budget encoder-params]
+    expected and achieved (threshold keep-set) size at the end of phase 1, against the target
+
+Every command prints one JSON line (`--json` is accepted for the bench harness).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
+from .budget import size_of
 from .checkpoint import load_model
 from .evaluate import task_loss
 from .settings import parse_settings
@@ -31,25 +42,69 @@ from .train import Compressor, autocast_for, pick_device, set_threads
 
 def _timed(fn, steps: int, device) -> float:
     """Median seconds per call after two warm-up calls."""
+    return _interleaved({"f": fn}, steps, device)["f"]
+
+
+def _interleaved(fns: dict, steps: int, device, clock: str = "wall") -> dict[str, float]:
+    """Median seconds per call of each function, called in turn (so that load on a shared machine hits all of them
+    alike), after two warm-up rounds. clock "cpu": the process's CPU time instead of wall time (CPU only), which a
+    loaded machine inflates far less."""
     for _ in range(2):
-        fn()
-    times = []
+        for fn in fns.values():
+            fn()
+    now = time.process_time if clock == "cpu" else time.perf_counter
+    times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(steps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+        for k, fn in fns.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = now()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[k].append(now() - t0)
+    return {k: float(np.median(v)) for k, v in times.items()}
 
 
-def overhead(model_dir: str, shards_dir: str, batch_size: int = 32, steps: int = 10, device: str = "auto") -> dict:
+def _compressor(model_dir: str, shards_dir: str, run_dir: str, method: str, dev, extra: dict | None = None) -> Compressor:
+    c = Compressor(
+        parse_settings(
+            {
+                "modelDir": model_dir,
+                "trainShards": shards_dir,
+                "evalShards": shards_dir,
+                "runDir": run_dir,
+                "method": method,
+                "lr": 1e-5,
+                "device": str(dev),
+                **(extra or {}),
+            }
+        )
+    )
+    c.load()
+    return c
+
+
+def overhead(
+    model_dir: str,
+    shards_dir: str,
+    batch_size: int = 32,
+    steps: int = 10,
+    device: str = "auto",
+    threads: int | None = None,
+    clock: str = "wall",
+) -> dict:
+    """Seconds per step of phase 1 ÷ a plain fine-tuning step (task loss, backward, gradient clipping, AdamW) of the
+    same model and batch, the steps interleaved.
+
+    vtrans: masks and weights (distillation from the teacher's outputs, read from the cache as in every epoch after
+    the first and in phase 2; `vtransUncachedOverhead` with the teacher's forward in the step); faster: the masks
+    alone on the frozen weights."""
     dev = pick_device(device)
-    threads = set_threads(None)
+    threads = set_threads(threads)
     shards = Shards(shards_dir)
-    batch = shards.batch(np.arange(min(batch_size, len(shards)))).to(dev)
+    idx = np.arange(min(batch_size, len(shards)))
+    batch = shards.batch(idx).to(dev)
     autocast = autocast_for(dev)
     plain = load_model(model_dir, task=shards.task).to(dev).train()
     opt = torch.optim.AdamW(plain.parameters(), lr=1e-5)
@@ -59,37 +114,36 @@ def overhead(model_dir: str, shards_dir: str, batch_size: int = 32, steps: int =
             loss = task_loss(shards.task, plain.run(batch.input_ids, batch.attention_mask, batch.token_type_ids).logits, batch)
         opt.zero_grad()
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(plain.parameters(), 1.0)
         opt.step()
 
-    t_plain = _timed(plain_step, steps, dev)
-    result = {
+    fns: dict[str, Callable[[], object]] = {"plain": plain_step}
+    with tempfile.TemporaryDirectory() as tmp:
+        for method in ("vtrans", "faster"):
+            c = _compressor(model_dir, shards_dir, os.path.join(tmp, method), method, dev)
+            st = c.setup_prune()
+            cache = c.new_teacher_cache()
+            if cache is not None:
+                cache.fill(idx)
+            fns[method] = functools.partial(c.prune_step, batch, 0.5, st, 0, idx)
+            if method == "vtrans":
+                fns["vtransUncached"] = functools.partial(c.prune_step, batch, 0.5, st, 0)
+        t = _interleaved(fns, steps, dev, clock if dev.type == "cpu" else "wall")
+    return {
+        "clock": clock if dev.type == "cpu" else "wall",
         "device": str(dev),
         "threads": threads,
         "batchSize": int(batch.size),
         "seqLen": int(batch.input_ids.shape[1]),
-        "plainStepSeconds": t_plain,
+        "steps": steps,
+        "plainStepSeconds": t["plain"],
+        "vtransStepSeconds": t["vtrans"],
+        "fasterStepSeconds": t["faster"],
+        "vtransUncachedStepSeconds": t["vtransUncached"],
+        "vtransOverhead": t["vtrans"] / t["plain"],
+        "fasterOverhead": t["faster"] / t["plain"],
+        "vtransUncachedOverhead": t["vtransUncached"] / t["plain"],
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        for method in ("vtrans", "faster"):
-            c = Compressor(
-                parse_settings(
-                    {
-                        "modelDir": model_dir,
-                        "trainShards": shards_dir,
-                        "evalShards": shards_dir,
-                        "runDir": os.path.join(tmp, method),
-                        "method": method,
-                        "lr": 1e-5,
-                        "device": str(dev),
-                    }
-                )
-            )
-            c.load()
-            st = c.setup_prune()
-            t = _timed(lambda c=c, st=st: c.prune_step(batch, 0.5, st, 0), steps, dev)
-            result[f"{method}StepSeconds"] = t
-            result[f"{method}Overhead"] = t / t_plain
-    return result
 
 
 def throughput(steps: int = 20, batch_size: int = 32, seq_len: int = 128) -> dict:
@@ -234,6 +288,155 @@ def shapes(run_dir: str, budgets: list[float], kind: str | None = None, eval_lim
     }
 
 
+LLAMA_2_7B = dict(
+    model_type="llama",
+    architectures=["LlamaForCausalLM"],
+    hidden_size=4096,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=32,
+    intermediate_size=11008,
+    vocab_size=32000,
+    max_position_embeddings=4096,
+    rms_norm_eps=1e-5,
+    tie_word_embeddings=False,
+)
+
+
+def _trained_like_gates(shape, seed: int = 0):
+    """VIB gates with a spread of log α and Fisher information, as a finished phase 1 leaves them."""
+    from .settings import VIBSettings
+    from .vib import GRANULARITIES, VIBGates
+
+    gates = VIBGates(shape, VIBSettings())
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name in GRANULARITIES:
+            n = gates.mu[name].numel()
+            gates.mu[name].copy_(0.2 + torch.rand(n, generator=g))
+            gates.logvar[name].copy_(-3 * torch.randn(n, generator=g) - 2)
+            gates.fisher(name).copy_(torch.rand(n, generator=g) ** 4)
+        gates.fisher_steps.fill_(1)
+    return gates
+
+
+def select(
+    keeps: list[float] | None = None, round_to: int = 1, kind: str = "params", rule: str = "fisher", seq_len: float = 2048.0
+) -> dict:
+    """Seconds of the exact cut of a LLaMA-2-7B shape (4096 hidden, 32 layers × 32 heads and 11008 neurons):
+    ranking the 356K units once, then one keep-set per budget."""
+    from .budget import Ranking
+    from .structure import shape_from_config
+
+    keeps = keeps or [0.9, 0.7, 0.5, 0.3, 0.1, 0.05]
+    shape = shape_from_config(LLAMA_2_7B, "LLaMA-2-7B shape", "lm")
+    gates = _trained_like_gates(shape)
+    values = None if rule == "score" else gates.values(rule)
+    t0 = time.perf_counter()
+    ranking = Ranking(shape, gates.scores(), kind, seq_len, round_to, values)
+    rank_s = time.perf_counter() - t0
+    per = {}
+    for keep in keeps:
+        t = time.perf_counter()
+        sel = ranking.select(keep)
+        per[str(keep)] = {"seconds": time.perf_counter() - t, "achieved": sel.fraction}
+    worst = max(v["seconds"] for v in per.values())
+    return {
+        "shape": "llama-2-7b",
+        "units": shape.hidden + sum(l.kv_heads + l.ffn for l in shape.layers),
+        "roundTo": round_to,
+        "kind": kind,
+        "rule": rule,
+        "rankSeconds": rank_s,
+        "selectSeconds": per,
+        "firstKeepSetSeconds": rank_s + per[str(keeps[0])]["seconds"],
+        "worstKeepSetSeconds": worst,
+    }
+
+
+def predict(keeps: list[float] | None = None, round_to: int = 1) -> dict:
+    """Seconds of the `predict` request (live budget tuning) on a run whose masks have a LLaMA-2-7B shape: the first
+    request (masks loaded, units ranked) and the following ones, through the same handler the server calls."""
+    from . import api
+    from .artifacts import _cache
+    from .runs import RunDir
+    from .safetensors_io import save_file
+    from .settings import parse_settings
+    from .testing import write_shards
+
+    keeps = keeps or [0.5, 0.45, 0.3, 0.2, 0.1, 0.61, 0.9]
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = os.path.join(tmp, "model")
+        os.makedirs(model_dir)
+        with open(os.path.join(model_dir, "config.json"), "w") as f:
+            json.dump(LLAMA_2_7B, f)
+        data = write_shards(os.path.join(tmp, "data"), [list(range(3, 515))] * 4, task="lm")
+        run = RunDir(os.path.join(tmp, "run"))
+        settings = parse_settings(
+            {
+                "modelDir": model_dir,
+                "trainShards": data,
+                "evalShards": data,
+                "runDir": run.path,
+                "method": "faster",
+                "keep": 0.5,
+                "roundTo": round_to,
+            }
+        )
+        run.create(settings)
+        from .checkpoint import load_shape
+
+        gates = _trained_like_gates(load_shape(model_dir, "lm"))
+        save_file(gates.state(), run.file("masks.safetensors"), metadata={"format": "vtrans-vib", "version": "1"})
+        run.update(status="done")
+        _cache.clear()
+        times = []
+        for keep in keeps:
+            t = time.perf_counter()
+            r = api.call("predict", {"runDir": run.path, "keep": keep})
+            times.append({"keep": keep, "seconds": time.perf_counter() - t, "achieved": r["achieved"]})
+        _cache.clear()
+    return {
+        "shape": "llama-2-7b",
+        "roundTo": round_to,
+        "firstSeconds": times[0]["seconds"],
+        "worstLaterSeconds": max(t["seconds"] for t in times[1:]),
+        "requests": times,
+    }
+
+
+def phase1(
+    model_dir: str, shards_dir: str, method: str = "faster", keep: float = 0.3, budget: str = "encoder-params", extra: str = "{}"
+) -> dict:
+    """Expected size (under the soft gates at the final slope) and achieved size (the keep-set the threshold gives)
+    at the end of phase 1, against the target; the recipe's defaults unless `extra` (JSON settings) says otherwise."""
+    from .budget import threshold_keep
+
+    dev = pick_device("auto")
+    with tempfile.TemporaryDirectory() as tmp:
+        c = _compressor(model_dir, shards_dir, os.path.join(tmp, "run"), method, dev, {"keep": keep, "budget": budget, **json.loads(extra)})
+        c.run.create(c.s)
+        t0 = time.perf_counter()
+        c.phase_prune(None)
+        seconds = time.perf_counter() - t0
+        last = [json.loads(line) for line in open(c.run.file("metrics.jsonl"), encoding="utf-8")]
+        expected = 1.0 - [r for r in last if r["phase"] == "prune"][-1]["sparsity"]
+        kept = threshold_keep(c.shape, c.gates.scores())
+        achieved = size_of(kept.pruned_shape(c.shape), budget, c.seq_len) / size_of(c.shape, budget, c.seq_len)
+        steps = c.plan("prune", c.sched.prune_epochs, c.sched.min_prune_steps).steps
+    return {
+        "method": method,
+        "budget": budget,
+        "target": keep,
+        "steps": steps,
+        "seconds": seconds,
+        "expected": expected,
+        "achieved": achieved,
+        "expectedGap": expected - keep,
+        "achievedGap": achieved - keep,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m vtrans.benchmarks")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -243,6 +446,8 @@ def main() -> None:
     o.add_argument("--batch-size", type=int, default=32)
     o.add_argument("--steps", type=int, default=10)
     o.add_argument("--device", default="auto")
+    o.add_argument("--threads", type=int, default=None)
+    o.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     t = sub.add_parser("throughput")
     t.add_argument("--steps", type=int, default=20)
     s = sub.add_parser("shapes")
@@ -252,19 +457,42 @@ def main() -> None:
     s.add_argument("--eval-limit", type=int, default=None)
     s.add_argument("--device", default="auto")
     s.add_argument("--json", action="store_true", help="one JSON object on the last line (the default output is a table)")
+    k = sub.add_parser("select")
+    k.add_argument("--round-to", type=int, default=1)
+    k.add_argument("--kind", default="params")
+    k.add_argument("--rule", default="fisher")
+    p = sub.add_parser("predict")
+    p.add_argument("--round-to", type=int, default=1)
+    f = sub.add_parser("phase1")
+    f.add_argument("--model", required=True)
+    f.add_argument("--shards", required=True)
+    f.add_argument("--method", default="faster")
+    f.add_argument("--keep", type=float, default=0.3)
+    f.add_argument("--budget", default="encoder-params")
+    f.add_argument("--extra", default="{}", help="JSON settings on top of the recipe")
+    for parser in (o, t, k, p, f):
+        parser.add_argument("--json", action="store_true", help="print the result as one JSON line (the default)")
     a = ap.parse_args()
     if a.cmd == "shapes":
         out = shapes(a.run, [float(b) for b in a.budgets.split(",") if b], a.budget, a.eval_limit, a.device)
         if not a.json:
-            for p in out["points"]:
-                m = p["metric"]
+            for pt in out["points"]:
+                m = pt["metric"]
                 print(
-                    f"keep {p['keep']:.2f} {p['shape']:<13} achieved {p['achieved']:.4f} params {p['params']:>10} "
-                    f"{m['name']} {m['value']:.4f} latency b1 {p['latencyMs']['1']:.2f} ms b32 {p['latencyMs']['32']:.2f} ms"
+                    f"keep {pt['keep']:.2f} {pt['shape']:<13} achieved {pt['achieved']:.4f} params {pt['params']:>10} "
+                    f"{m['name']} {m['value']:.4f} latency b1 {pt['latencyMs']['1']:.2f} ms b32 {pt['latencyMs']['32']:.2f} ms"
                 )
             return
+    elif a.cmd == "overhead":
+        out = overhead(a.model, a.shards, a.batch_size, a.steps, a.device, a.threads, a.clock)
+    elif a.cmd == "throughput":
+        out = throughput(a.steps)
+    elif a.cmd == "select":
+        out = select(round_to=a.round_to, kind=a.kind, rule=a.rule)
+    elif a.cmd == "predict":
+        out = predict(round_to=a.round_to)
     else:
-        out = overhead(a.model, a.shards, a.batch_size, a.steps, a.device) if a.cmd == "overhead" else throughput(a.steps)
+        out = phase1(a.model, a.shards, a.method, a.keep, a.budget, a.extra)
     print(json.dumps(out))
 
 

@@ -50,7 +50,12 @@ ENUMS = {
 FILES = [runs.RunInfo, runs.MetricsRecord, report.RunReport, shards.ShardMeta]
 REQUESTS = [p for p, _ in protocol.METHODS.values()] + [r for _, r in protocol.METHODS.values() if r is not None]
 NOTIFICATIONS = list(protocol.NOTIFICATIONS.values())
-INPUTS = {p for p, _ in protocol.METHODS.values()} | {protocol.CancelParams, settings.DistillSettings, settings.VIBSettings}
+INPUTS = {p for p, _ in protocol.METHODS.values()} | {
+    protocol.CancelParams,
+    settings.DistillSettings,
+    settings.VIBSettings,
+    settings.CorrectionSettings,
+}
 
 # package.json setting -> path of the compress setting it mirrors (what its default, enum and range come from).
 SETTINGS_OF_PACKAGE = {

@@ -32,7 +32,7 @@ class HardConcreteGates(UnitGates):
     def keep_probs(self, g: str) -> torch.Tensor:
         return torch.sigmoid(self.log_alpha[g] - BETA * math.log(-LIMIT_L / LIMIT_R))
 
-    def sample(self, batch: int) -> Gates:
+    def sample(self, batch: int, track: bool = False) -> Gates:
         z = {}
         for g in GRANULARITIES:
             la = self.log_alpha[g]

@@ -17,7 +17,6 @@ import os
 
 import torch
 
-from .budget import select_keep, size_of
 from .safetensors_io import load_file, save_file
 from .structure import ModelShape
 from .vib import UnitGates, VIBSettings
@@ -64,13 +63,9 @@ class MaskLadder:
         if flat:
             save_file(flat, os.path.join(run_dir, SNAPSHOT_FILE), metadata={"format": "vtrans-vib-snapshots", "version": "1"})
 
-    def choose(self, keep: float, kind: str, run_kind: str, run_keep: float, seq_len: float) -> str | None:
-        """The snapshot label to cut a model at `keep` (of `kind`) from, or None for the final masks: at or below
-        the run's own target (`run_keep` of `run_kind`), and above every snapshot. Labels are budgets of the
-        run's kind; another kind is first translated through the final masks' keep-set."""
-        if kind != run_kind:
-            sel = select_keep(self.shape, self.final.scores(), kind, keep, seq_len)
-            keep = size_of(sel.shape, run_kind, seq_len) / size_of(self.shape, run_kind, seq_len)
+    def label_for(self, keep: float, run_keep: float) -> str | None:
+        """The snapshot label to cut a model at `keep` (of the run's budget kind) from, or None for the final masks:
+        at or below the run's own target, and above every snapshot."""
         if keep <= run_keep:
             return None
         above = sorted(float(label) for label in self.snapshots if float(label) >= keep)

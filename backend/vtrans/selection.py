@@ -2,8 +2,10 @@
 
 One `Selector` serves a compression while it runs (the final cut and the tradeoff sweep) and a finished run
 afterwards (export at another budget, live budget tuning, more sweep points): the mask ladder picks the gates a
-budget is cut from (a phase-1 snapshot above the run's target, else the final masks), `select_keep` the exact
-keep-set, `prune_model` the smaller model from the weights those gates were trained with.
+budget is cut from (a phase-1 snapshot above the run's target, else the final masks), a `Ranking` of those gates
+the exact keep-set (cost-aware for VIB gates: `cut` "density"; ranked once per set of gates and budget kind, so
+that a budget is a binary search), the least-squares correction (`Corrector`, when given) the kept units' scales,
+and `prune_model` the smaller model from the weights those gates were trained with.
 
 `predict` is the one prediction function: the status bar, the tradeoff marker and report.json's prediction
 table all come from it.
@@ -15,16 +17,16 @@ import bisect
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import torch
 
-from .budget import KINDS, Selection, select_keep
+from .budget import KINDS, Ranking, Selection, size_of
 from .errors import UserError
 from .masks import MaskLadder
 from .models import VTransModel
 from .protocol import PredictResult
-from .prune import prune_model
+from .prune import UnitScales, prune_model
 from .report import Metric, ModelSummary, PredictedSize, PredictionTable, TradeoffPoint, UnitCounts
 from .settings import BudgetKind, OutputShape
 from .shapes import check_shape
@@ -32,7 +34,11 @@ from .structure import ModelShape, count_params, family_of, flops_per_token
 from .uniform import select_uniform
 from .vib import UnitGates
 
+if TYPE_CHECKING:
+    from .prune import KeepSet
+
 WeightsFor = Callable[[str | None], VTransModel]
+Correct = Callable[[VTransModel, "KeepSet", UnitScales], UnitScales]
 TABLE_STEPS = 100  # report.json's prediction table: keep = 0.01, 0.02, ..., 1.00
 
 
@@ -52,6 +58,8 @@ class Selector:
         round_to: int,
         weights_for: WeightsFor,
         output_shape: str = "heterogeneous",
+        rule: str = "fisher",
+        correct: Correct | None = None,
     ):
         self.shape = shape
         self.ladder = ladder
@@ -61,6 +69,20 @@ class Selector:
         self.round_to = round_to
         self.weights_for = weights_for
         self.output_shape = output_shape  # the run's: heterogeneous or uniform (docs/model-format.md)
+        self.rule = rule
+        self.correct = correct
+        self._rankings: dict[tuple[str | None, str], Ranking] = {}
+
+    def ranking(self, label: str | None, kind: str) -> Ranking:
+        """The ranking of one set of gates (a snapshot's, or the final ones for None) for one budget kind, built once."""
+        key = (label, kind)
+        r = self._rankings.get(key)
+        if r is None:
+            gates = self.ladder.gates(label)
+            values = None if self.rule == "score" else gates.values(self.rule)
+            r = Ranking(self.shape, gates.scores(), kind, self.seq_len, self.round_to, values)
+            self._rankings[key] = r
+        return r
 
     def choose(self, keep: float, kind: str | None = None, shape: str | None = None) -> tuple[Selection, UnitGates, str | None]:
         """The keep-set at `keep` of `kind` (default: the run's) in an output shape (default: the run's), the gates
@@ -70,26 +92,31 @@ class Selector:
             raise UserError(f"budget: must be one of {', '.join(KINDS)}, got {kind!r}")
         if not 0 < float(keep) <= 1:
             raise UserError(f"keep: must be in (0, 1], got {keep}")
-        label = self.ladder.choose(float(keep), kind, self.run_kind, self.run_keep, self.seq_len)
+        run_keep = float(keep)
+        if kind != self.run_kind:  # snapshots are labelled in the run's kind: translate through the final masks' cut
+            cut = self.ranking(None, kind).select(float(keep)).shape
+            run_keep = size_of(cut, self.run_kind, self.seq_len) / size_of(self.shape, self.run_kind, self.seq_len)
+        label = self.ladder.label_for(run_keep, self.run_keep)
         gates = self.ladder.gates(label)
-        sel = self.select(gates.scores(), kind, float(keep), shape or self.output_shape)
+        if check_shape(shape or self.output_shape) == "uniform":  # uniform layers (uniform.py)
+            sel = select_uniform(self.shape, gates.scores(), kind, float(keep), self.seq_len, self.round_to)
+        else:  # per-layer sizes, the run's cut rule (budget.Ranking)
+            sel = self.ranking(label, kind).select(float(keep))
         return sel, gates, label
-
-    def select(self, scores: dict[str, torch.Tensor], kind: str, keep: float, shape: str) -> Selection:
-        """The keep-set rule of an output shape: per-layer sizes (budget.select_keep) or uniform layers (uniform.py)."""
-        if check_shape(shape) == "uniform":
-            return select_uniform(self.shape, scores, kind, keep, self.seq_len, self.round_to)
-        return select_keep(self.shape, scores, kind, keep, self.seq_len, self.round_to)
 
     def cut(
         self, keep: float, kind: str | None = None, device: torch.device | None = None, shape: str | None = None
     ) -> tuple[Selection, UnitGates, VTransModel]:
-        """The pruned model at a budget (in an output shape, default the run's), with the gates' scales folded in."""
+        """The pruned model at a budget (in an output shape, default the run's), with the gates' scales folded in
+        (refitted by the correction, when on)."""
         sel, gates, label = self.choose(keep, kind, shape)
-        weights = self.weights_for(label)
+        source = self.weights_for(label)
         if (shape or self.output_shape) == "uniform":
-            sel.keep.head_dims = family_of(self.shape.family).uniform_head(weights, sel.shape.hidden)
-        model = prune_model(weights, sel.keep, gates.scales())
+            sel.keep.head_dims = family_of(self.shape.family).uniform_head(source, sel.shape.hidden)
+        scales = gates.scales()
+        if self.correct is not None:
+            scales = self.correct(source, sel.keep, scales)
+        model = prune_model(source, sel.keep, scales)
         return sel, gates, model.to(device) if device is not None else model
 
     def point(

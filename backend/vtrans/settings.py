@@ -21,6 +21,8 @@ DeviceChoice = Literal["auto", "cpu", "cuda"]
 # The output model's layout (docs/model-format.md): per-layer sizes loaded with trust_remote_code, or every layer
 # the same size in the family's standard config, loaded by stock transformers.
 OutputShape = Literal["heterogeneous", "uniform"]
+CutRule = Literal["fisher", "information", "score"]
+RampShape = Literal["cubic", "linear"]
 
 METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
 BENCH_METHODS: tuple[str, ...] = BaselineMethod.__args__  # type: ignore[attr-defined]
@@ -30,6 +32,62 @@ Granularity = Literal["hidden", "heads", "attn", "ffn", "ffn_layer"]
 GRANULARITIES: tuple[str, ...] = Granularity.__args__  # type: ignore[attr-defined]
 
 DEFAULT_SWEEP = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a method trains, on which data, for how long (docs/algorithm.md): the one place the per-method defaults
+    of the schedule are defined. Epochs are over the data the method reads: all of it, or `dataFraction` of it."""
+
+    prune_epochs: float
+    finetune_epochs: float
+    fraction: bool  # reads only `dataFraction` of the training data
+    train_weights: bool  # phase 1 trains the weights with the masks
+
+
+RECIPES: dict[str, Recipe] = {
+    # The paper's structure: VTrans trains masks and weights on all data, then fine-tunes the pruned model; Fast-VTrans
+    # does the same on a 3 % fraction; Faster-VTrans trains the masks alone on the fraction and does not fine-tune.
+    "vtrans": Recipe(prune_epochs=3.0, finetune_epochs=2.0, fraction=False, train_weights=True),
+    "fast": Recipe(prune_epochs=10.0, finetune_epochs=5.0, fraction=True, train_weights=True),
+    "faster": Recipe(prune_epochs=10.0, finetune_epochs=0.0, fraction=True, train_weights=False),
+}
+# The benchmark's baselines follow VTrans's schedule (all data, the same phase lengths).
+BASELINE_RECIPE = Recipe(prune_epochs=3.0, finetune_epochs=2.0, fraction=False, train_weights=True)
+
+
+def recipe_of(method: str) -> Recipe:
+    return RECIPES.get(method, BASELINE_RECIPE)
+
+
+def _recipe_doc(key: str) -> str:
+    return ", ".join(f"{m} {getattr(r, key):g}" for m, r in RECIPES.items())
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A run's resolved phase lengths: the settings where given, else the method's recipe."""
+
+    prune_epochs: float
+    finetune_epochs: float
+    min_prune_steps: int
+    min_finetune_steps: int
+    fraction: float  # of the training data (1 for the full-data methods)
+    train_weights: bool
+    finetune: bool
+
+
+def schedule_of(s: CompressSettings) -> Schedule:
+    r = recipe_of(s.method)
+    return Schedule(
+        prune_epochs=r.prune_epochs if s.prune_epochs is None else s.prune_epochs,
+        finetune_epochs=r.finetune_epochs if s.finetune_epochs is None else s.finetune_epochs,
+        min_prune_steps=s.min_prune_steps,
+        min_finetune_steps=s.min_finetune_steps,
+        fraction=s.data_fraction if r.fraction else 1.0,
+        train_weights=r.train_weights,
+        finetune=s.method != "faster",
+    )
 
 
 def doc(text: str, **extra: Any) -> dict[str, Any]:
@@ -55,7 +113,37 @@ class VIBSettings:
         metadata={"doc": "log α threshold per granularity: a unit is kept above it."},
     )
     temperature: float = field(
-        default=0.5, metadata={"doc": "Slope k of the soft keep probability sigmoid(k·(log α − threshold)).", "exclusiveMinimum": 0}
+        default=0.5,
+        metadata={
+            "doc": "Slope k of the soft keep probability sigmoid(k·(log α − threshold)) at the start of phase 1.",
+            "exclusiveMinimum": 0,
+        },
+    )
+    final_temperature: float | None = field(
+        default=10.0,
+        metadata={
+            "doc": "Slope k at the end of phase 1's warm-up, reached geometrically from `temperature` and then held, so that "
+            "the expected size the budget term sees is the size of the keep-set the threshold gives (null: no annealing).",
+            "exclusiveMinimum": 0,
+        },
+    )
+    close_below: float = field(
+        default=4.0,
+        metadata={
+            "doc": "A unit whose log α stays more than this below its threshold for `closeSteps` steps is closed: its gate is "
+            "exactly 0 from then on (no noise, no gradient) and its μ is set to 0.",
+            "minimum": 0,
+        },
+    )
+    commit: bool = field(
+        default=True,
+        metadata={
+            "doc": "At the end of the warm-up, cut the gates at the target (the `cut` rule) and close every unit outside "
+            "the cut: the rest of phase 1 trains the model that will be cut (the weights too, where they are trained).",
+        },
+    )
+    close_steps: int = field(
+        default=20, metadata={"doc": "Steps below `closeBelow` after which a unit is closed (0: never).", "minimum": 0}
     )
 
 
@@ -69,6 +157,42 @@ class DistillSettings:
     hidden: float = field(
         default=1.0,
         metadata=doc("Weight of the layer-wise hidden-state MSE (relative to the teacher's mean square).", minimum=0, maximum=100),
+    )
+    top_k: int = field(
+        default=64,
+        metadata=doc(
+            "LM logit distillation over the teacher's top-k tokens and one bucket for the rest of the vocabulary (0: the whole "
+            "vocabulary).",
+            minimum=0,
+        ),
+    )
+    cache_mb: int = field(
+        default=1024,
+        metadata=doc(
+            "Host memory (MiB) for the teacher's outputs on the training examples, computed once and reused every epoch and in "
+            "phase 2; examples beyond it are recomputed at every step.",
+            minimum=0,
+        ),
+    )
+
+
+@dataclass
+class CorrectionSettings:
+    """The retraining-free least-squares correction of the kept units' scales (docs/algorithm.md)."""
+
+    enabled: bool = field(
+        default=True,
+        metadata=doc(
+            "Refit the scales of the kept heads and neurons of every cut model (Faster-VTrans's model, the sweep, re-thresholded "
+            "exports) so that each sublayer reproduces the unpruned model's output, layer by layer."
+        ),
+    )
+    examples: int = field(default=256, metadata=doc("Training examples the correction reads.", minimum=1))
+    ridge: float = field(
+        default=0.001,
+        metadata=doc(
+            "Ridge weight (relative to the mean diagonal of the normal equations) pulling the scales towards the trained ones.", minimum=0
+        ),
     )
 
 
@@ -95,17 +219,40 @@ class CompressSettings:
     task: Task | None = field(default=None, metadata=doc("The task; by default inferred from config.json's head."))
     max_length: int = field(default=128, metadata=doc("Tokens per example the data was cut to (the client tokenizes).", minimum=2))
     data_fraction: float = field(default=0.03, metadata=doc("Share of the training data Fast- and Faster-VTrans use.", **FRACTION))
-    prune_epochs: float = field(default=3.0, metadata=doc("Phase 1 length in epochs over the (fraction of the) data.", minimum=0))
-    min_prune_steps: int = field(default=150, metadata=doc("Phase 1 is never shorter than this.", minimum=0))
-    finetune_epochs: float = field(default=2.0, metadata=doc("Phase 2 (fine-tuning) length in epochs (vtrans, fast).", minimum=0))
-    min_finetune_steps: int = field(default=50, metadata=doc("Phase 2 is never shorter than this.", minimum=0))
+    prune_epochs: float | None = field(
+        default=None,
+        metadata=doc(
+            f"Phase 1 length in epochs over the method's data (the fraction for fast and faster); default {_recipe_doc('prune_epochs')}.",
+            minimum=0,
+        ),
+    )
+    min_prune_steps: int = field(default=0, metadata=doc("Phase 1 is never shorter than this.", minimum=0))
+    finetune_epochs: float | None = field(
+        default=None,
+        metadata=doc(
+            f"Phase 2 (fine-tuning) length in epochs over the method's data; default {_recipe_doc('finetune_epochs')}.", minimum=0
+        ),
+    )
+    min_finetune_steps: int = field(default=0, metadata=doc("Phase 2 is never shorter than this.", minimum=0))
     batch_size: int = field(default=32, metadata=doc("Training batch size (all workers together).", minimum=1))
     lr: float = field(default=5e-5, metadata=doc("Learning rate of the weights (AdamW).", minimum=0))
     mask_lr: float = field(default=0.1, metadata=doc("Learning rate of the VIB μ and log σ² (Adam).", minimum=0))
     lambda_lr: float = field(default=1.0, metadata=doc("Learning rate of the Lagrange multipliers (gradient ascent).", minimum=0))
     warmup: float = field(default=0.5, metadata=doc("Share of phase 1 over which the target ramps from 1 to keep.", minimum=0, maximum=1))
+    ramp: RampShape = field(
+        default="cubic",
+        metadata=doc("Shape of the target's ramp: cubic (1 − (1 − r)³: fast at first, then easing into keep) or linear."),
+    )
     weight_decay: float = field(default=0.0, metadata=doc("AdamW weight decay.", minimum=0))
     round_to: int = field(default=1, metadata=doc("Kept hidden dims and FFN neurons are multiples of this.", minimum=1, maximum=256))
+    cut: CutRule = field(
+        default="fisher",
+        metadata=doc(
+            "How a budget is cut from the masks: fisher keeps the heads, neurons and hidden dimensions whose removal would "
+            "cost the most loss per unit of size (½·F·μ², F the gate's Fisher information measured in phase 1); information "
+            "ranks by the VIB information per unit of size (½·softplus(log α − threshold) ÷ cost); score by log α − threshold."
+        ),
+    )
     device: str = field(
         default="auto", metadata=doc("auto, cpu, cuda or cuda:N.", pattern=r"auto|cpu|cuda(:\d+)?", ts="DeviceChoice | `cuda:${number}`")
     )
@@ -125,6 +272,9 @@ class CompressSettings:
     with_token_types: bool = field(default=False, metadata=doc("The data are text pairs with token type ids."))
     distill: DistillSettings = field(default_factory=DistillSettings, metadata=doc("Distillation from the unpruned teacher."))
     vib: VIBSettings = field(default_factory=VIBSettings, metadata=doc("The VIB gates."))
+    correction: CorrectionSettings = field(
+        default_factory=CorrectionSettings, metadata=doc("The least-squares correction of the kept units' scales after a cut.")
+    )
     threads: int | None = field(default=None, metadata=doc("CPU threads (default: all cores).", minimum=1))
     gpus: int = field(default=1, metadata=doc("Data-parallel workers (torchrun) when above 1.", minimum=1, maximum=64))
     resume: bool = field(default=False, metadata=doc("Continue the run in run_dir from its last checkpoint."))

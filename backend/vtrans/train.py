@@ -28,12 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .baselines import BASELINES, ScoreGates, baseline_scores, make_gates
-from .budget import expected_fraction, size_of
+from .budget import Ranking, expected_fraction, size_of
 from .checkpoint import load_model
+from .correction import Corrector, calibration_indices
 from .distributed import SINGLE, Dist
 from .errors import Cancelled, UserError
 from .evaluate import evaluate, task_loss
@@ -45,12 +45,13 @@ from .prune import KeepSet
 from .report import Metric, RunReport, TestMetrics, TradeoffPoint, UnitCounts, write_report
 from .runs import FollowerRunDir, RunDir
 from .safetensors_io import load_file, save_file
-from .selection import Selector, summarize
-from .settings import CompressSettings
+from .selection import Correct, Selector, summarize
+from .settings import CompressSettings, schedule_of
 from .shapes import other_shape_points, save_output
 from .shards import Batch, Shards, subset_order
 from .structure import ModelShape
-from .vib import GRANULARITIES
+from .teacher import TeacherCache, TeacherOutputs, hidden_mse, logit_kd
+from .vib import GRANULARITIES, VIBGates
 
 log = logging.getLogger("vtrans")
 
@@ -77,6 +78,23 @@ def autocast_for(device: torch.device, precision: str = "auto"):
     if bf16:
         return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext
+
+
+def target_at(keep: float, ramp: float, shape: str = "cubic") -> float:
+    """The budget target during phase 1, from 1 to `keep` as `ramp` goes 0 → 1 over the warm-up: linear, or cubic
+    (1 − (1 − ramp)³, the gradual-pruning schedule of Zhu & Gupta 2017: fast at first, arriving with zero slope, so
+    that the Lagrangian does not overshoot at the end of the ramp)."""
+    r = min(1.0, max(0.0, ramp))
+    progress = r if shape == "linear" else 1.0 - (1.0 - r) ** 3
+    return 1.0 - (1.0 - keep) * progress
+
+
+def slope_at(start: float, end: float | None, ramp: float) -> float:
+    """The soft keep probability's slope k during phase 1: geometric from `start` to `end` while the target ramps
+    (`ramp` 0 → 1 over the warm-up), then held."""
+    if end is None:
+        return start
+    return start * (end / start) ** min(1.0, max(0.0, ramp))
 
 
 def set_threads(threads: int | None) -> int:
@@ -136,6 +154,9 @@ class Compressor:
         cpu_share = max(1, (os.cpu_count() or 1) // dist.world) if dist.active and self.device.type == "cpu" else None
         self.threads = set_threads(settings.threads or cpu_share)
         self.started = time.monotonic()
+        self.sched = schedule_of(settings)
+        self.teacher_cache: TeacherCache | None = None
+        self.closing = True  # whether gates may close at this step (phase 1 sets it)
 
     # ------------------------------------------------------------------------------------------------------------
     def check_stop(self) -> None:
@@ -185,66 +206,68 @@ class Compressor:
         self.budget_full = size_of(self.shape, s.budget, self.seq_len)
 
     def plan(self, name: str, epochs: float, min_steps: int) -> PhasePlan:
+        """A phase's steps: `epochs` over the method's data (Fast- and Faster-VTrans: the fraction), at least `min_steps`."""
         n = len(self.train)
-        # Fast- and Faster-VTrans see a fraction of the data; VTrans and the benchmark's baselines all of it.
-        order = subset_order(n, self.s.data_fraction, self.s.seed) if self.s.method in ("fast", "faster") else np.arange(n)
+        order = subset_order(n, self.sched.fraction, self.s.seed) if self.sched.fraction < 1 else np.arange(n)
         spe = max(1, math.ceil(len(order) / self.s.batch_size))
         return PhasePlan(name, max(min_steps, int(round(epochs * spe))), order, spe)
 
-    def batch_for(self, plan: PhasePlan, step: int, phase_seed: int) -> Batch:
-        """Deterministic in (seed, phase, step): a resumed run sees the same batches."""
+    def batch_for(self, plan: PhasePlan, step: int, phase_seed: int) -> tuple[np.ndarray, Batch]:
+        """The example indices and the batch of a step; deterministic in (seed, phase, step): a resumed run sees the
+        same batches."""
         epoch, pos = divmod(step, plan.steps_per_epoch)
         perm = np.random.default_rng([self.s.seed, phase_seed, epoch]).permutation(len(plan.order))
         idx = plan.order[perm[pos * self.s.batch_size : (pos + 1) * self.s.batch_size]]
         if self.dist.active:  # each worker its slice of the global batch
             idx = idx[self.dist.rank :: self.dist.world] if len(idx) >= self.dist.world else idx
-        return self.train.batch(idx).to(self.device)
+        return idx, self.train.batch(idx).to(self.device)
+
+    # ------------------------------------------------------------------------------------------------------------
+    def teacher_for(self, plan: PhasePlan) -> TeacherCache | None:
+        """The teacher's outputs on the phase's data (None when distillation is off: no teacher forward at all),
+        filled once for the examples that fit `distill.cacheMb`."""
+        cache = self.new_teacher_cache()
+        if cache is not None:
+            cache.fill(plan.order, should_stop=self.check_stop)
+        return cache
+
+    def new_teacher_cache(self) -> TeacherCache | None:
+        d = self.s.distill
+        if not d.enabled:
+            return None
+        if self.teacher_cache is None:
+            self.teacher_cache = TeacherCache(
+                self.teacher, self.train, self.device, self.autocast, d.temperature, d.top_k, d.hidden > 0, d.cache_mb * 2**20
+            )
+        return self.teacher_cache
+
+    def teacher_outputs(self, idx: np.ndarray | None, batch: Batch) -> TeacherOutputs | None:
+        """The teacher's outputs on a training batch: cached where they are (`idx`: the batch's example indices), else
+        computed; None when distillation is off."""
+        cache = self.new_teacher_cache()
+        if cache is None:
+            return None
+        return cache.compute(batch) if idx is None else cache.outputs(idx, batch)
 
     # ------------------------------------------------------------------------------------------------------------
     def distill_loss(
-        self, out, teacher_out, batch: Batch, proj: nn.Module | None = None, dim_weights: torch.Tensor | None = None
+        self, out, teacher: TeacherOutputs | None, batch: Batch, proj: nn.Module | None = None, dim_weights: torch.Tensor | None = None
     ) -> torch.Tensor:
         d = self.s.distill
         task = task_loss(self.shape.task, out.logits, batch)
-        if not d.enabled:
+        if not d.enabled or teacher is None:
             return task
-        T = d.temperature
-        if self.shape.task == "classification":
-            s_log, t_prob = F.log_softmax(out.logits.float() / T, -1), F.softmax(teacher_out.logits.float() / T, -1)
-            kd = F.kl_div(s_log, t_prob, reduction="batchmean") * T * T
-        else:
-            valid = batch.attention_mask.bool()
-            s_log = F.log_softmax(out.logits[valid].float() / T, -1)
-            t_prob = F.softmax(teacher_out.logits[valid].float() / T, -1)
-            kd = F.kl_div(s_log, t_prob, reduction="batchmean") * T * T
-        loss = (1 - d.alpha) * task + d.alpha * kd
-        if d.hidden > 0:
-            loss = loss + d.hidden * self.hidden_mse(out.hidden_states, teacher_out.hidden_states, batch, proj, dim_weights)
+        loss = (1 - d.alpha) * task + d.alpha * logit_kd(self.shape.task, out.logits, teacher, batch, d.temperature)
+        if d.hidden > 0 and teacher.hidden is not None:
+            loss = loss + d.hidden * hidden_mse(out.hidden_states[1:], teacher.hidden, batch, proj, dim_weights)
         return loss
-
-    @staticmethod
-    def hidden_mse(student: list[torch.Tensor], teacher: list[torch.Tensor], batch: Batch, proj, dim_weights) -> torch.Tensor | float:
-        """Mean over layers of the squared error relative to the teacher's mean square, on real tokens."""
-        valid = batch.attention_mask.bool()
-        total: torch.Tensor | float = 0.0
-        for s_h, t_h in zip(student[1:], teacher[1:]):
-            s_h, t_h = s_h[valid].float(), t_h[valid].float()
-            if proj is not None:
-                s_h = proj(s_h)
-            err = (s_h - t_h) ** 2
-            scale = t_h.pow(2).mean() + 1e-6
-            if dim_weights is not None:
-                w = dim_weights.float()
-                total = total + (err * w).sum(-1).mean() / w.sum() / scale
-            else:
-                total = total + err.mean() / scale
-        return total / max(len(student) - 1, 1)
 
     # ------------------------------------------------------------------------------------------------------------
     def setup_prune(self) -> PruneState:
         """Student, gates and optimisers of phase 1 (VTrans trains weights too; Faster-VTrans only the gates)."""
         s = self.s
-        train_weights = s.method != "faster"
+        train_weights = self.sched.train_weights
+        # Faster-VTrans: the student is the teacher's own frozen weights (the teacher is the model with the gates off).
         self.student = copy.deepcopy(self.teacher) if train_weights or s.init_weights else self.teacher
         if s.init_weights:
             self.student.load_state_dict(load_file(s.init_weights))
@@ -257,27 +280,24 @@ class Compressor:
         opt_w = torch.optim.AdamW(self.student.parameters(), lr=s.lr, weight_decay=s.weight_decay) if train_weights else None
         return PruneState(opt_g, opt_w, torch.zeros(2))
 
-    def prune_step(self, batch: Batch, target: float, st: PruneState, step: int) -> dict[str, float]:
-        """One step of phase 1: distillation + β·KL + the Lagrangian budget term; λ by gradient ascent."""
+    def prune_step(self, batch: Batch, target: float, st: PruneState, step: int, idx: np.ndarray | None = None) -> dict[str, float]:
+        """One step of phase 1: distillation + β·KL + the Lagrangian budget term; λ by gradient ascent. `idx`: the
+        batch's example indices, for the teacher's cached outputs (None: the teacher runs on the batch)."""
         s = self.s
+        teacher_out = self.teacher_outputs(idx, batch)
         with self.autocast():
-            with torch.no_grad():
-                self.teacher.eval()
-                teacher_out = self.teacher.run(batch.input_ids, batch.attention_mask, batch.token_type_ids)
-            self.student.train()
-            gates = self.gates.sample(batch.size)
+            # Faster-VTrans trains gates on frozen weights: no dropout, the gates' noise is the only noise.
+            self.student.train(self.sched.train_weights)
+            gates = self.gates.sample(batch.size, track=isinstance(self.gates, VIBGates))
             out = self.student.run(batch.input_ids, batch.attention_mask, batch.token_type_ids, gates=gates)
             loss_task = self.distill_loss(out, teacher_out, batch, dim_weights=gates.norm_dims)
-        probs = {g: self.gates.split(g, self.gates.keep_probs(g)) for g in GRANULARITIES}
-        probs["attn"] = list(self.gates.keep_probs("attn").unbind(0))
-        probs["ffn_layer"] = list(self.gates.keep_probs("ffn_layer").unbind(0))
-        expected = expected_fraction(self.shape, probs, s.budget, self.seq_len)
+        expected = self.expected_size()
         gap = expected - target
         kl = self.gates.kl()
         loss = loss_task + s.vib.beta * kl + st.lam[0] * gap + st.lam[1] * gap * gap
         self.check_step(
             step,
-            float(loss),
+            float(loss.detach()),
             "phase 1 (prune)",
             f"Lower the learning rate (lr is {s.lr}, maskLr {s.mask_lr}) or check the data for empty or corrupt examples.",
         )
@@ -287,17 +307,43 @@ class Compressor:
         loss.backward()
         self.dist.average_grads(list(self.gates.parameters()) + (list(self.student.parameters()) if st.opt_w else []))
         st.opt_g.step()
+        if isinstance(self.gates, VIBGates):
+            self.gates.accumulate_fisher(batch.size)
+            self.gates.close_units(s.vib.close_below, s.vib.close_steps, close=self.closing)
         if st.opt_w:
             torch.nn.utils.clip_grad_norm_(self.student.parameters(), 1.0)
             st.opt_w.step()
         with torch.no_grad():  # gradient ascent on λ (CoFi)
             g_ = float(gap)
             st.lam += s.lambda_lr * torch.tensor([g_, g_ * g_])
-        return {"loss": float(loss_task), "kl": float(kl), "expected": float(expected), "target": target}
+        return {
+            "loss": float(loss_task.detach()),
+            "kl": float(kl.detach()) if isinstance(kl, torch.Tensor) else float(kl),
+            "expected": float(expected.detach()),
+            "target": target,
+        }
+
+    def expected_size(self) -> torch.Tensor:
+        """ŝ: the expected size (fraction of the budget kind) under the soft keep probabilities."""
+        probs = {g: self.gates.split(g, self.gates.keep_probs(g)) for g in GRANULARITIES}
+        probs["attn"] = list(self.gates.keep_probs("attn").unbind(0))
+        probs["ffn_layer"] = list(self.gates.keep_probs("ffn_layer").unbind(0))
+        return expected_fraction(self.shape, probs, self.s.budget, self.seq_len)
+
+    def commit(self, st: PruneState) -> None:
+        """End of the warm-up: the gates cut at the target (the run's cut rule) and everything outside closed; λ
+        restarts from 0 (what it accumulated was spent on the ramp)."""
+        s = self.s
+        assert isinstance(self.gates, VIBGates)
+        values = None if s.cut == "score" else self.gates.values(s.cut)
+        sel = Ranking(self.shape, self.gates.scores(), s.budget, self.seq_len, s.round_to, values).select(s.keep)
+        self.gates.commit(sel.keep)
+        st.lam.zero_()
+        log.info("phase 1: committed to the cut at %.4f of %s", sel.fraction, s.budget)
 
     def phase_prune(self, resume: dict | None) -> None:
         s = self.s
-        plan = self.plan("prune", s.prune_epochs, s.min_prune_steps)
+        plan = self.plan("prune", self.sched.prune_epochs, self.sched.min_prune_steps)
         st = self.setup_prune()
         start = 0
         if resume is not None and resume["phase"] == "prune":
@@ -310,11 +356,12 @@ class Compressor:
             torch.set_rng_state(resume["rng"])
             start = resume["step"]
         warmup_steps = max(1, int(plan.steps * s.warmup))
+        self.teacher_for(plan)
         pending = sorted((b for b in set(s.sweep) if s.keep < b < 1.0), reverse=True)
         snapshots = dict(resume.get("snapshots") or {}) if resume is not None and resume["phase"] == "prune" else {}
         pending = [b for b in pending if str(b) not in snapshots]
         timer = StepTimer()
-        self.student.train()
+        self.student.train(self.sched.train_weights)
         for step in range(start, plan.steps):
             if step > start and step % s.checkpoint_every == 0:
                 self.run.save_checkpoint(
@@ -331,9 +378,18 @@ class Compressor:
                     },
                     f"1-{step:08d}",
                 )
-            batch = self.batch_for(plan, step, 1)
-            target = 1.0 - (1.0 - s.keep) * min(1.0, (step + 1) / warmup_steps)
-            r = self.prune_step(batch, target, st, step)
+            idx, batch = self.batch_for(plan, step, 1)
+            ramp = min(1.0, (step + 1) / warmup_steps)
+            target = target_at(s.keep, ramp, s.ramp)
+            # Units close only once the target holds (an overshoot can still be undone before), and not after a commit:
+            # the commit closed everything outside the cut, and closing kept units would take the size under the target.
+            self.closing = ramp >= 1.0 and not (s.vib.commit and isinstance(self.gates, VIBGates))
+            if isinstance(self.gates, VIBGates):
+                self.gates.slope = slope_at(s.vib.temperature, s.vib.final_temperature, ramp)
+            r = self.prune_step(batch, target, st, step, idx)
+            if step + 1 == warmup_steps and s.vib.commit and isinstance(self.gates, VIBGates):
+                self.commit(st)
+                r["expected"] = float(self.expected_size().detach())
             expected = r["expected"]
             while pending and expected <= pending[0]:
                 label = str(pending.pop(0))
@@ -391,7 +447,17 @@ class Compressor:
         else:
             self.student = self.teacher
         s = self.s
-        self.selector = Selector(self.shape, ladder, s.budget, s.keep, self.seq_len, s.round_to, self.weights_for, s.shape)
+        self.selector = Selector(
+            self.shape, ladder, s.budget, s.keep, self.seq_len, s.round_to, self.weights_for, s.shape, s.cut, self.corrector()
+        )
+
+    def corrector(self) -> Correct | None:
+        """The least-squares correction of every cut (VIB methods, when on), on the method's own data."""
+        c = self.s.correction
+        if not c.enabled or self.s.method in BASELINES or self.s.method == "cofi":
+            return None
+        idx = calibration_indices(len(self.train), self.sched.fraction, c.examples, self.s.seed)
+        return Corrector(self.train, idx, self.device, self.autocast, c.ridge, self.s.batch_size, self.check_stop).correct
 
     def weights_for(self, label: str | None) -> VTransModel:
         """The weights the gates of a snapshot (or, for None, the final gates) were trained with."""
@@ -405,7 +471,8 @@ class Compressor:
     # ------------------------------------------------------------------------------------------------------------
     def phase_finetune(self, pruned: VTransModel, keep: KeepSet, resume: dict | None) -> VTransModel:
         s = self.s
-        plan = self.plan("finetune", s.finetune_epochs, s.min_finetune_steps)
+        plan = self.plan("finetune", self.sched.finetune_epochs, self.sched.min_finetune_steps)
+        self.teacher_for(plan)
         proj = None
         if s.distill.enabled and s.distill.hidden > 0:
             proj = nn.Linear(len(keep.hidden), self.shape.hidden, bias=False).to(self.device)
@@ -443,14 +510,13 @@ class Compressor:
                     },
                     f"2-{step:08d}",
                 )
-            batch = self.batch_for(plan, step, 2)
+            idx, batch = self.batch_for(plan, step, 2)
             pruned.train()
+            teacher_out = self.teacher_outputs(idx, batch)
             with self.autocast():
-                with torch.no_grad():
-                    teacher_out = self.teacher.run(batch.input_ids, batch.attention_mask, batch.token_type_ids)
                 out = pruned.run(batch.input_ids, batch.attention_mask, batch.token_type_ids)
                 loss = self.distill_loss(out, teacher_out, batch, proj=proj)
-            self.check_step(step, float(loss), "phase 2 (fine-tune)", f"Lower the learning rate (lr is {s.lr}).")
+            self.check_step(step, float(loss.detach()), "phase 2 (fine-tune)", f"Lower the learning rate (lr is {s.lr}).")
             opt.zero_grad()
             loss.backward()
             self.dist.average_grads(params)
@@ -526,7 +592,7 @@ class Compressor:
         self.restore_phase1()
         sel, gates, pruned = self.selector.cut(s.keep, device=self.device)
         self.emit("select", 1, 1, achieved=sel.fraction)
-        if s.method != "faster":
+        if self.sched.finetune:
             pruned = self.phase_finetune(pruned, sel.keep, state)
         units = UnitCounts.of(self.shape, sel.keep)
         if not self.dist.main:  # rank 0 evaluates, exports and reports; the others return what they trained

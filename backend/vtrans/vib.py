@@ -3,7 +3,12 @@
 Every prunable unit u has a gate z_u = μ_u + σ_u·ε, ε ~ N(0, 1), multiplied into its output. The KL term of the
 bottleneck is ½·Σ log(1 + μ²/σ²) = ½·Σ softplus(log α) with log α = log μ² − log σ². A unit is kept while
 log α is above its granularity's threshold (0 by default, i.e. μ² > σ²). The expected kept size used by the
-budget comes from soft keep probabilities sigmoid(k·(log α − threshold)).
+budget comes from soft keep probabilities sigmoid(k·(log α − threshold)), with the slope k annealed during phase 1
+(`slope`, set by the training loop).
+
+A unit whose log α stayed far below its threshold for a number of steps is closed (`close_units`): μ is set to
+exactly 0 and its gate is 0 from then on, with no noise and no gradient, so closed units neither perturb the
+residual stream nor count towards the expected size. In masks.safetensors a closed unit is one with μ = 0.
 
 Granularities: hidden (one per hidden dimension), heads (one per key/value group per layer), attn (one per
 attention sublayer), ffn (one per FFN neuron per layer), ffn_layer (one per FFN sublayer).
@@ -23,7 +28,7 @@ from .structure import ModelShape
 __all__ = ["GRANULARITIES", "VIBSettings", "UnitGates", "VIBGates", "unit_counts"]
 
 if TYPE_CHECKING:
-    from .prune import UnitScales
+    from .prune import KeepSet, UnitScales
 
 
 def unit_counts(s: ModelShape) -> dict[str, list[int]]:
@@ -63,7 +68,7 @@ class UnitGates(nn.Module):
     def keep_probs(self, g: str) -> torch.Tensor:
         raise NotImplementedError
 
-    def sample(self, batch: int) -> Gates:
+    def sample(self, batch: int, track: bool = False) -> Gates:
         """Training gates for a batch (one draw per example and unit)."""
         raise NotImplementedError
 
@@ -74,6 +79,10 @@ class UnitGates(nn.Module):
     def unit_scales(self) -> dict[str, torch.Tensor]:
         """The values folded into the weights of kept units."""
         raise NotImplementedError
+
+    def values(self, rule: str = "fisher") -> dict[str, torch.Tensor] | None:
+        """Per-unit importance for the cost-aware cut (`Ranking`'s density rule), or None to rank by score."""
+        return None
 
     def kl(self) -> torch.Tensor | float:
         return 0.0
@@ -107,13 +116,127 @@ class UnitGates(nn.Module):
                     d[g].copy_(state[f"{g}.{name}"])
 
 
+CLOSED_LOGVAR = 10.0  # log σ² of a closed unit (with μ = 0: log α ≈ −38, no information)
+
+
 class VIBGates(UnitGates):
     """μ and log σ² for every unit."""
+
+    fisher_steps: torch.Tensor  # buffers (registered in __init__)
+    committed: torch.Tensor
 
     def __init__(self, shape: ModelShape, settings: VIBSettings):
         super().__init__(shape, settings)
         self.mu = nn.ParameterDict({g: nn.Parameter(torch.full((sum(c),), settings.init_mu)) for g, c in self.counts.items()})
         self.logvar = nn.ParameterDict({g: nn.Parameter(torch.full((sum(c),), settings.init_logvar)) for g, c in self.counts.items()})
+        self.slope = settings.temperature
+        for g, c in self.counts.items():
+            # Steps each unit has spent below close_below (checkpointed with the gates), and which units are closed.
+            self.register_buffer(f"below_{g}", torch.zeros(sum(c), dtype=torch.int32))
+            self.register_buffer(f"closed_{g}", torch.zeros(sum(c), dtype=torch.bool))
+            # Running mean of the squared per-example gradient of the loss with respect to each gate (its Fisher
+            # information): ½·F·μ² estimates what removing the unit costs in loss (the cut's importance).
+            self.register_buffer(f"fisher_{g}", torch.zeros(sum(c)))
+        self.register_buffer("fisher_steps", torch.zeros((), dtype=torch.int64))
+        # After a commit the open units are pinned above their threshold (`hold_pinned`), so the keep-set the
+        # threshold gives and the expected size both stay the committed cut.
+        self.register_buffer("committed", torch.zeros((), dtype=torch.bool))
+        self._last: dict[str, torch.Tensor] | None = None
+
+    def closed(self, g: str) -> torch.Tensor:
+        return getattr(self, f"closed_{g}")
+
+    def fisher(self, g: str) -> torch.Tensor:
+        return getattr(self, f"fisher_{g}")
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """μ and log σ² per granularity, and the gates' Fisher information once it has been measured."""
+        out = super().state()
+        if int(self.fisher_steps) > 0:
+            out.update({f"{g}.fisher": self.fisher(g).detach().cpu().clone() for g in GRANULARITIES})
+        return out
+
+    def load(self, state: dict[str, torch.Tensor]) -> None:
+        super().load(state)
+        with torch.no_grad():
+            for g in GRANULARITIES:
+                self.closed(g).copy_(self.mu[g] == 0)
+                if f"{g}.fisher" in state:
+                    self.fisher(g).copy_(state[f"{g}.fisher"])
+            self.fisher_steps.fill_(1 if all(f"{g}.fisher" in state for g in GRANULARITIES) else 0)
+
+    @torch.no_grad()
+    def commit(self, keep: KeepSet) -> None:
+        """Closes every unit outside a keep-set (and a sublayer whose units are all outside it): from here on the
+        gates train the kept structure only, so the hard cut is the model that training sees."""
+
+        def outside(n: int, kept: torch.Tensor) -> torch.Tensor:
+            m = torch.ones(n, dtype=torch.bool)
+            m[kept.long()] = False
+            return m
+
+        masks = {
+            "hidden": outside(self.shape.hidden, keep.hidden),
+            "heads": torch.cat([outside(l.kv_heads, k) for l, k in zip(self.shape.layers, keep.heads)]),
+            "attn": torch.tensor([len(k) == 0 for k in keep.heads]),
+            "ffn": torch.cat([outside(l.ffn, k) for l, k in zip(self.shape.layers, keep.ffn)]),
+            "ffn_layer": torch.tensor([len(k) == 0 for k in keep.ffn]),
+        }
+        for g, m in masks.items():
+            closed = self.closed(g)
+            closed |= m.to(closed.device)
+            self.mu[g][closed] = 0.0
+            self.logvar[g][closed] = CLOSED_LOGVAR
+        self.committed.fill_(True)
+        self.hold_pinned()
+
+    @torch.no_grad()
+    def hold_pinned(self) -> None:
+        """Once committed, every open unit's log α is held at least a margin above its threshold (by lowering its
+        σ², μ being the scale training learns): its soft keep probability stays ≈ 1, so that neither the KL term nor
+        the slope can move the size away from the committed cut."""
+        if not bool(self.committed):
+            return
+        margin = max(1.0, 5.0 / self.slope)
+        for g in GRANULARITIES:
+            open_ = ~self.closed(g)
+            ceiling = torch.log(self.mu[g].pow(2) + 1e-12) - self.settings.threshold[g] - margin
+            self.logvar[g][open_] = torch.minimum(self.logvar[g], ceiling)[open_]
+
+    @torch.no_grad()
+    def accumulate_fisher(self, batch: int, decay: float = 0.95) -> None:
+        """After the backward pass of a step whose gates came from `sample(..., track=True)`: folds the squared
+        per-example gradients (the loss is a batch mean, so each is `batch` × the sample's gradient) into the running
+        Fisher information (an exponential mean; the first step sets it)."""
+        if self._last is None:
+            return
+        first = int(self.fisher_steps) == 0
+        for g, z in self._last.items():
+            if z.grad is None:
+                continue
+            f = (z.grad.float() * batch).pow(2).mean(0)
+            self.fisher(g).copy_(f if first else decay * self.fisher(g) + (1 - decay) * f)
+        self.fisher_steps += 1
+        self._last = None
+
+    @torch.no_grad()
+    def close_units(self, below: float, steps: int, close: bool = True) -> int:
+        """After an optimiser step: counts the steps every unit's score has spent more than `below` under its
+        threshold, closes (when `close`) those that reached `steps`, and holds closed units at μ = 0 (the
+        optimiser's momentum would move them). Returns the number of closed units."""
+        total = 0
+        for g in GRANULARITIES:
+            closed, count = self.closed(g), getattr(self, f"below_{g}")
+            if steps > 0:
+                under = (self.log_alpha(g) - self.settings.threshold[g]) < -below
+                count.copy_(torch.where(under, count + 1, torch.zeros_like(count)))
+                if close:
+                    closed |= count >= steps
+            self.mu[g][closed] = 0.0
+            self.logvar[g][closed] = CLOSED_LOGVAR
+            total += int(closed.sum())
+        self.hold_pinned()
+        return total
 
     def log_alpha(self, g: str) -> torch.Tensor:
         return torch.log(self.mu[g].pow(2) + 1e-12) - self.logvar[g]
@@ -127,18 +250,38 @@ class VIBGates(UnitGates):
         return total
 
     def keep_probs(self, g: str) -> torch.Tensor:
-        return torch.sigmoid(self.settings.temperature * (self.log_alpha(g) - self.settings.threshold[g]))
+        p = torch.sigmoid(self.slope * (self.log_alpha(g) - self.settings.threshold[g]))
+        return p.masked_fill(self.closed(g), 0.0)
 
-    def sample(self, batch: int) -> Gates:
-        """Noisy gates for a training step: one ε per example and unit."""
+    def sample(self, batch: int, track: bool = False) -> Gates:
+        """Noisy gates for a training step: one ε per example and unit; exactly 0 for closed units. With `track`,
+        the samples keep their gradients for `accumulate_fisher`."""
         z = {}
         for g in GRANULARITIES:
             mu, std = self.mu[g], torch.exp(0.5 * self.logvar[g])
-            z[g] = mu + std * torch.randn(batch, mu.numel(), device=mu.device, dtype=mu.dtype)
+            noisy = mu + std * torch.randn(batch, mu.numel(), device=mu.device, dtype=mu.dtype)
+            z[g] = noisy.masked_fill(self.closed(g), 0.0)
+            if track:
+                z[g].retain_grad()
+        self._last = z if track else None
         return self._gates(z, self.keep_probs("hidden"))
 
     def scores(self) -> dict[str, torch.Tensor]:
         return {g: (self.log_alpha(g) - self.settings.threshold[g]).detach() for g in GRANULARITIES}
+
+    def values(self, rule: str = "fisher") -> dict[str, torch.Tensor] | None:
+        """Per-unit importance for the cost-aware cut. "fisher": ½·F·μ², the loss a unit's removal costs to second
+        order (None when no Fisher information was measured: masks of older runs); "information": the information
+        the gate passes, ½·softplus(log α − threshold)."""
+        if rule == "information":  # a unit passes no more than its sublayer does
+            sc = {g: t.cpu() for g, t in self.scores().items()}
+            heads = torch.minimum(sc["heads"], sc["attn"].repeat_interleave(torch.tensor(self.counts["heads"])))
+            ffn = torch.minimum(sc["ffn"], sc["ffn_layer"].repeat_interleave(torch.tensor(self.counts["ffn"])))
+            sc = {**sc, "heads": heads, "ffn": ffn}
+            return {g: 0.5 * nn.functional.softplus(t) for g, t in sc.items()}
+        if int(self.fisher_steps) == 0:
+            return None
+        return {g: (0.5 * self.fisher(g) * self.mu[g].detach().float().pow(2)).cpu() for g in GRANULARITIES}
 
     def unit_scales(self) -> dict[str, torch.Tensor]:
         return {g: self.mu[g] for g in GRANULARITIES}

@@ -41,6 +41,10 @@ export interface DistillSettings {
   alpha?: number;
   /** Weight of the layer-wise hidden-state MSE (relative to the teacher's mean square). */
   hidden?: number;
+  /** LM logit distillation over the teacher's top-k tokens and one bucket for the rest of the vocabulary (0: the whole vocabulary). */
+  topK?: number;
+  /** Host memory (MiB) for the teacher's outputs on the training examples, computed once and reused every epoch and in phase 2; examples beyond it are recomputed at every step. */
+  cacheMb?: number;
 }
 
 /** The VIB gates (docs/algorithm.md). */
@@ -55,8 +59,26 @@ export interface VIBSettings {
   beta?: number;
   /** log α threshold per granularity: a unit is kept above it. */
   threshold?: Record<string, number>;
-  /** Slope k of the soft keep probability sigmoid(k·(log α − threshold)). */
+  /** Slope k of the soft keep probability sigmoid(k·(log α − threshold)) at the start of phase 1. */
   temperature?: number;
+  /** Slope k at the end of phase 1's warm-up, reached geometrically from `temperature` and then held, so that the expected size the budget term sees is the size of the keep-set the threshold gives (null: no annealing). */
+  finalTemperature?: number | null;
+  /** A unit whose log α stays more than this below its threshold for `closeSteps` steps is closed: its gate is exactly 0 from then on (no noise, no gradient) and its μ is set to 0. */
+  closeBelow?: number;
+  /** At the end of the warm-up, cut the gates at the target (the `cut` rule) and close every unit outside the cut: the rest of phase 1 trains the model that will be cut (the weights too, where they are trained). */
+  commit?: boolean;
+  /** Steps below `closeBelow` after which a unit is closed (0: never). */
+  closeSteps?: number;
+}
+
+/** The retraining-free least-squares correction of the kept units' scales (docs/algorithm.md). */
+export interface CorrectionSettings {
+  /** Refit the scales of the kept heads and neurons of every cut model (Faster-VTrans's model, the sweep, re-thresholded exports) so that each sublayer reproduces the unpruned model's output, layer by layer. */
+  enabled?: boolean;
+  /** Training examples the correction reads. */
+  examples?: number;
+  /** Ridge weight (relative to the mean diagonal of the normal equations) pulling the scales towards the trained ones. */
+  ridge?: number;
 }
 
 /** Settings of one compression: the `compress` request's params and run.json's `settings`. */
@@ -87,12 +109,12 @@ export interface CompressSettings {
   maxLength?: number;
   /** Share of the training data Fast- and Faster-VTrans use. */
   dataFraction?: number;
-  /** Phase 1 length in epochs over the (fraction of the) data. */
-  pruneEpochs?: number;
+  /** Phase 1 length in epochs over the method's data (the fraction for fast and faster); default vtrans 3, fast 10, faster 10. */
+  pruneEpochs?: number | null;
   /** Phase 1 is never shorter than this. */
   minPruneSteps?: number;
-  /** Phase 2 (fine-tuning) length in epochs (vtrans, fast). */
-  finetuneEpochs?: number;
+  /** Phase 2 (fine-tuning) length in epochs over the method's data; default vtrans 2, fast 5, faster 0. */
+  finetuneEpochs?: number | null;
   /** Phase 2 is never shorter than this. */
   minFinetuneSteps?: number;
   /** Training batch size (all workers together). */
@@ -105,10 +127,14 @@ export interface CompressSettings {
   lambdaLr?: number;
   /** Share of phase 1 over which the target ramps from 1 to keep. */
   warmup?: number;
+  /** Shape of the target's ramp: cubic (1 − (1 − r)³: fast at first, then easing into keep) or linear. */
+  ramp?: 'cubic' | 'linear';
   /** AdamW weight decay. */
   weightDecay?: number;
   /** Kept hidden dims and FFN neurons are multiples of this. */
   roundTo?: number;
+  /** How a budget is cut from the masks: fisher keeps the heads, neurons and hidden dimensions whose removal would cost the most loss per unit of size (½·F·μ², F the gate's Fisher information measured in phase 1); information ranks by the VIB information per unit of size (½·softplus(log α − threshold) ÷ cost); score by log α − threshold. */
+  cut?: 'fisher' | 'information' | 'score';
   /** auto, cpu, cuda or cuda:N. */
   device?: DeviceChoice | `cuda:${number}`;
   /** auto: bf16 autocast on GPUs that support it, fp32 elsewhere. */
@@ -133,6 +159,8 @@ export interface CompressSettings {
   distill?: DistillSettings;
   /** The VIB gates. */
   vib?: VIBSettings;
+  /** The least-squares correction of the kept units' scales after a cut. */
+  correction?: CorrectionSettings;
   /** CPU threads (default: all cores). */
   threads?: number | null;
   /** Data-parallel workers (torchrun) when above 1. */
@@ -679,17 +707,19 @@ export const COMPRESS_DEFAULTS = {
   task: null,
   maxLength: 128,
   dataFraction: 0.03,
-  pruneEpochs: 3.0,
-  minPruneSteps: 150,
-  finetuneEpochs: 2.0,
-  minFinetuneSteps: 50,
+  pruneEpochs: null,
+  minPruneSteps: 0,
+  finetuneEpochs: null,
+  minFinetuneSteps: 0,
   batchSize: 32,
   lr: 5e-5,
   maskLr: 0.1,
   lambdaLr: 1.0,
   warmup: 0.5,
+  ramp: 'cubic',
   weightDecay: 0.0,
   roundTo: 1,
+  cut: 'fisher',
   device: 'auto',
   precision: 'auto',
   seed: 0,
@@ -700,7 +730,7 @@ export const COMPRESS_DEFAULTS = {
   probeExamples: 128,
   specialTokenIds: [],
   withTokenTypes: false,
-  distill: { enabled: true, temperature: 2.0, alpha: 0.5, hidden: 1.0 },
+  distill: { enabled: true, temperature: 2.0, alpha: 0.5, hidden: 1.0, topK: 64, cacheMb: 1024 },
   vib: {
     initMu: 1.0,
     initLogvar: -9.0,
@@ -708,7 +738,12 @@ export const COMPRESS_DEFAULTS = {
     beta: 0.1,
     threshold: { hidden: 0.0, heads: 0.0, attn: 0.0, ffn: 0.0, ffn_layer: 0.0 },
     temperature: 0.5,
+    finalTemperature: 10.0,
+    closeBelow: 4.0,
+    commit: true,
+    closeSteps: 20,
   },
+  correction: { enabled: true, examples: 256, ridge: 0.001 },
   threads: null,
   gpus: 1,
   resume: false,

@@ -101,11 +101,18 @@ def layer_norm(x: torch.Tensor, norm: nn.LayerNorm, gates: Gates) -> torch.Tenso
     w = gates.norm_dims
     if w is None:
         return norm(x)
-    w = w.to(x.dtype)
-    total = w.sum()
-    mean = (x * w).sum(-1, keepdim=True) / total
-    var = (((x - mean) ** 2) * w).sum(-1, keepdim=True) / total
-    return (x - mean) / torch.sqrt(var + norm.eps) * norm.weight + norm.bias
+    # In float32 whatever the input's dtype, as nn.LayerNorm runs under autocast (the teacher's norm): statistics in
+    # bf16 lose the mean. The weighted moments are matrix-vector products (fewer passes over the activations than
+    # elementwise sums), kept out of autocast, which would run them in bf16.
+    autocast = torch.is_autocast_enabled(x.device.type)
+    with torch.autocast(x.device.type, enabled=False):
+        xf = x.float()
+        wn = w.float() / w.float().sum()
+        mean = torch.matmul(xf, wn).unsqueeze(-1)
+        centred = xf - mean
+        var = torch.matmul(centred * centred, wn).unsqueeze(-1)
+        out = torch.addcmul(norm.bias.float(), centred * torch.rsqrt(var + norm.eps), norm.weight.float())
+    return out if autocast else out.to(x.dtype)
 
 
 class RMSNorm(nn.Module):

@@ -1,0 +1,252 @@
+"""The teacher's side of distillation: its outputs on the training examples, computed once and reused, and the
+losses that compare a student with them.
+
+What distillation needs of the teacher, per example (real tokens only):
+
+    classification   the logits (C,)
+    lm               the top-k tokens of its softmax at the distillation temperature with their log-probabilities,
+                     and the log of the remaining mass (one bucket for the rest of the vocabulary); with
+                     `distill.topK` 0 the whole vocabulary, which is never cached (V floats per token)
+    hidden states    every layer's output (L × length × H) when the hidden-state MSE is on
+
+They are computed in eval mode, so they are the same at every epoch: `TeacherCache` computes them once for as many
+examples of the phase's data as fit in `distill.cacheMb` of host memory (bytes per example follow from its length,
+so the cached set is decided up front: the first examples of the data in index order), and recomputes the others
+at every step. Phase 2 reads the same cache. Every value goes through the storage rounding (fp16 hidden states,
+fp32 log-probabilities) whether it was cached or recomputed, and the cached examples are computed in fixed chunks,
+so a run's result does not depend on the cap or on a resume (which starts with an empty cache).
+
+Faster-VTrans's teacher is its student's own frozen weights with the gates off: one copy of the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .models import VTransModel
+from .shards import Batch, Shards
+
+HIDDEN_DTYPE = torch.float16
+CHUNK = 64  # examples per teacher forward when filling the cache
+
+
+@dataclass
+class TeacherOutputs:
+    """The teacher's outputs on one batch, padded like the batch (positions beyond an example's length are 0)."""
+
+    logits: torch.Tensor | None = None  # (B, C) classification; (B, T, V) LM without top-k
+    top_idx: torch.Tensor | None = None  # (B, T, k) int64, LM top-k
+    top_logp: torch.Tensor | None = None  # (B, T, k) log-probabilities at the distillation temperature
+    tail_logp: torch.Tensor | None = None  # (B, T) log of the mass outside the top k
+    hidden: list[torch.Tensor] | None = None  # L × (B, T, H) float32: each layer's output
+
+
+class TeacherCache:
+    def __init__(
+        self,
+        teacher: VTransModel,
+        shards: Shards,
+        device: torch.device,
+        autocast: Callable[[], contextlib.AbstractContextManager],
+        temperature: float,
+        top_k: int,
+        hidden: bool,
+        cap_bytes: int,
+    ):
+        self.teacher = teacher
+        self.shards = shards
+        self.device = device
+        self.autocast = autocast
+        self.task = teacher.shape.task
+        self.T = float(temperature)
+        self.top_k = min(int(top_k), teacher.shape.vocab) if self.task == "lm" else 0
+        self.hidden = hidden
+        self.cap = int(cap_bytes)
+        self.store: dict[int, dict[str, torch.Tensor]] = {}
+        self.cached_bytes = 0
+        self.teacher_forwards = 0  # examples the teacher ran on (a measure for the tests and benchmarks)
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether per-example outputs can be kept at all (an LM distilled over the whole vocabulary cannot)."""
+        return self.cap > 0 and not (self.task == "lm" and self.top_k == 0)
+
+    def example_bytes(self, length: int) -> int:
+        s = self.teacher.shape
+        n = 0
+        if self.hidden:
+            n += s.n_layers * length * s.hidden * 2
+        if self.task == "classification":
+            n += max(s.num_labels, 1) * 4
+        else:
+            n += length * (self.top_k * (8 + 4) + 4)
+        return n + 256  # tensor headers and dict entries
+
+    def fill(self, order: np.ndarray, should_stop: Callable[[], None] = lambda: None) -> int:
+        """Computes and keeps the outputs of the first examples of `order` (in index order) that fit the cap;
+        returns how many are cached."""
+        if not self.cacheable:
+            return 0
+        todo, total = [], self.cached_bytes
+        for i in np.sort(np.asarray(order)):
+            i = int(i)
+            if i in self.store:
+                continue
+            b = self.example_bytes(int(self.shards.lengths[i]))
+            if total + b > self.cap:
+                break
+            todo.append(i)
+            total += b
+        todo_arr = np.array(todo, dtype=np.int64)
+        todo_arr = todo_arr[np.argsort(self.shards.lengths[todo_arr], kind="stable")]  # less padding, fixed chunks
+        for start in range(0, len(todo_arr), CHUNK):
+            should_stop()
+            idx = todo_arr[start : start + CHUNK]
+            batch = self.shards.batch(idx).to(self.device)
+            for j, per in enumerate(self._split(self.compute(batch), batch)):
+                self.store[int(idx[j])] = per
+                self.cached_bytes += self.example_bytes(int(self.shards.lengths[idx[j]]))
+        return len(self.store)
+
+    @torch.no_grad()
+    def compute(self, batch: Batch) -> TeacherOutputs:
+        """The teacher on a batch, rounded as stored."""
+        was_training = self.teacher.training
+        self.teacher.eval()
+        try:
+            with self.autocast():
+                out = self.teacher.run(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+        finally:
+            self.teacher.train(was_training)
+        self.teacher_forwards += batch.size
+        r = TeacherOutputs()
+        if self.hidden:
+            r.hidden = [h.to(HIDDEN_DTYPE).float() for h in out.hidden_states[1:]]
+        if self.task == "classification":
+            r.logits = out.logits.float()
+        elif self.top_k > 0:
+            logp = F.log_softmax(out.logits.float() / self.T, -1)
+            top_logp, top_idx = logp.topk(self.top_k, dim=-1)
+            r.top_idx, r.top_logp = top_idx, top_logp
+            r.tail_logp = torch.log1p(-top_logp.exp().sum(-1).clamp(max=1 - 1e-6))
+        else:
+            r.logits = out.logits.float()
+        return r
+
+    def _split(self, out: TeacherOutputs, batch: Batch) -> list[dict[str, torch.Tensor]]:
+        """Per example: its real tokens' outputs, on the CPU."""
+        lengths = batch.attention_mask.sum(1).tolist()
+        per: list[dict[str, torch.Tensor]] = []
+        hidden = torch.stack(out.hidden, 1).to("cpu", HIDDEN_DTYPE) if out.hidden is not None else None  # (B, L, T, H)
+        for j, n in enumerate(lengths):
+            d: dict[str, torch.Tensor] = {}
+            if hidden is not None:
+                d["hidden"] = hidden[j, :, :n].clone()
+            if self.task == "classification":
+                assert out.logits is not None
+                d["logits"] = out.logits[j].cpu().clone()
+            else:
+                assert out.top_idx is not None and out.top_logp is not None and out.tail_logp is not None
+                d["top_idx"] = out.top_idx[j, :n].to("cpu", torch.int32).clone()
+                d["top_logp"] = out.top_logp[j, :n].cpu().clone()
+                d["tail_logp"] = out.tail_logp[j, :n].cpu().clone()
+            per.append(d)
+        return per
+
+    def outputs(self, idx: np.ndarray, batch: Batch) -> TeacherOutputs:
+        """The teacher's outputs for a training batch (`idx`: its example indices): cached ones read, the others computed."""
+        idx = np.asarray(idx)
+        missing = [j for j, i in enumerate(idx.tolist()) if i not in self.store]
+        if len(missing) == len(idx):
+            return self.compute(batch)  # nothing cached: the batch as it is
+        B, T = batch.input_ids.shape
+        fresh: dict[int, dict[str, torch.Tensor]] = {}
+        if missing:
+            sub = self.shards.batch(idx[missing]).to(self.device)
+            for j, per in zip(missing, self._split(self.compute(sub), sub)):
+                fresh[j] = per
+        rows = [fresh[j] if j in fresh else self.store[int(i)] for j, i in enumerate(idx.tolist())]
+        r = TeacherOutputs()
+        s = self.teacher.shape
+        if self.hidden:
+            h = torch.zeros(s.n_layers, B, T, s.hidden, dtype=HIDDEN_DTYPE)
+            for j, row in enumerate(rows):
+                n = row["hidden"].shape[1]
+                h[:, j, :n] = row["hidden"]
+            h = h.to(self.device, non_blocking=True).float()
+            r.hidden = list(h.unbind(0))
+        if self.task == "classification":
+            r.logits = torch.stack([row["logits"] for row in rows]).to(self.device)
+        else:
+            k = self.top_k
+            top_idx = torch.zeros(B, T, k, dtype=torch.int32)
+            top_logp = torch.full((B, T, k), -1e4)
+            tail = torch.zeros(B, T)
+            for j, row in enumerate(rows):
+                n = row["top_idx"].shape[0]
+                top_idx[j, :n], top_logp[j, :n], tail[j, :n] = row["top_idx"], row["top_logp"], row["tail_logp"]
+            r.top_idx = top_idx.to(self.device).long()
+            r.top_logp, r.tail_logp = top_logp.to(self.device), tail.to(self.device)
+        return r
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Losses against the teacher's outputs
+
+
+def logit_kd(task: str, student_logits: torch.Tensor, t: TeacherOutputs, batch: Batch, T: float) -> torch.Tensor:
+    """T²·KL(teacher/T ‖ student/T): per example (classification) or per real token (LM), averaged."""
+    if task == "classification":
+        assert t.logits is not None
+        s_log = F.log_softmax(student_logits.float() / T, -1)
+        return F.kl_div(s_log, F.softmax(t.logits.float() / T, -1), reduction="batchmean") * T * T
+    valid = batch.attention_mask.bool()
+    if t.top_idx is None:
+        assert t.logits is not None
+        s_log = F.log_softmax(student_logits[valid].float() / T, -1)
+        return F.kl_div(s_log, F.softmax(t.logits[valid].float() / T, -1), reduction="batchmean") * T * T
+    assert t.top_logp is not None and t.tail_logp is not None
+    return topk_kd(student_logits[valid], t.top_idx[valid], t.top_logp[valid], t.tail_logp[valid], T)
+
+
+def topk_kd(student_logits: torch.Tensor, top_idx: torch.Tensor, top_logp: torch.Tensor, tail_logp: torch.Tensor, T: float) -> torch.Tensor:
+    """T²·KL between the teacher's and the student's distributions coarsened to the teacher's top k tokens plus one
+    bucket for the rest, per token (N, V) → mean. Exact in the top k; the tail counts as one outcome. The student's
+    side needs one log-sum-exp over the vocabulary instead of a full softmax comparison."""
+    z = student_logits.float() / T
+    lse = torch.logsumexp(z, -1, keepdim=True)
+    s_top = z.gather(-1, top_idx) - lse  # log q over the teacher's top k
+    s_tail = torch.log1p(-s_top.exp().sum(-1).clamp(max=1 - 1e-6))
+    p_top, p_tail = top_logp.exp(), tail_logp.exp()
+    kl = (p_top * (top_logp - s_top)).sum(-1) + p_tail * (tail_logp - s_tail)
+    return kl.mean() * T * T
+
+
+def hidden_mse(
+    student: list[torch.Tensor], teacher: list[torch.Tensor], batch: Batch, proj=None, dim_weights: torch.Tensor | None = None
+) -> torch.Tensor | float:
+    """Mean over layers of the squared error relative to the teacher's mean square, on real tokens.
+
+    `student` and `teacher`: each layer's output (the embedding output excluded). `dim_weights`, the hidden
+    dimensions' keep probabilities in phase 1, weight the error per dimension; they are constants here (detached):
+    the loss must not be lowered by closing the dimensions where the student differs from the teacher."""
+    valid = batch.attention_mask.bool()
+    total: torch.Tensor | float = 0.0
+    w = None if dim_weights is None else dim_weights.detach().float()
+    for s_h, t_h in zip(student, teacher):
+        s_h, t_h = s_h[valid].float(), t_h[valid].float()
+        if proj is not None:
+            s_h = proj(s_h)
+        err = (s_h - t_h) ** 2
+        scale = t_h.pow(2).mean() + 1e-6
+        if w is not None:
+            total = total + (err * w).sum(-1).mean() / w.sum().clamp(min=1e-6) / scale
+        else:
+            total = total + err.mean() / scale
+    return total / max(len(student), 1)
