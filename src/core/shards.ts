@@ -48,8 +48,21 @@ export interface ShardMeta {
   truncated?: number;
   /** Informational: tokens after the last full block, dropped (lm). */
   droppedTokens?: number;
-  /** Informational: the EOS id that joined lm documents, or null. */
+  /** Informational: the EOS id that joined lm documents, or null (none between them, always so for `.txt`). */
   eosId?: number | null;
+  /**
+   * Informational, lm: `text` — a `.txt` file tokenized line by line as it is, each line with its line break,
+   * the ids concatenated with nothing between; `documents` — records (`.jsonl`, `.csv`, `.tsv`) joined with eosId.
+   */
+  lmInput?: LmInput;
+}
+
+/** How language-modelling data becomes one token stream (see docs/data-format.md). */
+export type LmInput = 'text' | 'documents';
+
+/** A `.txt` file is text as it is; records of the other formats are documents. */
+export function lmInputOf(dataFile: string): LmInput {
+  return dataFormat(dataFile) === 'txt' ? 'text' : 'documents';
 }
 
 export interface ShardProgress {
@@ -134,9 +147,11 @@ export async function prepareShards(opts: PrepareOptions): Promise<PreparedShard
     labels = labelResolver(cfg, { file: dataFile, configFile, labelNames: opts.labelNames });
   }
 
+  const lmInput = task === 'lm' ? lmInputOf(dataFile) : null;
   const key = sha256(
     JSON.stringify({
       version: SHARD_VERSION,
+      lmInput,
       tokenizer: tok.sha256,
       tokenizerConfig: tok.configSha256,
       data: { path: source, size: stat.size, mtimeMs: stat.mtimeMs },
@@ -231,7 +246,11 @@ async function writeShards(tmp: string, opts: PrepareOptions, w: WriteContext): 
     tokens += seq.length;
     written++;
   };
-  const blocker = task === 'lm' ? new LmBlocker(maxLen, tok.eosId) : undefined;
+  // lm: a .txt file is one stream (its lines keep their line breaks; nothing is inserted between them),
+  // records are documents joined with EOS.
+  const lmInput = task === 'lm' ? lmInputOf(opts.dataFile) : undefined;
+  const joinId = lmInput === 'documents' ? tok.eosId : undefined;
+  const blocker = task === 'lm' ? new LmBlocker(maxLen, joinId) : undefined;
   try {
     if (opts.signal?.aborted) throw new UserError('Tokenization cancelled.');
     const examples = iterateExamples(
@@ -292,7 +311,7 @@ async function writeShards(tmp: string, opts: PrepareOptions, w: WriteContext): 
     sourceMtimeMs: w.stat.mtimeMs,
     tokenizerSha256: tok.sha256,
     createdAt: new Date().toISOString(),
-    ...(task === 'classification' ? { truncated } : { droppedTokens: blocker!.dropped, eosId: tok.eosId ?? null }),
+    ...(task === 'classification' ? { truncated } : { droppedTokens: blocker!.dropped, eosId: joinId ?? null, lmInput }),
   };
   // meta.json last: a folder without it is never taken for complete.
   fs.writeFileSync(path.join(tmp, FILES.meta), JSON.stringify(meta, null, 2) + '\n');
