@@ -19,6 +19,7 @@ const OURS = new Set(['vtrans', 'fast', 'faster']);
 const TASK_TITLE: Record<string, string> = {
   spam: 'SpamAssassin spam classification (BERT, 4 × 4 heads)',
   sotu: 'State of the Union language modelling (GPT-2, 4 × 4 heads)',
+  party: "State of the Union passages by the speaker's party (all-MiniLM-L6-v2 fine-tuned, 6 × 12 heads)",
 };
 
 const lowerIsBetter = (e: Entry) => e.test?.name === 'perplexity';

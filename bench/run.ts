@@ -1,16 +1,16 @@
 /**
  * `npm run bench`: VTrans, Fast-VTrans and Faster-VTrans against baselines run by the same harness (random,
- * magnitude, Taylor importance, CoFi-style L0 masks), on both demo tasks, at 0.5 / 0.3 / 0.1 / 0.05 of the
+ * magnitude, Taylor importance, CoFi-style L0 masks), on the demo tasks, at 0.5 / 0.3 / 0.1 / 0.05 of the
  * encoder parameters. Writes bench/results.json (updated after every run, so an interrupted bench resumes
  * where it stopped), SVG plots in bench/plots/ and BENCHMARKS.md.
  *
- *   node --import tsx bench/run.ts [--tasks spam,sotu] [--methods vtrans,fast,...] [--budgets 0.5,0.3] [--force] [--report-only]
+ *   node --import tsx bench/run.ts [--tasks spam,sotu,party] [--methods vtrans,fast,...] [--budgets 0.5,0.3] [--force] [--report-only]
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildDemoModel, type DemoName } from '../examples/build/model';
+import { buildDemoModel, DEMO_MAX_LEN, type DemoName } from '../examples/build/model';
 import { Backend } from '../src/core/backend';
 import { compress, type CompressOutcome } from '../src/core/compress';
 import { backendEnv, defaultCandidates, findPython } from '../src/core/python';
@@ -28,7 +28,9 @@ const WORK = path.join(ROOT, 'bench', 'work');
 export const METHODS = ['vtrans', 'fast', 'faster', 'cofi', 'taylor', 'magnitude', 'random'] as const;
 export type BenchMethod = (typeof METHODS)[number];
 export const BUDGETS = [0.5, 0.3, 0.1, 0.05];
-export const TASKS: DemoName[] = ['spam', 'sotu'];
+export const TASKS: DemoName[] = ['spam', 'sotu', 'party'];
+/** The data files' extension: the LM task reads plain text. */
+const dataExt = (task: DemoName): string => (task === 'sotu' ? 'txt' : 'jsonl');
 
 /** Phase lengths: the full-data methods share one step budget; Fast/Faster use their defaults (3 % of the data). */
 const FULL_DATA = { pruneEpochs: 0, minPruneSteps: 150, finetuneEpochs: 0, minFinetuneSteps: 75 };
@@ -45,6 +47,7 @@ const TASK_SETTINGS: Record<DemoName, Partial<CompressParams>> = {
   spam: { batchSize: 32 },
   // 400 blocks of 128 tokens (51K tokens) of dev and test each, so that an LM run is not mostly evaluation.
   sotu: { batchSize: 16, evalExamples: 400 },
+  party: { batchSize: 32 },
 };
 const COMMON: Partial<CompressParams> = { sweep: [], probeExamples: 0, seed: 0 };
 
@@ -143,7 +146,7 @@ async function runEntry(
   const workspace = path.join(WORK, task);
   const runDir = path.join(workspace, 'runs', `${method}-${keep}`);
   fs.rmSync(runDir, { recursive: true, force: true });
-  const ext = task === 'spam' ? 'jsonl' : 'txt';
+  const ext = dataExt(task);
   const t0 = Date.now();
   const base: Entry = {
     task,
@@ -174,6 +177,7 @@ async function runEntry(
         evalData: path.join(dataDir, `dev.${ext}`),
         testData: path.join(dataDir, `test.${ext}`),
         keep,
+        maxLen: DEMO_MAX_LEN[task],
         budget: 'encoder-params',
         method: method as Method,
         runDir,
@@ -278,7 +282,7 @@ async function main(): Promise<void> {
           .find(
             (d) =>
               fs.existsSync(path.join(d, 'meta.json')) &&
-              JSON.parse(fs.readFileSync(path.join(d, 'meta.json'), 'utf8')).source.endsWith(task === 'spam' ? 'train.jsonl' : 'train.txt'),
+              JSON.parse(fs.readFileSync(path.join(d, 'meta.json'), 'utf8')).source.endsWith(`train.${dataExt(task)}`),
           );
         if (shards) results.overhead[task] = overhead(python.executable, built.modelDir, shards);
         save(results);

@@ -24,6 +24,10 @@ SHARD_FORMAT = "vtrans-tokens"
 SHARD_VERSION = 1
 
 
+# How language-modelling data becomes one token stream (docs/data-format.md).
+LmInput = Literal["text", "documents"]
+
+
 @dataclass
 class ShardMeta:
     """meta.json of a token shard directory (written by the client, src/core/shards.ts; docs/data-format.md)."""
@@ -45,7 +49,17 @@ class ShardMeta:
     created_at: str
     truncated: int | None = field(default=None, metadata={"doc": "Informational: examples cut to maxLen (classification)."})
     dropped_tokens: int | None = field(default=None, metadata={"doc": "Informational: tokens after the last full block, dropped (lm)."})
-    eos_id: int | None = field(default=None, metadata={"doc": "Informational: the EOS id that joined lm documents, when one did."})
+    eos_id: int | None = field(
+        default=None,
+        metadata={"doc": "Informational: the EOS id that joined lm documents; absent when none did (always so for `.txt`)."},
+    )
+    lm_input: LmInput | None = field(
+        default=None,
+        metadata={
+            "doc": "Informational, lm: `text` — a `.txt` file tokenized line by line as it is, each line with its line break, the ids "
+            "concatenated with nothing between; `documents` — records (`.jsonl`, `.csv`, `.tsv`) joined with eosId."
+        },
+    )
     label_counts: list[int] | None = field(default=None, metadata={"doc": "Examples per class, in label order (classification)."})
     warnings: list[str] = field(
         default_factory=list, metadata={"doc": "What looked wrong in the data file (empty texts, bytes that are not UTF-8, one class)."}

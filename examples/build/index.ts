@@ -3,6 +3,8 @@ export { prepareSpam, buildSpamRecords, splitSpamRecords, labelOfGroup, loadSpam
 export type { PrepareSpamOptions, PrepareResult, SpamManifest, SpamRecord, SpamLabel, RawEmail } from './spam';
 export { prepareSotu, splitSotu, cleanSotuText, loadSotu } from './sotu';
 export type { PrepareSotuOptions, PrepareSotuResult, SotuManifest, SotuAddress } from './sotu';
+export { prepareParty, buildPartyTask, splitPartyAddresses, cutPassages, splitSentences, PARTY_LABELS } from './party';
+export type { PreparePartyOptions, PreparePartyResult, PartyManifest, PartyRecord, PartyLabel } from './party';
 export { trainWordPiece, bertNormalize, bertPreTokenize, BERT_SPECIAL_TOKENS } from './wordpiece';
 export type { WordPieceOptions, WordPieceResult } from './wordpiece';
 export { trainByteLevelBpe, byteLevelPreTokenize, EOS_TOKEN } from './bytelevel';

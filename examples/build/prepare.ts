@@ -2,13 +2,15 @@
 //
 //   node --import tsx examples/build/prepare.ts spam [--out examples/spam-classifier] [--vocab-size 8000] [--max-chars 4000] [--force]
 //   node --import tsx examples/build/prepare.ts sotu [--out examples/sotu-lm] [--vocab-size 8192] [--force]
+//   node --import tsx examples/build/prepare.ts party [--out examples/sotu-party] [--min-words 60] [--max-words 120] [--force]
 //   node --import tsx examples/build/prepare.ts all
 //
-// Writes <out>/data/ and <out>/tokenizer/ (tokenizer.json, tokenizer_config.json,
-// special_tokens_map.json). Cached: when <out>/.build/prepare.json matches the dataset version, the
+// Writes <out>/data/ and, for spam and sotu, <out>/tokenizer/ (tokenizer.json, tokenizer_config.json,
+// special_tokens_map.json; the party task uses its pretrained model's tokenizer). Cached: when <out>/.build/prepare.json matches the dataset version, the
 // build code and the options, and the outputs exist, nothing is done. Progress goes to stderr.
 import * as path from 'node:path';
 import { silentLog, stderrLog } from './common';
+import { prepareParty } from './party';
 import { prepareSotu } from './sotu';
 import { prepareSpam } from './spam';
 
@@ -16,23 +18,28 @@ const ROOT = path.resolve(__dirname, '..', '..');
 export const DEFAULT_OUT = {
   spam: path.join(ROOT, 'examples', 'spam-classifier'),
   sotu: path.join(ROOT, 'examples', 'sotu-lm'),
+  party: path.join(ROOT, 'examples', 'sotu-party'),
 };
 
-const USAGE = `usage: prepare.ts <spam|sotu|all> [--out DIR] [--vocab-size N] [--max-chars N] [--min-frequency N] [--force] [--quiet]`;
+type Task = keyof typeof DEFAULT_OUT;
+
+const USAGE = `usage: prepare.ts <spam|sotu|party|all> [--out DIR] [--vocab-size N] [--max-chars N] [--min-frequency N] [--min-words N] [--max-words N] [--force] [--quiet]`;
 
 interface Args {
-  task: 'spam' | 'sotu' | 'all';
+  task: Task | 'all';
   out?: string;
   vocabSize?: number;
   maxChars?: number;
   minFrequency?: number;
+  minWords?: number;
+  maxWords?: number;
   force: boolean;
   quiet: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
   const task = argv[0];
-  if (task !== 'spam' && task !== 'sotu' && task !== 'all') throw new Error(`unknown task "${task ?? ''}"\n${USAGE}`);
+  if (task !== 'spam' && task !== 'sotu' && task !== 'party' && task !== 'all') throw new Error(`unknown task "${task ?? ''}"\n${USAGE}`);
   const args: Args = { task, force: false, quiet: false };
   const int = (flag: string, v: string | undefined): number => {
     const n = Number(v);
@@ -56,6 +63,12 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--min-frequency':
         args.minFrequency = int(flag, value());
+        break;
+      case '--min-words':
+        args.minWords = int(flag, value());
+        break;
+      case '--max-words':
+        args.maxWords = int(flag, value());
         break;
       case '--force':
         args.force = true;
@@ -82,6 +95,10 @@ export async function main(argv: string[]): Promise<void> {
   if (args.task === 'sotu' || args.task === 'all') {
     const out = path.resolve(args.out ?? DEFAULT_OUT.sotu);
     await prepareSotu(out, { vocabSize: args.vocabSize, minFrequency: args.minFrequency, force: args.force, log });
+  }
+  if (args.task === 'party' || args.task === 'all') {
+    const out = path.resolve(args.out ?? DEFAULT_OUT.party);
+    await prepareParty(out, { minWords: args.minWords, maxWords: args.maxWords, force: args.force, log });
   }
   log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }

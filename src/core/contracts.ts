@@ -476,8 +476,10 @@ export interface ShardMeta {
   truncated?: number;
   /** Informational: tokens after the last full block, dropped (lm). */
   droppedTokens?: number;
-  /** Informational: the EOS id that joined lm documents, when one did. */
+  /** Informational: the EOS id that joined lm documents; absent when none did (always so for `.txt`). */
   eosId?: number;
+  /** Informational, lm: `text` — a `.txt` file tokenized line by line as it is, each line with its line break, the ids concatenated with nothing between; `documents` — records (`.jsonl`, `.csv`, `.tsv`) joined with eosId. */
+  lmInput?: 'text' | 'documents';
   /** Examples per class, in label order (classification). */
   labelCounts?: number[];
   /** What looked wrong in the data file (empty texts, bytes that are not UTF-8, one class). */

@@ -209,9 +209,15 @@ function progress(ctx: Ctx, examples: number, bytes: number): void {
 
 // ------------------------------------------------------------------------------------------- streaming lines
 
-/** Lines of a UTF-8 file (BOM stripped, `\r\n` or `\n`), with their 1-based numbers and the bytes read so far;
- * a line longer than MAX_RECORD_CHARS is refused as soon as it is that long. */
-async function* readLines(file: string, name = displayPath(file)): AsyncGenerator<{ text: string; line: number; bytes: number }> {
+/**
+ * Lines of a UTF-8 file (BOM stripped, `\r\n` or `\n`), with their 1-based numbers, the bytes read so far,
+ * and whether a line break ended them (false only for a last line without one); a line longer than
+ * MAX_RECORD_CHARS is refused as soon as it is that long.
+ */
+async function* readLines(
+  file: string,
+  name = displayPath(file),
+): AsyncGenerator<{ text: string; line: number; bytes: number; eol: boolean }> {
   let rest = '';
   let line = 0;
   let bytes = 0;
@@ -226,13 +232,13 @@ async function* readLines(file: string, name = displayPath(file)): AsyncGenerato
     let start = 0;
     for (let nl = text.indexOf('\n', start); nl >= 0; nl = text.indexOf('\n', start)) {
       const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-      yield { text: text.slice(start, end), line: ++line, bytes };
+      yield { text: text.slice(start, end), line: ++line, bytes, eol: true };
       start = nl + 1;
     }
     rest = text.slice(start);
     if (rest.length > MAX_RECORD_CHARS) throw recordTooLong(name, line + 1, 'a line');
   }
-  if (rest.length > 0) yield { text: rest.endsWith('\r') ? rest.slice(0, -1) : rest, line: ++line, bytes };
+  if (rest.length > 0) yield { text: rest.endsWith('\r') ? rest.slice(0, -1) : rest, line: ++line, bytes, eol: false };
 }
 
 async function* readChunks(file: string): AsyncGenerator<{ text: string; bytes: number }> {
@@ -504,24 +510,32 @@ async function* delimitedExamples(file: string, ctx: Ctx, delim: string): AsyncG
 
 // ------------------------------------------------------------------------------------------- TXT
 
-/** Documents separated by blank lines; each is one example (label-less). */
+/**
+ * The text as it is, line by line: every line is one example (label-less) that keeps its line break (`\n`;
+ * `\r\n` becomes `\n`; a last line without one stays without), blank lines included, so that the examples
+ * concatenated give the file's text back. A file with no line holding more than whitespace yields nothing.
+ */
 async function* txtExamples(file: string, ctx: Ctx): AsyncGenerator<Example> {
-  let doc: string[] = [];
-  let start = 0;
+  let leading: Example[] = []; // blank lines before the first line with text
+  let seenText = false;
   let n = 0;
-  for await (const { text, line, bytes } of readLines(file)) {
-    if (text.trim() === '') {
-      if (doc.length) {
-        progress(ctx, ++n, bytes);
-        yield { text: doc.join('\n'), line: start };
-        doc = [];
+  for await (const { text, line, bytes, eol } of readLines(file)) {
+    const ex: Example = { text: eol ? `${text}\n` : text, line };
+    if (!seenText) {
+      if (text.trim() === '') {
+        leading.push(ex);
+        continue;
       }
-      continue;
+      seenText = true;
+      for (const b of leading) {
+        progress(ctx, ++n, bytes);
+        yield b;
+      }
+      leading = [];
     }
-    if (!doc.length) start = line;
-    doc.push(text);
+    progress(ctx, ++n, bytes);
+    yield ex;
   }
-  if (doc.length) yield { text: doc.join('\n'), line: start };
 }
 
 // ------------------------------------------------------------------------------------------- labels

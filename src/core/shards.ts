@@ -28,6 +28,14 @@ export const SHARD_VERSION = 1;
 /** meta.json: the backend's contract (src/core/contracts.ts, from backend/vtrans/shards.py). */
 export type { ShardMeta };
 
+/** How language-modelling data becomes one token stream (see docs/data-format.md). */
+export type LmInput = NonNullable<ShardMeta['lmInput']>;
+
+/** A `.txt` file is text as it is; records of the other formats are documents. */
+export function lmInputOf(dataFile: string): LmInput {
+  return dataFormat(dataFile) === 'txt' ? 'text' : 'documents';
+}
+
 export interface ShardProgress {
   /** Examples read from the data file so far. */
   examples: number;
@@ -110,9 +118,11 @@ export async function prepareShards(opts: PrepareOptions): Promise<PreparedShard
     labels = labelResolver(cfg, { file: dataFile, configFile, labelNames: opts.labelNames });
   }
 
+  const lmInput = task === 'lm' ? lmInputOf(dataFile) : null;
   const key = sha256(
     JSON.stringify({
       version: SHARD_VERSION,
+      lmInput,
       tokenizer: tok.sha256,
       tokenizerConfig: tok.configSha256,
       data: { path: source, size: stat.size, mtimeMs: stat.mtimeMs },
@@ -256,7 +266,11 @@ async function writeShards(tmp: string, opts: PrepareOptions, w: WriteContext): 
     tokens += seq.length;
     written++;
   };
-  const blocker = task === 'lm' ? new LmBlocker(maxLen, tok.eosId) : undefined;
+  // lm: a .txt file is one stream (its lines keep their line breaks; nothing is inserted between them),
+  // records are documents joined with EOS.
+  const lmInput = task === 'lm' ? lmInputOf(opts.dataFile) : undefined;
+  const joinId = lmInput === 'documents' ? tok.eosId : undefined;
+  const blocker = task === 'lm' ? new LmBlocker(maxLen, joinId) : undefined;
   try {
     if (opts.signal?.aborted) throw new UserError('Tokenization cancelled.');
     const examples = iterateExamples(
@@ -327,7 +341,7 @@ async function writeShards(tmp: string, opts: PrepareOptions, w: WriteContext): 
     createdAt: new Date().toISOString(),
     ...(task === 'classification'
       ? { truncated }
-      : { droppedTokens: blocker!.dropped, ...(tok.eosId !== undefined ? { eosId: tok.eosId } : {}) }),
+      : { droppedTokens: blocker!.dropped, ...(joinId !== undefined ? { eosId: joinId } : {}), lmInput }),
     ...(task === 'classification' ? { labelCounts: Array.from({ length: labels!.names.length }, (_, i) => labelCounts[i] ?? 0) } : {}),
     warnings: dataWarnings(displayPath(opts.dataFile), read, issues, labels?.names, labelCounts),
   };

@@ -177,8 +177,9 @@ export function truncatePair(lenA: number, lenB: number, budget: number): [numbe
 }
 
 /**
- * Cuts a stream of language-modelling documents into blocks of exactly `blockLen` tokens: documents are
- * joined with the EOS token (when there is one), the final partial block is dropped unless it is the only one.
+ * Cuts a stream of language-modelling pieces into consecutive blocks of exactly `blockLen` tokens: pieces are
+ * joined with `eosId` between them (documents), or with nothing when it is undefined (the lines of a text,
+ * or documents of a tokenizer without EOS); the final partial block is dropped unless it is the only one.
  */
 export class LmBlocker {
   private buf: number[] = [];
@@ -194,7 +195,7 @@ export class LmBlocker {
     if (!Number.isInteger(blockLen) || blockLen < 1) throw new UserError(`maxLen must be a positive integer, got ${blockLen}.`);
   }
 
-  /** Adds one document's tokens; returns the blocks it completed. */
+  /** Adds one piece's tokens (a document, or a line of text); returns the blocks it completed. */
   push(ids: readonly number[]): number[][] {
     if (this.docs > 0 && this.eosId !== undefined) this.buf.push(this.eosId);
     this.docs++;

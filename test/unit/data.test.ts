@@ -126,13 +126,28 @@ describe('data readers: happy paths', () => {
     assert.deepEqual(await parse([...text]), whole, 'one character per chunk');
   });
 
-  it('txt: documents separated by blank lines, for language modelling', async () => {
-    const f = file('corpus.txt', 'First doc line one.\nline two.\n\n\n  \nSecond doc.\n\nThird.');
-    assert.deepEqual(await texts(f, { task: 'lm' }), [
-      { text: 'First doc line one.\nline two.', line: 1 },
-      { text: 'Second doc.', line: 6 },
-      { text: 'Third.', line: 8 },
+  it('txt: the text as it is, one example per line with its line break, blank lines kept (language modelling)', async () => {
+    const content = '\n\nFirst doc line one.\r\nline two.\n\n\n  \nSecond doc.\n\nThird.';
+    const f = file('corpus.txt', '\ufeff' + content);
+    const got = await texts(f, { task: 'lm' });
+    assert.deepEqual(got, [
+      { text: '\n', line: 1 },
+      { text: '\n', line: 2 },
+      { text: 'First doc line one.\n', line: 3 },
+      { text: 'line two.\n', line: 4 },
+      { text: '\n', line: 5 },
+      { text: '\n', line: 6 },
+      { text: '  \n', line: 7 },
+      { text: 'Second doc.\n', line: 8 },
+      { text: '\n', line: 9 },
+      { text: 'Third.', line: 10 },
     ]);
+    assert.equal(got.map((e) => e.text).join(''), content.replace(/\r\n/g, '\n'), 'the lines give the text back');
+    const ending = file('ending.txt', 'one\ntwo\n\n');
+    assert.deepEqual(
+      (await texts(ending, { task: 'lm' })).map((e) => e.text),
+      ['one\n', 'two\n', '\n'],
+    );
   });
 
   it('streams: progress every 1000 examples while the file is still being read', async () => {
@@ -162,6 +177,8 @@ describe('data readers: errors name the file and line', () => {
     await rejects(readExamples(empty), `${empty}: the file is empty. Add examples, one per line.`);
     const blank = file('blank.jsonl', '\n  \n\n');
     await rejects(readExamples(blank), `${blank}: no examples found (only blank lines). Add examples to the file.`);
+    const blankTxt = file('blank.txt', '\n  \n\n');
+    await rejects(readExamples(blankTxt, { task: 'lm' }), `${blankTxt}: no examples found (only blank lines). Add examples to the file.`);
     const header = file('header.csv', 'text,label\n');
     await rejects(readExamples(header), `${header}: no examples found (no rows after the header). Add examples to the file.`);
   });

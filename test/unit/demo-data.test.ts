@@ -4,6 +4,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { decodeQuotedPrintable, htmlToText, messageText, stripHeaders } from '../../examples/build/mime';
+import {
+  addressId,
+  buildPartyTask,
+  cutPassages,
+  PARTY_FRACTIONS,
+  PASSAGE_WORDS,
+  passageKey,
+  prepareParty,
+  splitPartyAddresses,
+  splitSentences,
+  wordCount,
+} from '../../examples/build/party';
 import { cleanSotuText, loadSotu, prepareSotu, splitSotu, toTxt, type SotuAddress } from '../../examples/build/sotu';
 import { SPLITS, splitOf, type SplitName } from '../../examples/build/split';
 import {
@@ -323,5 +335,138 @@ describe('State of the Union demo split', () => {
     }
     assert.equal(m.tokenizer.vocabSize, 2000);
     assert.equal((await prepareSotu(out, { vocabSize: 2000, log: silentLog })).cached, true);
+  });
+});
+
+describe('State of the Union party task (passages by party, split by address)', () => {
+  const addresses = loadSotu();
+  const task = buildPartyTask(addresses);
+
+  it('splits sentences at . ! ? but not after titles, abbreviations or initials; joining them gives the text', () => {
+    const text =
+      'Mr. Speaker, Mr. President: I thank you. The U.S. Government spent $3.5 million in St. Louis! Did John F. Kennedy say "Ask not"? (He did.) "Yes." No. 3 is done.';
+    assert.deepEqual(splitSentences(text), [
+      'Mr. Speaker, Mr. President: I thank you.',
+      'The U.S. Government spent $3.5 million in St. Louis!',
+      'Did John F. Kennedy say "Ask not"?',
+      '(He did.)',
+      '"Yes."',
+      'No. 3 is done.',
+    ]);
+    for (const a of addresses.slice(0, 40)) {
+      const t = cleanSotuText(a.text);
+      assert.equal(splitSentences(t).join(' '), t, addressId(a));
+    }
+  });
+
+  it('passages are runs of whole sentences of 60 to 120 words (by default), in order, covering the address', () => {
+    const s = (n: number) => `The ${Array.from({ length: n - 2 }, () => 'word').join(' ')} end.`;
+    const w4080 = { minWords: 40, maxWords: 80 };
+    // 30 + 30 words: the second sentence joins (under 40); 25 more would make 85 > 80: a new passage of
+    // 25 + 50; the last 10 words are under 40 and join the passage before
+    assert.deepEqual(cutPassages([s(30), s(30), s(25), s(50), s(10)].join(' '), w4080).map(wordCount), [60, 85]);
+    // a sentence longer than the room left starts a new passage; one over maxWords is a passage alone
+    assert.deepEqual(cutPassages([s(45), s(100), s(41)].join(' '), w4080).map(wordCount), [45, 100, 41]);
+    // a last passage under 40 words is joined to the one before
+    assert.deepEqual(cutPassages([s(50), s(35), s(20)].join(' '), w4080).map(wordCount), [50, 55]);
+    assert.deepEqual(cutPassages(s(12)).map(wordCount), [12], 'a short address is one passage');
+    // the defaults, 60 and 120: 70 + 40 stays within 120; 30 more would not
+    assert.deepEqual(cutPassages([s(70), s(40), s(30), s(40)].join(' ')).map(wordCount), [110, 70]);
+    for (const a of addresses.filter((x) => x.year >= 1930).slice(0, 20)) {
+      const t = cleanSotuText(a.text);
+      const ps = cutPassages(t);
+      assert.equal(ps.join(' '), t, addressId(a));
+      for (const p of ps) {
+        const n = wordCount(p);
+        assert.ok(n >= PASSAGE_WORDS.min, `${addressId(a)}: ${n} words`);
+        // beyond maxWords only through a sentence longer than the room left, or the joined tail of the address
+        const long = splitSentences(p).some((x) => wordCount(x) > PASSAGE_WORDS.max - PASSAGE_WORDS.min);
+        assert.ok(n <= PASSAGE_WORDS.max || long || p === ps[ps.length - 1], `${addressId(a)}: ${n} words`);
+      }
+    }
+  });
+
+  it('Democratic and Republican addresses only, each in exactly one split, stratified by party', () => {
+    const split = task.splits;
+    const owner = new Map<string, SplitName>();
+    for (const sp of SPLITS) {
+      for (const a of split[sp]) {
+        assert.ok(a.party === 'Democratic' || a.party === 'Republican', `${addressId(a)}: ${a.party}`);
+        assert.equal(owner.get(addressId(a)), undefined, `${addressId(a)} in two splits`);
+        owner.set(addressId(a), sp);
+      }
+    }
+    for (const party of ['Democratic', 'Republican']) {
+      const n = addresses.filter((a) => a.party === party).length;
+      const nTrain = Math.round(n * PARTY_FRACTIONS.train);
+      const nDev = Math.round(n * PARTY_FRACTIONS.dev);
+      assert.equal(split.train.filter((a) => a.party === party).length, nTrain, party);
+      assert.equal(split.dev.filter((a) => a.party === party).length, nDev, party);
+      assert.equal(split.test.filter((a) => a.party === party).length, n - nTrain - nDev, party);
+    }
+    assert.equal(owner.size, 182);
+  });
+
+  it('no address and no passage on two sides; every split holds both labels; test has at least 2,000 passages', () => {
+    const owner = new Map<string, SplitName>();
+    const keys = new Map<string, SplitName>();
+    for (const sp of SPLITS) {
+      const recs = task.records[sp];
+      for (const r of recs) {
+        const address = r.id.slice(0, r.id.indexOf('/'));
+        const prev = owner.get(address);
+        assert.ok(prev === undefined || prev === sp, `${address} in ${prev} and ${sp}`);
+        owner.set(address, sp);
+        const k = keys.get(passageKey(r.text));
+        assert.ok(k === undefined || k === sp, `${r.id}: the same passage in ${k} and ${sp}`);
+        keys.set(passageKey(r.text), sp);
+      }
+      const dem = recs.filter((r) => r.label === 'Democratic').length;
+      assert.ok(dem / recs.length > 0.4 && dem / recs.length < 0.6, `${sp}: ${dem}/${recs.length} Democratic`);
+      assert.equal(new Set(recs.map((r) => r.id)).size, recs.length, `${sp}: ids are unique`);
+    }
+    assert.ok(task.records.test.length >= 2000, String(task.records.test.length));
+    assert.ok(task.records.dev.length >= 2000, String(task.records.dev.length));
+    assert.ok(task.records.train.length > 3 * task.records.test.length);
+    assert.ok(task.dropped.dev > 0, 'repeated paragraphs are dropped from dev');
+  });
+
+  it('is deterministic and independent of the input order', () => {
+    const again = buildPartyTask(shuffled(addresses, 5));
+    const flat = (t: typeof task) => SPLITS.flatMap((sp) => t.records[sp].map((r) => `${sp}\t${r.id}\t${r.label}\t${r.text}`));
+    assert.deepEqual(flat(again), flat(task));
+    assert.deepEqual(
+      SPLITS.map((sp) => splitPartyAddresses(shuffled(addresses, 9))[sp].map(addressId)),
+      SPLITS.map((sp) => task.splits[sp].map(addressId)),
+    );
+  });
+
+  it('prepareParty writes jsonl splits and a manifest with the counts, and is cached', async () => {
+    const out = path.join(tmp, 'party');
+    const first = await prepareParty(out, { log: silentLog });
+    assert.equal(first.cached, false);
+    for (const sp of SPLITS) {
+      const rows = readJsonl(path.join(out, 'data', `${sp}.jsonl`));
+      assert.deepEqual(
+        rows.map((r) => r.id),
+        task.records[sp].map((r) => r.id),
+      );
+      assert.deepEqual(Object.keys(rows[0]), ['text', 'label', 'id']);
+      const m = first.manifest.splits[sp];
+      assert.equal(m.passages, rows.length);
+      assert.equal(m.labels.Democratic + m.labels.Republican, rows.length);
+      assert.equal(m.addresses, task.splits[sp].length);
+    }
+    assert.equal(first.manifest.addresses.length, 182);
+    assert.equal(
+      first.manifest.addresses.reduce((n, a) => n + a.passages, 0),
+      SPLITS.reduce((n, sp) => n + task.records[sp].length, 0),
+    );
+    const second = await prepareParty(out, { log: silentLog });
+    assert.equal(second.cached, true);
+    assert.deepEqual(second.manifest, first.manifest);
+    const third = await prepareParty(out, { minWords: 30, maxWords: 60, log: silentLog });
+    assert.equal(third.cached, false, 'changed options rebuild');
+    assert.ok(third.manifest.splits.test.passages > first.manifest.splits.test.passages);
   });
 });

@@ -110,14 +110,27 @@ describe('token shards: write → read', () => {
     assert.deepEqual(Array.from(s.types!.subarray(0, 7)), [0, 0, 0, 0, 1, 1, 1]);
   });
 
-  it('language modelling: blocks of maxLen joined with EOS, no labels file', async () => {
-    const docs = ['hello world, hello there.', 'the cat sat on the mat.', 'the dog sat on the log and the cat sat.'];
-    const f = dataFile('corpus.txt', docs.join('\n\n') + '\n');
+  it('language modelling, .txt: the text as it is, lines with their line breaks, cut into windows of maxLen', async () => {
+    const lines = [
+      'hello world, hello there.\n',
+      '\n',
+      'the cat sat\n',
+      'on the mat.\n',
+      '\n',
+      '\n',
+      'the dog sat on the log and the cat sat.',
+    ];
+    const f = dataFile('corpus.txt', lines.join(''));
     const { dir, meta } = await prepareShards({ modelDir: GPT2, dataFile: f, task: 'lm', maxLen: 8, cacheDir: path.join(tmp, 'cache-lm') });
-    const stream = docs.flatMap((d, i) => (i > 0 ? [gpt2.eosId!, ...gpt2.encodeText(d)] : gpt2.encodeText(d)));
+    // each line tokenized on its own, nothing inserted between lines or paragraphs
+    const stream = lines.flatMap((l) => gpt2.encodeText(l));
+    assert.ok(!stream.includes(gpt2.eosId!));
+    assert.ok(stream.includes(gpt2.encodeText('\n')[0]));
     const blocks = Math.floor(stream.length / 8);
     const s = readShards(dir);
     assert.equal(meta.task, 'lm');
+    assert.equal(meta.lmInput, 'text');
+    assert.equal(meta.eosId, undefined, "no EOS between the lines of a .txt");
     assert.equal(meta.labels, null);
     assert.equal(meta.examples, blocks);
     assert.equal(meta.droppedTokens, stream.length - blocks * 8);
@@ -125,6 +138,18 @@ describe('token shards: write → read', () => {
     assert.deepEqual(Array.from(s.ids), stream.slice(0, blocks * 8));
     assert.equal(s.labels, undefined);
     assert.ok(!fs.existsSync(path.join(dir, 'labels.i32')));
+  });
+
+  it('language modelling, .jsonl: documents joined with EOS, cut into windows of maxLen', async () => {
+    const docs = ['hello world, hello there.', 'the cat sat on the mat.', 'the dog sat\non the log and the cat sat.'];
+    const f = dataFile('corpus.jsonl', docs.map((text) => JSON.stringify({ text })).join('\n') + '\n');
+    const { dir, meta } = await prepareShards({ modelDir: GPT2, dataFile: f, task: 'lm', maxLen: 8, cacheDir: path.join(tmp, 'cache-lm') });
+    const stream = docs.flatMap((d, i) => (i > 0 ? [gpt2.eosId!, ...gpt2.encodeText(d)] : gpt2.encodeText(d)));
+    const blocks = Math.floor(stream.length / 8);
+    assert.equal(meta.lmInput, 'documents');
+    assert.equal(meta.eosId, gpt2.eosId);
+    assert.equal(meta.examples, blocks);
+    assert.deepEqual(Array.from(readShards(dir).ids), stream.slice(0, blocks * 8));
   });
 
   it('batchFromShards: right-padded with padId to the longest example, mask, labels, cap', async () => {
