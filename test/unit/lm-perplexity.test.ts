@@ -119,7 +119,7 @@ describe('language-model perplexity on a real corpus: backend, onnxruntime-node 
     const s = readShards(shardsDir);
     assert.ok(s.meta.examples >= 100, `${s.meta.examples} windows`);
     assert.equal(s.meta.lmInput, 'text');
-    assert.equal(s.meta.eosId, undefined, "no EOS between the lines of a .txt");
+    assert.equal(s.meta.eosId, undefined, 'no EOS between the lines of a .txt');
     assert.equal(s.meta.examples, out.windows.length);
     assert.equal(s.meta.droppedTokens, out.ids.length - out.windows.length * MAX_LEN);
     assert.deepEqual(Array.from(s.ids), out.windows.flat());

@@ -130,7 +130,7 @@ describe('token shards: write → read', () => {
     const s = readShards(dir);
     assert.equal(meta.task, 'lm');
     assert.equal(meta.lmInput, 'text');
-    assert.equal(meta.eosId, undefined, "no EOS between the lines of a .txt");
+    assert.equal(meta.eosId, undefined, 'no EOS between the lines of a .txt');
     assert.equal(meta.labels, null);
     assert.equal(meta.examples, blocks);
     assert.equal(meta.droppedTokens, stream.length - blocks * 8);
