@@ -1,7 +1,7 @@
 // Builds a demo model directory end to end: data + tokenizer (prepare.ts), token shards (src/core/shards.ts,
 // the same tokenization the extension uses), then training from scratch in Python (train_model.py).
 //
-//   node --import tsx examples/build/model.ts <spam|sotu> [--force] [--python PATH] [--seed N]
+//   node --import tsx examples/build/model.ts <spam|sotu|sample> [--force] [--python PATH] [--seed N]
 //
 // Cached: when <out>/model/training.json exists and <out>/.build/model.json matches the recipe (config,
 // training options, data/tokenizer stamp, build code), nothing is done.
@@ -14,9 +14,12 @@ import { backendEnv, venvInterpreter } from '../../src/core/python';
 import { silentLog, stderrLog, type Logger } from './common';
 import { DEFAULT_OUT } from './prepare';
 import { prepareSotu } from './sotu';
+import { prepareSample } from './sample';
 import { prepareSpam } from './spam';
 
 export type DemoName = 'spam' | 'sotu';
+/** The demo models, and the sample project the extension ships (examples/build/sample.ts). */
+export type BuildName = DemoName | 'sample';
 
 interface Recipe {
   config: Record<string, unknown>;
@@ -26,7 +29,36 @@ interface Recipe {
   files: { train: string; dev: string; test: string };
 }
 
-function recipe(name: DemoName, vocab: number): Recipe {
+function recipe(name: BuildName, vocab: number): Recipe {
+  if (name === 'sample') {
+    // The sample project shipped in the extension: small enough to ship and to compress in seconds.
+    return {
+      task: 'classification',
+      maxLen: 128,
+      config: {
+        architectures: ['BertForSequenceClassification'],
+        model_type: 'bert',
+        vocab_size: vocab,
+        hidden_size: 64,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        intermediate_size: 256,
+        hidden_act: 'gelu',
+        hidden_dropout_prob: 0.1,
+        attention_probs_dropout_prob: 0.1,
+        max_position_embeddings: 160,
+        type_vocab_size: 2,
+        layer_norm_eps: 1e-12,
+        pad_token_id: 0,
+        initializer_range: 0.02,
+        id2label: { '0': 'ham', '1': 'spam' },
+        label2id: { ham: 0, spam: 1 },
+        problem_type: 'single_label_classification',
+      },
+      train: { epochs: 6, lr: 2e-3, batchSize: 32 },
+      files: { train: 'train.jsonl', dev: 'dev.jsonl', test: 'test.jsonl' },
+    };
+  }
   if (name === 'spam') {
     return {
       task: 'classification',
@@ -106,13 +138,18 @@ export interface BuildResult {
 
 /** Builds (or reuses) examples/<name>/model. */
 export async function buildDemoModel(
-  name: DemoName,
+  name: BuildName,
   opts: { force?: boolean; python?: string; seed?: number; log?: Logger; outDir?: string } = {},
 ): Promise<BuildResult> {
   const log = opts.log ?? stderrLog;
   const out = path.resolve(opts.outDir ?? DEFAULT_OUT[name]);
   // A 4,096-token vocabulary keeps the LM head (most of the demo LM's compute) small enough to train in minutes.
-  const prepared = name === 'spam' ? await prepareSpam(out, { log }) : await prepareSotu(out, { log, vocabSize: 4096 });
+  const prepared =
+    name === 'spam'
+      ? await prepareSpam(out, { log })
+      : name === 'sample'
+        ? await prepareSample(out, { log })
+        : await prepareSotu(out, { log, vocabSize: 4096 });
   const tokenizer = JSON.parse(fs.readFileSync(path.join(prepared.tokenizerDir, 'tokenizer.json'), 'utf8')) as {
     model: { vocab: Record<string, number> };
     added_tokens?: Array<{ id: number }>;
@@ -177,8 +214,8 @@ export async function buildDemoModel(
 
 if (require.main === module) {
   const [name, ...rest] = process.argv.slice(2);
-  if (name !== 'spam' && name !== 'sotu') {
-    console.error('usage: model.ts <spam|sotu> [--force] [--python PATH] [--seed N] [--quiet]');
+  if (name !== 'spam' && name !== 'sotu' && name !== 'sample') {
+    console.error('usage: model.ts <spam|sotu|sample> [--force] [--python PATH] [--seed N] [--quiet]');
     process.exit(2);
   }
   const flag = (f: string) => rest.includes(f);

@@ -16,6 +16,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 export const DEFAULT_OUT = {
   spam: path.join(ROOT, 'examples', 'spam-classifier'),
   sotu: path.join(ROOT, 'examples', 'sotu-lm'),
+  sample: path.join(ROOT, 'examples', 'sample'),
 };
 
 const USAGE = `usage: prepare.ts <spam|sotu|all> [--out DIR] [--vocab-size N] [--max-chars N] [--min-frequency N] [--force] [--quiet]`;

@@ -24,6 +24,7 @@ import torch
 from vtrans.checkpoint import save_model
 from vtrans.evaluate import evaluate, task_loss
 from vtrans.models import build_model
+from vtrans.schema import dump
 from vtrans.shards import Shards
 from vtrans.structure import count_params, shape_from_config
 
@@ -107,7 +108,7 @@ def main() -> None:
         if step % 20 == 0:
             print(f"step {step}/{total} loss {float(loss):.4f} ({time.time() - t0:.0f}s)", flush=True)
         if step % eval_every == 0 or step == total:
-            metric = evaluate(model, dev, device)
+            metric = dump(evaluate(model, dev, device))
             history.append({"step": step, "dev": metric})
             print(f"step {step}: dev {metric['name']} {metric['value']:.4f}", flush=True)
             lower = metric["name"] == "perplexity"
@@ -126,8 +127,8 @@ def main() -> None:
         "seconds": round(time.time() - t0, 1),
         "params": count_params(shape),
         "history": history,
-        "dev": evaluate(model, dev, device),
-        "test": evaluate(model, test, device),
+        "dev": dump(evaluate(model, dev, device)),
+        "test": dump(evaluate(model, test, device)),
     }
     if train.task == "lm":
         result["unigramTestPerplexity"] = unigram_perplexity(train, test, shape.vocab)
