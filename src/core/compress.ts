@@ -17,11 +17,12 @@ import {
   type CompressParams,
   type CompressResult,
   type DistillParams,
+  type EstimateResult,
   type ProgressParams,
   type RethresholdResult,
 } from './protocol';
 import { renderReportHtml, renderReportMarkdown } from './reportHtml';
-import { CACHE_DIR, newRunId, readReport, readRunInfo, runsDir, workspaceOfRun, writeTextAtomic } from './runs';
+import { appendRunLog, CACHE_DIR, ignoreInGit, newRunId, readReport, readRunInfo, runsDir, workspaceOfRun, writeTextAtomic } from './runs';
 import { prepareShards, readShards, splitShards, type ShardProgress } from './shards';
 import { loadTokenizer } from './tokenize';
 
@@ -94,6 +95,7 @@ export async function prepareData(opts: CompressOptions, hooks: CompressHooks = 
   const task = opts.task ?? shape.task;
   const cfg = readConfig(opts.modelDir);
   const cacheDir = path.join(opts.workspace, CACHE_DIR, 'tokens');
+  ignoreInGit(path.join(opts.workspace, CACHE_DIR));
   const maxLen = maxLength(opts, shape.maxPositions, shape.family);
   const abort = new AbortController();
   const sub = hooks.token?.onCancellationRequested(() => abort.abort());
@@ -143,28 +145,26 @@ export async function prepareData(opts: CompressOptions, hooks: CompressHooks = 
   }
 }
 
-/** Sends a request with the hooks' progress handler attached for its duration. */
-async function withProgress<R>(backend: Backend, hooks: CompressHooks, send: () => Promise<R>): Promise<R> {
+/**
+ * Sends a request with the hooks' progress handler attached for its duration; with `runDir`, the backend's log
+ * lines meanwhile go to the run's log.txt (the client writes it; run.json stays the backend's).
+ */
+async function withProgress<R>(backend: Backend, hooks: CompressHooks, send: () => Promise<R>, runDir?: string): Promise<R> {
   const progress = hooks.onProgress ? backend.onProgress(hooks.onProgress) : undefined;
+  const log = runDir ? backend.onLog((line) => appendRunLog(runDir, line)) : undefined;
   try {
     return await send();
   } finally {
     progress?.dispose();
+    log?.dispose();
   }
 }
 
-export async function compress(backend: Backend, opts: CompressOptions, hooks: CompressHooks = {}): Promise<CompressOutcome> {
-  checkKeep(opts.keep);
-  const data = await prepareData(opts, hooks);
-  const runDir = opts.runDir ?? path.join(runsDir(opts.workspace), newRunId(opts.method ?? COMPRESS_DEFAULTS.method));
-  const resume = opts.extra?.resume === true;
-  if (!resume && fs.existsSync(path.join(runDir, 'run.json'))) {
-    throw new UserError(`${runDir}: a run already exists there.`, 'Choose another --out directory, or resume that run.');
-  }
-  fs.mkdirSync(path.dirname(runDir), { recursive: true });
+/** The compress request's params for prepared data: the options, with the backend's defaults where unset. */
+function compressParams(opts: CompressOptions, data: PreparedData, runDir: string): CompressParams {
   const given = <K extends keyof CompressParams>(key: K, value: CompressParams[K] | undefined) =>
     value === undefined ? {} : { [key]: value };
-  const params: CompressParams = {
+  return {
     ...opts.extra,
     modelDir: path.resolve(opts.modelDir),
     trainShards: data.train,
@@ -184,8 +184,43 @@ export async function compress(backend: Backend, opts: CompressOptions, hooks: C
     ...given('roundTo', opts.roundTo),
     ...given('distill', opts.distill),
   };
+}
+
+/**
+ * The warm-up estimate of a compression before it starts: the data tokenized (cached, so the run reuses the
+ * shards), then a few real training steps timed by the backend; the run directory is not created.
+ */
+export async function estimateCompression(
+  backend: Backend,
+  opts: CompressOptions,
+  hooks: CompressHooks & { steps?: number } = {},
+): Promise<EstimateResult & { data: PreparedData }> {
+  checkKeep(opts.keep);
+  const data = await prepareData(opts, hooks);
+  const runDir = opts.runDir ?? path.join(runsDir(opts.workspace), newRunId(opts.method ?? COMPRESS_DEFAULTS.method));
+  const settings = compressParams(opts, data, runDir);
+  const result = await backend.request(Requests.estimate, { settings, steps: hooks.steps ?? 4 }, hooks.token);
+  return { ...result, data };
+}
+
+export async function compress(backend: Backend, opts: CompressOptions, hooks: CompressHooks = {}): Promise<CompressOutcome> {
+  checkKeep(opts.keep);
+  const data = await prepareData(opts, hooks);
+  const runDir = opts.runDir ?? path.join(runsDir(opts.workspace), newRunId(opts.method ?? COMPRESS_DEFAULTS.method));
+  const resume = opts.extra?.resume === true;
+  if (!resume && fs.existsSync(path.join(runDir, 'run.json'))) {
+    throw new UserError(`${runDir}: a run already exists there.`, 'Choose another --out directory, or resume that run.');
+  }
+  // The run directory and its .gitignore before the backend writes run.json there: nothing of a run is tracked.
+  ignoreInGit(runDir);
+  const params = compressParams(opts, data, runDir);
+  appendRunLog(runDir, [
+    `compress ${params.modelDir}`,
+    `data ${path.resolve(opts.data)}${opts.evalData ? `, eval ${path.resolve(opts.evalData)}` : `, eval: ${Math.round(100 * (opts.holdout ?? 0.1))}% held out`}${opts.testData ? `, test ${path.resolve(opts.testData)}` : ''}`,
+    ...(opts.fields ? [`columns ${JSON.stringify(opts.fields)}`] : []),
+  ]);
   hooks.onStage?.('train', runDir);
-  const result = await withProgress(backend, hooks, () => backend.request(Requests.compress, params, hooks.token));
+  const result = await withProgress(backend, hooks, () => backend.request(Requests.compress, params, hooks.token), runDir);
   return outcome(result, await finalizeRun(backend, runDir, { evalShards: data.eval, hooks }));
 }
 
@@ -215,6 +250,7 @@ export async function finalizeRun(
   const evalDir = opts.evalShards ?? settings?.evalShards;
   const shards = evalDir && fs.existsSync(evalDir) ? readShards(evalDir) : undefined;
   opts.hooks?.onStage?.('measure', runDir);
+  appendRunLog(runDir, 'measuring teacher.onnx and model.onnx in onnxruntime-node');
   const token = opts.hooks?.token;
   // Latency at sequence length 128, or the longest the model's position table allows.
   const shape = readModelShape(path.join(runDir, 'model'));
@@ -238,6 +274,7 @@ export async function finalizeRun(
   opts.hooks?.onStage?.('report', runDir);
   const recorded = await backend.request(Requests.recordMeasurements, { runDir, teacher, student, keywords }, token);
   writeReportFiles(runDir, recorded);
+  appendRunLog(runDir, `wrote report.json, report.html and report.md`);
   return recorded;
 }
 
@@ -261,13 +298,18 @@ export async function exportAtBudget(
 ): Promise<RethresholdResult & { reportHtml: string }> {
   checkKeep(opts.keep);
   const outDir = opts.outDir ?? path.join(runsDir(workspaceOfRun(opts.runDir)), newRunId('rethreshold'));
-  fs.mkdirSync(path.dirname(outDir), { recursive: true });
-  const result = await withProgress(backend, hooks, () =>
-    backend.request(
-      Requests.rethreshold,
-      { runDir: opts.runDir, keep: opts.keep, budget: opts.budget, outDir, retuneSteps: opts.retuneSteps },
-      hooks.token,
-    ),
+  ignoreInGit(outDir);
+  appendRunLog(outDir, `cut ${opts.runDir} at keep ${opts.keep}${opts.budget ? ` of ${opts.budget}` : ''}`);
+  const result = await withProgress(
+    backend,
+    hooks,
+    () =>
+      backend.request(
+        Requests.rethreshold,
+        { runDir: opts.runDir, keep: opts.keep, budget: opts.budget, outDir, retuneSteps: opts.retuneSteps },
+        hooks.token,
+      ),
+    outDir,
   );
   if (readReport(outDir)) await finalizeRun(backend, outDir, { hooks });
   return { ...result, reportHtml: path.join(outDir, 'report.html') };
@@ -280,7 +322,9 @@ export async function resumeRun(backend: Backend, runDir: string, hooks: Compres
   if (info.status === 'done') throw new UserError(`${runDir}: the run is already done.`);
   hooks.onStage?.('train', runDir);
   const params: CompressParams = { ...info.settings, runDir, resume: true };
-  const result = await withProgress(backend, hooks, () => backend.request(Requests.compress, params, hooks.token));
+  ignoreInGit(runDir);
+  appendRunLog(runDir, 'resume from the last checkpoint');
+  const result = await withProgress(backend, hooks, () => backend.request(Requests.compress, params, hooks.token), runDir);
   return outcome(result, await finalizeRun(backend, runDir, { hooks }));
 }
 

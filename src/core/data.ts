@@ -212,7 +212,8 @@ async function* readLines(file: string): AsyncGenerator<{ text: string; line: nu
   if (rest.length > 0) yield { text: rest.endsWith('\r') ? rest.slice(0, -1) : rest, line: ++line, bytes };
 }
 
-async function* readChunks(file: string): AsyncGenerator<{ text: string; bytes: number }> {
+/** The file as decoded UTF-8 chunks (1 MiB reads). */
+export async function* readChunks(file: string): AsyncGenerator<{ text: string; bytes: number }> {
   const decoder = new StringDecoder('utf8');
   const stream = fs.createReadStream(file, { highWaterMark: 1 << 20 });
   for await (const buf of stream as AsyncIterable<Buffer>) yield { text: decoder.write(buf), bytes: buf.length };
