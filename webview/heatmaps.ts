@@ -259,8 +259,8 @@ export class HeatmapsView implements View {
     this.legendBox.dataset.max = range ? String(range.max) : '';
     this.legendBox.replaceChildren(
       h('span', { class: 'vt-legend-title' }, METRIC_TITLE[m]),
-      ...(scaleNote ? [h('span', { class: 'vt-legend-range' }, scaleNote)] : []),
       svg,
+      ...(scaleNote ? [h('span', { class: 'vt-legend-range' }, scaleNote)] : []),
     );
   }
 
@@ -363,9 +363,9 @@ export class HeatmapsView implements View {
           );
         }
         if (!kept) {
-          const a = x + 4;
-          const b = x + cs - 4;
-          cross += `M${a},${y + 4}L${b},${y + cs - 4}M${b},${y + 4}L${a},${y + cs - 4}`;
+          // Large cells print their value: the cross goes to the top-right corner, clear of the text.
+          const [a, b, t, u] = showValues ? [x + cs - 15, x + cs - 5, y + 5, y + 15] : [x + 4, x + cs - 4, y + 4, y + cs - 4];
+          cross += `M${a},${t}L${b},${u}M${b},${t}L${a},${u}`;
           if (cross.length > 4000) {
             crosses.push(cross);
             cross = '';
