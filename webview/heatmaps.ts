@@ -276,9 +276,9 @@ export class HeatmapsView implements View {
     const labelW = 40;
     const headerH = 34;
     const barsW = 250;
-    // Cells grow with the panel (up to 72 px), so a small model's grid is not a stamp in a corner; large
+    // Cells grow with the panel (up to 96 px), so a small model's grid is not a stamp in a corner; large
     // cells print their value.
-    const cs = Math.max(12, Math.min(72, Math.floor((avail - labelW - barsW - 16) / Math.max(1, heads))));
+    const cs = Math.max(12, Math.min(96, Math.floor((avail - labelW - barsW - 16) / Math.max(1, heads))));
     const showValues = cs >= 40;
     const gridW = heads * cs;
     const width = labelW + gridW + barsW;

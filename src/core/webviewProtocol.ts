@@ -49,6 +49,8 @@ export interface CompareRun {
   runDir: string;
   title: string;
   note: string;
+  /** The training data file's name, when known. */
+  data?: string;
   report: RunReport;
 }
 

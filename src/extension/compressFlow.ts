@@ -84,6 +84,7 @@ async function pickModel(steps: number): Promise<ModelProject | undefined> {
       title: `VTrans: model to compress (1/${steps})`,
       placeHolder: 'A folder with config.json, the weights and tokenizer.json',
       matchOnDetail: true,
+      ignoreFocusOut: true,
     })
   )?.project;
 }

@@ -18,6 +18,7 @@ import type { CancellationToken } from 'vscode-jsonrpc/node';
 import type { Budget, Settings } from './config';
 import { describeChoice, type DataChoice } from './dataChoice';
 import { describeProject, type ModelProject } from './modelProjects';
+import { modelName } from '../core/runs';
 
 /** What one compression will do: the project, the data, and the settings as this run uses them. */
 export interface RunPlan {
@@ -62,6 +63,14 @@ export function describeDevice(device: string, d: Devices | undefined): string {
   if (device === 'cuda') return gpu(0);
   if (!d) return 'auto (the GPU when PyTorch sees one, else the CPU)';
   return d.cuda ? `${gpu(0)}, auto` : `${cpu}, auto: PyTorch sees no GPU`;
+}
+
+/** The numeric precision the run will train in on that device. */
+function precisionOf(device: string, precision: Settings['precision'], d: Devices | undefined): string {
+  if (precision === 'fp32') return 'fp32';
+  if (precision === 'bf16') return 'bf16 autocast';
+  const gpu = device.startsWith('cuda') || (device === 'auto' && d?.cuda);
+  return gpu ? 'bf16 autocast where the GPU supports it' : 'fp32 on the CPU';
 }
 
 /** "about 2 min 10 s · peak memory 1.2 GiB (GPU)". */
@@ -113,7 +122,11 @@ export async function confirmPlan(start: RunPlan, hooks: ConfirmHooks, title: st
         alwaysShow: true,
       },
       { label: 'What will happen', kind: vscode.QuickPickItemKind.Separator },
-      { id: 'model', label: `$(package) Model: ${path.basename(plan.project.dir)}`, description: describeProject(plan.project) },
+      {
+        id: 'model',
+        label: `$(package) Model: ${modelName(plan.project.dir)}`,
+        description: `${describeProject(plan.project)} · ${vscode.workspace.asRelativePath(plan.project.dir)}`,
+      },
       {
         id: 'data',
         label: `$(database) Data: ${path.basename(plan.data.train)}`,
@@ -135,7 +148,7 @@ export async function confirmPlan(start: RunPlan, hooks: ConfirmHooks, title: st
       {
         id: 'device',
         label: `$(chip) Device: ${describeDevice(plan.device, hooks.devices())}`,
-        description: `${s.precision === 'fp32' ? 'fp32' : 'bf16 autocast where the GPU supports it'}${setting(`vtrans.device is ${s.device}`, plan.device !== s.device)}`,
+        description: `${precisionOf(plan.device, s.precision, hooks.devices())}${setting(`vtrans.device is ${s.device}`, plan.device !== s.device)}`,
       },
       {
         id: 'estimate',
@@ -216,7 +229,7 @@ export async function confirmPlan(start: RunPlan, hooks: ConfirmHooks, title: st
         case 'method': {
           const m = await vscode.window.showQuickPick(
             METHODS.map((id) => ({ id, label: METHOD_LABEL[id], description: METHOD_DETAIL[id], picked: id === plan.method })),
-            { title: 'Compression method for this run' },
+            { title: 'Compression method for this run', ignoreFocusOut: true },
           );
           if (m && m.id !== plan.method) {
             plan = { ...plan, method: m.id };
@@ -227,6 +240,7 @@ export async function confirmPlan(start: RunPlan, hooks: ConfirmHooks, title: st
         case 'budget': {
           const value = await vscode.window.showInputBox({
             title: 'Fraction to keep, this run',
+            ignoreFocusOut: true,
             value: String(plan.budget.keep),
             prompt: `Fraction of the ${BUDGET_KIND_LABEL[plan.budget.kind]} to keep, in (0, 1]`,
             validateInput: (v) => (Number(v) > 0 && Number(v) <= 1 ? undefined : 'A number in (0, 1], e.g. 0.3'),
@@ -234,7 +248,7 @@ export async function confirmPlan(start: RunPlan, hooks: ConfirmHooks, title: st
           const kind = value
             ? await vscode.window.showQuickPick(
                 BUDGET_KINDS.map((id) => ({ id, label: BUDGET_KIND_LABEL[id], picked: id === plan.budget.kind })),
-                { title: 'Budget counted in' },
+                { title: 'Budget counted in', ignoreFocusOut: true },
               )
             : undefined;
           const next: Budget = { keep: value ? Number(value) : plan.budget.keep, kind: (kind?.id ?? plan.budget.kind) as BudgetKind };
@@ -255,6 +269,7 @@ export async function confirmPlan(start: RunPlan, hooks: ConfirmHooks, title: st
             options.map((o) => ({ ...o, picked: o.id === plan.device })),
             {
               title: 'Device for this run',
+              ignoreFocusOut: true,
               placeHolder:
                 d && d.gpuNames.length > 1
                   ? `${d.gpuNames.length} GPUs; several at once: the vtrans.gpus setting (data-parallel)`

@@ -105,9 +105,13 @@ async function pickFile<T>(
       : '.jsonl, .csv or .tsv with a text and a label column';
   qp.matchOnDescription = true;
   qp.matchOnDetail = true;
+  // The flow has several steps: a click elsewhere (the walkthrough moving on, the Explorer) must not cancel it.
+  qp.ignoreFocusOut = true;
   qp.busy = true;
   const browse: Item<string> = { label: '$(folder-opened) Browse…', alwaysShow: true };
-  qp.items = [...extra, browse];
+  // The list appears once it is complete: rows that move while the user clicks would take the click elsewhere.
+  const waiting = qp.placeholder;
+  qp.placeholder = 'Looking for data files in the workspace…';
   qp.show();
   const found = await candidates(task);
   found.sort(
@@ -117,14 +121,21 @@ async function pickFile<T>(
   const items: Item<string>[] = [];
   for (const [i, c] of found.entries()) {
     const p = i < 40 ? await lightPreview(c.file, task, fields) : undefined;
+    // Files for the same run must have the training file's columns.
+    const missing = p && fields ? Object.values(fields).filter((col): col is string => !!col && !p.columns.includes(col)) : [];
     items.push({
       value: c.file,
       label: `$(file) ${path.basename(c.file)}`,
       description: path.dirname(rel(c.file)) === '.' ? '' : path.dirname(rel(c.file)),
-      detail: p ? describePreview(p) : `${(fs.statSync(c.file).size / 1024).toFixed(0)} KiB`,
+      detail: !p
+        ? `${(fs.statSync(c.file).size / 1024).toFixed(0)} KiB`
+        : missing.length
+          ? `$(warning) no ${missing.map((m) => `"${m}"`).join(' or ')} column (columns: ${p.columns.join(', ')})`
+          : describePreview(p),
     });
   }
   qp.items = [...extra, ...(items.length ? [sep('Data files in the workspace'), ...items] : []), browse];
+  qp.placeholder = waiting;
   qp.busy = false;
   if (!items.length && !extra.length)
     qp.placeholder = `No data file for ${task === 'lm' ? 'language modelling' : 'classification'} in the workspace: Browse… for one`;
@@ -268,6 +279,7 @@ async function confirmColumns(file: string, task: Task, project: ModelProject, s
       if (key === 'textPair') options.unshift({ label: 'none', value: '', description: 'single texts' });
       const col = await vscode.window.showQuickPick(options, {
         title: `VTrans: ${key === 'text' ? 'text' : key === 'label' ? 'label' : 'second text'} column of ${path.basename(file)}`,
+        ignoreFocusOut: true,
       });
       if (col) fields = { ...fields, [key]: col.value || undefined };
       qp.show();
@@ -288,6 +300,7 @@ export async function chooseData(project: ModelProject, memory: DataChoices, ste
     const c = await vscode.window.showQuickPick([reuse, other], {
       title: `VTrans: data for ${path.basename(project.dir)} (2/${steps.of})`,
       placeHolder: 'Remembered for this model project (in the workspace state, not the settings)',
+      ignoreFocusOut: true,
     });
     if (!c) return undefined;
     if (c === reuse) return last;
@@ -296,7 +309,7 @@ export async function chooseData(project: ModelProject, memory: DataChoices, ste
   if (project.tasks.length > 1) {
     const t = await vscode.window.showQuickPick(
       project.tasks.map((id) => ({ id, label: id === 'classification' ? 'Classification (the checkpoint’s head)' : 'Language modelling' })),
-      { title: `VTrans: task for ${path.basename(project.dir)}` },
+      { title: `VTrans: task for ${path.basename(project.dir)}`, ignoreFocusOut: true },
     );
     if (!t) return undefined;
     task = t.id;

@@ -64,6 +64,17 @@ function readMetrics(runDir: string): MetricsRecord[] {
   return out;
 }
 
+/** The training data file of a run (its token shards record their source). */
+function trainingData(runDir: string): string | undefined {
+  const shards = readRunInfo(runDir)?.settings?.trainShards;
+  try {
+    const meta = JSON.parse(fs.readFileSync(path.join(shards ?? '', 'meta.json'), 'utf8')) as { source?: string };
+    return meta.source ? path.basename(meta.source) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function titleOf(runDir: string): string {
   const info = readRunInfo(runDir);
   return info ? runTitle({ info, report: readReport(runDir) }) : path.basename(runDir);
@@ -104,12 +115,20 @@ export function activate(context: vscode.ExtensionContext): VTransApi {
         };
         return { state, records: readMetrics(runDir) };
       },
-      loadCompare: async (runDirs): Promise<CompareRun[]> =>
-        runDirs.map((runDir) => {
+      loadCompare: async (runDirs): Promise<CompareRun[]> => {
+        const runs = runDirs.map((runDir) => {
           const report = readReport(runDir);
           if (!report) throw new Error(`${titleOf(runDir)} has no report.json yet (it has not finished)`);
-          return { runDir, title: titleOf(runDir), note: readRunNote(runDir), report };
-        }),
+          return { runDir, title: titleOf(runDir), note: readRunNote(runDir), data: trainingData(runDir), report };
+        });
+        // Runs with the same name (model, method, budget) are told apart by their data, else by when they ran.
+        for (const r of runs) {
+          if (runs.filter((o) => o.title === r.title).length < 2) continue;
+          const byData = runs.filter((o) => o.title === r.title && o.data === r.data).length === 1 && r.data;
+          r.title = `${r.title} · ${byData ? r.data : path.basename(r.runDir).slice(0, 15)}`;
+        }
+        return runs;
+      },
       runTitle: titleOf,
     },
     { commands: { compress: 'vtrans.compress', openRun: 'vtrans.openRun' } },

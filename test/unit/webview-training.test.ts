@@ -68,7 +68,7 @@ describe('training panel', () => {
       assert.match(header, /spam-classifier · Fast-VTrans 30% params/);
       assert.match(header, /training masks 21\/150/);
       assert.match(header, /target: keep 30\.0% of parameters/);
-      assert.match((await p.page.textContent('.vt-train-evals')) ?? '', /teacher 97\.00%/);
+      assert.match((await p.page.textContent('.vt-train-evals')) ?? '', /teacher accuracy 97\.00%/);
 
       await p.send({
         type: 'metrics',
