@@ -1,7 +1,11 @@
 // `npm run package [-- --target linux-x64 | --all] [--out dir]`: one .vsix per platform target with vsce
-// (which runs `vscode:prepublish`, the production esbuild). Each target gets its own ignore file
-// (.vscodeignore + the onnxruntime-node binaries of every other platform), so a .vsix carries only its own
-// native runtime. Afterwards the packaged file list is checked against what may ship, and the size printed.
+// (which runs `vscode:prepublish`, the production esbuild). Before that, the sample project the walkthrough opens
+// is built from the public SpamAssassin data by the project's own scripts (examples/build/model.ts sample,
+// cached) and copied into dist/sample/. Each target gets its own ignore file (.vscodeignore + the
+// onnxruntime-node binaries of every other platform), so a .vsix carries only its own native runtime. The
+// package's README is the users' one (docs/marketplace/README.md, `--readme-path`); its images ship inside the
+// package (docs/screenshots/) and its relative links are kept, so they resolve there. Afterwards the packaged
+// file list is checked against what may ship, and the size printed.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -10,6 +14,9 @@ import { parseArgs } from 'node:util';
 import * as zlib from 'node:zlib';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The users' README of the package (the repository's README.md is the developers'). */
+export const USER_README = path.join(ROOT, 'docs', 'marketplace', 'README.md');
+export const SAMPLE_DIR = path.join(ROOT, 'dist', 'sample');
 const ORT_BIN = 'node_modules/onnxruntime-node/bin/napi-v6';
 /** `--all`: the platforms VS Code publishes for that onnxruntime-node ships CPU binaries for. */
 export const ALL_TARGETS = ['linux-x64', 'linux-arm64', 'darwin-x64', 'darwin-arm64', 'win32-x64', 'win32-arm64'];
@@ -23,6 +30,8 @@ const ALLOWED = [
   /^extension\/(LICENSE|LICENSE\.txt|LICENSE\.md|changelog\.md|CHANGELOG\.md)$/,
   /^extension\/dist\/[^/]+\.js$/,
   /^extension\/dist\/[^/]+\.(ttf|woff2?|css)$/,
+  /^extension\/dist\/sample\/(README\.md|model\/[^/]+|data\/[^/]+\.jsonl)$/,
+  /^extension\/docs\/screenshots\/[^/]+\.png$/,
   /^extension\/media\//,
   /^extension\/backend\/vtrans\/(.+\/)?[^/]+\.py$/,
   /^extension\/node_modules\//,
@@ -45,6 +54,33 @@ export function ortTargets() {
   const out = [];
   for (const os of fs.readdirSync(base)) for (const arch of fs.readdirSync(path.join(base, os))) out.push(`${os}-${arch}`);
   return out;
+}
+
+/**
+ * The production dependencies (package.json `dependencies`, transitively) as their folders under node_modules/.
+ * vsce would ask `npm list --production`, which fails where node_modules is a link to another checkout's; the
+ * walk over the packages' own package.json files gives the same list anywhere.
+ */
+export function productionDependencies(root = ROOT) {
+  const found = new Set();
+  const visit = (name, from) => {
+    // Node's resolution: the nearest node_modules/<name> from the requiring package up to the root.
+    for (let dir = from; ; dir = path.dirname(dir)) {
+      const candidate = path.join(dir, 'node_modules', name);
+      if (fs.existsSync(path.join(candidate, 'package.json'))) {
+        const rel = path.relative(root, candidate).split(path.sep).join('/');
+        if (found.has(rel)) return;
+        found.add(rel);
+        const pkg = JSON.parse(fs.readFileSync(path.join(candidate, 'package.json'), 'utf8'));
+        for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies })) visit(dep, candidate);
+        return;
+      }
+      if (dir === root || path.dirname(dir) === dir) return;
+    }
+  };
+  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  for (const dep of Object.keys(manifest.dependencies ?? {})) visit(dep, root);
+  return [...found].sort();
 }
 
 function ignoreFileFor(target, dir) {
@@ -111,13 +147,21 @@ export function checkVsix(file, target) {
     );
   for (const need of [
     'extension/package.json',
+    'extension/readme.md',
+    'extension/LICENSE.txt',
+    'extension/changelog.md',
     'extension/dist/extension.js',
     'extension/dist/webview.js',
+    'extension/dist/sample/model/config.json',
+    'extension/dist/sample/model/model.safetensors',
+    'extension/dist/sample/model/tokenizer.json',
+    'extension/dist/sample/data/train.jsonl',
     'extension/backend/vtrans/server.py',
     'extension/node_modules/onnxruntime-node/dist/index.js',
   ]) {
-    if (!names.includes(need)) problems.push(`missing ${need}`);
+    if (!names.some((n) => n.toLowerCase() === need.toLowerCase())) problems.push(`missing ${need}`);
   }
+  problems.push(...readmeProblems(file, names));
   const [os, arch] = target.split('-');
   const ortPrefix = `extension/${ORT_BIN}/`;
   const ortDirs = [
@@ -132,6 +176,116 @@ export function checkVsix(file, target) {
   const bytes = fs.statSync(file).size;
   if (bytes > MAX_BYTES) problems.push(`${(bytes / 1e6).toFixed(1)} MB is over the ${(MAX_BYTES / 1e6).toFixed(0)} MB limit`);
   return { entries, bytes, problems };
+}
+
+/**
+ * The packaged README is the users' one, and every image and relative link in it resolves to a file inside the
+ * package (relative links are not rewritten, so the extension page shows them from the installed extension).
+ */
+export function readmeProblems(file, names = zipEntries(file).map((e) => e.name)) {
+  const entry = names.find((n) => n.toLowerCase() === 'extension/readme.md');
+  if (!entry) return ['no README in the package'];
+  const text = zipRead(file, entry).toString('utf8');
+  const problems = [];
+  if (/npm (run|test|ci)|\bnode (test|scripts)\/|pytest|\.venv\/bin\/python -m vtrans\.contracts/.test(text))
+    problems.push('the packaged README has contributor-only commands (it should be docs/marketplace/README.md)');
+  for (const m of text.matchAll(/!?\[[^\]]*\]\(([^)\s]+)[^)]*\)|<img[^>]+src="([^"]+)"/g)) {
+    const link = (m[1] ?? m[2]).split('#')[0];
+    if (!link || /^(https?:|mailto:|command:|vscode:|#)/.test(link)) continue;
+    const target = path.posix.normalize(`extension/${link.replace(/^\.\//, '')}`);
+    if (!names.includes(target)) problems.push(`README link ${link} does not resolve inside the package`);
+  }
+  return problems;
+}
+
+/** The sample project (examples/build/model.ts sample, cached) copied into dist/sample/. */
+export function buildSample({ python, quiet = false } = {}) {
+  const py =
+    python || process.env.VTRANS_PYTHON || path.join(ROOT, '.venv', process.platform === 'win32' ? 'Scripts/python.exe' : 'bin/python');
+  if (!quiet) log('sample project: node --import tsx examples/build/model.ts sample (cached after the first build)');
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', path.join(ROOT, 'examples', 'build', 'model.ts'), 'sample', '--python', py, '--quiet'],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' },
+    },
+  );
+  if (r.status !== 0)
+    throw new Error(
+      `building the sample project failed (exit ${r.status ?? r.signal}); it needs a Python with PyTorch (${py}):\n${(r.stderr || r.stdout || '').trim().split('\n').slice(-15).join('\n')}`,
+    );
+  const src = path.join(ROOT, 'examples', 'sample');
+  fs.rmSync(SAMPLE_DIR, { recursive: true, force: true });
+  fs.mkdirSync(path.join(SAMPLE_DIR, 'data'), { recursive: true });
+  fs.cpSync(path.join(src, 'model'), path.join(SAMPLE_DIR, 'model'), { recursive: true });
+  for (const f of ['train.jsonl', 'dev.jsonl', 'test.jsonl']) fs.copyFileSync(path.join(src, 'data', f), path.join(SAMPLE_DIR, 'data', f));
+  fs.copyFileSync(path.join(src, 'README.md'), path.join(SAMPLE_DIR, 'README.md'));
+  return SAMPLE_DIR;
+}
+
+/** What ships, besides the manifest and the production node_modules. */
+const STAGED = ['dist', 'media', 'backend', 'docs', 'LICENSE', 'CHANGELOG.md'];
+
+/**
+ * A folder vsce packages from: copies of what ships (dist/, media/, backend/, docs/, LICENSE, CHANGELOG.md), the
+ * manifest without `vscode:prepublish` (the production build runs before), and a node_modules/ holding the
+ * production dependencies only (this target's onnxruntime binary). vsce's `npm list --production` then works
+ * wherever the checkout's node_modules is (a link to another checkout's makes it fail), and vsce walks no
+ * development dependencies, virtual environment or test tools.
+ */
+export function stagePackage(target, outDir = path.join(ROOT, 'dist-vsix')) {
+  const dir = path.join(outDir, `stage-${target}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(path.join(dir, 'node_modules'), { recursive: true });
+  const skip = (src) => /(^|\/)(__pycache__|\.pytest_cache|\.mypy_cache|\.ruff_cache|tests)(\/|$)|\.pyc$|\.map$/.test(src);
+  for (const name of STAGED) {
+    const from = path.join(ROOT, name);
+    if (fs.existsSync(from)) fs.cpSync(from, path.join(dir, name), { recursive: true, dereference: true, filter: (src) => !skip(src) });
+  }
+  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  delete manifest.scripts?.['vscode:prepublish'];
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify(manifest, null, 2) + '\n');
+  const [os, arch] = target.split('-');
+  const ortBin = path.join(ROOT, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6');
+  for (const dep of productionDependencies()) {
+    if (fs.existsSync(path.join(dir, dep))) continue; // nested inside a package copied already
+    fs.cpSync(path.join(ROOT, dep), path.join(dir, dep), {
+      recursive: true,
+      dereference: true,
+      // Only this target's onnxruntime binary (the others are tens of MB each).
+      filter: (src) => !src.startsWith(ortBin + path.sep) || src.startsWith(path.join(ortBin, os, arch)) || src === path.join(ortBin, os),
+    });
+  }
+  return dir;
+}
+
+/** vsce's arguments for a target (shared by `package` and the file-list test's `ls`). */
+export function vsceArgs(command, target, ignoreFile) {
+  return [
+    command,
+    ...(command === 'package' ? ['--target', target] : []),
+    '--ignoreFile',
+    ignoreFile,
+    '--readme-path',
+    path.relative(ROOT, USER_README).split(path.sep).join('/'),
+    ...(command === 'package' ? ['--changelog-path', 'CHANGELOG.md', '--no-rewrite-relative-links', '--no-update-package-json'] : []),
+  ];
+}
+
+/** The files vsce would package for a target (`vsce ls`, no build), as paths relative to the extension root. */
+export function listPackageFiles(target = currentTarget(), dir = path.join(ROOT, 'dist-vsix')) {
+  fs.mkdirSync(dir, { recursive: true });
+  const { file: ignoreFile } = ignoreFileFor(target, dir);
+  const stage = stagePackage(target, dir);
+  const vsce = path.join(ROOT, 'node_modules', '@vscode', 'vsce', 'vsce');
+  const r = spawnSync(process.execPath, [vsce, ...vsceArgs('ls', target, ignoreFile)], { cwd: stage, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`vsce ls failed (exit ${r.status}):\n${(r.stderr || r.stdout).trim()}`);
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 function summary(entries) {
@@ -169,24 +323,15 @@ export function packageTarget(target, { outDir = path.join(ROOT, 'dist-vsix'), q
   const out = path.join(outDir, `${manifest.name}-${target}-${manifest.version}.vsix`);
   fs.rmSync(out, { force: true });
   const t0 = Date.now();
-  log(`${target}: vsce package (runs vscode:prepublish)`);
+  buildSample({ quiet });
+  log(`${target}: production build (node esbuild.mjs --production), then vsce package`);
+  const built = spawnSync(process.execPath, [path.join(ROOT, 'esbuild.mjs'), '--production'], { cwd: ROOT, encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`node esbuild.mjs --production failed:\n${built.stderr}${built.stdout}`);
+  const stage = stagePackage(target, outDir);
   const vsce = path.join(ROOT, 'node_modules', '@vscode', 'vsce', 'vsce');
-  const args = [
-    vsce,
-    'package',
-    '--target',
-    target,
-    '--ignoreFile',
-    ignoreFile,
-    '--out',
-    out,
-    '--allow-missing-repository',
-    '--no-rewrite-relative-links',
-    '--no-update-package-json',
-  ];
-  if (!fs.readdirSync(ROOT).some((f) => /^licen[sc]e(\.md|\.txt)?$/i.test(f))) args.push('--skip-license');
+  const args = [vsce, ...vsceArgs('package', target, ignoreFile), '--out', out];
   const r = spawnSync(process.execPath, args, {
-    cwd: ROOT,
+    cwd: stage,
     encoding: 'utf8',
     env: { ...process.env, npm_config_update_notifier: 'false' },
   });

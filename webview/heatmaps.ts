@@ -26,30 +26,53 @@ export function headValue(head: HeadReport, metric: HeatMetric): number | undefi
 
 function exactProbe(name: ProbeName, v: number | undefined): string {
   if (v == null) return 'not measured';
-  return name === 'entropy' ? `${v.toFixed(4)} nats` : `${v.toFixed(4)} (${fmtPct(v)})`;
+  return name === 'entropy' ? `${v.toFixed(4)} nats` : fmtPct(v, 2);
 }
 
-/** Colour class and opacity of a cell: fixed 0–1 domain for attention shares, data max for entropy, symmetric around the threshold for log α. */
-export function cellScale(report: RunReport, metric: HeatMetric): (v: number | undefined) => { cls: string; opacity: number } {
-  let max = 1;
-  if (metric === 'entropy' || metric === 'logAlpha') {
-    max = 0;
-    for (const l of report.layers) {
-      for (const hd of l.heads) {
-        const v = headValue(hd, metric);
-        if (v != null) max = Math.max(max, metric === 'logAlpha' ? Math.abs(v - report.threshold) : v);
-      }
+/** The range of a metric over the heads that have it (the colour scale spans it). */
+export function metricRange(report: RunReport, metric: HeatMetric): { min: number; max: number } | null {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const l of report.layers) {
+    for (const hd of l.heads) {
+      const v = headValue(hd, metric);
+      if (v == null) continue;
+      min = Math.min(min, v);
+      max = Math.max(max, v);
     }
-    max = max || 1;
   }
-  return (v) => {
-    if (v == null) return { cls: 'na', opacity: 1 };
-    if (metric === 'logAlpha') {
+  return Number.isFinite(min) ? { min, max } : null;
+}
+
+/**
+ * Colour class and opacity of a cell. Probes (attention shares, entropy) use the range of the values in this
+ * report, so that heads whose shares lie between 2 % and 9 % still span the whole colour ramp (a fixed 0–100 %
+ * scale leaves them all near white); log α is symmetric around the threshold.
+ */
+export function cellScale(report: RunReport, metric: HeatMetric): (v: number | undefined) => { cls: string; opacity: number } {
+  const range = metricRange(report, metric);
+  if (metric === 'logAlpha') {
+    const max = range ? Math.max(Math.abs(range.min - report.threshold), Math.abs(range.max - report.threshold)) || 1 : 1;
+    return (v) => {
+      if (v == null) return { cls: 'na', opacity: 1 };
       const d = v - report.threshold;
       return { cls: d > 0 ? 'pos' : 'neg', opacity: round3(0.12 + 0.88 * Math.min(1, Math.abs(d) / max)) };
-    }
-    return { cls: 'seq', opacity: round3(0.08 + 0.92 * Math.min(1, Math.max(0, v / max))) };
+    };
+  }
+  const lo = range?.min ?? 0;
+  const span = range && range.max > range.min ? range.max - range.min : 0;
+  return (v) => {
+    if (v == null) return { cls: 'na', opacity: 1 };
+    const t = span > 0 ? (v - lo) / span : 1;
+    return { cls: 'seq', opacity: round3(0.08 + 0.92 * Math.min(1, Math.max(0, t))) };
   };
+}
+
+/** A cell value as the grid prints it inside large cells and in the legend. */
+export function cellText(metric: HeatMetric, v: number): string {
+  if (metric === 'logAlpha') return v.toFixed(1);
+  if (metric === 'entropy') return v.toFixed(2);
+  return fmtPct(v, v < 0.1 ? 1 : 0);
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
@@ -202,8 +225,10 @@ export class HeatmapsView implements View {
     const m = this.metric;
     const sw = (cls: string, opacity: number, x: number) =>
       s('rect', { class: `vt-cell ${cls}`, x, y: 2, width: 14, height: 14, 'fill-opacity': opacity });
-    const svg = s('svg', { width: 420, height: 22, 'aria-hidden': 'true' });
+    const svg = s('svg', { width: 460, height: 22, 'aria-hidden': 'true' });
     const label = (x: number, t: string, anchor = 'start') => s('text', { x, y: 13, class: 'vt-legend-text', 'text-anchor': anchor }, t);
+    const range = metricRange(this.report, m);
+    let px: number;
     if (m === 'logAlpha') {
       const steps = [1, 0.75, 0.5, 0.25];
       svg.append(label(0, 'pruned side'));
@@ -211,18 +236,32 @@ export class HeatmapsView implements View {
       svg.append(label(138, `${this.report.threshold}`, 'middle'));
       [...steps].reverse().forEach((t, i) => svg.append(sw('pos', round3(0.12 + 0.88 * t), 150 + i * 16)));
       svg.append(label(218, 'kept side'));
+      px = 290;
     } else {
-      svg.append(label(0, m === 'entropy' ? 'low' : '0%'));
-      [0, 0.25, 0.5, 0.75, 1].forEach((t, i) => svg.append(sw('seq', round3(0.08 + 0.92 * t), 34 + i * 16)));
-      svg.append(label(120, m === 'entropy' ? 'high' : '100%'));
+      // The scale spans the values of this report (lowest to highest), not 0–100 %.
+      const lo = range ? cellText(m, range.min) : '—';
+      const hi = range ? cellText(m, range.max) : '—';
+      svg.append(label(44, lo, 'end'));
+      [0, 0.25, 0.5, 0.75, 1].forEach((t, i) => svg.append(sw('seq', round3(0.08 + 0.92 * t), 50 + i * 16)));
+      svg.append(label(136, hi));
+      px = 190;
     }
-    const px = m === 'logAlpha' ? 290 : 170;
     svg.append(
       s('rect', { class: 'vt-cell seq', x: px, y: 2, width: 14, height: 14, 'fill-opacity': 0.3 }),
       s('path', { class: 'vt-cross', d: `M${px + 3},5L${px + 11},13M${px + 11},5L${px + 3},13` }),
       label(px + 20, 'pruned head'),
     );
-    this.legendBox.replaceChildren(h('span', { class: 'vt-legend-title' }, METRIC_TITLE[m]), svg);
+    const scaleNote =
+      m === 'logAlpha' || !range
+        ? null
+        : `colour from the lowest head (${cellText(m, range.min)}) to the highest (${cellText(m, range.max)})`;
+    this.legendBox.dataset.min = range ? String(range.min) : '';
+    this.legendBox.dataset.max = range ? String(range.max) : '';
+    this.legendBox.replaceChildren(
+      h('span', { class: 'vt-legend-title' }, METRIC_TITLE[m]),
+      svg,
+      ...(scaleNote ? [h('span', { class: 'vt-legend-range' }, scaleNote)] : []),
+    );
   }
 
   private draw(): void {
@@ -237,7 +276,10 @@ export class HeatmapsView implements View {
     const labelW = 40;
     const headerH = 34;
     const barsW = 250;
-    const cs = Math.max(12, Math.min(30, Math.floor((avail - labelW - barsW) / Math.max(1, heads))));
+    // Cells grow with the panel (up to 96 px), so a small model's grid is not a stamp in a corner; large
+    // cells print their value.
+    const cs = Math.max(12, Math.min(96, Math.floor((avail - labelW - barsW - 16) / Math.max(1, heads))));
+    const showValues = cs >= 40;
     const gridW = heads * cs;
     const width = labelW + gridW + barsW;
     const height = headerH + L * cs + 4;
@@ -272,6 +314,7 @@ export class HeatmapsView implements View {
     const crosses: string[] = [];
     this.cells = [];
     const body = s('g', { class: 'vt-grid-body' });
+    const texts: SVGTextElement[] = [];
     const extras = s('g', { class: 'vt-layer-extras' });
     const fl = Math.min(Math.max(0, this.focus[0]), L - 1);
     const fh = Math.min(Math.max(0, this.focus[1]), Math.max(0, (r.layers[fl]?.heads.length ?? 1) - 1));
@@ -304,10 +347,25 @@ export class HeatmapsView implements View {
           'aria-label': this.cellLabel(layer, head, v),
         });
         rowCells.push(rect);
+        if (showValues && v != null) {
+          texts.push(
+            s(
+              'text',
+              {
+                x: x + cs / 2,
+                y: y + cs / 2 + 4,
+                'text-anchor': 'middle',
+                class: `vt-cell-value${opacity > 0.55 ? ' vt-on-dark' : ''}`,
+                'aria-hidden': 'true',
+              },
+              cellText(this.metric, v),
+            ),
+          );
+        }
         if (!kept) {
-          const a = x + 4;
-          const b = x + cs - 4;
-          cross += `M${a},${y + 4}L${b},${y + cs - 4}M${b},${y + 4}L${a},${y + cs - 4}`;
+          // Large cells print their value: the cross goes to the top-right corner, clear of the text.
+          const [a, b, t, u] = showValues ? [x + cs - 15, x + cs - 5, y + 5, y + 15] : [x + 4, x + cs - 4, y + 4, y + cs - 4];
+          cross += `M${a},${t}L${b},${u}M${b},${t}L${a},${u}`;
           if (cross.length > 4000) {
             crosses.push(cross);
             cross = '';
@@ -332,7 +390,7 @@ export class HeatmapsView implements View {
       for (let j = g; j < heads; j += g) d += `M${labelW + j * cs},${headerH}V${headerH + L * cs}`;
       svg.append(s('path', { class: 'vt-group-lines', d, 'aria-hidden': 'true' }));
     }
-    svg.append(body, crossPath, extras);
+    svg.append(body, s('g', { class: 'vt-cell-values' }, ...texts), crossPath, extras);
 
     svg.addEventListener('pointerover', (e) => this.hover(e.target as Element));
     svg.addEventListener('pointerleave', () => this.tooltip.hide());

@@ -11,12 +11,15 @@ import {
   reportProblem,
   type BudgetState,
   type PanelKind,
+  type ReportPanelKind,
   type StateAction,
   type ToWebview,
   type WebviewState,
 } from '../src/core/webviewProtocol';
+import { CompareView } from './compare';
 import { h, onThemeChange } from './dom';
 import { HeatmapsView } from './heatmaps';
+import { TrainingView } from './training';
 import { createHost, type Host } from './host';
 import { ReportView } from './reportView';
 import { TradeoffView } from './tradeoff';
@@ -24,7 +27,7 @@ import { button, type View, type ViewContext } from './view';
 
 type MountableView = View & { mount(): void };
 
-function createView(panel: PanelKind, ctx: ViewContext, report: RunReport, budget: BudgetState | null): MountableView {
+function createView(panel: ReportPanelKind, ctx: ViewContext, report: RunReport, budget: BudgetState | null): MountableView {
   switch (panel) {
     case 'tradeoff':
       return new TradeoffView(ctx, report, budget);
@@ -39,6 +42,8 @@ const PANEL_TITLE: Record<PanelKind, string> = {
   tradeoff: 'Size/accuracy tradeoff',
   heatmaps: 'Attention-probe heatmaps',
   report: 'Head-retention report',
+  training: 'Training',
+  compare: 'Compare runs',
 };
 
 /** The panel inside VS Code: waits for the extension's messages and renders the matching state. */
@@ -48,6 +53,8 @@ class PanelApp {
   private readonly content = h('div', { class: 'vt-content' });
   private readonly notice = h('div', { class: 'vt-notice', role: 'status', 'aria-live': 'polite', hidden: true });
   private last: Extract<ToWebview, { type: 'show' }> | null = null;
+  private training: TrainingView | null = null;
+  private lastCompare: Extract<ToWebview, { type: 'compare' }> | null = null;
   private noticeTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -60,8 +67,20 @@ class PanelApp {
     root.replaceChildren(this.notice, this.content);
     this.loading(this.state.runDir);
     onThemeChange(() => {
-      // Chart colours come from the theme at draw time: redraw the tradeoff chart; the others use CSS classes.
+      // Chart colours come from the theme at draw time: redraw the charts; the others use CSS classes.
       if (this.last && this.panel === 'tradeoff') this.show(this.last);
+      if (this.lastCompare) this.handle(this.lastCompare);
+      if (this.training) {
+        const t = this.training;
+        this.training = null;
+        const view = new TrainingView();
+        t.dispose();
+        this.setView(null);
+        this.training = view;
+        this.content.replaceChildren(view.root);
+        view.mount();
+        this.host.post({ type: 'requestMetrics', since: 0 });
+      }
     });
   }
 
@@ -110,8 +129,37 @@ class PanelApp {
       case 'notice':
         this.showNotice(msg.level, msg.message);
         break;
+      case 'metrics': {
+        if (!this.training) {
+          this.setView(null);
+          this.training = new TrainingView();
+          this.content.replaceChildren(this.training.root);
+          this.training.mount();
+        }
+        if (this.state.runDir !== msg.state.runDir) {
+          this.state = { panel: this.panel, runDir: msg.state.runDir };
+          this.host.setState(this.state);
+        }
+        // A gap (records the page never got): ask for everything from what it has.
+        if (!this.training.update(msg.state, msg.from, msg.records)) this.host.post({ type: 'requestMetrics', since: this.training.count });
+        document.title = `Training — ${msg.state.title}`;
+        break;
+      }
+      case 'compare': {
+        this.lastCompare = msg;
+        this.setView(null);
+        const view = new CompareView(this.host, msg.runs);
+        this.content.replaceChildren(view.root);
+        view.mount();
+        this.compareView = view;
+        this.state = { panel: this.panel, runDirs: msg.runs.map((r) => r.runDir) };
+        this.host.setState(this.state);
+        break;
+      }
     }
   }
+
+  private compareView: CompareView | null = null;
 
   private actionButtons(actions: StateAction[] | undefined): HTMLElement[] {
     return (actions ?? []).map((a) =>
@@ -143,7 +191,7 @@ class PanelApp {
       this.host.setState(this.state);
     }
     try {
-      const view = createView(this.panel, this.ctx(msg.runDir), msg.report, msg.budget);
+      const view = createView(msg.panel, this.ctx(msg.runDir), msg.report, msg.budget);
       this.setView(view);
       this.content.replaceChildren(view.root);
       view.mount();
@@ -161,6 +209,10 @@ class PanelApp {
   private setView(view: MountableView | null): void {
     this.view?.dispose();
     this.view = view;
+    this.training?.dispose();
+    this.training = null;
+    this.compareView?.dispose();
+    this.compareView = null;
   }
 
   private showNotice(level: 'info' | 'error', message: string): void {
@@ -220,7 +272,7 @@ function standalone(host: Host, root: HTMLElement): void {
     notify: () => {},
   };
   const budget: BudgetState = { kind: r.budget.kind, keep: r.budget.keep };
-  const order: PanelKind[] = ['report', 'tradeoff', 'heatmaps'];
+  const order: ReportPanelKind[] = ['report', 'tradeoff', 'heatmaps'];
   const nav = h('nav', { class: 'vt-nav', 'aria-label': 'Sections' }, ...order.map((p) => h('a', { href: `#vt-${p}` }, PANEL_TITLE[p])));
   const views = order.map((p) => createView(p, ctx, r, budget));
   root.replaceChildren(nav, ...views.map((v, i) => h('div', { id: `vt-${order[i]}`, class: 'vt-page-section' }, v.root)));

@@ -245,14 +245,14 @@ export class TradeoffView implements View {
     const front = h(
       'li',
       { class: 'vt-legend-item' },
-      s('svg', { width: 22, height: 14, 'aria-hidden': 'true' }, s('path', { d: 'M1,11L8,7L21,3', class: 'vt-front-line' })),
+      s('svg', { width: 22, height: 14, 'aria-hidden': 'true' }, s('path', { d: 'M1,12H8V7H15V2H21', class: 'vt-front-line' })),
       'Pareto front (this run)',
     );
     const marker = h(
       'li',
       { class: 'vt-legend-item' },
       s('svg', { width: 14, height: 14, 'aria-hidden': 'true' }, s('path', { d: 'M7,0V14', class: 'vt-budget-line' })),
-      'Current budget',
+      'Budget setting (vtrans.budget.keep)',
     );
     return h('ul', { class: 'vt-legend', 'aria-label': 'Legend' }, ...items, front, marker);
   }
@@ -293,12 +293,14 @@ export class TradeoffView implements View {
     const marks: PlotNs.Markish[] = [P.frame({ stroke: fg, strokeOpacity: 0.25 })];
     if (front.length > 1) {
       marks.push(
+        // A step line: between two front points no model is better than the smaller one, so the line stays
+        // at its metric until the next point (a straight segment would suggest models no one has).
         P.line(front, {
           x: 'x',
           y: 'y',
+          curve: 'step-after',
           stroke: themeColor('--vscode-charts-blue', '#3794ff'),
           strokeWidth: 1.5,
-          strokeDasharray: '5,3',
           className: 'vt-front',
         }),
       );
@@ -491,14 +493,14 @@ export class TradeoffView implements View {
     if (!sx || !sy || !sy.range) return;
     const x = sx.apply(bx) as number;
     const [y0, y1] = sy.range as [number, number];
-    const g = s('g', { class: 'vt-budget', 'data-budget-x': bx, 'aria-label': `Current budget: ${budgetLabel(this.budget)}` });
+    const g = s('g', { class: 'vt-budget', 'data-budget-x': bx, 'aria-label': `Budget setting: ${budgetLabel(this.budget)}` });
     g.append(s('line', { class: 'vt-budget-line', x1: x, x2: x, y1: y0, y2: y1 }));
     const right = x > ([...(sx.range ?? [0, 0])][1] as number) - 160;
     g.append(
       s(
         'text',
         { class: 'vt-budget-label', x: right ? x - 4 : x + 4, y: Math.min(y0, y1) - 6, 'text-anchor': right ? 'end' : 'start' },
-        `budget: ${budgetLabel(this.budget)}`,
+        `setting: ${budgetLabel(this.budget)}`,
       ),
     );
     const pred = this.currentPrediction();
@@ -511,7 +513,7 @@ export class TradeoffView implements View {
           d,
           tabindex: 0,
           role: 'img',
-          'aria-label': `Predicted at budget: ${fmtMetric(this.report.metricName, pred.metric)}`,
+          'aria-label': `Predicted at the budget setting: ${fmtMetric(this.report.metricName, pred.metric)}`,
         });
         diamond.addEventListener('pointerenter', () => this.tooltip.show(this.predictionLines(pred), diamond.getBoundingClientRect()));
         diamond.addEventListener('focus', () => this.tooltip.show(this.predictionLines(pred), diamond.getBoundingClientRect()));
@@ -526,7 +528,7 @@ export class TradeoffView implements View {
 
   private predictionLines(p: PredictedPoint): (string | [string, string])[] {
     return [
-      `At the budget (${p.basis === 'rethreshold' ? 'masks re-thresholded' : "the run's prediction table"})`,
+      `At the budget setting (${p.basis === 'rethreshold' ? 'masks re-thresholded' : "the run's prediction table"})`,
       ['Parameters', fmtInt(p.params)],
       ['Encoder params', fmtInt(p.encoderParams)],
       ['FLOPs/token', fmtInt(p.flopsPerToken)],
@@ -537,11 +539,11 @@ export class TradeoffView implements View {
   private updateCaption(): void {
     const b = this.budget;
     if (!b) {
-      this.caption.textContent = 'Budget: not set (vtrans.budget.keep).';
+      this.caption.textContent = 'Budget setting: not set (vtrans.budget.keep).';
       return;
     }
     const target = budgetTarget(this.report, b);
-    let text = `Budget: ${budgetLabel(b)} = ${fmtInt(target)} ${BUDGET_KIND_LABEL[b.kind]} (${fmtCount(target)}).`;
+    let text = `Budget setting (vtrans.budget.keep): ${budgetLabel(b)} = ${fmtCount(target)} ${BUDGET_KIND_LABEL[b.kind]}.`;
     const p = this.currentPrediction();
     if (p) {
       text += ` At this budget: ${fmtCount(p.params)} parameters, ${METRIC_LABEL[this.report.metricName]} ${p.metric == null ? 'unknown' : fmtMetric(this.report.metricName, p.metric)}`;

@@ -27,12 +27,8 @@ export interface AxisSpec {
 
 type Measures = Pick<TradeoffPoint, 'params' | 'encoderParams' | 'flopsPerToken' | 'latencyMs'>;
 
-/** Axis ticks: 500000 → "500k", 1500000 → "1.5M", 6.7e9 → "6.7B". */
-export function compactTick(v: number): string {
-  const a = Math.abs(v);
-  const [d, u] = a >= 1e9 ? [1e9, 'B'] : a >= 1e6 ? [1e6, 'M'] : a >= 1e3 ? [1e3, 'k'] : [1, ''];
-  return `${Number((v / d).toPrecision(3))}${u}`;
-}
+/** Axis ticks in the same compact form as every other count: 500000 → "500k", 1500000 → "1.5M", 6.7e9 → "6.7B". */
+export const compactTick = fmtCount;
 const lat = (batch: string) => (p: Measures) => {
   const v = p.latencyMs?.[batch];
   return v != null && Number.isFinite(v) ? v : undefined;

@@ -2,6 +2,7 @@
 import type { RunReport } from '../src/core/report';
 import type { BudgetState, WebviewState } from '../src/core/webviewProtocol';
 import { fmtPct } from '../src/core/findings';
+import { BUDGET_KIND_LABEL, METHOD_LABEL } from '../src/core/labels';
 import { h } from './dom';
 import type { Host } from './host';
 
@@ -30,7 +31,8 @@ const STATUS_NOTE: Record<Exclude<RunReport['status'], 'done'>, string> = {
 /** The title block of a panel: run id, model, method and budget, plus a note when the run is not done. */
 export function runHeader(report: RunReport, title: string): HTMLElement {
   const m = report.model;
-  const sub = `${m.family} · ${m.layers} layers × ${m.heads} heads · hidden ${m.hidden} · method ${report.method} · budget ${fmtPct(report.budget.keep)} of ${report.budget.kind} (achieved ${fmtPct(report.budget.achieved)}) · status ${report.status}`;
+  // "Run target" is what this run was compressed to; "budget setting" (the tradeoff marker) is vtrans.budget.keep now.
+  const sub = `${m.family} · ${m.layers} layers × ${m.heads} heads · hidden ${m.hidden} · ${METHOD_LABEL[report.method]} · run target: keep ${fmtPct(report.budget.keep)} of ${BUDGET_KIND_LABEL[report.budget.kind]} (achieved ${fmtPct(report.budget.achieved)}) · ${report.status}`;
   return h(
     'header',
     { class: 'vt-header' },

@@ -29,6 +29,8 @@ from .protocol import (
     AddHeadParams,
     AddHeadResult,
     CompressResult,
+    EstimateParams,
+    EstimateResult,
     EvaluateParams,
     HeadProbe,
     InitializeParams,
@@ -238,6 +240,15 @@ def record_measurements(p: RecordMeasurementsParams, job: Job) -> RunReport:
     return report
 
 
+def estimate(p: EstimateParams, job: Job) -> EstimateResult:
+    """A few real training steps with the run's settings, timed, and the time and memory the run should take."""
+    from .estimate import estimate as warm_up
+
+    if p.settings.gpus > 1:
+        raise UserError("gpus: the warm-up estimate runs on one device; set gpus to 1 to estimate.")
+    return warm_up(p.settings, p.steps, job.should_stop)
+
+
 def shutdown(p: ShutdownParams, job: Job) -> None:
     return None
 
@@ -253,6 +264,7 @@ HANDLERS: dict[str, Callable[[Any, Job], Any]] = {
     "sweep": sweep,
     "probe": probe,
     "recordMeasurements": record_measurements,
+    "estimate": estimate,
     "shutdown": shutdown,
 }
 assert set(HANDLERS) == set(METHODS), "every protocol method has a handler"
@@ -265,7 +277,14 @@ def parse_params(method: str, params: Any) -> Any:
             return parse_settings(params)
         except UserError as e:
             raise ContractError(str(e)) from None
-    return parse(METHODS[method][0], params if params is not None else {})
+    parsed = parse(METHODS[method][0], params if params is not None else {})
+    if method == "estimate":
+        # The same checks and defaults as a compress request's settings.
+        try:
+            parsed.settings = parse_settings(params["settings"])
+        except UserError as e:
+            raise ContractError(f"settings.{e}") from None
+    return parsed
 
 
 def call(method: str, params: dict | None = None, job: Job | None = None) -> Any:

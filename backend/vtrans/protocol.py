@@ -257,6 +257,33 @@ class RecordMeasurementsParams:
 
 
 @dataclass
+class EstimateParams:
+    """A measured warm-up: a few real phase-1 steps with these compress settings, timed; nothing is written."""
+
+    settings: CompressSettings
+    steps: int = field(default=4, metadata={"doc": "Steps measured (after one unmeasured first step).", "minimum": 1, "maximum": 50})
+
+
+@dataclass
+class EstimateResult:
+    """What the warm-up measured and the time and memory the run should take."""
+
+    device: str = field(metadata={"doc": "The torch device the run would use, e.g. cpu or cuda:0."})
+    device_name: str = field(metadata={"doc": "The GPU's name, or the CPU and its threads."})
+    steps: int = field(metadata={"doc": "Steps measured."})
+    seconds_per_step: float = field(metadata={"doc": "Median seconds of a measured phase-1 step."})
+    prune_steps: int
+    finetune_steps: int
+    load_seconds: float = field(metadata={"doc": "Loading the model and the token shards."})
+    eval_seconds: float = field(metadata={"doc": "All evaluations of the run, from a timed slice of the eval data."})
+    estimated_seconds: float = field(metadata={"doc": "Load + steps × seconds per step + evaluations; export and probes not included."})
+    peak_memory_bytes: int
+    memory: Literal["cuda-allocated", "process-peak-rss"] = field(
+        metadata={"doc": "cuda-allocated: torch's peak on the GPU; process-peak-rss: the backend process's peak resident memory."}
+    )
+
+
+@dataclass
 class ShutdownParams:
     pass
 
@@ -298,6 +325,7 @@ METHODS: dict[str, tuple[type, Any]] = {
     "sweep": (SweepParams, SweepResult),
     "probe": (ProbeParams, ProbeResult),
     "recordMeasurements": (RecordMeasurementsParams, RunReport),
+    "estimate": (EstimateParams, EstimateResult),
     "shutdown": (ShutdownParams, None),
 }
 NOTIFICATIONS: dict[str, type] = {"progress": ProgressParams, "$/cancelRequest": CancelParams}

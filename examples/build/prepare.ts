@@ -19,6 +19,7 @@ export const DEFAULT_OUT = {
   spam: path.join(ROOT, 'examples', 'spam-classifier'),
   sotu: path.join(ROOT, 'examples', 'sotu-lm'),
   party: path.join(ROOT, 'examples', 'sotu-party'),
+  sample: path.join(ROOT, 'examples', 'sample'),
 };
 
 type Task = keyof typeof DEFAULT_OUT;

@@ -46,6 +46,7 @@ export interface BackendOptions {
 export class Backend {
   private readonly connection: MessageConnection;
   private readonly progressHandlers = new Set<(p: ProgressParams) => void>();
+  private readonly logHandlers = new Set<(line: string) => void>();
   private readonly log: string[] = [];
   private exited = false;
   private stopping = false;
@@ -86,6 +87,7 @@ export class Backend {
     this.log.push(line);
     if (this.log.length > 50) this.log.shift();
     this.options.onLog?.(line);
+    this.logHandlers.forEach((h) => h(line));
   }
 
   /** Spawns the backend and waits for `initialize`. */
@@ -122,6 +124,12 @@ export class Backend {
   onProgress(handler: (p: ProgressParams) => void): { dispose(): void } {
     this.progressHandlers.add(handler);
     return { dispose: () => this.progressHandlers.delete(handler) };
+  }
+
+  /** The backend's log lines (stderr) while the handler is subscribed, e.g. to keep a run's log.txt. */
+  onLog(handler: (line: string) => void): { dispose(): void } {
+    this.logHandlers.add(handler);
+    return { dispose: () => this.logHandlers.delete(handler) };
   }
 
   /** Sends a request; maps backend errors to UserError / CancelledError / BackendCrashedError. */

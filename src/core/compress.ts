@@ -25,11 +25,12 @@ import {
   type CompressParams,
   type CompressResult,
   type DistillParams,
+  type EstimateResult,
   type ProgressParams,
   type RethresholdResult,
 } from './protocol';
 import { renderReportHtml, renderReportMarkdown } from './reportHtml';
-import { CACHE_DIR, newRunId, readReport, readRunInfo, runsDir, workspaceOfRun, writeTextAtomic } from './runs';
+import { appendRunLog, CACHE_DIR, ignoreInGit, newRunId, readReport, readRunInfo, runsDir, workspaceOfRun, writeTextAtomic } from './runs';
 import { prepareShards, readShards, splitShards, type ShardProgress } from './shards';
 import { loadTokenizer } from './tokenize';
 
@@ -108,6 +109,7 @@ export async function prepareData(opts: CompressOptions, hooks: CompressHooks = 
   const task = opts.task ?? shape.task;
   const cfg = readConfig(opts.modelDir);
   const cacheDir = path.join(opts.workspace, CACHE_DIR, 'tokens');
+  ignoreInGit(path.join(opts.workspace, CACHE_DIR));
   const maxLen = maxLength(opts, shape.maxPositions, shape.family);
   const abort = new AbortController();
   const sub = hooks.token?.onCancellationRequested(() => abort.abort());
@@ -224,28 +226,26 @@ function realpathOrSelf(p: string): string {
   }
 }
 
-/** Sends a request with the hooks' progress handler attached for its duration. */
-async function withProgress<R>(backend: Backend, hooks: CompressHooks, send: () => Promise<R>): Promise<R> {
+/**
+ * Sends a request with the hooks' progress handler attached for its duration; with `runDir`, the backend's log
+ * lines meanwhile go to the run's log.txt (the client writes it; run.json stays the backend's).
+ */
+async function withProgress<R>(backend: Backend, hooks: CompressHooks, send: () => Promise<R>, runDir?: string): Promise<R> {
   const progress = hooks.onProgress ? backend.onProgress(hooks.onProgress) : undefined;
+  const log = runDir ? backend.onLog((line) => appendRunLog(runDir, line)) : undefined;
   try {
     return await send();
   } finally {
     progress?.dispose();
+    log?.dispose();
   }
 }
 
-export async function compress(backend: Backend, options: CompressOptions, hooks: CompressHooks = {}): Promise<CompressOutcome> {
-  checkKeep(options.keep);
-  const opts = { ...options, workspace: workspaceFor(options.workspace, options.modelDir) };
-  const runDir = opts.runDir ?? path.join(runsDir(opts.workspace), newRunId(opts.method ?? COMPRESS_DEFAULTS.method));
-  const resume = opts.extra?.resume === true;
-  checkOutput(runDir, opts.modelDir, { resume });
-  const data = await prepareData(opts, hooks);
-  checkOutput(runDir, opts.modelDir, { resume });
-  fs.mkdirSync(path.dirname(runDir), { recursive: true });
+/** The compress request's params for prepared data: the options, with the backend's defaults where unset. */
+function compressParams(opts: CompressOptions, data: PreparedData, runDir: string): CompressParams {
   const given = <K extends keyof CompressParams>(key: K, value: CompressParams[K] | undefined) =>
     value === undefined ? {} : { [key]: value };
-  const params: CompressParams = {
+  return {
     ...opts.extra,
     modelDir: path.resolve(opts.modelDir),
     trainShards: data.train,
@@ -266,8 +266,44 @@ export async function compress(backend: Backend, options: CompressOptions, hooks
     ...given('roundTo', opts.roundTo),
     ...given('distill', opts.distill),
   };
+}
+
+/**
+ * The warm-up estimate of a compression before it starts: the data tokenized (cached, so the run reuses the
+ * shards), then a few real training steps timed by the backend; the run directory is not created.
+ */
+export async function estimateCompression(
+  backend: Backend,
+  options: CompressOptions,
+  hooks: CompressHooks & { steps?: number } = {},
+): Promise<EstimateResult & { data: PreparedData }> {
+  checkKeep(options.keep);
+  const opts = { ...options, workspace: workspaceFor(options.workspace, options.modelDir) };
+  const data = await prepareData(opts, hooks);
+  const runDir = opts.runDir ?? path.join(runsDir(opts.workspace), newRunId(opts.method ?? COMPRESS_DEFAULTS.method));
+  const settings = compressParams(opts, data, runDir);
+  const result = await backend.request(Requests.estimate, { settings, steps: hooks.steps ?? 4 }, hooks.token);
+  return { ...result, data };
+}
+
+export async function compress(backend: Backend, options: CompressOptions, hooks: CompressHooks = {}): Promise<CompressOutcome> {
+  checkKeep(options.keep);
+  const opts = { ...options, workspace: workspaceFor(options.workspace, options.modelDir) };
+  const runDir = opts.runDir ?? path.join(runsDir(opts.workspace), newRunId(opts.method ?? COMPRESS_DEFAULTS.method));
+  const resume = opts.extra?.resume === true;
+  checkOutput(runDir, opts.modelDir, { resume });
+  const data = await prepareData(opts, hooks);
+  checkOutput(runDir, opts.modelDir, { resume }); // again: tokenizing took a while
+  // The run directory and its .gitignore before the backend writes run.json there: nothing of a run is tracked.
+  ignoreInGit(runDir);
+  const params = compressParams(opts, data, runDir);
+  appendRunLog(runDir, [
+    `compress ${params.modelDir}`,
+    `data ${path.resolve(opts.data)}${opts.evalData ? `, eval ${path.resolve(opts.evalData)}` : `, eval: ${Math.round(100 * (opts.holdout ?? 0.1))}% held out`}${opts.testData ? `, test ${path.resolve(opts.testData)}` : ''}`,
+    ...(opts.fields ? [`columns ${JSON.stringify(opts.fields)}`] : []),
+  ]);
   hooks.onStage?.('train', runDir);
-  const result = await withProgress(backend, hooks, () => backend.request(Requests.compress, params, hooks.token));
+  const result = await withProgress(backend, hooks, () => backend.request(Requests.compress, params, hooks.token), runDir);
   return outcome(result, await finalizeRun(backend, runDir, { evalShards: data.eval, hooks }));
 }
 
@@ -298,6 +334,7 @@ export async function finalizeRun(
   const evalDir = opts.evalShards ?? settings?.evalShards;
   const shards = evalDir && fs.existsSync(evalDir) ? readShards(evalDir) : undefined;
   opts.hooks?.onStage?.('measure', runDir);
+  appendRunLog(runDir, 'measuring teacher.onnx and model.onnx in onnxruntime-node');
   const token = opts.hooks?.token;
   // Latency at sequence length 128, or the longest the model's position table allows.
   const shape = readModelShape(path.join(runDir, 'model'));
@@ -321,6 +358,7 @@ export async function finalizeRun(
   opts.hooks?.onStage?.('report', runDir);
   const recorded = await backend.request(Requests.recordMeasurements, { runDir, teacher, student, keywords }, token);
   writeReportFiles(runDir, recorded);
+  appendRunLog(runDir, `wrote report.json, report.html and report.md`);
   return recorded;
 }
 
@@ -346,13 +384,18 @@ export async function exportAtBudget(
   const outDir = opts.outDir ?? path.join(runsDir(workspaceOfRun(opts.runDir)), newRunId('rethreshold'));
   const modelDir = readRunInfo(opts.runDir)?.modelDir;
   if (modelDir) checkOutput(outDir, modelDir);
-  fs.mkdirSync(path.dirname(outDir), { recursive: true });
-  const result = await withProgress(backend, hooks, () =>
-    backend.request(
-      Requests.rethreshold,
-      { runDir: opts.runDir, keep: opts.keep, budget: opts.budget, shape: opts.shape, outDir, retuneSteps: opts.retuneSteps },
-      hooks.token,
-    ),
+  ignoreInGit(outDir);
+  appendRunLog(outDir, `cut ${opts.runDir} at keep ${opts.keep}${opts.budget ? ` of ${opts.budget}` : ''}`);
+  const result = await withProgress(
+    backend,
+    hooks,
+    () =>
+      backend.request(
+        Requests.rethreshold,
+        { runDir: opts.runDir, keep: opts.keep, budget: opts.budget, shape: opts.shape, outDir, retuneSteps: opts.retuneSteps },
+        hooks.token,
+      ),
+    outDir,
   );
   const report = readReport(outDir) ? await finalizeRun(backend, outDir, { hooks }) : undefined;
   return { ...result, reportHtml: path.join(outDir, 'report.html'), ...(report?.load ? { load: report.load } : {}) };
@@ -365,7 +408,9 @@ export async function resumeRun(backend: Backend, runDir: string, hooks: Compres
   if (info.status === 'done') throw new UserError(`${runDir}: the run is already done.`);
   hooks.onStage?.('train', runDir);
   const params: CompressParams = { ...info.settings, runDir, resume: true };
-  const result = await withProgress(backend, hooks, () => backend.request(Requests.compress, params, hooks.token));
+  ignoreInGit(runDir);
+  appendRunLog(runDir, 'resume from the last checkpoint');
+  const result = await withProgress(backend, hooks, () => backend.request(Requests.compress, params, hooks.token), runDir);
   return outcome(result, await finalizeRun(backend, runDir, { hooks }));
 }
 

@@ -580,6 +580,13 @@ export interface RecordMeasurementsParams {
   keywords?: string[] | null;
 }
 
+/** A measured warm-up: a few real phase-1 steps with these compress settings, timed; nothing is written. */
+export interface EstimateParams {
+  settings: CompressSettings;
+  /** Steps measured (after one unmeasured first step). */
+  steps?: number;
+}
+
 /** ShutdownParams() */
 export type ShutdownParams = Record<string, never>;
 
@@ -671,6 +678,29 @@ export interface ProbeResult {
   keywordIds: number[];
   seqLen: number;
   layers: Array<HeadProbe[]>;
+}
+
+/** What the warm-up measured and the time and memory the run should take. */
+export interface EstimateResult {
+  /** The torch device the run would use, e.g. cpu or cuda:0. */
+  device: string;
+  /** The GPU's name, or the CPU and its threads. */
+  deviceName: string;
+  /** Steps measured. */
+  steps: number;
+  /** Median seconds of a measured phase-1 step. */
+  secondsPerStep: number;
+  pruneSteps: number;
+  finetuneSteps: number;
+  /** Loading the model and the token shards. */
+  loadSeconds: number;
+  /** All evaluations of the run, from a timed slice of the eval data. */
+  evalSeconds: number;
+  /** Load + steps × seconds per step + evaluations; export and probes not included. */
+  estimatedSeconds: number;
+  peakMemoryBytes: number;
+  /** cuda-allocated: torch's peak on the GPU; process-peak-rss: the backend process's peak resident memory. */
+  memory: 'cuda-allocated' | 'process-peak-rss';
 }
 
 /** The `progress` notification. */
@@ -787,5 +817,6 @@ export const REQUEST_METHODS = [
   'sweep',
   'probe',
   'recordMeasurements',
+  'estimate',
   'shutdown',
 ] as const;

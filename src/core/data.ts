@@ -64,24 +64,24 @@ export function displayPath(file: string): string {
   return rel && !rel.startsWith('..') && !path.isAbsolute(rel) && cwd !== path.parse(cwd).root ? rel : abs;
 }
 
+/** The data file types, by extension. */
+const FORMAT_OF_EXTENSION: Record<string, DataFormat> = {
+  '.jsonl': 'jsonl',
+  '.ndjson': 'jsonl',
+  '.csv': 'csv',
+  '.tsv': 'tsv',
+  '.txt': 'txt',
+};
+export const SUPPORTED_EXTENSIONS = Object.keys(FORMAT_OF_EXTENSION);
+
 export function dataFormat(file: string): DataFormat {
   const ext = path.extname(file).toLowerCase();
-  switch (ext) {
-    case '.jsonl':
-    case '.ndjson':
-      return 'jsonl';
-    case '.csv':
-      return 'csv';
-    case '.tsv':
-      return 'tsv';
-    case '.txt':
-      return 'txt';
-    default:
-      throw new UserError(
-        `${displayPath(file)}: unsupported data file type${ext ? ` "${ext}"` : ' (no extension)'}.`,
-        'Use .jsonl (one JSON object per line, {"text": ..., "label": ...}), .csv or .tsv with a header row, or .txt (language modelling).',
-      );
-  }
+  const format = FORMAT_OF_EXTENSION[ext];
+  if (format) return format;
+  throw new UserError(
+    `${displayPath(file)}: unsupported data file type${ext ? ` "${ext}"` : ' (no extension)'}.`,
+    'Use .jsonl (one JSON object per line, {"text": ..., "label": ...}), .csv or .tsv with a header row, or .txt (language modelling).',
+  );
 }
 
 /** Reads every example into memory (see iterateExamples for streaming). */
@@ -241,7 +241,8 @@ async function* readLines(
   if (rest.length > 0) yield { text: rest.endsWith('\r') ? rest.slice(0, -1) : rest, line: ++line, bytes, eol: false };
 }
 
-async function* readChunks(file: string): AsyncGenerator<{ text: string; bytes: number }> {
+/** The file as decoded UTF-8 chunks (1 MiB reads). */
+export async function* readChunks(file: string): AsyncGenerator<{ text: string; bytes: number }> {
   const decoder = new StringDecoder('utf8');
   const stream = fs.createReadStream(file, { highWaterMark: 1 << 20 });
   for await (const buf of stream as AsyncIterable<Buffer>) yield { text: decoder.write(buf), bytes: buf.length };

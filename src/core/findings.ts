@@ -18,23 +18,20 @@ export function fmtInt(n: number): string {
   return sign + s.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
-/** Parameter-like counts: 6738415616 → "6.74 B", 109482240 → "109.5 M", 12345 → "12.3 k", 812 → "812". */
+/**
+ * Counts in one compact form everywhere (views, status bar, CLI, axis ticks): three significant digits, no space,
+ * k / M / B — 6738415616 → "6.74B", 109482240 → "109M", 569900 → "570k", 12345 → "12.3k", 812 → "812".
+ */
 export function fmtCount(n: number): string {
   const a = Math.abs(n);
-  if (a >= 1e9) return `${(n / 1e9).toFixed(2)} B`;
-  if (a >= 1e6) return `${(n / 1e6).toFixed(1)} M`;
-  if (a >= 1e4) return `${(n / 1e3).toFixed(1)} k`;
-  return fmtInt(n);
+  const [d, u] = a >= 999.5e6 ? [1e9, 'B'] : a >= 999.5e3 ? [1e6, 'M'] : a >= 1e3 ? [1e3, 'k'] : [1, ''];
+  if (d === 1) return fmtInt(n);
+  return `${Number((n / d).toPrecision(3))}${u}`;
 }
 
-/** FLOPs: 2.2e10 → "22.0 GFLOPs". */
+/** FLOPs per token: 2.2e10 → "22B FLOPs" (the count form of fmtCount). */
 export function fmtFlops(n: number): string {
-  const a = Math.abs(n);
-  if (a >= 1e12) return `${(n / 1e12).toFixed(2)} TFLOPs`;
-  if (a >= 1e9) return `${(n / 1e9).toFixed(2)} GFLOPs`;
-  if (a >= 1e6) return `${(n / 1e6).toFixed(1)} MFLOPs`;
-  if (a >= 1e3) return `${(n / 1e3).toFixed(1)} kFLOPs`;
-  return `${fmtInt(n)} FLOPs`;
+  return `${fmtCount(n)} FLOPs`;
 }
 
 /** A fraction as a percentage: 0.6123 → "61.2%". */
@@ -66,10 +63,10 @@ export function fmtMetric(name: MetricName, v: number | null | undefined): strin
   return name === 'accuracy' ? fmtPct(v, 2) : v.toFixed(2);
 }
 
-/** Exact figure (tooltips, CSV): accuracy and perplexity with four decimals. */
+/** Exact figure (tooltips, tables): accuracy as a percentage with two decimals, perplexity with four decimals. */
 export function fmtMetricExact(name: MetricName, v: number | null | undefined): string {
   if (v == null || !Number.isFinite(v)) return '—';
-  return v.toFixed(4) + (name === 'accuracy' ? ` (${fmtPct(v, 2)})` : '');
+  return name === 'accuracy' ? fmtPct(v, 2) : v.toFixed(4);
 }
 
 /** How much worse or better `student` is than `teacher`, in the metric's own terms. */

@@ -2,6 +2,7 @@
 import { countParams, countParamsFromTensors, flopsPerToken, type ParamCounts } from './accounting';
 import { readModelShape, type Family, type Task } from './modelShape';
 import { readWeightsHeader } from './safetensors';
+import { fmtCount } from './findings';
 
 export interface InspectResult {
   modelDir: string;
@@ -65,12 +66,8 @@ function dominantDtype(tensors: Iterable<{ dtype: string; shape: number[] }>): s
   return best;
 }
 
-export function formatCount(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}B`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}K`;
-  return String(Math.round(n));
-}
+/** The one compact count form (src/core/findings.ts fmtCount). */
+export const formatCount = fmtCount;
 
 export function formatBytes(n: number): string {
   if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;

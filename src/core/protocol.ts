@@ -10,6 +10,8 @@ import type {
   CompressResult,
   CompressSettings,
   DistillSettings,
+  EstimateParams,
+  EstimateResult,
   EvaluateParams,
   InitializeParams,
   InitializeResult,
@@ -35,6 +37,8 @@ export type {
   AddHeadParams,
   AddHeadResult,
   CompressResult,
+  EstimateParams,
+  EstimateResult,
   EvaluateParams,
   HeadProbe,
   InitializeResult,
@@ -69,6 +73,7 @@ export const Requests = {
   sweep: new RequestType<SweepParams, SweepResult, void>('sweep'),
   probe: new RequestType<ProbeParams, ProbeResult, void>('probe'),
   recordMeasurements: new RequestType<RecordMeasurementsParams, RunReport, void>('recordMeasurements'),
+  estimate: new RequestType<EstimateParams, EstimateResult, void>('estimate'),
   shutdown: new RequestType0<null, void>('shutdown'),
 };
 

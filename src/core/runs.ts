@@ -10,6 +10,8 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RunInfo, RunReport, RunStatus } from './contracts';
+import { fmtPct } from './findings';
+import { BUDGET_KIND_SHORT, METHOD_LABEL } from './labels';
 import { backendEnv } from './python';
 
 export type { RunInfo, RunStatus };
@@ -22,6 +24,43 @@ export interface RunEntry {
 
 export const RUNS_DIR = path.join('.vtrans', 'runs');
 export const CACHE_DIR = path.join('.vtrans', 'cache');
+/** The backend's log lines of the run and the client's own steps, written by the client (extension or CLI). */
+export const RUN_LOG = 'log.txt';
+/** The user's note on a run (the Runs view's "Edit Note"), written by the client. */
+export const RUN_NOTE = 'note.txt';
+
+/**
+ * Keeps a folder out of version control: a `.gitignore` that ignores everything in it, itself included. Written
+ * by the client into each run directory (before the backend writes run.json there) and into `.vtrans/cache/`.
+ */
+export function ignoreInGit(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, '.gitignore');
+  if (!fs.existsSync(file)) fs.writeFileSync(file, '# Written by VTrans: run outputs and caches are not tracked.\n*\n');
+}
+
+/** Appends lines to the run's log.txt, each with its time. */
+export function appendRunLog(runDir: string, lines: string | string[], now = new Date()): void {
+  const stamp = now.toISOString().replace('T', ' ').slice(0, 19);
+  const text = (Array.isArray(lines) ? lines : [lines]).map((l) => `${stamp} ${l}\n`).join('');
+  fs.mkdirSync(runDir, { recursive: true });
+  fs.appendFileSync(path.join(runDir, RUN_LOG), text);
+}
+
+export function readRunNote(runDir: string): string {
+  try {
+    return fs.readFileSync(path.join(runDir, RUN_NOTE), 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** Sets the run's note (an empty note removes the file). */
+export function writeRunNote(runDir: string, note: string): void {
+  const file = path.join(runDir, RUN_NOTE);
+  if (!note.trim()) fs.rmSync(file, { force: true });
+  else writeTextAtomic(file, `${note.trim()}\n`);
+}
 
 export function runsDir(workspace: string): string {
   return path.join(workspace, RUNS_DIR);
@@ -129,4 +168,28 @@ export function hasCheckpoint(dir: string): boolean {
 export function deleteRun(dir: string): void {
   if (!readRunInfo(dir)) throw new Error(`${dir} is not a run directory`);
   fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** The model a run compressed, by its folder ("spam-classifier"; "vtrans-sample" for vtrans-sample/model). */
+export function modelName(modelDir: string | undefined): string {
+  if (!modelDir) return 'model';
+  const base = path.basename(modelDir);
+  return base === 'model' && path.basename(path.dirname(modelDir)) ? path.basename(path.dirname(modelDir)) : base;
+}
+
+/** "spam-classifier · Fast-VTrans 30% params": what the Runs view, the pickers and the panel titles call a run. */
+export function runTitle(entry: { info: Partial<RunInfo>; report?: RunReport }): string {
+  const { info, report } = entry;
+  const method = info.method ?? report?.method;
+  const budget = info.budget ?? report?.budget;
+  const how = method === 'rethreshold' ? 'cut' : method ? METHOD_LABEL[method] : '';
+  const size = budget ? `${+(100 * budget.keep).toFixed(1)}% ${BUDGET_KIND_SHORT[budget.kind]}` : '';
+  return [modelName(info.modelDir ?? report?.model.dir), [how, size].filter(Boolean).join(' ')].filter(Boolean).join(' · ');
+}
+
+/** The compressed model's metric: "97.24%" (accuracy) or "ppl 31.5". */
+export function runMetric(report: RunReport | undefined): string | undefined {
+  const m = report?.student?.metric;
+  if (!m) return undefined;
+  return m.name === 'accuracy' ? fmtPct(m.value, 2) : `ppl ${m.value.toFixed(1)}`;
 }

@@ -9,17 +9,50 @@
  * A hidden webview is torn down (no `retainContextWhenHidden`); when it comes back it posts `ready` again.
  */
 import { BUDGET_KINDS, OUTPUT_SHAPES, type OutputShape } from './contracts';
-import type { BudgetKind, RunReport } from './report';
+import type { MetricsRecord, ProgressParams, RunStatus } from './contracts';
+import type { BudgetKind, MetricName, RunReport } from './report';
 
-export type PanelKind = 'tradeoff' | 'heatmaps' | 'report';
-export const PANEL_KINDS: readonly PanelKind[] = ['tradeoff', 'heatmaps', 'report'];
+/**
+ * The panels: three views of one finished run's report.json, the live training panel of one run (its
+ * metrics.jsonl, while it trains and after), and the comparison of several runs.
+ */
+export type PanelKind = 'tradeoff' | 'heatmaps' | 'report' | 'training' | 'compare';
+export const PANEL_KINDS: readonly PanelKind[] = ['tradeoff', 'heatmaps', 'report', 'training', 'compare'];
+/** The panels that draw one run's report.json (report.html stacks these three). */
+export type ReportPanelKind = 'tradeoff' | 'heatmaps' | 'report';
+export const REPORT_PANEL_KINDS: readonly ReportPanelKind[] = ['tradeoff', 'heatmaps', 'report'];
 
 /** The VS Code viewType of each panel (also the `onWebviewPanel:` activation events in package.json). */
 export const PANEL_VIEW_TYPES: Record<PanelKind, string> = {
   tradeoff: 'vtrans.tradeoff',
   heatmaps: 'vtrans.heatmaps',
   report: 'vtrans.report',
+  training: 'vtrans.training',
+  compare: 'vtrans.compare',
 };
+
+/** A run's training curves as the live panel draws them (records appended as metrics.jsonl grows). */
+export interface TrainingState {
+  runDir: string;
+  /** "spam-classifier · Fast-VTrans 30% params". */
+  title: string;
+  status: RunStatus;
+  /** The run's target: what the expected size ramps down to. */
+  target: { kind: BudgetKind; keep: number } | null;
+  metricName: MetricName | null;
+  /** The latest progress notification of a running run (phase, step of total, ETA). */
+  progress: ProgressParams | null;
+}
+
+/** One run of a comparison. */
+export interface CompareRun {
+  runDir: string;
+  title: string;
+  note: string;
+  /** The training data file's name, when known. */
+  data?: string;
+  report: RunReport;
+}
 
 /** The size and metric the last run's masks give at a budget (re-thresholded, no retraining). */
 export interface PredictedPoint {
@@ -59,6 +92,8 @@ export interface WebviewState {
   openLayers?: number[];
   /** Heatmaps: the focused cell, as [layer, head]. */
   focus?: [number, number];
+  /** Compare: the runs compared. */
+  runDirs?: string[];
 }
 
 /** A command the empty state can offer (run through the extension). */
@@ -71,7 +106,7 @@ export interface StateAction {
 // ---------------------------------------------------------------- extension → webview
 
 export type ToWebview =
-  | { type: 'show'; panel: PanelKind; runDir: string; report: RunReport; budget: BudgetState | null }
+  | { type: 'show'; panel: ReportPanelKind; runDir: string; report: RunReport; budget: BudgetState | null }
   | { type: 'budget'; budget: BudgetState }
   | { type: 'loading'; runDir: string }
   /** No run to show, e.g. "No run yet: run VTrans: Compress Model". */
@@ -79,7 +114,11 @@ export type ToWebview =
   /** The report could not be read or is not one the views understand. */
   | { type: 'error'; message: string; detail?: string; runDir?: string; actions?: StateAction[] }
   /** Result of a `saveFile`/`exportReport`/`exportAtBudget` request, shown as a transient note. */
-  | { type: 'notice'; level: 'info' | 'error'; message: string };
+  | { type: 'notice'; level: 'info' | 'error'; message: string }
+  /** Training panel: metrics.jsonl records from index `from` on (0 replaces what the page has), and the run's state. */
+  | { type: 'metrics'; state: TrainingState; from: number; records: MetricsRecord[] }
+  /** Compare panel: the runs, in the order chosen. */
+  | { type: 'compare'; runs: CompareRun[] };
 
 // ---------------------------------------------------------------- webview → extension
 
@@ -101,14 +140,23 @@ export type FromWebview =
   /** Run one of the actions an `empty`/`error` message offered. */
   | { type: 'runCommand'; command: string }
   /** State changed (axis, metric...), so the serializer has the latest. */
-  | { type: 'state'; state: WebviewState };
+  | { type: 'state'; state: WebviewState }
+  /** Training panel: the records from index `since` on (the host reads metrics.jsonl and answers `metrics`). */
+  | { type: 'requestMetrics'; since: number }
+  /** Open a run's panel of this kind (the compare table's links). */
+  | { type: 'openPanel'; panel: ReportPanelKind | 'training'; runDir: string };
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 const isStr = (x: unknown): x is string => typeof x === 'string';
 const FORMATS: readonly string[] = ['png', 'svg', 'csv', 'md', 'html'];
 
 function isState(x: unknown): x is WebviewState {
-  return isObj(x) && PANEL_KINDS.includes(x.panel as PanelKind) && (x.runDir === undefined || isStr(x.runDir));
+  return (
+    isObj(x) &&
+    PANEL_KINDS.includes(x.panel as PanelKind) &&
+    (x.runDir === undefined || isStr(x.runDir)) &&
+    (x.runDirs === undefined || (Array.isArray(x.runDirs) && x.runDirs.every(isStr)))
+  );
 }
 
 /** Checks a message from the webview before the extension acts on it (webview content is not trusted). */
@@ -141,6 +189,10 @@ export function isFromWebview(x: unknown): x is FromWebview {
       return isStr(x.command) && x.command.startsWith('vtrans.');
     case 'state':
       return isState(x.state);
+    case 'requestMetrics':
+      return typeof x.since === 'number' && Number.isInteger(x.since) && x.since >= 0;
+    case 'openPanel':
+      return (REPORT_PANEL_KINDS.includes(x.panel as ReportPanelKind) || x.panel === 'training') && isStr(x.runDir);
     default:
       return false;
   }
@@ -151,7 +203,7 @@ export function isToWebview(x: unknown): x is ToWebview {
   if (!isObj(x) || !isStr(x.type)) return false;
   switch (x.type) {
     case 'show':
-      return PANEL_KINDS.includes(x.panel as PanelKind) && isStr(x.runDir) && isObj(x.report);
+      return REPORT_PANEL_KINDS.includes(x.panel as ReportPanelKind) && isStr(x.runDir) && isObj(x.report);
     case 'budget':
       return isObj(x.budget) && typeof x.budget.keep === 'number' && (BUDGET_KINDS as readonly string[]).includes(x.budget.kind as string);
     case 'loading':
@@ -162,6 +214,10 @@ export function isToWebview(x: unknown): x is ToWebview {
       return isStr(x.message);
     case 'notice':
       return isStr(x.message) && (x.level === 'info' || x.level === 'error');
+    case 'metrics':
+      return isObj(x.state) && isStr(x.state.runDir) && typeof x.from === 'number' && Array.isArray(x.records);
+    case 'compare':
+      return Array.isArray(x.runs) && x.runs.every((r) => isObj(r) && isStr(r.runDir) && isObj(r.report));
     default:
       return false;
   }

@@ -9,12 +9,18 @@ import type { PredictedPoint } from '../core/webviewProtocol';
 import type { OutputShape } from '../core/contracts';
 import type { BudgetKind, Method } from '../core/report';
 import type { RunEntry } from '../core/runs';
+import type { Fields } from '../core/data';
+import type { Task } from '../core/modelShape';
 
 /** Arguments of `vtrans.compress` that skip the pickers (all paths absolute or workspace-relative). */
 export interface CompressArgs {
   modelDir: string;
   data: string;
   evalData?: string;
+  testData?: string;
+  task?: Task;
+  /** Column / field names of the data (default text, label, text_pair). */
+  fields?: Fields;
   keep?: number;
   budget?: BudgetKind;
   method?: Method;
@@ -58,4 +64,8 @@ export interface VTransApi {
   readonly onDidFinishCompression: vscode.Event<CompressOutcome | { error: string; cancelled: boolean }>;
   /** Runs of the workspace, newest first. */
   runs(): RunEntry[];
+  /** Folders with a supported config.json (the `vtrans.modelFolders` context key of the Explorer menu). */
+  modelFolders(): string[];
+  /** The open VTrans panels. */
+  panels(): { kind: string; runDir?: string; runDirs?: string[]; title: string }[];
 }

@@ -37,6 +37,16 @@ export class BackendManager implements vscode.Disposable {
     };
   }
 
+  /** The interpreter the backend runs with (its torch, CUDA and GPU names), once it was started. */
+  pythonInfo(): PythonInfo | undefined {
+    return this.python;
+  }
+
+  /** The backend when it is running; never starts one. */
+  running(): Backend | undefined {
+    return this.backend?.running ? this.backend : undefined;
+  }
+
   /** The running backend, started if needed. Undefined (with the reason shown) when it cannot start. */
   async get(): Promise<Backend | undefined> {
     if (!(await requireTrust('start the Python backend'))) return undefined;

@@ -1,6 +1,6 @@
 /**
  * Inline budget tuning: when `vtrans.budget.*` changes, the newest finished run's masks are re-thresholded at
- * the new budget by the backend (`predict`: exact sizes from the log α ranking, the metric interpolated on the
+ * the new budget by the backend (started for it: the user asked) (`predict`: exact sizes from the log α ranking, the metric interpolated on the
  * run's sweep; no training, no evaluation), and the status bar and the open tradeoff view follow. In an
  * untrusted workspace (no backend) the same backend function's answers come from report.json's prediction
  * table instead (the run's budget kind, at the nearest hundredth).
@@ -46,25 +46,30 @@ export class BudgetTuning implements vscode.Disposable {
     return this.pending;
   }
 
-  /** Re-predicts for the current settings; rapid changes coalesce to the newest. */
-  update(): Promise<void> {
+  /**
+   * Re-predicts for the current settings; rapid changes coalesce to the newest. `asked`: the user changed the
+   * budget (the backend may start for an exact answer); otherwise (activation, a finished run) the backend is
+   * used only when it already runs, and report.json's prediction table answers meanwhile.
+   */
+  update(asked = false): Promise<void> {
     const seq = ++this.seq;
     this.pending = this.pending
-      .then(() => (seq === this.seq ? this.run() : undefined))
+      .then(() => (seq === this.seq ? this.run(asked) : undefined))
       .catch((e: Error) => this.log.warn(`budget prediction: ${e.message}`));
     return this.pending;
   }
 
-  private async run(): Promise<void> {
+  private async run(asked: boolean): Promise<void> {
     const budget = readBudget();
     const run = latestRun();
     if (!run) {
+      // Nothing to predict from: no status item (a workspace without runs stays quiet).
       this.panels.setBudget(budget);
-      if (!this.busy()) this.status.budget(budget, undefined, undefined);
+      if (!this.busy()) this.status.hide();
       return;
     }
     const t0 = Date.now();
-    const prediction = await this.predict(run.dir, run.report, budget);
+    const prediction = await this.predict(run.dir, run.report, budget, asked);
     this.log.info(
       `budget ${budget.keep} ${budget.kind}: ${prediction ? `${prediction.params} params, metric ${prediction.metric}` : 'no prediction'} (${Date.now() - t0} ms)`,
     );
@@ -74,10 +79,13 @@ export class BudgetTuning implements vscode.Disposable {
     if (prediction) this.emitter.fire(prediction);
   }
 
-  /** The backend's prediction at a budget; without a backend (restricted mode), its table in report.json. */
-  async predict(runDir: string, report: RunReport, budget: Budget): Promise<BudgetPrediction | undefined> {
+  /**
+   * The backend's prediction at a budget; without a backend (restricted mode, or none started yet and `start`
+   * false), its table in report.json.
+   */
+  async predict(runDir: string, report: RunReport, budget: Budget, start = true): Promise<BudgetPrediction | undefined> {
     if (vscode.workspace.isTrusted) {
-      const backend = await this.backends.get();
+      const backend = start ? await this.backends.get() : this.backends.running();
       if (backend) {
         const p = await backend.request(Requests.predict, { runDir, keep: budget.keep, budget: budget.kind });
         const { kind, keep, params, encoderParams, flopsPerToken, metric, achieved, seconds } = p;

@@ -1,29 +1,28 @@
 /**
- * "VTrans: Compress Model": pick the model project and the data, confirm budget and method (from the
- * settings, changeable on the spot), then run with a cancellable progress notification and the status bar.
+ * "VTrans: Compress Model": pick the model project, choose the data like a user would (files by content, a
+ * preview, the columns, eval and test files; remembered per project), confirm what will happen (model, data,
+ * method, budget, device, output, and the time and memory a measured warm-up predicts), then run with progress
+ * in the Runs view and the status bar, the live training panel one click away, and the run's log.txt.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { CancellationTokenSource } from 'vscode-jsonrpc/node';
+import { CancellationTokenSource, type CancellationToken } from 'vscode-jsonrpc/node';
 import { BackendCrashedError, CancelledError } from '../core/backend';
-import { compress, resumeRun, type CompressOutcome } from '../core/compress';
+import { compress, estimateCompression, resumeRun, type CompressOptions, type CompressOutcome } from '../core/compress';
 import { errorMessage, isUserError } from '../core/errors';
-import { formatCount, inspectModel } from '../core/inspect';
-import { FAMILIES } from '../core/modelShape';
+import { fmtCount } from '../core/findings';
 import { PHASE_LABEL, progressDetail } from '../core/progressText';
-import type { ProgressParams } from '../core/protocol';
-import { BUDGET_KINDS, METHODS, OUTPUT_SHAPES } from '../core/contracts';
-import { newRunId, readRunInfo, runsDir } from '../core/runs';
+import type { CompressParams, ProgressParams } from '../core/protocol';
+import { modelName, newRunId, readRunInfo, runsDir } from '../core/runs';
 import type { CompressArgs } from './api';
 import type { BackendManager } from './backendManager';
 import { readSettings } from './config';
-import { BUDGET_KIND_LABEL, METHOD_LABEL, SHAPE_DETAIL, SHAPE_LABEL } from '../core/labels';
+import { confirmPlan, type Devices, type RunPlan } from './confirm';
+import { chooseData, HOLDOUT, type DataChoices } from './dataChoice';
+import { describeProject, findModelProjects, modelProject, type ModelProject } from './modelProjects';
 import type { StatusBar } from './statusBar';
 import { requireTrust } from './trust';
-
-const EXCLUDE = '{**/node_modules/**,**/.vtrans/**,**/.git/**,**/.venv/**,**/dist/**}';
-const DATA_GLOB = '**/*.{jsonl,ndjson,csv,tsv,txt}';
 
 interface Active {
   runDir: string;
@@ -34,9 +33,26 @@ interface Active {
 
 export type Finished = CompressOutcome | { error: string; cancelled: boolean };
 
+/** What the flow tells the rest of the extension while a run goes on. */
+export interface FlowListener {
+  /** A run started (runDir) or ended (runDir, done). */
+  onRun(runDir: string | undefined, ended: boolean): void;
+  onProgress(runDir: string, p: ProgressParams): void;
+}
+
 function workspaceFolderFor(p: string): string {
   const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(p)) ?? vscode.workspace.workspaceFolders?.[0];
   return folder ? folder.uri.fsPath : path.dirname(p);
+}
+
+/** The model's name as a piece of a run id: "20250101-120000-spam-classifier-fast-1a2b". */
+function safeName(modelDir: string): string {
+  return (
+    modelName(modelDir)
+      .replace(/[^A-Za-z0-9._-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40) || 'model'
+  );
 }
 
 function resolvePath(p: string): string {
@@ -45,122 +61,58 @@ function resolvePath(p: string): string {
   return path.join(root, p);
 }
 
-/** Workspace folders holding a config.json of a supported family, with their size (from headers only). */
-async function findModelProjects(): Promise<Array<vscode.QuickPickItem & { dir: string }>> {
-  const configs = await vscode.workspace.findFiles('**/config.json', EXCLUDE, 200);
-  const items: Array<vscode.QuickPickItem & { dir: string }> = [];
-  for (const uri of configs) {
-    const dir = path.dirname(uri.fsPath);
-    try {
-      const cfg = JSON.parse(fs.readFileSync(uri.fsPath, 'utf8')) as { model_type?: string };
-      if (!(FAMILIES as readonly string[]).includes(cfg.model_type ?? '')) continue;
-      const r = inspectModel(dir);
-      items.push({
-        dir,
-        label: path.basename(dir),
-        description: `${r.family} · ${formatCount(r.params.total)} params · ${r.task}`,
-        detail: vscode.workspace.asRelativePath(dir),
-      });
-    } catch {
-      // Not loadable (no weights yet, other format): not offered.
-    }
-  }
-  return items.sort((a, b) => a.detail!.localeCompare(b.detail!));
-}
-
-async function pickModel(): Promise<string | undefined> {
-  const items = await findModelProjects();
+async function pickModel(steps: number): Promise<ModelProject | undefined> {
+  const items = (await findModelProjects()).map((p) => ({
+    project: p,
+    label: path.basename(p.dir),
+    description: describeProject(p),
+    detail: vscode.workspace.asRelativePath(p.dir),
+  }));
   if (!items.length) {
-    void vscode.window.showErrorMessage(
-      'No model project found in the workspace: VTrans needs a folder with config.json (model_type bert, roberta, gpt2 or llama), the weights (model.safetensors) and tokenizer.json.',
-    );
+    const sample = 'Open the Sample Project';
+    void vscode.window
+      .showErrorMessage(
+        'No model project found in the workspace: VTrans needs a folder with config.json (model_type bert, roberta, gpt2 or llama), the weights (model.safetensors, sharded, or pytorch_model.bin) and tokenizer.json.',
+        sample,
+      )
+      .then((c) => c === sample && vscode.commands.executeCommand('vtrans.openSample'));
     return undefined;
   }
-  if (items.length === 1) return items[0].dir;
+  if (items.length === 1) return items[0].project;
   return (
     await vscode.window.showQuickPick(items, {
-      title: 'VTrans: model to compress (1/3)',
-      placeHolder: 'A folder with config.json and weights',
+      title: `VTrans: model to compress (1/${steps})`,
+      placeHolder: 'A folder with config.json, the weights and tokenizer.json',
       matchOnDetail: true,
+      ignoreFocusOut: true,
     })
-  )?.dir;
+  )?.project;
 }
 
-async function pickData(title: string, preferred: RegExp, extra: vscode.QuickPickItem[] = []): Promise<string | null | undefined> {
-  const files = await vscode.workspace.findFiles(DATA_GLOB, EXCLUDE, 500);
-  const items: Array<vscode.QuickPickItem & { file?: string }> = files
-    .map((u) => ({ file: u.fsPath, label: path.basename(u.fsPath), description: vscode.workspace.asRelativePath(path.dirname(u.fsPath)) }))
-    .sort(
-      (a, b) =>
-        Number(preferred.test(b.label)) - Number(preferred.test(a.label)) ||
-        a.description.localeCompare(b.description) ||
-        a.label.localeCompare(b.label),
-    );
-  const browse = { label: '$(folder-opened) Browse…', alwaysShow: true };
-  const choice = await vscode.window.showQuickPick([...extra, ...items, browse], {
-    title,
-    placeHolder: '.jsonl / .csv / .tsv with text and label, or .txt for language modelling',
-    matchOnDescription: true,
-  });
-  if (!choice) return undefined;
-  if (extra.includes(choice)) return null;
-  if (choice === browse) {
-    const picked = await vscode.window.showOpenDialog({
-      canSelectMany: false,
-      filters: { Data: ['jsonl', 'ndjson', 'csv', 'tsv', 'txt'] },
-    });
-    return picked?.[0]?.fsPath;
-  }
-  return (choice as unknown as { file: string }).file;
-}
-
-/** The confirmation step: the settings as they will be used, each changeable here. */
-async function confirm(modelDir: string): Promise<boolean> {
-  for (;;) {
-    const s = readSettings(vscode.Uri.file(modelDir));
-    const start = {
-      label: `$(rocket) Start: ${METHOD_LABEL[s.method]} to ${+(100 * s.budget.keep).toFixed(1)}% of the ${BUDGET_KIND_LABEL[s.budget.kind]}, ${s.shape} shape`,
-      detail: `device ${s.device}${s.method !== 'vtrans' ? `, ${+(100 * s.dataFraction).toFixed(1)}% of the data` : ''}, distillation ${s.distill.enabled ? 'on' : 'off'}`,
-    };
-    const budget = { label: '$(settings) Change budget…', description: `${+(100 * s.budget.keep).toFixed(1)}% ${s.budget.kind}` };
-    const method = { label: '$(settings) Change method…', description: METHOD_LABEL[s.method] };
-    const shape = { label: '$(settings) Change output shape…', description: `${SHAPE_LABEL[s.shape]}: ${SHAPE_DETAIL[s.shape]}` };
-    const all = { label: '$(gear) All VTrans settings…' };
-    const choice = await vscode.window.showQuickPick([start, budget, method, shape, all], { title: 'VTrans: confirm (3/3)' });
-    if (!choice) return false;
-    if (choice === start) return true;
-    const target = vscode.ConfigurationTarget.Workspace;
-    const cfg = vscode.workspace.getConfiguration('vtrans');
-    if (choice === budget) {
-      const value = await vscode.window.showInputBox({
-        title: 'Fraction to keep',
-        value: String(s.budget.keep),
-        prompt: `Fraction of the ${BUDGET_KIND_LABEL[s.budget.kind]} to keep, in (0, 1]`,
-        validateInput: (v) => (Number(v) > 0 && Number(v) <= 1 ? undefined : 'A number in (0, 1], e.g. 0.3'),
-      });
-      if (value) await cfg.update('budget.keep', Number(value), target);
-      const kind = await vscode.window.showQuickPick([...BUDGET_KINDS], {
-        title: 'Budget counted in',
-        placeHolder: s.budget.kind,
-      });
-      if (kind) await cfg.update('budget.kind', kind, target);
-    } else if (choice === method) {
-      const m = await vscode.window.showQuickPick(
-        METHODS.map((id) => ({ id, label: METHOD_LABEL[id] })),
-        { title: 'Compression method' },
-      );
-      if (m) await cfg.update('method', m.id, target);
-    } else if (choice === shape) {
-      const picked = await vscode.window.showQuickPick(
-        OUTPUT_SHAPES.map((id) => ({ id, label: SHAPE_LABEL[id], detail: SHAPE_DETAIL[id] })),
-        { title: 'Output shape of the compressed model' },
-      );
-      if (picked) await cfg.update('shape', picked.id, target);
-    } else {
-      await vscode.commands.executeCommand('workbench.action.openSettings', 'vtrans');
-      return false;
-    }
-  }
+/** The compress options of a plan: the settings, with the plan's method, budget and device for this run. */
+export function optionsOf(plan: RunPlan, runDir: string | undefined, extra: Partial<CompressParams> = {}): CompressOptions {
+  const s = plan.settings;
+  return {
+    workspace: workspaceFolderFor(plan.project.dir),
+    modelDir: plan.project.dir,
+    data: plan.data.train,
+    evalData: plan.data.eval,
+    testData: plan.data.test,
+    holdout: HOLDOUT,
+    task: plan.data.task,
+    fields: Object.keys(plan.data.fields).length ? plan.data.fields : undefined,
+    keep: plan.budget.keep,
+    budget: plan.budget.kind,
+    method: plan.method,
+    shape: plan.shape,
+    device: plan.device as CompressParams['device'],
+    dataFraction: s.dataFraction,
+    roundTo: s.roundTo,
+    maxLen: s.maxLength,
+    distill: s.distill,
+    runDir,
+    extra: { precision: s.precision, ...s.advanced, ...(s.gpus > 1 ? { gpus: s.gpus } : {}), ...extra },
+  };
 }
 
 export class CompressFlow {
@@ -172,77 +124,124 @@ export class CompressFlow {
     private readonly backends: BackendManager,
     private readonly status: StatusBar,
     private readonly log: vscode.LogOutputChannel,
-    private readonly afterRun: (runDir: string | undefined) => void,
+    private readonly memory: DataChoices,
+    private readonly listener: FlowListener,
   ) {}
 
   get running(): { runDir?: string; progress?: ProgressParams } | undefined {
     return this.active && { runDir: this.active.runDir, progress: this.active.progress };
   }
 
-  /** Interactive unless `args` names the model and data (tests, other extensions, the Explorer menu's folder). */
+  private devices(): Devices | undefined {
+    const py = this.backends.pythonInfo();
+    const info = this.backends.running()?.info;
+    if (!py && !info) return undefined;
+    const names = py?.gpuNames.length ? py.gpuNames : info?.gpuName ? [info.gpuName] : [];
+    return { cuda: py?.cuda ?? info?.cuda ?? false, gpuNames: names, threads: info?.threads };
+  }
+
+  private async estimate(plan: RunPlan, token: CancellationToken, note: (text: string) => void) {
+    const backend = await this.backends.get();
+    if (!backend) throw new Error('the backend could not start (see the notification)');
+    note('tokenizing the data');
+    const r = await estimateCompression(backend, optionsOf(plan, undefined), {
+      token,
+      onTokenize: (file, p) => note(`tokenizing ${path.basename(file)}: ${p.examples.toLocaleString('en-US')} examples`),
+      onStage: (stage) => stage === 'tokenize' || note('timing training steps'),
+    });
+    this.log.info(
+      `estimate for ${plan.project.dir}: ${r.secondsPerStep.toFixed(3)} s/step on ${r.deviceName}, ${r.pruneSteps}+${r.finetuneSteps} steps, about ${r.estimatedSeconds.toFixed(0)} s, peak ${r.peakMemoryBytes} bytes (${r.memory})`,
+    );
+    return r;
+  }
+
+  /** Interactive unless `args` names the model and data (tests, other extensions); a Uri is the model folder. */
   async compress(arg?: vscode.Uri | CompressArgs): Promise<CompressOutcome | undefined> {
     if (this.active) {
       void vscode.window.showWarningMessage('A compression is already running; cancel it first (VTrans: Cancel Compression).');
       return undefined;
     }
-    const args = arg && !(arg instanceof vscode.Uri) ? arg : undefined;
-    let modelDir = args ? resolvePath(args.modelDir) : undefined;
-    if (arg instanceof vscode.Uri) modelDir = fs.statSync(arg.fsPath).isDirectory() ? arg.fsPath : path.dirname(arg.fsPath);
     if (!(await requireTrust('compress a model'))) return undefined;
-    modelDir ??= await pickModel();
-    if (!modelDir) return undefined;
-    const data = args ? resolvePath(args.data) : await pickData('VTrans: training data (2/3)', /train/i);
+    if (arg && !(arg instanceof vscode.Uri)) return this.compressWith(arg);
+    let project: ModelProject | undefined;
+    if (arg instanceof vscode.Uri) {
+      const dir = fs.statSync(arg.fsPath).isDirectory() ? arg.fsPath : path.dirname(arg.fsPath);
+      project = modelProject(dir);
+      if (!project) {
+        void vscode.window.showErrorMessage(
+          `${vscode.workspace.asRelativePath(dir)} is not a model project VTrans can load: it needs config.json with model_type bert, roberta, gpt2 or llama, the weights and tokenizer.json.`,
+        );
+        return undefined;
+      }
+    } else project = await pickModel(3);
+    if (!project) return undefined;
+    const data = await chooseData(project, this.memory, { of: 3 });
     if (!data) return undefined;
-    let evalData: string | undefined;
-    if (args) evalData = args.evalData ? resolvePath(args.evalData) : undefined;
-    else {
-      const holdout = { label: '$(split-horizontal) Hold out 10% of the training data', alwaysShow: true };
-      const picked = await pickData('VTrans: evaluation data (2/3)', /dev|valid|eval|test/i, [holdout]);
-      if (picked === undefined) return undefined;
-      evalData = picked ?? undefined;
-    }
-    if (args?.keep !== undefined || args?.budget || args?.method) {
-      // explicit arguments win over the settings
-    } else if (args?.confirm !== false && !(await confirm(modelDir))) {
-      return undefined;
-    }
+    const s = readSettings(vscode.Uri.file(project.dir));
+    const workspace = workspaceFolderFor(project.dir);
+    const plan = await confirmPlan(
+      { project, data, method: s.method, budget: s.budget, shape: s.shape, device: s.device, settings: s },
+      {
+        estimate: (p, token, note) => this.estimate(p, token, note),
+        devices: () => this.devices(),
+        chooseData: () => chooseData(project, this.memory, { of: 3 }),
+        output: vscode.workspace.asRelativePath(path.join(runsDir(workspace), '<run>')),
+      },
+      'VTrans: confirm (3/3)',
+    );
+    if (!plan) return undefined;
+    const backend = await this.backends.get();
+    if (!backend) return undefined;
+    const runDir = path.join(runsDir(workspace), newRunId(`${safeName(project.dir)}-${plan.method}`));
+    return this.runWithProgress(runDir, path.basename(project.dir), (cancel, onProgress) =>
+      compress(backend, optionsOf(plan, runDir), this.hooks(runDir, cancel, onProgress)),
+    );
+  }
+
+  private hooks(runDir: string, cancel: CancellationTokenSource, onProgress: (p: ProgressParams, message?: string) => void) {
+    return {
+      token: cancel.token,
+      onProgress,
+      onStage: (stage: string, detail: string) => this.log.info(`${stage}: ${detail}`),
+      onTokenize: (file: string, p: { examples: number }) =>
+        onProgress(
+          { id: 0, runDir, phase: 'load', step: p.examples, total: Math.max(p.examples, 1) },
+          `tokenizing ${path.basename(file)}: ${p.examples} examples`,
+        ),
+    };
+  }
+
+  /** A compression named by arguments: no pickers; the settings fill in what the arguments leave out. */
+  private async compressWith(args: CompressArgs): Promise<CompressOutcome | undefined> {
+    const modelDir = resolvePath(args.modelDir);
     const s = readSettings(vscode.Uri.file(modelDir));
     const backend = await this.backends.get();
     if (!backend) return undefined;
     const workspace = workspaceFolderFor(modelDir);
-    const method = args?.method ?? s.method;
-    const runDir = path.join(runsDir(workspace), newRunId(method));
-    return this.runWithProgress(runDir, `Compressing ${path.basename(modelDir)}`, (cancel, onProgress) =>
-      compress(
-        backend,
-        {
-          workspace,
-          modelDir,
-          data,
-          evalData,
-          keep: args?.keep ?? s.budget.keep,
-          budget: args?.budget ?? s.budget.kind,
-          method,
-          shape: args?.shape ?? s.shape,
-          device: s.device,
-          dataFraction: s.dataFraction,
-          roundTo: s.roundTo,
-          maxLen: s.maxLength,
-          distill: s.distill,
-          runDir,
-          extra: { precision: s.precision, ...s.advanced, ...(s.gpus > 1 ? { gpus: s.gpus } : {}), ...(args?.extra ?? {}) },
-        },
-        {
-          token: cancel.token,
-          onProgress,
-          onStage: (stage, detail) => this.log.info(`${stage}: ${detail}`),
-          onTokenize: (file, p) =>
-            onProgress(
-              { id: 0, runDir, phase: 'load', step: p.examples, total: Math.max(p.examples, 1) },
-              `tokenizing ${path.basename(file)}: ${p.examples} examples`,
-            ),
-        },
-      ),
+    const method = args.method ?? s.method;
+    const runDir = path.join(runsDir(workspace), newRunId(`${safeName(modelDir)}-${method}`));
+    const opts: CompressOptions = {
+      workspace,
+      modelDir,
+      data: resolvePath(args.data),
+      evalData: args.evalData ? resolvePath(args.evalData) : undefined,
+      testData: args.testData ? resolvePath(args.testData) : undefined,
+      task: args.task,
+      fields: args.fields,
+      keep: args.keep ?? s.budget.keep,
+      budget: args.budget ?? s.budget.kind,
+      method,
+      shape: args.shape ?? s.shape,
+      device: s.device,
+      dataFraction: s.dataFraction,
+      roundTo: s.roundTo,
+      maxLen: s.maxLength,
+      distill: s.distill,
+      runDir,
+      extra: { precision: s.precision, ...s.advanced, ...(s.gpus > 1 ? { gpus: s.gpus } : {}), ...(args.extra ?? {}) },
+    };
+    return this.runWithProgress(runDir, path.basename(modelDir), (cancel, onProgress) =>
+      compress(backend, opts, this.hooks(runDir, cancel, onProgress)),
     );
   }
 
@@ -253,14 +252,18 @@ export class CompressFlow {
     }
     const backend = await this.backends.get();
     if (!backend) return undefined;
-    return this.runWithProgress(runDir, `Resuming ${path.basename(runDir)}`, (cancel, onProgress) =>
+    return this.runWithProgress(runDir, path.basename(readRunInfo(runDir)?.modelDir ?? runDir), (cancel, onProgress) =>
       resumeRun(backend, runDir, { token: cancel.token, onProgress }),
     );
   }
 
+  /**
+   * Runs the work with its progress where a long run can be watched: a progress bar on the Runs view (its item
+   * shows the phase and ETA), the status bar, and the live training panel; a short note says so.
+   */
   private async runWithProgress(
     runDir: string,
-    title: string,
+    model: string,
     work: (cancel: CancellationTokenSource, onProgress: (p: ProgressParams, message?: string) => void) => Promise<CompressOutcome>,
   ): Promise<CompressOutcome | undefined> {
     const cancel = new CancellationTokenSource();
@@ -268,19 +271,26 @@ export class CompressFlow {
     let resolveDone!: () => void;
     this.active = { runDir, cancel, done: new Promise<void>((r) => (resolveDone = r)) };
     await vscode.commands.executeCommand('setContext', 'vtrans.compressing', true);
-    this.afterRun(undefined);
+    this.listener.onRun(runDir, false);
+    void vscode.commands.executeCommand('vtrans.runs.focus').then(undefined, () => undefined);
+    void vscode.window
+      .showInformationMessage(`VTrans is compressing ${model}: progress in the Runs view and the status bar.`, 'Show Training', 'Cancel')
+      .then((c) => {
+        if (c === 'Show Training') void vscode.commands.executeCommand('vtrans.showTraining', runDir);
+        if (c === 'Cancel') void this.cancel();
+      });
     try {
       const outcome = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title, cancellable: true },
-        async (progress, token) => {
-          token.onCancellationRequested(() => void this.cancel());
+        { location: { viewId: 'vtrans.runs' }, title: `Compressing ${model}`, cancellable: false },
+        async (progress) => {
           let last = 0;
           return work(cancel, (p, message) => {
             if (this.active) this.active.progress = p;
             this.status.progress(p);
+            this.listener.onProgress(runDir, p);
             const frac = p.total > 0 ? p.step / p.total : 0;
             const phaseShare =
-              { load: 0, prune: 70, select: 70, finetune: 85, export: 92, sweep: 94, probe: 98, evaluate: 98 }[p.phase] ?? 0;
+              { load: 0, prune: 2, select: 70, finetune: 70, export: 92, sweep: 94, probe: 98, evaluate: 98 }[p.phase] ?? 0;
             const nextShare =
               { load: 2, prune: 70, select: 70, finetune: 92, export: 94, sweep: 98, probe: 99, evaluate: 99 }[p.phase] ?? 0;
             const overall = phaseShare + (nextShare - phaseShare) * frac;
@@ -318,7 +328,11 @@ export class CompressFlow {
             ...(crashed ? ['Resume'] : []),
           )
           .then((choice) => {
-            if (choice === 'Show Log') this.log.show();
+            if (choice === 'Show Log') {
+              const file = path.join(runDir, 'log.txt');
+              if (fs.existsSync(file)) void vscode.commands.executeCommand('vscode.open', vscode.Uri.file(file));
+              else this.log.show();
+            }
             if (choice === 'Resume') void this.resume(runDir);
           });
       }
@@ -330,7 +344,7 @@ export class CompressFlow {
       this.active = undefined;
       resolveDone();
       await vscode.commands.executeCommand('setContext', 'vtrans.compressing', false);
-      this.afterRun(runDir);
+      this.listener.onRun(runDir, true);
     }
   }
 
@@ -347,11 +361,13 @@ export class CompressFlow {
     const s1 = o.student.onnx?.latencyMs['1'];
     const speed = l1 && s1 ? `, ${(l1 / s1).toFixed(1)}x faster in onnxruntime` : '';
     const choice = await vscode.window.showInformationMessage(
-      `VTrans: compressed to ${formatCount(o.student.params)} parameters (${(100 * o.achieved).toFixed(1)}% of the ${o.budget})${metric}${speed}.`,
+      `VTrans: compressed to ${fmtCount(o.student.params)} parameters (${(100 * o.achieved).toFixed(1)}% of the ${o.budget})${metric}${speed}.`,
       'Show Tradeoff',
       'Open Report',
+      'Show Training',
       'Reveal Model',
     );
+    if (choice === 'Show Training') await vscode.commands.executeCommand('vtrans.showTraining', o.runDir);
     if (choice === 'Show Tradeoff') await vscode.commands.executeCommand('vtrans.showTradeoff', o.runDir);
     if (choice === 'Open Report') await vscode.commands.executeCommand('vtrans.showReport', o.runDir);
     if (choice === 'Reveal Model') await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(o.modelDir));

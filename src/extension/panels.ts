@@ -26,17 +26,22 @@ import * as vscode from 'vscode';
 import type { OutputShape } from '../core/contracts';
 import type { BudgetKind, RunReport } from '../core/report';
 import { renderReportHtml, renderReportMarkdown } from '../core/reportHtml';
+import type { MetricsRecord } from '../core/contracts';
 import {
   exportFileName,
   isFromWebview,
   PANEL_KINDS,
   PANEL_VIEW_TYPES,
+  REPORT_PANEL_KINDS,
   type BudgetState,
+  type CompareRun,
   type FromWebview,
   type PanelKind,
   type PredictedPoint,
+  type ReportPanelKind,
   type SaveFormat,
   type ToWebview,
+  type TrainingState,
   type WebviewState,
 } from '../core/webviewProtocol';
 import { makeNonce, renderWebviewHtml } from './panels/html';
@@ -56,6 +61,12 @@ export interface ReportPanelCallbacks {
   exportAtBudget(runDir: string, budget: { kind: BudgetKind; keep: number; shape?: OutputShape }): void | Thenable<unknown>;
   /** Let the user pick another run (the panels then get `show()` for it). */
   openRun(): void | Thenable<unknown>;
+  /** The training panel: the run's metrics.jsonl records and its state (title, status, target, progress). */
+  loadMetrics?(runDir: string): Promise<{ state: TrainingState; records: MetricsRecord[] }>;
+  /** The compare panel: the runs' reports, titles and notes (throws naming a run that has no report). */
+  loadCompare?(runDirs: string[]): Promise<CompareRun[]>;
+  /** A short name of the run for panel titles ("spam-classifier · Fast-VTrans 30% params"). */
+  runTitle?(runDir: string): string;
 }
 
 export interface ReportPanelOptions {
@@ -63,7 +74,13 @@ export interface ReportPanelOptions {
   commands?: { compress?: string; openRun?: string };
 }
 
-const TITLE: Record<PanelKind, string> = { tradeoff: 'VTrans Tradeoff', heatmaps: 'VTrans Heatmaps', report: 'VTrans Report' };
+const TITLE: Record<PanelKind, string> = {
+  tradeoff: 'VTrans Tradeoff',
+  heatmaps: 'VTrans Heatmaps',
+  report: 'VTrans Report',
+  training: 'VTrans Training',
+  compare: 'VTrans Compare',
+};
 const FILTERS: Record<SaveFormat, Record<string, string[]>> = {
   png: { 'PNG image': ['png'] },
   svg: { 'SVG image': ['svg'] },
@@ -78,14 +95,24 @@ interface Entry {
   kind: PanelKind;
   panel: vscode.WebviewPanel;
   runDir: string | undefined;
+  /** Compare: the runs it shows. */
+  runDirs?: string[];
   ready: boolean;
   /** Bumped by every load, so a slow load cannot overwrite a newer one. */
   seq: number;
+  /** Training: records the page has (metrics.jsonl lines sent so far). */
+  sent: number;
   disposables: vscode.Disposable[];
 }
 
+const same = (a: string | undefined, b: string | undefined) => a !== undefined && b !== undefined && path.resolve(a) === path.resolve(b);
+
+/**
+ * The webview panels: one per run and kind (the tradeoff of two runs side by side is two panels), one per set of
+ * compared runs. `show(kind, runDir)` reveals that run's panel when it is open.
+ */
 export class ReportPanels implements vscode.Disposable {
-  private readonly entries = new Map<PanelKind, Entry>();
+  private readonly entries = new Set<Entry>();
   private budget: BudgetState | null = null;
   private budgetSeq = 0;
   private readonly commands: { compress: string; openRun: string };
@@ -104,12 +131,10 @@ export class ReportPanels implements vscode.Disposable {
       context.subscriptions.push(
         vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPES[kind], {
           deserializeWebviewPanel: async (panel: vscode.WebviewPanel, state: unknown) => {
-            const runDir =
-              state && typeof state === 'object' && typeof (state as WebviewState).runDir === 'string'
-                ? (state as WebviewState).runDir
-                : undefined;
-            this.entries.get(kind)?.panel.dispose();
-            this.attach(kind, panel, runDir);
+            const st = state && typeof state === 'object' ? (state as WebviewState) : undefined;
+            const runDir = typeof st?.runDir === 'string' ? st.runDir : undefined;
+            const runDirs = Array.isArray(st?.runDirs) ? st.runDirs.filter((d): d is string => typeof d === 'string') : undefined;
+            this.attach(kind, panel, runDir, runDirs);
           },
         }),
       );
@@ -117,10 +142,21 @@ export class ReportPanels implements vscode.Disposable {
     context.subscriptions.push(this);
   }
 
-  /** Opens (or reveals) the panel of this kind on a run; without a run, on `latestRunDir()` or the empty state. */
-  async show(kind: PanelKind, runDir?: string, column: vscode.ViewColumn = vscode.ViewColumn.Active): Promise<void> {
-    const dir = runDir ?? this.entries.get(kind)?.runDir ?? (await this.callbacks.latestRunDir?.());
-    let entry = this.entries.get(kind);
+  private find(kind: PanelKind, runDir: string | undefined): Entry | undefined {
+    const ofKind = [...this.entries].filter((e) => e.kind === kind);
+    if (runDir === undefined) return ofKind.find((e) => e.panel.active) ?? ofKind[ofKind.length - 1];
+    return ofKind.find((e) => same(e.runDir, runDir)) ?? ofKind.find((e) => e.runDir === undefined);
+  }
+
+  /**
+   * Opens (or reveals) the panel of this kind for a run; without a run, the open panel of this kind, else one on
+   * `latestRunDir()` or the empty state.
+   */
+  async show(kind: ReportPanelKind | 'training', runDir?: string, column: vscode.ViewColumn = vscode.ViewColumn.Active): Promise<void> {
+    let entry = this.find(kind, runDir);
+    const dir = runDir ?? entry?.runDir ?? (await this.callbacks.latestRunDir?.());
+    if (entry && runDir === undefined && dir !== undefined && entry.runDir === undefined) entry.runDir = dir;
+    if (!entry && runDir === undefined && dir !== undefined) entry = this.find(kind, dir);
     if (entry) {
       entry.panel.reveal(column);
     } else {
@@ -131,34 +167,61 @@ export class ReportPanels implements vscode.Disposable {
     if (entry.ready) await this.load(entry);
   }
 
+  /** Opens a comparison of these runs (revealed when the same runs are compared already). */
+  async compare(runDirs: string[], column: vscode.ViewColumn = vscode.ViewColumn.Active): Promise<void> {
+    const key = (dirs: string[] | undefined) => (dirs ?? []).map((d) => path.resolve(d)).join('\n');
+    let entry = [...this.entries].find((e) => e.kind === 'compare' && key(e.runDirs) === key(runDirs));
+    if (entry) entry.panel.reveal(column);
+    else
+      entry = this.attach(
+        'compare',
+        vscode.window.createWebviewPanel(PANEL_VIEW_TYPES.compare, TITLE.compare, column, this.webviewOptions()),
+        undefined,
+        runDirs,
+      );
+    if (entry.ready) await this.load(entry);
+  }
+
   /** The budget settings changed: every open panel moves its marker; the prediction follows when computed. */
   setBudget(budget: { kind: BudgetKind; keep: number; predicted?: PredictedPoint }): void {
     this.budget = { ...budget };
     const seq = ++this.budgetSeq;
-    for (const e of this.entries.values()) {
-      if (!e.ready || !e.runDir) continue;
+    for (const e of this.entries) {
+      if (!e.ready || !e.runDir || !(REPORT_PANEL_KINDS as readonly string[]).includes(e.kind)) continue;
       this.post(e, { type: 'budget', budget: this.budget });
       if (!budget.predicted) void this.predict(e, seq);
     }
   }
 
-  /** Reloads report.json in the panels that show `runDir` (all panels when omitted). */
+  /** Reloads report.json in the panels that show `runDir` (all panels when omitted); training panels reload their metrics. */
   async refresh(runDir?: string): Promise<void> {
-    const same = (a: string | undefined) => runDir === undefined || (a !== undefined && path.resolve(a) === path.resolve(runDir));
-    await Promise.all([...this.entries.values()].filter((e) => e.ready && same(e.runDir)).map((e) => this.load(e)));
+    const shows = (e: Entry) => runDir === undefined || same(e.runDir, runDir) || (e.runDirs ?? []).some((d) => same(d, runDir));
+    await Promise.all([...this.entries].filter((e) => e.ready && shows(e)).map((e) => this.load(e)));
+  }
+
+  /** metrics.jsonl of a run grew (or its progress moved): its training panels get the new records. */
+  async metricsChanged(runDir: string): Promise<void> {
+    await Promise.all(
+      [...this.entries].filter((e) => e.ready && e.kind === 'training' && same(e.runDir, runDir)).map((e) => this.sendMetrics(e, e.sent)),
+    );
   }
 
   /** Run directories shown by open panels (e.g. to decide whether a prediction is worth computing). */
   openRunDirs(): string[] {
-    return [...new Set([...this.entries.values()].map((e) => e.runDir).filter((d): d is string => !!d))];
+    return [...new Set([...this.entries].map((e) => e.runDir).filter((d): d is string => !!d))];
   }
 
-  isOpen(kind: PanelKind): boolean {
-    return this.entries.has(kind);
+  /** The open panels (kind, run, title). */
+  openPanels(): { kind: PanelKind; runDir?: string; runDirs?: string[]; title: string }[] {
+    return [...this.entries].map((e) => ({ kind: e.kind, runDir: e.runDir, runDirs: e.runDirs, title: e.panel.title }));
+  }
+
+  isOpen(kind: PanelKind, runDir?: string): boolean {
+    return [...this.entries].some((e) => e.kind === kind && (runDir === undefined || same(e.runDir, runDir)));
   }
 
   dispose(): void {
-    for (const e of [...this.entries.values()]) e.panel.dispose();
+    for (const e of [...this.entries]) e.panel.dispose();
     this.entries.clear();
   }
 
@@ -177,9 +240,9 @@ export class ReportPanels implements vscode.Disposable {
     };
   }
 
-  private attach(kind: PanelKind, panel: vscode.WebviewPanel, runDir: string | undefined): Entry {
-    const entry: Entry = { kind, panel, runDir, ready: false, seq: 0, disposables: [] };
-    this.entries.set(kind, entry);
+  private attach(kind: PanelKind, panel: vscode.WebviewPanel, runDir: string | undefined, runDirs?: string[]): Entry {
+    const entry: Entry = { kind, panel, runDir, runDirs, ready: false, seq: 0, sent: 0, disposables: [] };
+    this.entries.add(entry);
     const webview = panel.webview;
     webview.options = this.webviewOptions();
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.png');
@@ -199,7 +262,7 @@ export class ReportPanels implements vscode.Disposable {
         );
       }),
       panel.onDidDispose(() => {
-        if (this.entries.get(kind) === entry) this.entries.delete(kind);
+        this.entries.delete(entry);
         for (const d of entry.disposables) d.dispose();
       }),
     );
@@ -214,7 +277,17 @@ export class ReportPanels implements vscode.Disposable {
     return this.budget ?? { ...this.callbacks.currentBudget() };
   }
 
+  private title(entry: Entry, fallback: string): string {
+    const name = entry.runDir ? (this.callbacks.runTitle?.(entry.runDir) ?? fallback) : fallback;
+    return `${TITLE[entry.kind].replace(/^VTrans /, '')}: ${name}`;
+  }
+
   private async load(entry: Entry): Promise<void> {
+    if (entry.kind === 'compare') return this.loadCompare(entry);
+    if (entry.kind === 'training') {
+      entry.sent = 0;
+      return this.sendMetrics(entry, 0);
+    }
     const seq = ++entry.seq;
     const runDir = entry.runDir;
     if (!runDir) {
@@ -245,10 +318,60 @@ export class ReportPanels implements vscode.Disposable {
       return;
     }
     if (seq !== entry.seq) return;
-    entry.panel.title = `${TITLE[entry.kind]}: ${report.runId}`;
+    entry.panel.title = this.title(entry, report.runId);
     const budget = this.currentBudget();
-    this.post(entry, { type: 'show', panel: entry.kind, runDir, report, budget });
+    this.post(entry, { type: 'show', panel: entry.kind as ReportPanelKind, runDir, report, budget });
     if (!budget.predicted) void this.predict(entry, this.budgetSeq);
+  }
+
+  private async sendMetrics(entry: Entry, since: number): Promise<void> {
+    const runDir = entry.runDir;
+    if (!runDir || !this.callbacks.loadMetrics) {
+      this.post(entry, {
+        type: 'empty',
+        message: 'No run to follow: start one with VTrans: Compress Model, or open the training curves of a run from the Runs view.',
+        actions: [{ label: 'Compress Model', command: this.commands.compress }],
+      });
+      return;
+    }
+    const seq = ++entry.seq;
+    try {
+      const { state, records } = await this.callbacks.loadMetrics(runDir);
+      if (seq !== entry.seq) return;
+      const from = Math.min(since, records.length);
+      entry.panel.title = `Training: ${state.title}`;
+      entry.sent = records.length;
+      this.post(entry, { type: 'metrics', state, from, records: records.slice(from) });
+    } catch (err) {
+      if (seq !== entry.seq) return;
+      this.post(entry, {
+        type: 'error',
+        message: `metrics.jsonl could not be read: ${errorMessage(err)}`,
+        detail: path.join(runDir, 'metrics.jsonl'),
+        runDir,
+      });
+    }
+  }
+
+  private async loadCompare(entry: Entry): Promise<void> {
+    const dirs = entry.runDirs ?? [];
+    const seq = ++entry.seq;
+    if (dirs.length < 2 || !this.callbacks.loadCompare) {
+      this.post(entry, {
+        type: 'empty',
+        message: 'Select two or more finished runs in the VTrans Runs view (Ctrl/Cmd+click), then Compare.',
+      });
+      return;
+    }
+    try {
+      const runs = await this.callbacks.loadCompare(dirs);
+      if (seq !== entry.seq) return;
+      entry.panel.title = `Compare: ${runs.length} runs`;
+      this.post(entry, { type: 'compare', runs });
+    } catch (err) {
+      if (seq !== entry.seq) return;
+      this.post(entry, { type: 'error', message: `The runs could not be compared: ${errorMessage(err)}` });
+    }
   }
 
   private async predict(entry: Entry, seq: number): Promise<void> {
@@ -269,10 +392,17 @@ export class ReportPanels implements vscode.Disposable {
       case 'ready':
         entry.ready = true;
         if (!entry.runDir && msg.state?.runDir) entry.runDir = msg.state.runDir;
+        if (!entry.runDirs && msg.state?.runDirs) entry.runDirs = msg.state.runDirs;
         await this.load(entry);
         return;
       case 'requestState':
         await this.load(entry);
+        return;
+      case 'requestMetrics':
+        if (entry.kind === 'training') await this.sendMetrics(entry, msg.since);
+        return;
+      case 'openPanel':
+        await this.show(msg.panel, msg.runDir, vscode.ViewColumn.Active);
         return;
       case 'state':
         return;

@@ -110,6 +110,20 @@ describe('vtrans compress', () => {
     assert.ok(report.tradeoff.filter((p: { source: string }) => p.source === 'sweep').length >= 3);
     // The source model directory is never written to.
     assert.deepEqual(fs.readdirSync(model).sort(), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    // Nothing of a run is tracked by git; the run keeps its own log (the client's steps and the backend's lines).
+    assert.equal(
+      fs
+        .readFileSync(path.join(out.runDir, '.gitignore'), 'utf8')
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'))
+        .join(),
+      '*',
+    );
+    assert.ok(fs.existsSync(path.join(tmp, '.vtrans', 'cache', '.gitignore')), 'the token cache is ignored too');
+    const runLog = fs.readFileSync(path.join(out.runDir, 'log.txt'), 'utf8');
+    assert.match(runLog, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d compress /m);
+    assert.ok(runLog.split('\n').length > 5, `log.txt has the backend's lines:\n${runLog}`);
+    assert.match(runLog, /wrote report\.json/);
 
     const e = cli(['export', out.runDir, '--keep', '0.3', '--json']);
     assert.equal(e.status, 0, e.stderr);

@@ -105,7 +105,7 @@ describe('heatmaps panel', () => {
       assert.ok(tip.startsWith(`Layer 2 · head 1 — ${head.kept ? 'kept' : 'pruned'}`), tip);
       assert.ok(tip.includes(head.logAlpha.toFixed(4)), tip);
       for (const probe of ['special', 'current', 'previous', 'keywords'] as const)
-        assert.ok(tip.includes(head.probes![probe]!.toFixed(4)), `${probe}: ${tip}`);
+        assert.ok(tip.includes(`${(100 * head.probes![probe]!).toFixed(2)}%`), `${probe}: ${tip}`);
       assert.ok(tip.includes(`${head.probes!.entropy!.toFixed(4)} nats`), tip);
 
       // One tab stop for the grid; arrows move it.

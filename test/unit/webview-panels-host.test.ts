@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import Module from 'node:module';
 import * as path from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
+import type { MetricsRecord } from '../../src/core/contracts';
 import type { RunReport } from '../../src/core/report';
 import { renderReportMarkdown } from '../../src/core/reportHtml';
 import type { ToWebview } from '../../src/core/webviewProtocol';
@@ -229,7 +230,7 @@ describe('ReportPanels (extension side)', () => {
         predicted: { kind: 'encoder-params', keep: 0.4, params: 1, encoderParams: 2, flopsPerToken: 3, metric: 0.8, basis: 'rethreshold' },
       },
     });
-    assert.equal(p.title, `VTrans Tradeoff: ${report.runId}`);
+    assert.equal(p.title, `Tradeoff: ${report.runId}`);
 
     await panels.show('heatmaps', RUN);
     const q = vs.panels[1];
@@ -324,7 +325,13 @@ describe('ReportPanels (extension side)', () => {
 
   it('restores a panel after a reload from the run directory in its state', async () => {
     const { panels, calls } = setup();
-    assert.deepEqual([...vs.serializers.keys()].sort(), ['vtrans.heatmaps', 'vtrans.report', 'vtrans.tradeoff']);
+    assert.deepEqual([...vs.serializers.keys()].sort(), [
+      'vtrans.compare',
+      'vtrans.heatmaps',
+      'vtrans.report',
+      'vtrans.tradeoff',
+      'vtrans.training',
+    ]);
     const p = new FakePanel('vtrans.report', 'VTrans Report');
     await vs.serializers.get('vtrans.report')!.deserializeWebviewPanel(p, { panel: 'report', runDir: '/runs/restored', openLayers: [1] });
     assert.ok(p.webview.html.includes('data-vtrans-panel="report"'));
@@ -337,22 +344,109 @@ describe('ReportPanels (extension side)', () => {
     panels.dispose();
   });
 
-  it('the newest load wins when runs change quickly', async () => {
+  it('the newest load wins when a panel reloads quickly', async () => {
     let release: (r: RunReport) => void = () => {};
     const slow = new Promise<RunReport>((r) => (release = r));
     const fast = bertReport();
     fast.runId = 'fast';
-    const { panels } = setup({ loadReport: async (dir) => (dir === '/slow' ? slow : fast) });
-    await panels.show('report', '/slow');
+    let calls = 0;
+    const { panels } = setup({ loadReport: async () => (++calls === 1 ? slow : fast) });
+    await panels.show('report', '/run');
     const p = vs.panels[0];
     p.webview.receive({ type: 'ready', panel: 'report', state: null });
     await tick();
-    await panels.show('report', '/fast');
+    p.webview.receive({ type: 'requestState' });
     await tick();
     release({ ...bertReport(), runId: 'slow' });
     for (let i = 0; i < 5; i++) await tick();
     const shows = p.webview.posted.filter((m) => m.type === 'show').map((m) => (m.type === 'show' ? m.report.runId : ''));
     assert.deepEqual(shows, ['fast']);
+    panels.dispose();
+  });
+
+  it('opens a panel per run: two runs side by side, the same run revealed; show() without a run reuses the open one', async () => {
+    const { panels } = setup({ runTitle: (dir) => `model · ${path.basename(dir)}` });
+    await panels.show('tradeoff', '/runs/a');
+    await panels.show('tradeoff', '/runs/b');
+    assert.equal(vs.panels.length, 2);
+    await panels.show('tradeoff', '/runs/a');
+    assert.equal(vs.panels.length, 2);
+    assert.equal(vs.panels[0].revealed, 1);
+    await panels.show('tradeoff');
+    assert.equal(vs.panels.length, 2, 'no new panel without a run');
+    await ready(vs.panels[1], 'tradeoff');
+    assert.equal(vs.panels[1].title, 'Tradeoff: model · b');
+    assert.deepEqual(
+      panels.openPanels().map((e) => e.runDir),
+      ['/runs/a', '/runs/b'],
+    );
+    panels.dispose();
+  });
+
+  it('training panel: the records of metrics.jsonl, then only the new ones; the page can ask from any index', async () => {
+    const records = [
+      { time: 't', phase: 'teacher', eval: { name: 'accuracy', value: 0.9 } },
+      { time: 't', phase: 'prune', step: 1, loss: 1, kl: 2, sparsity: 0, target: 1, lambda: [0, 0] },
+    ] as MetricsRecord[];
+    const state = {
+      runDir: RUN,
+      title: 'm · Fast-VTrans 50% params',
+      status: 'running',
+      target: { kind: 'params', keep: 0.5 },
+      metricName: null,
+      progress: null,
+    } as const;
+    const { panels } = setup({ loadMetrics: async () => ({ state: { ...state }, records: [...records] }) });
+    await panels.show('training', RUN);
+    const p = vs.panels[0];
+    assert.equal(p.viewType, 'vtrans.training');
+    await ready(p, 'training');
+    assert.deepEqual(p.webview.posted[0], { type: 'metrics', state, from: 0, records });
+    assert.equal(p.title, 'Training: m · Fast-VTrans 50% params');
+    records.push({
+      time: 't',
+      phase: 'prune',
+      step: 11,
+      loss: 0.5,
+      kl: 1.5,
+      sparsity: 0.2,
+      target: 0.8,
+      lambda: [0.1, 0],
+    } as MetricsRecord);
+    await panels.metricsChanged(RUN);
+    assert.deepEqual(p.webview.posted[1], { type: 'metrics', state, from: 2, records: [records[2]] });
+    await panels.metricsChanged('/another/run');
+    assert.equal(p.webview.posted.length, 2, 'other runs do not reach this panel');
+    p.webview.receive({ type: 'requestMetrics', since: 1 });
+    await tick();
+    await tick();
+    assert.deepEqual(p.webview.posted[2], { type: 'metrics', state, from: 1, records: records.slice(1) });
+    panels.dispose();
+  });
+
+  it('compare panel: the runs in the order chosen, or a message naming the run without a report', async () => {
+    const report = bertReport();
+    const { panels } = setup({
+      loadCompare: async (dirs) => {
+        if (dirs.includes('/runs/unfinished')) throw new Error('m · Fast-VTrans 30% params has no report.json yet');
+        return dirs.map((d) => ({ runDir: d, title: path.basename(d), note: '', report }));
+      },
+    });
+    await panels.compare(['/runs/b', '/runs/a']);
+    const p = vs.panels[0];
+    assert.equal(p.viewType, 'vtrans.compare');
+    await ready(p, 'compare');
+    const msg = p.webview.posted[0];
+    assert.equal(msg.type, 'compare');
+    assert.deepEqual(msg.type === 'compare' && msg.runs.map((r) => r.runDir), ['/runs/b', '/runs/a']);
+    assert.equal(p.title, 'Compare: 2 runs');
+    await panels.compare(['/runs/b', '/runs/a']);
+    assert.equal(vs.panels.length, 1, 'the same comparison is revealed');
+    await panels.compare(['/runs/a', '/runs/unfinished']);
+    const q = vs.panels[1];
+    await ready(q, 'compare');
+    assert.equal(q.webview.posted[0].type, 'error');
+    assert.match(q.webview.posted[0].type === 'error' ? q.webview.posted[0].message : '', /has no report\.json yet/);
     panels.dispose();
   });
 });

@@ -17,7 +17,7 @@ import { launch, consoleText, notificationTexts } from './lib/browser.mjs';
 import { installVsix, makeProfile, startCodeServer } from './lib/codeServer.mjs';
 import { bundleSuite, SUITE_INDEX, summarizeResults } from './lib/suite.mjs';
 import { CACHE, ensureTools, LOGS, ROOT, step } from './lib/tools.mjs';
-import { makeDemoWorkspace, makeTinyWorkspace } from './fixtures/make-workspace.mjs';
+import { makeCsvWorkspace, makeDemoWorkspace, makeQuietWorkspace, makeTinyWorkspace } from './fixtures/make-workspace.mjs';
 
 export const TEST_OUTPUT = path.join(ROOT, 'test-output');
 
@@ -190,72 +190,117 @@ async function exthost(ctx) {
   return out;
 }
 
-/** The UI test runs in its own Node process (TypeScript through tsx), against code-server with the .vsix installed. */
-async function e2e({ tools, python, vsix }) {
-  const name = 'e2e';
-  const workspace = path.join(CACHE, 'workspaces', name);
-  const settings = {
-    'vtrans.budget.keep': 0.5,
-    'vtrans.budget.kind': 'params',
-    'vtrans.method': 'faster',
-    'vtrans.device': 'cpu',
-    // Quick run on 2 CPU cores: short sequences, and a small share of the data for the mask training.
-    'vtrans.maxLength': 32,
-    'vtrans.dataFraction': 0.03,
-  };
-  step('e2e: workspace with the spam-classifier demo');
-  makeDemoWorkspace(workspace, { python, settings, log: step });
-  const profile = makeProfile(name, {
-    trust: 'disabled',
-    settings: profileSettings(python, {
-      'workbench.colorTheme': 'Default Light Modern',
-      'workbench.preferredLightColorTheme': 'Default Light Modern',
-      'workbench.preferredDarkColorTheme': 'Default Dark Modern',
-    }),
-  });
-  const installed = installVsix(tools.codeServer, profile, vsix, tools.env);
-  step(`e2e: installed ${installed.join(', ')} (the packaged extension, not the checkout)`);
-  const server = await startCodeServer(tools.codeServer, profile, {
-    folder: workspace,
-    env: { ...tools.env, VTRANS_PYTHON: python, OMP_WAIT_POLICY: 'PASSIVE' },
-  });
-  let status;
-  try {
-    fs.mkdirSync(TEST_OUTPUT, { recursive: true });
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'vscode', 'ui', 'compress.e2e.ts')], {
-      cwd: ROOT,
-      stdio: 'inherit',
-      env: {
-        ...process.env,
-        VTRANS_E2E_BASE: server.base,
-        VTRANS_E2E_WORKSPACE: workspace,
-        VTRANS_E2E_OUT: TEST_OUTPUT,
-        VTRANS_E2E_TIMEOUT: String(SUITE_TIMEOUT_S),
-        VTRANS_VSCODE_CACHE: CACHE,
-      },
-    });
-    let timer;
-    status = await Promise.race([
-      new Promise((r) => child.on('exit', (c, s) => r(c ?? s))),
-      new Promise((r) => (timer = setTimeout(() => r('timeout'), (SUITE_TIMEOUT_S + 60) * 1000))),
-    ]);
-    clearTimeout(timer);
-    if (status === 'timeout') child.kill('SIGKILL');
-  } finally {
-    const left = await server.stop();
-    cleanProfile(profile);
-    if (left.length) step(`e2e: stopped processes left by code-server: ${left.map((p) => `${p.pid} ${p.cmd.slice(0, 80)}`).join('; ')}`);
-  }
-  if (status === 'timeout') {
-    const tail = fs.existsSync(server.logFile) ? fs.readFileSync(server.logFile, 'utf8').split('\n').slice(-20) : [];
-    console.log(`e2e: TIMED OUT; last code-server log lines:\n  ${tail.join('\n  ')}`);
-  }
-  return [
-    {
-      ok: status === 0,
-      summary: `e2e: ${status === 0 ? 'passed' : status === 'timeout' ? 'timed out' : `failed (exit ${status})`} — screenshots in ${path.relative(ROOT, TEST_OUTPUT)}/`,
+const E2E_THEMES = {
+  'workbench.colorTheme': 'Default Light Modern',
+  'workbench.preferredLightColorTheme': 'Default Light Modern',
+  'workbench.preferredDarkColorTheme': 'Default Dark Modern',
+};
+
+/**
+ * The UI scenarios, each in its own code-server with a fresh profile and workspace, the packaged .vsix installed
+ * and no development path:
+ *   quiet        a workspace with a model project and no runs: no backend, no status item; the Explorer menu
+ *   walkthrough  no interpreter configured: the walkthrough from its first step, the sample, a CSV, Compare
+ *   compress     the spam-classifier demo through the pickers, the live training panel, the views
+ */
+const SCENARIOS = [
+  {
+    name: 'quiet',
+    script: 'quiet.e2e.ts',
+    make: (workspace, python) => {
+      makeQuietWorkspace(workspace, { python });
+      return { settings: profileSettings(python, E2E_THEMES), env: { VTRANS_PYTHON: python } };
     },
-  ];
+  },
+  {
+    name: 'walkthrough',
+    script: 'walkthrough.e2e.ts',
+    // A fresh user: no vtrans.pythonPath, no VTRANS_PYTHON; the walkthrough picks the interpreter.
+    make: (workspace) => {
+      makeCsvWorkspace(workspace);
+      return { settings: { ...E2E_THEMES, 'vtrans.device': 'cpu' }, env: {} };
+    },
+  },
+  {
+    name: 'compress',
+    script: 'compress.e2e.ts',
+    make: (workspace, python) => {
+      makeDemoWorkspace(workspace, {
+        python,
+        log: step,
+        settings: {
+          'vtrans.budget.keep': 0.5,
+          'vtrans.budget.kind': 'params',
+          'vtrans.method': 'faster',
+          'vtrans.device': 'cpu',
+          // Quick run on 2 CPU cores: short sequences, and a small share of the data for the mask training.
+          'vtrans.maxLength': 32,
+          'vtrans.dataFraction': 0.03,
+        },
+      });
+      return { settings: profileSettings(python, E2E_THEMES), env: { VTRANS_PYTHON: python } };
+    },
+  },
+];
+
+/** The UI tests run in their own Node process (tsx), against code-server with the .vsix installed. */
+async function e2e({ tools, python, vsix }) {
+  const only = process.env.VTRANS_E2E_ONLY?.split(',');
+  const results = [];
+  fs.mkdirSync(TEST_OUTPUT, { recursive: true });
+  if (!only) fs.rmSync(path.join(TEST_OUTPUT, 'e2e'), { recursive: true, force: true });
+  for (const sc of SCENARIOS.filter((x) => !only || only.includes(x.name))) {
+    const t0 = Date.now();
+    const name = `e2e-${sc.name}`;
+    const workspace = path.join(CACHE, 'workspaces', name);
+    step(`${name}: workspace ${path.relative(ROOT, workspace)}`);
+    const { settings, env } = sc.make(workspace, python);
+    const profile = makeProfile(name, { trust: 'disabled', settings });
+    const installed = installVsix(tools.codeServer, profile, vsix, tools.env);
+    step(`${name}: installed ${installed.join(', ')} (the packaged extension, not the checkout)`);
+    const serverEnv = { ...tools.env, OMP_WAIT_POLICY: 'PASSIVE', ...env };
+    if (!env.VTRANS_PYTHON) delete serverEnv.VTRANS_PYTHON;
+    const server = await startCodeServer(tools.codeServer, profile, { folder: workspace, env: serverEnv });
+    let status;
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'vscode', 'ui', sc.script)], {
+        cwd: ROOT,
+        stdio: 'inherit',
+        env: {
+          ...process.env,
+          VTRANS_E2E_BASE: server.base,
+          VTRANS_E2E_WORKSPACE: workspace,
+          VTRANS_E2E_OUT: TEST_OUTPUT,
+          VTRANS_E2E_TIMEOUT: String(SUITE_TIMEOUT_S),
+          VTRANS_E2E_MARKER: server.marker,
+          VTRANS_E2E_PYTHON: python,
+          VTRANS_VSCODE_CACHE: CACHE,
+        },
+      });
+      let timer;
+      status = await Promise.race([
+        new Promise((r) => child.on('exit', (c, sig) => r(c ?? sig))),
+        new Promise((r) => (timer = setTimeout(() => r('timeout'), (SUITE_TIMEOUT_S + 60) * 1000))),
+      ]);
+      clearTimeout(timer);
+      if (status === 'timeout') child.kill('SIGKILL');
+    } finally {
+      const left = await server.stop();
+      cleanProfile(profile);
+      if (left.length)
+        step(`${name}: stopped processes left by code-server: ${left.map((p) => `${p.pid} ${p.cmd.slice(0, 80)}`).join('; ')}`);
+    }
+    if (status === 'timeout') {
+      const tail = fs.existsSync(server.logFile) ? fs.readFileSync(server.logFile, 'utf8').split('\n').slice(-20) : [];
+      console.log(`${name}: TIMED OUT; last code-server log lines:\n  ${tail.join('\n  ')}`);
+    }
+    const secs = ((Date.now() - t0) / 1000).toFixed(0);
+    results.push({
+      ok: status === 0,
+      summary: `${name}: ${status === 0 ? 'passed' : status === 'timeout' ? 'timed out' : `failed (exit ${status})`} in ${secs} s — screenshots in ${path.relative(ROOT, TEST_OUTPUT)}/e2e/`,
+    });
+  }
+  return results;
 }
 
 async function main() {

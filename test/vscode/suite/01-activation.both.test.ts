@@ -2,7 +2,8 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import { EXTENSION_ID, getApi, manifest, testMode } from './helpers';
+import * as path from 'node:path';
+import { backendProcesses, EXTENSION_ID, getApi, manifest, sleep, testMode } from './helpers';
 
 describe('activation and contributions', () => {
   it('activates and returns the test API (src/extension/api.ts)', async () => {
@@ -61,8 +62,43 @@ describe('activation and contributions', () => {
     await vscode.commands.executeCommand('vtrans.runs.focus');
   });
 
+  it('is quiet: no backend at activation; a status item only where a run exists', async () => {
+    const api = await getApi();
+    await api.whenPredictionsSettled();
+    await sleep(500);
+    assert.equal(api.backend(), undefined, 'no backend was started');
+    assert.deepEqual(backendProcesses(), [], 'no backend process');
+    const hasRun = api.runs().some((r) => r.info.status === 'done');
+    assert.equal(api.statusBar().visible, hasRun, `status item visible: ${api.statusBar().visible}, finished runs: ${hasRun}`);
+    if (hasRun) assert.match(api.statusBar().text, /%/, 'the budget from report.json');
+  });
+
+  it('activates on its commands, views and runs only, and marks the model folders for the Explorer menu', async () => {
+    const pkg = manifest() as unknown as {
+      activationEvents: string[];
+      contributes: { menus: Record<string, { command: string; when: string }[]>; walkthroughs: { id: string; steps: { id: string }[] }[] };
+    };
+    assert.ok(!pkg.activationEvents.some((e) => /config\.json/.test(e)), pkg.activationEvents.join(', '));
+    assert.ok(pkg.activationEvents.includes('workspaceContains:.vtrans/runs/*/run.json'));
+    const menu = pkg.contributes.menus['explorer/context'].find((m) => m.command === 'vtrans.compress');
+    assert.equal(menu?.when, 'explorerResourceIsFolder && resourcePath in vtrans.modelFolders');
+    const api = await getApi();
+    const model = testMode().modelDir;
+    await waitForFolders(api, model);
+    assert.ok(api.modelFolders().includes(model), `${model} in ${api.modelFolders().join(', ')}`);
+    assert.ok(!api.modelFolders().includes(path.dirname(testMode().data)), 'the data folder is not a model folder');
+    assert.deepEqual(
+      pkg.contributes.walkthroughs[0].steps.map((s) => s.id),
+      ['interpreter', 'environment', 'sample', 'compress', 'views'],
+    );
+  });
+
   it('sees the workspace trust the runner set up', () => {
     const mode = testMode().mode;
     assert.equal(vscode.workspace.isTrusted, mode !== 'untrusted', `vscode.workspace.isTrusted in the ${mode} workspace`);
   });
 });
+
+async function waitForFolders(api: { modelFolders(): string[] }, dir: string): Promise<void> {
+  for (let i = 0; i < 50 && !api.modelFolders().includes(dir); i++) await sleep(100);
+}

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CompressOutcome } from '../../../src/core/compress';
+import { modelName } from '../../../src/core/runs';
 import { getApi, log, nextEvent, quickArgs, runInfo, testMode, waitFor, waitForNotification, workspaceRoot } from './helpers';
 
 describe('compress', () => {
@@ -15,10 +16,14 @@ describe('compress', () => {
     const finished = nextEvent(api.onDidFinishCompression, 'onDidFinishCompression', () => true, 300_000);
     const phases = new Set<string>();
     const statusTexts = new Set<string>();
+    const statusTips = new Set<boolean>();
     const poll = setInterval(() => {
       const p = api.activeRun()?.progress;
       if (p) phases.add(p.phase);
-      if (api.activeRun()) statusTexts.add(api.statusBar().text);
+      if (api.activeRun()) {
+        statusTexts.add(api.statusBar().text);
+        statusTips.add(/VTrans is compressing/.test(api.statusBar().tooltip));
+      }
     }, 50);
     let outcome: CompressOutcome | undefined;
     try {
@@ -37,12 +42,21 @@ describe('compress', () => {
 
     assert.ok(phases.has('prune'), `progress reported the prune phase (saw: ${[...phases].join(', ')})`);
     assert.ok(
-      [...statusTexts].some((t) => /VTrans/.test(t)),
-      `the status bar showed progress (saw: ${[...statusTexts].join(' | ')})`,
+      [...statusTexts].some((t) => /Training masks \d+%/.test(t)),
+      `the status bar showed the phase and its progress (saw: ${[...statusTexts].join(' | ')})`,
     );
+    assert.ok(statusTips.has(true), 'its tooltip says VTrans is compressing');
 
     const info = runInfo(outcome.runDir);
     assert.equal(info?.status, 'done');
+    // The run's name carries the model's; its folder is kept out of git and has its own log.
+    // (a folder named "model" is called by its parent's name: the workspace folder here)
+    assert.match(path.basename(outcome.runDir), new RegExp(`^\\d{8}-\\d{6}-${modelName(quickArgs().modelDir)}-faster-[0-9a-f]{4}$`));
+    assert.equal(modelName(quickArgs().modelDir), path.basename(workspaceRoot()));
+    assert.match(fs.readFileSync(path.join(outcome.runDir, '.gitignore'), 'utf8'), /^\*$/m);
+    const runLog = fs.readFileSync(path.join(outcome.runDir, 'log.txt'), 'utf8');
+    assert.match(runLog, / compress /);
+    assert.match(runLog, /wrote report\.json/);
     for (const f of [
       'report.json',
       'report.html',
