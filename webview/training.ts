@@ -176,12 +176,11 @@ export class TrainingView {
         : []),
     );
     const evals = this.records.filter((r) => r.eval);
-    const name = st.metricName;
     this.evals.textContent = evals.length
       ? `Evaluations: ${evals
           .map(
             (r) =>
-              `${r.phase === 'teacher' ? 'teacher' : `fine-tune step ${r.step}`} ${name ? fmtMetric(r.eval!.name, r.eval!.value) : r.eval!.value.toFixed(4)}`,
+              `${r.phase === 'teacher' ? 'teacher' : `fine-tune step ${r.step}`} ${r.eval!.name} ${fmtMetric(r.eval!.name, r.eval!.value)}`,
           )
           .join(' · ')}`
       : '';

@@ -99,6 +99,8 @@ def typescript() -> str:
     parts.append(f"export const ERROR_CODES = {ts_value(protocol.ERROR_CODES)} as const;\n")
     parts.append("/** Sizes beyond these are refused as typos or hostile files, before anything is allocated (structure.LIMITS). */")
     parts.append(f"export const MODEL_LIMITS = {ts_value(structure.LIMITS)} as const;\n")
+    parts.append("/** Files the client writes into a run directory, beside the backend's (runs.CLIENT_FILES). */")
+    parts.append(f"export const RUN_CLIENT_FILES = {ts_value(runs.CLIENT_FILES)} as const;\n")
     parts.append("/** The backend's request methods. */")
     parts.append(f"export const REQUEST_METHODS = {ts_value(list(protocol.METHODS))} as const;\n")
     return "\n".join(parts)

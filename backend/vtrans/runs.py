@@ -305,6 +305,9 @@ def _unflatten(x: Any, tensors: dict[str, torch.Tensor]) -> Any:
 # One writer per run: the lock, and where a run may be written.
 
 LOCK_FILE = ".lock"
+# Files a client (extension or CLI) writes into a run directory, some before the backend writes run.json there:
+# they are not run state and do not make a folder "someone else's" (src/core/runs.ts writes them).
+CLIENT_FILES = {"log": "log.txt", "note": "note.txt", "gitignore": ".gitignore"}
 
 
 def _process_start(pid: int) -> str | None:
@@ -450,7 +453,8 @@ def check_output_dir(out_dir: str, model_dir: str, resume: bool = False) -> None
         return
     if is_run:
         raise UserError(f"{out_dir}: a run already exists there. Pick a new output directory or resume it.")
-    leftovers = [n for n in os.listdir(out) if n != LOCK_FILE] if os.path.isdir(out) else []
+    ours = {LOCK_FILE, *CLIENT_FILES.values()}
+    leftovers = [n for n in os.listdir(out) if n not in ours] if os.path.isdir(out) else []
     if leftovers:
         raise UserError(
             f"{out_dir}: exists and holds files that are not a VTrans run ({', '.join(sorted(leftovers)[:3])}"

@@ -9,6 +9,7 @@ import { CancellationTokenSource, type CancellationToken } from 'vscode-jsonrpc/
 import { type Backend, CancelledError } from './backend';
 import {
   COMPRESS_DEFAULTS,
+  RUN_CLIENT_FILES,
   type BudgetKind,
   type HowToLoad,
   type Method,
@@ -199,7 +200,8 @@ export function checkOutput(outDir: string, modelDir: string, opts: { resume?: b
     return;
   }
   if (isRun) throw new UserError(`${outDir}: a run already exists there.`, 'Choose another --out directory, or resume that run.');
-  const files = fs.readdirSync(out).filter((f) => f !== '.lock');
+  const ours = new Set<string>(['.lock', ...Object.values(RUN_CLIENT_FILES)]);
+  const files = fs.readdirSync(out).filter((f) => !ours.has(f));
   if (files.length)
     throw new UserError(
       `${outDir}: exists and holds files that are not a VTrans run (${files.slice(0, 3).join(', ')}${files.length > 3 ? ', …' : ''}).`,

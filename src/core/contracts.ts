@@ -805,6 +805,9 @@ export const MODEL_LIMITS = {
   params: 10000000000000,
 } as const;
 
+/** Files the client writes into a run directory, beside the backend's (runs.CLIENT_FILES). */
+export const RUN_CLIENT_FILES = { log: 'log.txt', note: 'note.txt', gitignore: '.gitignore' } as const;
+
 /** The backend's request methods. */
 export const REQUEST_METHODS = [
   'initialize',

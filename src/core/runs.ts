@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { RunInfo, RunReport, RunStatus } from './contracts';
+import { RUN_CLIENT_FILES, type RunInfo, type RunReport, type RunStatus } from './contracts';
 import { fmtPct } from './findings';
 import { BUDGET_KIND_SHORT, METHOD_LABEL } from './labels';
 import { backendEnv } from './python';
@@ -25,9 +25,9 @@ export interface RunEntry {
 export const RUNS_DIR = path.join('.vtrans', 'runs');
 export const CACHE_DIR = path.join('.vtrans', 'cache');
 /** The backend's log lines of the run and the client's own steps, written by the client (extension or CLI). */
-export const RUN_LOG = 'log.txt';
+export const RUN_LOG = RUN_CLIENT_FILES.log;
 /** The user's note on a run (the Runs view's "Edit Note"), written by the client. */
-export const RUN_NOTE = 'note.txt';
+export const RUN_NOTE = RUN_CLIENT_FILES.note;
 
 /**
  * Keeps a folder out of version control: a `.gitignore` that ignores everything in it, itself included. Written
@@ -35,7 +35,7 @@ export const RUN_NOTE = 'note.txt';
  */
 export function ignoreInGit(dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, '.gitignore');
+  const file = path.join(dir, RUN_CLIENT_FILES.gitignore);
   if (!fs.existsSync(file)) fs.writeFileSync(file, '# Written by VTrans: run outputs and caches are not tracked.\n*\n');
 }
 

@@ -206,11 +206,6 @@ export class ReportPanels implements vscode.Disposable {
     );
   }
 
-  /** Run directories shown by open panels (e.g. to decide whether a prediction is worth computing). */
-  openRunDirs(): string[] {
-    return [...new Set([...this.entries].map((e) => e.runDir).filter((d): d is string => !!d))];
-  }
-
   /** The open panels (kind, run, title). */
   openPanels(): { kind: PanelKind; runDir?: string; runDirs?: string[]; title: string }[] {
     return [...this.entries].map((e) => ({ kind: e.kind, runDir: e.runDir, runDirs: e.runDirs, title: e.panel.title }));
