@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BenchMethod, Entry, Results } from './run';
+import { METHODS } from '../src/core/contracts';
 import { median } from '../src/core/onnxEval';
 import { ROUNDS } from './latency';
 import { lineChart, type Series } from './svg';
@@ -15,7 +16,7 @@ const LABEL: Record<string, string> = {
   magnitude: 'Magnitude (L1)',
   random: 'Random',
 };
-const OURS = new Set(['vtrans', 'fast', 'faster']);
+const OURS = new Set<string>(METHODS);
 const TASK_TITLE: Record<string, string> = {
   spam: 'SpamAssassin spam classification (BERT, 4 × 4 heads)',
   sotu: 'State of the Union language modelling (GPT-2, 4 × 4 heads)',
@@ -112,7 +113,7 @@ function losses(task: string, entries: Entry[], budgets: number[]): string[] {
         `${task}, keep ${b}: ${beating.map((e) => `${LABEL[e.method]} (${fmtMetric(e.test!.name, e.test!.value)})`).join(', ')} beat${beating.length === 1 ? 's' : ''} the best VTrans variant, ${LABEL[bestOurs.method]} (${fmtMetric(bestOurs.test!.name, bestOurs.test!.value)}).`,
       );
     }
-    for (const m of ['vtrans', 'fast', 'faster']) {
+    for (const m of METHODS) {
       const e = ours.find((x) => x.method === m);
       const worse = e ? theirs.filter((t) => better(t, e)) : [];
       if (e && worse.length && e !== bestOurs)

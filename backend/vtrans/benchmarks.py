@@ -34,7 +34,7 @@ import torch
 from .budget import size_of
 from .checkpoint import load_model
 from .evaluate import task_loss
-from .settings import parse_settings
+from .settings import BUDGETS, parse_settings
 from .shards import Shards
 from .structure import count_params
 from .train import Compressor, autocast_for, pick_device, set_threads
@@ -453,7 +453,7 @@ def main() -> None:
     s = sub.add_parser("shapes")
     s.add_argument("--run", required=True, help="a finished run directory (with masks.safetensors)")
     s.add_argument("--budgets", required=True, help="comma-separated fractions, e.g. 0.5,0.3")
-    s.add_argument("--budget", choices=["params", "encoder-params", "flops"], default=None, help="default: the run's kind")
+    s.add_argument("--budget", choices=list(BUDGETS), default=None, help="default: the run's kind")
     s.add_argument("--eval-limit", type=int, default=None)
     s.add_argument("--device", default="auto")
     s.add_argument("--json", action="store_true", help="one JSON object on the last line (the default output is a table)")

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .prune import KeepSet
+from .settings import BUDGETS
 from .structure import (
     Count,
     ModelShape,
@@ -27,7 +28,7 @@ from .structure import (
     layer_params,
 )
 
-KINDS = ("params", "encoder-params", "flops")
+KINDS = BUDGETS  # the budget kinds (settings.BudgetKind)
 
 
 def size_of(shape: ModelShape, kind: str, seq_len: float) -> float:

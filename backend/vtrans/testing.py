@@ -14,6 +14,7 @@ import torch
 
 from .checkpoint import save_model
 from .models import ARCHITECTURES, CLASSES, build_model
+from .settings import SHAPES
 from .structure import shape_from_config
 
 TINY = {
@@ -431,7 +432,7 @@ def shape_fixtures(out_dir: str, seed: int = 0) -> list:
     ):
         model = build_tiny(family, task, seed=seed)
         s = model.shape
-        for shape in ("heterogeneous", "uniform"):
+        for shape in SHAPES:
             keep = random_keep_sets(s, 1, seed + n)[0] if shape == "heterogeneous" else random_uniform_keep(s, seed + n)
             pruned = prune_model(model, keep, random_scales(s, seed + n))
             name = f"{family}-{task}-{shape}"
