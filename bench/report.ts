@@ -295,6 +295,7 @@ export function writeBenchmarksMd(r: Results, root: string): void {
       `| ${task} (batch ${o.batchSize}, length ${o.seqLen}) | ${(1000 * n('plainStepSeconds')).toFixed(0)} ms | ${(1000 * n('vtransStepSeconds')).toFixed(0)} ms | ${n('vtransOverhead').toFixed(2)}x | ${(1000 * n('fasterStepSeconds')).toFixed(0)} ms | ${n('fasterOverhead').toFixed(2)}x |`,
     );
   }
+  md.push(...algorithmSection(r));
   md.push('', '## Interactive latency', '');
   const it = r.interactive;
   if (it?.predict)
@@ -319,4 +320,51 @@ export function writeBenchmarksMd(r: Results, root: string): void {
   md.push(...costSentences(r, teacherFlopsOf).map((w) => `- ${w}`));
   md.push('');
   fs.writeFileSync(path.join(root, 'BENCHMARKS.md'), md.join('\n'));
+}
+
+/** The `--algorithm` figures: each measured in one process on this machine, so ratios compare within a row. */
+function algorithmSection(r: Results): string[] {
+  const a = r.algorithm;
+  if (!a) return [];
+  const ms = (v: unknown) => `${(1000 * Number(v)).toFixed(0)} ms`;
+  const out = ['', `## The algorithm's costs and its cut (torch ${a.torch}, Python ${a.python}, measured ${a.at.slice(0, 10)})`, ''];
+  const o = a.overhead;
+  if ('error' in o) out.push(`- Step costs: ${o.error}`);
+  else
+    out.push(
+      `- Steps on the spam demo model (batch ${o.batchSize}, length ${o.seqLen}, ${o.threads} threads, ${o.steps} interleaved steps each, ${o.clock} clock): a plain fine-tuning step ${ms(o.plainStepSeconds)}; a VTrans mask step ${ms(o.vtransStepSeconds)} (**${Number(o.vtransOverhead).toFixed(2)}x**, the teacher's outputs read from the cache as in every epoch after the first; ${Number(o.vtransUncachedOverhead).toFixed(2)}x with the teacher's forward in the step); a Faster-VTrans mask step ${ms(o.fasterStepSeconds)} (**${Number(o.fasterOverhead).toFixed(2)}x**).`,
+    );
+  for (const sel of a.select) {
+    if ('error' in sel) out.push(`- The cut of a LLaMA-2-7B shape: ${String(sel.error)}`);
+    else
+      out.push(
+        `- The exact cut of a LLaMA-2-7B shape (${Number(sel.units).toLocaleString('en-US')} units, \`${sel.rule}\` rule, roundTo ${sel.roundTo}, ${sel.kind}): ranking once ${Number(sel.rankSeconds).toFixed(2)} s, then the worst keep-set over the budgets ${Number(sel.worstKeepSetSeconds).toFixed(3)} s; the first keep-set ${Number(sel.firstKeepSetSeconds).toFixed(2)} s (goal: 0.5 s).`,
+      );
+  }
+  const p = a.predict;
+  if ('error' in p) out.push(`- \`predict\` on 7B-shaped masks: ${String(p.error)}`);
+  else
+    out.push(
+      `- \`predict\` on LLaMA-2-7B-shaped masks through the server's handler: the first request (masks loaded and ranked) ${Number(p.firstSeconds).toFixed(2)} s, later ones at most ${Number(p.worstLaterSeconds).toFixed(3)} s (goal: 2 s).`,
+    );
+  out.push(
+    '',
+    '| method (default recipe) | phase-1 steps | seconds | target | expected size | thresholded size | expected − target | thresholded − target |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  );
+  for (const f of a.phase1) {
+    if ('error' in f) out.push(`| ${String(f.method ?? '?')} | ${String(f.error)} | | | | | | |`);
+    else {
+      const pct = (v: unknown) => `${(100 * Number(v)).toFixed(2)}%`;
+      const pts = (v: unknown) => `${100 * Number(v) >= 0 ? '+' : ''}${(100 * Number(v)).toFixed(2)} pts`;
+      out.push(
+        `| ${String(f.method)} | ${f.steps} | ${Number(f.seconds).toFixed(0)} | ${pct(f.target)} ${f.budget} | ${pct(f.expected)} | ${pct(f.achieved)} | ${pts(f.expectedGap)} | ${pts(f.achievedGap)} |`,
+      );
+    }
+  }
+  out.push(
+    '',
+    'Spam demo model, keep 0.3 of the encoder parameters, one seed. `npm run bench -- --algorithm` measures these again (`python -m vtrans.benchmarks overhead|select|predict|phase1` one by one).',
+  );
+  return out;
 }

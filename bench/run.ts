@@ -5,6 +5,7 @@
  * where it stopped), SVG plots in bench/plots/ and BENCHMARKS.md.
  *
  *   node --import tsx bench/run.ts [--tasks spam,sotu,party] [--methods vtrans,fast,...] [--budgets 0.5,0.3] [--force] [--report-only]
+ *   node --import tsx bench/run.ts --algorithm    (step costs, the cut at 7B scale, predict, phase 1's size gap)
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -101,7 +102,23 @@ export interface Results {
   overhead: Partial<Record<DemoName, Record<string, number | string>>>;
   gpu: Record<string, unknown> | null;
   interactive?: { heatmaps?: Awaited<ReturnType<typeof heatmapRenderTimes>>; predict?: Awaited<ReturnType<typeof predictLatency>> };
+  algorithm?: AlgorithmResults;
   updatedAt: string;
+}
+
+/** `--algorithm`: the costs and the cut of the VTrans algorithm itself, each measured in one process (ratios within it). */
+export interface AlgorithmResults {
+  at: string;
+  torch: string;
+  python: string;
+  /** A plain fine-tuning step against a VTrans and a Faster-VTrans mask step, on the spam demo model. */
+  overhead: Record<string, number | string>;
+  /** The exact cut of a LLaMA-2-7B shape (ranking once, then one keep-set per budget), roundTo 1 and 8. */
+  select: Record<string, unknown>[];
+  /** The `predict` request on LLaMA-2-7B-shaped masks through the server's handler. */
+  predict: Record<string, unknown>;
+  /** Expected and thresholded size at the end of phase 1 against the target, per method's default recipe. */
+  phase1: Record<string, unknown>[];
 }
 
 function load(): Results {
@@ -216,13 +233,45 @@ async function runEntry(
   }
 }
 
-function overhead(python: string, modelDir: string, shards: string): Record<string, number | string> {
-  const r = spawnSync(python, ['-m', 'vtrans.benchmarks', 'overhead', '--model', modelDir, '--shards', shards, '--steps', '10'], {
-    env: backendEnv(),
-    encoding: 'utf8',
-  });
+/** One `python -m vtrans.benchmarks` command: its JSON line, or the error it ended with. */
+function benchmark(python: string, args: string[]): Record<string, number | string> {
+  const r = spawnSync(python, ['-m', 'vtrans.benchmarks', ...args], { env: backendEnv(), encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0) return { error: (r.stderr || '').trim().split('\n').pop() ?? `exit ${r.status}` };
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+function overhead(python: string, modelDir: string, shards: string): Record<string, number | string> {
+  return benchmark(python, ['overhead', '--model', modelDir, '--shards', shards, '--steps', '10']);
+}
+
+/** The newest token shards of a demo's training file, as its build tokenized them. */
+function trainShardsOf(modelDir: string, task: DemoName): string {
+  const tokens = path.join(path.dirname(modelDir), '.build', 'tokens');
+  const found = fs
+    .readdirSync(tokens)
+    .map((d) => path.join(tokens, d))
+    .filter((d) => fs.existsSync(path.join(d, 'meta.json')))
+    .filter((d) => JSON.parse(fs.readFileSync(path.join(d, 'meta.json'), 'utf8')).source.endsWith(`train.${dataExt(task)}`))
+    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
+  if (!found.length) throw new Error(`no training shards under ${tokens}`);
+  return found[0];
+}
+
+async function algorithmPass(results: Results, python: string, info: InitializeResult): Promise<void> {
+  const built = await buildDemoModel('spam');
+  const shards = trainShardsOf(built.modelDir, 'spam');
+  process.stderr.write('bench: algorithm: step costs\n');
+  const over = overhead(python, built.modelDir, shards);
+  process.stderr.write('bench: algorithm: the cut of a 7B shape\n');
+  const select = ['1', '8'].map((r) => benchmark(python, ['select', '--round-to', r]));
+  process.stderr.write('bench: algorithm: predict on 7B masks\n');
+  const predict = benchmark(python, ['predict']);
+  const phase1 = (['faster', 'fast', 'vtrans'] as const).map((method) => {
+    process.stderr.write(`bench: algorithm: phase 1 of ${method}\n`);
+    return benchmark(python, ['phase1', '--model', built.modelDir, '--shards', shards, '--method', method, '--keep', '0.3']);
+  });
+  results.algorithm = { at: new Date().toISOString(), torch: info.torch, python: info.python, overhead: over, select, predict, phase1 };
+  save(results);
 }
 
 /** Re-measures every finished entry's teacher and student, interleaved, once no training runs beside them. */
@@ -242,6 +291,16 @@ async function main(): Promise<void> {
   const results = load();
   if (process.argv.includes('--report-only')) {
     save(results);
+    return;
+  }
+  if (process.argv.includes('--algorithm')) {
+    const python = await findPython(defaultCandidates());
+    const backend = await Backend.start({ python: python.executable });
+    try {
+      await algorithmPass(results, python.executable, backend.info as InitializeResult);
+    } finally {
+      await backend.dispose();
+    }
     return;
   }
   const tasks = (arg('tasks')?.split(',') as DemoName[] | undefined) ?? TASKS;
