@@ -186,6 +186,11 @@ export function writeBenchmarksMd(r: Results, root: string): void {
       ? ['', '**Some latencies below are still the figures taken during compression (the final latency pass has not run on them).**']
       : []),
     '',
+    '**How far these tables go.** Every entry is one seed, and on the test splits here one example is 0.2 points (spam) of',
+    'accuracy: differences of one or two examples, which most of the accuracy table is made of, are noise, not a ranking. No',
+    "claim that one method beats another is made from the accuracy tables; the sizes, wall times and latency ratios are",
+    'measured, not sampled, and hold as stated for this machine.',
+    '',
     '## Machine',
     '',
     `- CPU: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memoryGiB} GiB; ${r.machine.platform}; Node ${r.machine.node}`,
