@@ -89,12 +89,21 @@ export class Session {
   }
 
   async runCommand(title: string): Promise<void> {
-    await this.openPalette();
     const input = this.page.locator('.quick-input-widget input');
-    await input.fill('>' + title);
     const row = this.page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
-    await row.waitFor({ state: 'visible', timeout: 15_000 });
-    await this.page.keyboard.press('Enter');
+    for (let attempt = 0; ; attempt++) {
+      await this.openPalette();
+      try {
+        await input.fill('>' + title, { timeout: 5000 });
+        await row.waitFor({ state: 'visible', timeout: 15_000 });
+        await this.page.keyboard.press('Enter');
+        return;
+      } catch (e) {
+        // The palette closes when focus moves away from it (a notification or a view refreshing as a run ends).
+        if (attempt >= 2) throw e;
+        this.log(`the command palette closed before "${title}" ran; opening it again`);
+      }
+    }
   }
 
   /** Waits for a quick pick titled `title`, optionally filters it, and picks the row containing `rowText`. */
