@@ -188,7 +188,7 @@ export function writeBenchmarksMd(r: Results, root: string): void {
     '',
     '**How far these tables go.** Every entry is one seed, and on the test splits here one example is 0.2 points (spam) of',
     'accuracy: differences of one or two examples, which most of the accuracy table is made of, are noise, not a ranking. No',
-    "claim that one method beats another is made from the accuracy tables; the sizes, wall times and latency ratios are",
+    'claim that one method beats another is made from the accuracy tables; the sizes, wall times and latency ratios are',
     'measured, not sampled, and hold as stated for this machine.',
     '',
     '## Machine',
@@ -301,6 +301,7 @@ export function writeBenchmarksMd(r: Results, root: string): void {
     );
   }
   md.push(...algorithmSection(r));
+  md.push(...shapesSection(r));
   md.push('', '## Interactive latency', '');
   const it = r.interactive;
   if (it?.predict)
@@ -371,5 +372,41 @@ function algorithmSection(r: Results): string[] {
     '',
     'Spam demo model, keep 0.3 of the encoder parameters, one seed. `npm run bench -- --algorithm` measures these again (`python -m vtrans.benchmarks overhead|select|predict|phase1` one by one).',
   );
+  return out;
+}
+
+/** `--shapes`: the price of the standard (uniform) shape at each budget, from one run's masks. */
+function shapesSection(r: Results): string[] {
+  const sh = r.shapes as
+    | {
+        at: string;
+        torch: string;
+        run: string;
+        error?: string;
+        kind?: string;
+        latency?: { seqLen: number; threads: number };
+        points?: Array<{
+          keep: number;
+          shape: string;
+          achieved: number;
+          params: number;
+          metric: { name: string; value: number; count: number };
+          latencyMs: Record<string, number>;
+        }>;
+      }
+    | undefined;
+  if (!sh) return [];
+  const out = ['', `## Output shapes: uniform against heterogeneous (torch ${sh.torch}, measured ${sh.at.slice(0, 10)})`, ''];
+  if (sh.error || !sh.points) return [...out, `Not measured: ${sh.error ?? 'no points'}.`];
+  out.push(
+    `One VTrans run on the spam demo (keep 0.3 of the encoder parameters, \`${sh.run}\`); its masks re-thresholded at each budget of ${sh.kind} in both shapes, no retraining. The metric is on the run's eval split (${sh.points[0]?.metric.count ?? '?'} examples); latency is onnxruntime (Python) at length ${sh.latency?.seqLen}, ${sh.latency?.threads} threads, the median of 20 (b1) / 5 (b32) runs. Points above the run's own budget come from its phase-1 snapshots.`,
+    '',
+    '| keep | shape | achieved | parameters | metric | latency b1 | latency b32 |',
+    '|---:|---|---:|---:|---:|---:|---:|',
+  );
+  for (const p of sh.points)
+    out.push(
+      `| ${p.keep} | ${p.shape} | ${(100 * p.achieved).toFixed(2)}% | ${p.params.toLocaleString('en-US')} | ${p.metric.name === 'accuracy' ? `${(100 * p.metric.value).toFixed(2)}%` : p.metric.value.toFixed(2)} | ${p.latencyMs['1'].toFixed(2)} ms | ${p.latencyMs['32'].toFixed(2)} ms |`,
+    );
   return out;
 }

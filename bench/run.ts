@@ -6,6 +6,7 @@
  *
  *   node --import tsx bench/run.ts [--tasks spam,sotu,party] [--methods vtrans,fast,...] [--budgets 0.5,0.3] [--force] [--report-only]
  *   node --import tsx bench/run.ts --algorithm    (step costs, the cut at 7B scale, predict, phase 1's size gap)
+ *   node --import tsx bench/run.ts --shapes       (uniform against heterogeneous at every budget, from one run)
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -103,6 +104,8 @@ export interface Results {
   gpu: Record<string, unknown> | null;
   interactive?: { heatmaps?: Awaited<ReturnType<typeof heatmapRenderTimes>>; predict?: Awaited<ReturnType<typeof predictLatency>> };
   algorithm?: AlgorithmResults;
+  /** `--shapes`: one VTrans run's masks cut at every budget in both output shapes (python -m vtrans.benchmarks shapes). */
+  shapes?: Record<string, unknown>;
   updatedAt: string;
 }
 
@@ -257,6 +260,33 @@ function trainShardsOf(modelDir: string, task: DemoName): string {
   return found[0];
 }
 
+/** A VTrans run on the spam demo at keep 0.3 (the benchmark's settings), then its masks cut at each budget in both shapes. */
+async function shapesPass(results: Results, python: string, backend: Backend, info: InitializeResult): Promise<void> {
+  const built = await buildDemoModel('spam');
+  const workspace = path.join(WORK, 'spam');
+  const runDir = path.join(workspace, 'runs', 'shapes-vtrans-0.3');
+  fs.rmSync(runDir, { recursive: true, force: true });
+  process.stderr.write('bench: shapes: a VTrans run at keep 0.3\n');
+  await compress(backend, {
+    workspace,
+    modelDir: built.modelDir,
+    data: path.join(built.dataDir, 'train.jsonl'),
+    evalData: path.join(built.dataDir, 'dev.jsonl'),
+    testData: path.join(built.dataDir, 'test.jsonl'),
+    keep: 0.3,
+    maxLen: DEMO_MAX_LEN.spam,
+    budget: 'encoder-params',
+    method: 'vtrans',
+    runDir,
+    device: 'auto',
+    extra: { ...COMMON, ...TASK_SETTINGS.spam, ...METHOD_SETTINGS.vtrans, sweep: BUDGETS }, // snapshots for the budgets above 0.3
+  });
+  process.stderr.write('bench: shapes: both shapes at every budget\n');
+  const cut = benchmark(python, ['shapes', '--run', runDir, '--budgets', BUDGETS.join(','), '--json']);
+  results.shapes = { at: new Date().toISOString(), torch: info.torch, run: path.relative(ROOT, runDir), ...cut };
+  save(results);
+}
+
 async function algorithmPass(results: Results, python: string, info: InitializeResult): Promise<void> {
   const built = await buildDemoModel('spam');
   const shards = trainShardsOf(built.modelDir, 'spam');
@@ -293,11 +323,13 @@ async function main(): Promise<void> {
     save(results);
     return;
   }
-  if (process.argv.includes('--algorithm')) {
+  if (process.argv.includes('--algorithm') || process.argv.includes('--shapes')) {
     const python = await findPython(defaultCandidates());
     const backend = await Backend.start({ python: python.executable });
     try {
-      await algorithmPass(results, python.executable, backend.info as InitializeResult);
+      const info = backend.info as InitializeResult;
+      if (process.argv.includes('--algorithm')) await algorithmPass(results, python.executable, info);
+      if (process.argv.includes('--shapes')) await shapesPass(results, python.executable, backend, info);
     } finally {
       await backend.dispose();
     }
