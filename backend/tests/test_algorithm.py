@@ -19,7 +19,7 @@ from vtrans.settings import RECIPES, VIBSettings, parse_settings, schedule_of
 from vtrans.shards import Shards
 from vtrans.structure import shape_from_config
 from vtrans.teacher import TeacherCache, hidden_mse, topk_kd
-from vtrans.testing import build_tiny, randomize, write_shards
+from vtrans.testing import LLAMA_2_7B, build_tiny, randomize, write_shards
 from vtrans.train import Compressor
 from vtrans.vib import GRANULARITIES, VIBGates
 
@@ -253,24 +253,11 @@ def test_phase_1_measures_the_gates_fisher_information(task_dir, tmp_path):
     assert values is not None and all(torch.isfinite(v).all() and (v >= 0).all() for v in values.values())
 
 
-LLAMA_7B = dict(
-    model_type="llama",
-    hidden_size=4096,
-    num_hidden_layers=32,
-    num_attention_heads=32,
-    num_key_value_heads=32,
-    intermediate_size=11008,
-    vocab_size=32000,
-    max_position_embeddings=4096,
-    architectures=["LlamaForCausalLM"],
-)
-
-
 @pytest.mark.parametrize("round_to", [1, 8])
 def test_cut_of_a_7b_shape_meets_every_budget(round_to):
     """The vectorised cut on a LLaMA-2-7B shape (350K units): within one small unit of the budget, both rules.
     (Its speed is measured by `python -m vtrans.benchmarks select`, not here.)"""
-    s = shape_from_config(LLAMA_7B, "7b", "lm")
+    s = shape_from_config(LLAMA_2_7B, "7b", "lm")
     g = torch.Generator().manual_seed(0)
     scores = {
         "hidden": torch.randn(s.hidden, generator=g) * 3,

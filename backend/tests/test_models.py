@@ -13,16 +13,9 @@ from vtrans.models import AttentionCapture
 from vtrans.prune import KeepSet, UnitScales, masked_gates, prune_model
 from vtrans.safetensors_io import load_file, save_file
 from vtrans.structure import count_params
-from vtrans.testing import build_tiny
+from vtrans.testing import FAMILY_TASKS, build_tiny
 
-CASES = [
-    ("bert", "classification"),
-    ("roberta", "classification"),
-    ("gpt2", "classification"),
-    ("gpt2", "lm"),
-    ("llama", "classification"),
-    ("llama", "lm"),
-]
+CASES = list(FAMILY_TASKS)
 IDS = pytest.mark.parametrize("family,task", CASES, ids=[f"{f}-{t}" for f, t in CASES])
 
 

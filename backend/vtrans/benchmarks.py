@@ -37,6 +37,7 @@ from .evaluate import task_loss
 from .settings import BUDGETS, parse_settings
 from .shards import Shards
 from .structure import count_params
+from .testing import LLAMA_2_7B
 from .train import Compressor, autocast_for, pick_device, set_threads
 
 
@@ -286,21 +287,6 @@ def shapes(run_dir: str, budgets: list[float], kind: str | None = None, eval_lim
         "latency": {"engine": "onnxruntime", "seqLen": seq_len, "threads": threads},
         "points": points,
     }
-
-
-LLAMA_2_7B = dict(
-    model_type="llama",
-    architectures=["LlamaForCausalLM"],
-    hidden_size=4096,
-    num_hidden_layers=32,
-    num_attention_heads=32,
-    num_key_value_heads=32,
-    intermediate_size=11008,
-    vocab_size=32000,
-    max_position_embeddings=4096,
-    rms_norm_eps=1e-5,
-    tie_word_embeddings=False,
-)
 
 
 def _trained_like_gates(shape, seed: int = 0):

@@ -17,6 +17,31 @@ from .models import ARCHITECTURES, CLASSES, build_model
 from .settings import SHAPES
 from .structure import shape_from_config
 
+# The LLaMA-2-7B shape (random weights are enough for the sizes and timings the tests and benchmarks measure).
+LLAMA_2_7B = dict(
+    model_type="llama",
+    architectures=["LlamaForCausalLM"],
+    hidden_size=4096,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=32,
+    intermediate_size=11008,
+    vocab_size=32000,
+    max_position_embeddings=4096,
+    rms_norm_eps=1e-5,
+    tie_word_embeddings=False,
+)
+
+# Every family with every task it has a head for.
+FAMILY_TASKS = (
+    ("bert", "classification"),
+    ("roberta", "classification"),
+    ("gpt2", "classification"),
+    ("gpt2", "lm"),
+    ("llama", "classification"),
+    ("llama", "lm"),
+)
+
 TINY = {
     "bert": dict(
         model_type="bert",
@@ -118,14 +143,7 @@ def onnx_fixtures(out_dir: str, seed: int = 0) -> list:
     from .prune import KeepSet, UnitScales, masked_gates, prune_model
 
     cases = []
-    for family, task in (
-        ("bert", "classification"),
-        ("roberta", "classification"),
-        ("gpt2", "classification"),
-        ("gpt2", "lm"),
-        ("llama", "classification"),
-        ("llama", "lm"),
-    ):
+    for family, task in FAMILY_TASKS:
         model = build_tiny(family, task, seed=seed)
         s = model.shape
         g = torch.Generator().manual_seed(seed)
@@ -420,16 +438,7 @@ def shape_fixtures(out_dir: str, seed: int = 0) -> list:
     from .shapes import save_output
 
     cases = []
-    for n, (family, task) in enumerate(
-        (
-            ("bert", "classification"),
-            ("roberta", "classification"),
-            ("gpt2", "classification"),
-            ("gpt2", "lm"),
-            ("llama", "classification"),
-            ("llama", "lm"),
-        )
-    ):
+    for n, (family, task) in enumerate(FAMILY_TASKS):
         model = build_tiny(family, task, seed=seed)
         s = model.shape
         for shape in SHAPES:

@@ -19,6 +19,7 @@ import type { Budget, Settings } from './config';
 import { describeChoice, type DataChoice } from './dataChoice';
 import { describeProject, type ModelProject } from './modelProjects';
 import { modelName } from '../core/runs';
+import { nextChoice } from './quickPick';
 
 /** What one compression will do: the project, the data, and the settings as this run uses them. */
 export interface RunPlan {
@@ -218,18 +219,7 @@ export async function confirmPlan(start: RunPlan, hooks: ConfirmHooks, title: st
   measure();
   try {
     for (;;) {
-      const picked = await new Promise<Item | undefined>((resolve) => {
-        const a = qp.onDidAccept(() => {
-          a.dispose();
-          h.dispose();
-          resolve(qp.selectedItems[0]);
-        });
-        const h = qp.onDidHide(() => {
-          a.dispose();
-          h.dispose();
-          resolve(undefined);
-        });
-      });
+      const picked = await nextChoice(qp);
       if (!picked) return undefined;
       switch (picked.id) {
         case 'start':

@@ -13,6 +13,7 @@ import { describePreview, previewData, sniffDataFile, type DataPreview } from '.
 import { errorMessage } from '../core/errors';
 import type { Task } from '../core/modelShape';
 import { EXCLUDE, type ModelProject } from './modelProjects';
+import { nextChoice } from './quickPick';
 
 const DATA_GLOB = '**/*.{jsonl,ndjson,csv,tsv,txt}';
 const STATE_KEY = 'vtrans.dataChoices';
@@ -139,10 +140,7 @@ async function pickFile<T>(
   qp.busy = false;
   if (!items.length && !extra.length)
     qp.placeholder = `No data file for ${task === 'lm' ? 'language modelling' : 'classification'} in the workspace: Browse… for one`;
-  const picked = await new Promise<Item<string | T> | undefined>((resolve) => {
-    qp.onDidAccept(() => resolve(qp.selectedItems[0]));
-    qp.onDidHide(() => resolve(undefined));
-  });
+  const picked = await nextChoice(qp);
   qp.dispose();
   if (!picked) return undefined;
   if ((extra as Item<string | T>[]).includes(picked)) return { extra: picked as Item<T> };
@@ -248,18 +246,7 @@ async function confirmColumns(file: string, task: Task, project: ModelProject, s
   qp.show();
   await render();
   for (;;) {
-    const picked = await new Promise<Item<string> | undefined>((resolve) => {
-      const a = qp.onDidAccept(() => {
-        a.dispose();
-        h.dispose();
-        resolve(qp.selectedItems[0]);
-      });
-      const h = qp.onDidHide(() => {
-        a.dispose();
-        h.dispose();
-        resolve(undefined);
-      });
-    });
+    const picked = await nextChoice(qp);
     if (!picked) {
       qp.dispose();
       return undefined;

@@ -11,6 +11,7 @@ import { describePython, installCommand, probePython, type PythonInfo } from '..
 import type { BackendManager } from './backendManager';
 import { readSettings } from './config';
 import { interpreterCandidates, resolveInterpreter } from './interpreter';
+import { nextChoice } from './quickPick';
 
 export const SAMPLE_FOLDER = 'vtrans-sample';
 export const WALKTHROUGH_ID = 'vtrans.vtrans#vtrans.gettingStarted';
@@ -68,10 +69,7 @@ export async function selectInterpreter(backends: BackendManager, log: vscode.Lo
   qp.items = [...items, { label: '', kind: vscode.QuickPickItemKind.Separator }, enter, copy];
   qp.placeholder = 'Pick an interpreter that has PyTorch, or enter one’s path';
   qp.busy = false;
-  const picked = await new Promise<Item | undefined>((resolve) => {
-    qp.onDidAccept(() => resolve(qp.selectedItems[0]));
-    qp.onDidHide(() => resolve(undefined));
-  });
+  const picked = await nextChoice(qp);
   qp.dispose();
   if (!picked) return undefined;
   if (picked.action === 'copy') {
