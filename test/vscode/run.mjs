@@ -243,61 +243,88 @@ const SCENARIOS = [
   },
 ];
 
-/** The UI tests run in their own Node process (tsx), against code-server with the .vsix installed. */
-async function e2e({ tools, python, vsix }) {
+/** One UI scenario in a fresh code-server, profile and workspace: its exit status and, on failure, why. */
+async function runScenario(sc, { tools, python, vsix }) {
+  const name = `e2e-${sc.name}`;
+  const workspace = path.join(CACHE, 'workspaces', name);
+  step(`${name}: workspace ${path.relative(ROOT, workspace)}`);
+  const { settings, env } = sc.make(workspace, python);
+  const profile = makeProfile(name, { trust: 'disabled', settings });
+  const installed = installVsix(tools.codeServer, profile, vsix, tools.env);
+  step(`${name}: installed ${installed.join(', ')} (the packaged extension, not the checkout)`);
+  const serverEnv = { ...tools.env, OMP_WAIT_POLICY: 'PASSIVE', ...env };
+  if (!env.VTRANS_PYTHON) delete serverEnv.VTRANS_PYTHON;
+  const server = await startCodeServer(tools.codeServer, profile, { folder: workspace, env: serverEnv });
+  const failureFile = path.join(TEST_OUTPUT, 'e2e', `${sc.name}-failure.txt`);
+  fs.rmSync(failureFile, { force: true });
+  let status;
+  try {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'vscode', 'ui', sc.script)], {
+      cwd: ROOT,
+      stdio: 'inherit',
+      env: {
+        ...process.env,
+        VTRANS_E2E_BASE: server.base,
+        VTRANS_E2E_WORKSPACE: workspace,
+        VTRANS_E2E_OUT: TEST_OUTPUT,
+        VTRANS_E2E_TIMEOUT: String(SUITE_TIMEOUT_S),
+        VTRANS_E2E_MARKER: server.marker,
+        VTRANS_E2E_PYTHON: python,
+        VTRANS_VSCODE_CACHE: CACHE,
+      },
+    });
+    let timer;
+    status = await Promise.race([
+      new Promise((r) => child.on('exit', (c, sig) => r(c ?? sig))),
+      new Promise((r) => (timer = setTimeout(() => r('timeout'), (SUITE_TIMEOUT_S + 60) * 1000))),
+    ]);
+    clearTimeout(timer);
+    if (status === 'timeout') child.kill('SIGKILL');
+  } finally {
+    const left = await server.stop();
+    cleanProfile(profile);
+    if (left.length)
+      step(`${name}: stopped processes left by code-server: ${left.map((p) => `${p.pid} ${p.cmd.slice(0, 80)}`).join('; ')}`);
+  }
+  if (status === 'timeout') {
+    const tail = fs.existsSync(server.logFile) ? fs.readFileSync(server.logFile, 'utf8').split('\n').slice(-20) : [];
+    console.log(`${name}: TIMED OUT; last code-server log lines:\n  ${tail.join('\n  ')}`);
+  }
+  const reason = fs.existsSync(failureFile) ? fs.readFileSync(failureFile, 'utf8').trim() : '';
+  return { status, reason };
+}
+
+function describeStatus(status) {
+  return status === 0 ? 'passed' : status === 'timeout' ? 'timed out' : `failed (exit ${status})`;
+}
+
+/**
+ * The UI tests run in their own Node process (tsx), against code-server with the .vsix installed. Under CI a
+ * failed scenario runs once more from scratch (a browser driving a workbench on two busy cores loses a focus
+ * race now and then); the summary keeps the first failure's reason either way.
+ */
+async function e2e(ctx) {
   const only = process.env.VTRANS_E2E_ONLY?.split(',');
+  const tries = process.env.CI ? 2 : 1;
   const results = [];
   fs.mkdirSync(TEST_OUTPUT, { recursive: true });
   if (!only) fs.rmSync(path.join(TEST_OUTPUT, 'e2e'), { recursive: true, force: true });
   for (const sc of SCENARIOS.filter((x) => !only || only.includes(x.name))) {
     const t0 = Date.now();
-    const name = `e2e-${sc.name}`;
-    const workspace = path.join(CACHE, 'workspaces', name);
-    step(`${name}: workspace ${path.relative(ROOT, workspace)}`);
-    const { settings, env } = sc.make(workspace, python);
-    const profile = makeProfile(name, { trust: 'disabled', settings });
-    const installed = installVsix(tools.codeServer, profile, vsix, tools.env);
-    step(`${name}: installed ${installed.join(', ')} (the packaged extension, not the checkout)`);
-    const serverEnv = { ...tools.env, OMP_WAIT_POLICY: 'PASSIVE', ...env };
-    if (!env.VTRANS_PYTHON) delete serverEnv.VTRANS_PYTHON;
-    const server = await startCodeServer(tools.codeServer, profile, { folder: workspace, env: serverEnv });
-    let status;
-    try {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'vscode', 'ui', sc.script)], {
-        cwd: ROOT,
-        stdio: 'inherit',
-        env: {
-          ...process.env,
-          VTRANS_E2E_BASE: server.base,
-          VTRANS_E2E_WORKSPACE: workspace,
-          VTRANS_E2E_OUT: TEST_OUTPUT,
-          VTRANS_E2E_TIMEOUT: String(SUITE_TIMEOUT_S),
-          VTRANS_E2E_MARKER: server.marker,
-          VTRANS_E2E_PYTHON: python,
-          VTRANS_VSCODE_CACHE: CACHE,
-        },
-      });
-      let timer;
-      status = await Promise.race([
-        new Promise((r) => child.on('exit', (c, sig) => r(c ?? sig))),
-        new Promise((r) => (timer = setTimeout(() => r('timeout'), (SUITE_TIMEOUT_S + 60) * 1000))),
-      ]);
-      clearTimeout(timer);
-      if (status === 'timeout') child.kill('SIGKILL');
-    } finally {
-      const left = await server.stop();
-      cleanProfile(profile);
-      if (left.length)
-        step(`${name}: stopped processes left by code-server: ${left.map((p) => `${p.pid} ${p.cmd.slice(0, 80)}`).join('; ')}`);
-    }
-    if (status === 'timeout') {
-      const tail = fs.existsSync(server.logFile) ? fs.readFileSync(server.logFile, 'utf8').split('\n').slice(-20) : [];
-      console.log(`${name}: TIMED OUT; last code-server log lines:\n  ${tail.join('\n  ')}`);
+    let status, reason;
+    const failures = [];
+    for (let attempt = 1; attempt <= tries; attempt++) {
+      ({ status, reason } = await runScenario(sc, ctx));
+      if (status === 0) break;
+      failures.push(`try ${attempt}: ${describeStatus(status)}${reason ? ` — ${reason}` : ''}`);
+      if (attempt < tries) step(`e2e-${sc.name}: ${failures.at(-1)}; running it once more`);
     }
     const secs = ((Date.now() - t0) / 1000).toFixed(0);
+    const earlier = failures.length && status === 0 ? ` on try ${failures.length + 1} (${failures.join('; ')})` : '';
+    const why = status !== 0 ? `\n       ${failures.join('\n       ')}` : '';
     results.push({
       ok: status === 0,
-      summary: `${name}: ${status === 0 ? 'passed' : status === 'timeout' ? 'timed out' : `failed (exit ${status})`} in ${secs} s — screenshots in ${path.relative(ROOT, TEST_OUTPUT)}/e2e/`,
+      summary: `e2e-${sc.name}: ${describeStatus(status)}${earlier} in ${secs} s — screenshots in ${path.relative(ROOT, TEST_OUTPUT)}/e2e/${why}`,
     });
   }
   return results;

@@ -88,6 +88,13 @@ export class Session {
     }
   }
 
+  /** Takes the keyboard focus out of any webview (an iframe) or picker, back to the workbench's document. */
+  async focusWorkbench(): Promise<void> {
+    if (await this.page.locator('.quick-input-widget').isVisible()) await this.page.keyboard.press('Escape');
+    await this.page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur()).catch(() => {});
+    await sleep(300);
+  }
+
   async runCommand(title: string): Promise<void> {
     const input = this.page.locator('.quick-input-widget input');
     const row = this.page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
@@ -99,9 +106,11 @@ export class Session {
         await this.page.keyboard.press('Enter');
         return;
       } catch (e) {
-        // The palette closes when focus moves away from it (a notification or a view refreshing as a run ends).
-        if (attempt >= 2) throw e;
+        // The palette closes when focus moves away from it (a notification, a view refreshing as a run ends, a
+        // webview taking focus as it renders): give the focus to the workbench itself, then try again.
+        if (attempt >= 3) throw new Error(`command "${title}" not run: ${firstLine(e)}`);
         this.log(`the command palette closed before "${title}" ran; opening it again`);
+        await this.focusWorkbench();
       }
     }
   }
@@ -212,6 +221,17 @@ export async function openWorkbench(s: Session, base: string, folder: string): P
   await sleep(1000);
 }
 
+function firstLine(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  return (
+    text
+      .split('\n')
+      .find((l) => l.trim())
+      ?.trim()
+      .slice(0, 300) ?? 'unknown error'
+  );
+}
+
 /** Runs a scenario: the page errors and soft failures decide the exit code. */
 export async function scenario(name: string, body: (s: Session) => Promise<void>): Promise<void> {
   const out = path.join(need('VTRANS_E2E_OUT'), 'e2e');
@@ -220,17 +240,22 @@ export async function scenario(name: string, body: (s: Session) => Promise<void>
   const errors: string[] = [];
   browser.page.on('pageerror', (e: Error) => errors.push(e.message));
   let ok = false;
+  let failure = '';
   try {
     await body(s);
     ok = s.softFailures.length === 0;
     if (!ok) s.log(`${s.softFailures.length} check(s) failed:\n  - ${s.softFailures.join('\n  - ')}`);
   } catch (e) {
     s.log('FAILED:', (e as Error).stack ?? e);
+    failure = `at ${((Date.now() - s.t0) / 1000).toFixed(0)} s: ${firstLine(e)}`;
     await s.failureShot();
   } finally {
     if (errors.length) s.log('page errors (first 10):', errors.slice(0, 10));
     await browser.close();
   }
+  if (!failure && !ok) failure = `${s.softFailures.length} check(s) failed: ${s.softFailures.join('; ')}`;
+  // The harness puts this line in its summary, which is what a CI log keeps.
+  if (failure) fs.writeFileSync(path.join(out, `${name}-failure.txt`), `${failure}\n`);
   s.log(ok ? 'E2E PASS' : 'E2E FAIL', `— screenshots in ${out}`);
   process.exit(ok ? 0 : 1);
 }
