@@ -21,6 +21,7 @@ import {
   DEVICE_CHOICES,
   METHODS,
   OUTPUT_SHAPES,
+  PARALLELS,
   TASKS,
   type HowToLoad,
   type Metric,
@@ -35,7 +36,7 @@ Commands:
   compress <modelDir> --data <file> --keep <f>       compress a model with VTrans
       [--eval-data <file>] [--test-data <file>] [--task ${TASKS.join('|')}]
       [--budget ${BUDGET_KINDS.join('|')}] [--method ${METHODS.join('|')}] [--shape ${OUTPUT_SHAPES.join('|')}]
-      [--device ${DEVICE_CHOICES.join('|')}]
+      [--device ${DEVICE_CHOICES.join('|')}] [--gpus n] [--parallel ${PARALLELS.join('|')}]
       [--data-fraction f] [--round-to n] [--max-len n] [--lr x] [--epochs n] [--batch-size n]
       [--steps n] [--finetune-steps n] [--no-distill] [--sweep 0.9,0.5,...] [--seed n] [--out <runDir>] [--json]
       [--text-field name] [--label-field name] [--pair-field name]
@@ -322,6 +323,8 @@ async function compressCommand(args: string[]): Promise<number> {
       method: { type: 'string' },
       shape: { type: 'string' },
       device: { type: 'string' },
+      gpus: { type: 'string' },
+      parallel: { type: 'string' },
       'data-fraction': { type: 'string' },
       'round-to': { type: 'string' },
       'max-len': { type: 'string' },
@@ -369,6 +372,8 @@ async function compressCommand(args: string[]): Promise<number> {
     ...(values['batch-size'] !== undefined ? { batchSize: num(values, 'batch-size', { int: true, min: 1 }) } : {}),
     ...(values.seed !== undefined ? { seed: num(values, 'seed', { int: true, min: 0 }) } : {}),
     ...(sweep ? { sweep } : {}),
+    ...(values.gpus !== undefined ? { gpus: num(values, 'gpus', { int: true, min: 1, max: 64 }) } : {}),
+    ...(values.parallel !== undefined ? { parallel: oneOf(values, 'parallel', PARALLELS) } : {}),
   };
   const outcome = await withBackend((backend, cancel, session) =>
     compress(

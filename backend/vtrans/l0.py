@@ -32,11 +32,11 @@ class HardConcreteGates(UnitGates):
     def keep_probs(self, g: str) -> torch.Tensor:
         return torch.sigmoid(self.log_alpha[g] - BETA * math.log(-LIMIT_L / LIMIT_R))
 
-    def sample(self, batch: int, track: bool = False) -> Gates:
+    def sample(self, batch: int, track: bool = False, rows: slice = slice(None)) -> Gates:
         z = {}
         for g in GRANULARITIES:
             la = self.log_alpha[g]
-            u = torch.rand(batch, la.numel(), device=la.device).clamp(EPS, 1 - EPS)
+            u = self.draw("rand", batch, la.numel(), la.device, rows).clamp(EPS, 1 - EPS)
             s = torch.sigmoid((torch.log(u) - torch.log(1 - u) + la) / BETA)
             z[g] = (s * (LIMIT_R - LIMIT_L) + LIMIT_L).clamp(0.0, 1.0)
         return self._gates(z, self.keep_probs("hidden"))

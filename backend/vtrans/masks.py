@@ -79,8 +79,8 @@ def snapshot_weights_path(run_dir: str, label: str) -> str:
     return os.path.join(run_dir, "checkpoints", f"snapshot-{label}.safetensors")
 
 
-def save_snapshot_weights(run_dir: str, label: str, model: torch.nn.Module) -> None:
-    save_file({k: v.detach().to("cpu", torch.float16) for k, v in model.state_dict().items()}, snapshot_weights_path(run_dir, label))
+def save_snapshot_state(run_dir: str, label: str, state: dict[str, torch.Tensor]) -> None:
+    save_file({k: v.detach().to("cpu", torch.float16) for k, v in state.items()}, snapshot_weights_path(run_dir, label))
 
 
 def load_snapshot_weights(run_dir: str, label: str | None) -> dict[str, torch.Tensor] | None:

@@ -172,6 +172,9 @@ class Environment:
     threads: int
     python: str
     gpu: str | None = None
+    # Data-parallel runs only: the workers and how they shared the training (ddp or fsdp).
+    workers: int | None = None
+    parallel: str | None = None
 
 
 @dataclass
@@ -238,9 +241,12 @@ def write_report(path: str, report: RunReport) -> None:
 # Building a report
 
 
-def environment(device: torch.device, threads: int) -> Environment:
+def environment(device: torch.device, threads: int, workers: int = 1, parallel: str = "single") -> Environment:
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-    return Environment(str(device), torch.__version__, threads, platform.python_version(), gpu)
+    env = Environment(str(device), torch.__version__, threads, platform.python_version(), gpu)
+    if workers > 1:
+        env.workers, env.parallel = workers, parallel
+    return env
 
 
 def layer_reports(shape, keep, scores, probes: dict | None) -> list[LayerReport]:

@@ -23,6 +23,7 @@ DeviceChoice = Literal["auto", "cpu", "cuda"]
 OutputShape = Literal["heterogeneous", "uniform"]
 CutRule = Literal["fisher", "information", "score"]
 RampShape = Literal["cubic", "linear"]
+Parallel = Literal["auto", "ddp", "fsdp"]
 
 METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
 BENCH_METHODS: tuple[str, ...] = BaselineMethod.__args__  # type: ignore[attr-defined]
@@ -277,6 +278,14 @@ class CompressSettings:
     )
     threads: int | None = field(default=None, metadata=doc("CPU threads (default: all cores).", minimum=1))
     gpus: int = field(default=1, metadata=doc("Data-parallel workers (torchrun) when above 1.", minimum=1, maximum=64))
+    parallel: Parallel = field(
+        default="auto",
+        metadata=doc(
+            "The engine of data-parallel training (gpus above 1): ddp keeps a full copy of the trained weights per worker "
+            "(DistributedDataParallel); fsdp shards the weights, gradients and optimizer state (fully_shard); auto takes "
+            "fsdp only when a full copy per worker would not fit."
+        ),
+    )
     resume: bool = field(default=False, metadata=doc("Continue the run in run_dir from its last checkpoint."))
     init_masks: str | None = field(default=None, metadata=doc("Start the gates from another run's masks.safetensors (re-tune)."))
     init_weights: str | None = field(default=None, metadata=doc("Start from another run's phase-1 weights (re-tune)."))

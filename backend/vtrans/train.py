@@ -24,7 +24,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -34,11 +34,11 @@ from .baselines import BASELINES, ScoreGates, baseline_scores, make_gates
 from .budget import Ranking, expected_fraction, size_of
 from .checkpoint import load_model
 from .correction import Corrector, calibration_indices
-from .distributed import SINGLE, Dist
+from .distributed import SINGLE, Dist, choose_engine, memory_per_worker
 from .errors import Cancelled, UserError
 from .evaluate import evaluate, task_loss
 from .export import export_onnx
-from .masks import MaskLadder, load_snapshot_weights, save_snapshot_weights
+from .masks import MaskLadder, load_snapshot_weights, save_snapshot_state
 from .models import VTransModel
 from .protocol import CompressResult
 from .prune import KeepSet
@@ -157,6 +157,7 @@ class Compressor:
         self.sched = schedule_of(settings)
         self.teacher_cache: TeacherCache | None = None
         self.closing = True  # whether gates may close at this step (phase 1 sets it)
+        self.global_batch = 0  # examples in the step's global batch, of which this worker has its rows (batch_for)
 
     # ------------------------------------------------------------------------------------------------------------
     def check_stop(self) -> None:
@@ -204,6 +205,12 @@ class Compressor:
             p.requires_grad_(False)
         self.seq_len = self.train.mean_length
         self.budget_full = size_of(self.shape, s.budget, self.seq_len)
+        if self.dist.active:
+            trains_weights = s.method not in BASELINES and (self.sched.train_weights or self.sched.finetune)
+            trained = sum(p.numel() for p in self.teacher.parameters()) if trains_weights else 0
+            engine = choose_engine(s.parallel, self.dist.world, trained, memory_per_worker(self.device, self.dist.world))
+            self.dist = replace(self.dist, engine=engine)
+            log.info("data-parallel training on %d workers with %s", self.dist.world, engine)
 
     def plan(self, name: str, epochs: float, min_steps: int) -> PhasePlan:
         """A phase's steps: `epochs` over the method's data (Fast- and Faster-VTrans: the fraction), at least `min_steps`."""
@@ -218,8 +225,9 @@ class Compressor:
         epoch, pos = divmod(step, plan.steps_per_epoch)
         perm = np.random.default_rng([self.s.seed, phase_seed, epoch]).permutation(len(plan.order))
         idx = plan.order[perm[pos * self.s.batch_size : (pos + 1) * self.s.batch_size]]
-        if self.dist.active:  # each worker its slice of the global batch
-            idx = idx[self.dist.rank :: self.dist.world] if len(idx) >= self.dist.world else idx
+        # Each worker its rows of the global batch; the gates' noise is drawn for the whole of it (`prune_step`).
+        self.global_batch = len(idx)
+        idx = idx[self.dist.rows(len(idx))]
         return idx, self.train.batch(idx).to(self.device)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -276,6 +284,9 @@ class Compressor:
         self.gates = make_gates(s.method, self.shape, s.vib).to(self.device)
         if s.init_masks:
             self.gates.load(load_file(s.init_masks))
+        self.noise = self.gates.noise = torch.Generator(device=self.device).manual_seed(s.seed)
+        # DDP or FSDP synchronise the student's weights when they train (FSDP shards them: the optimizer comes after).
+        self.run_student = self.dist.wrap(self.student) if train_weights else self.student.run
         opt_g = torch.optim.Adam(self.gates.parameters(), lr=s.mask_lr)
         opt_w = torch.optim.AdamW(self.student.parameters(), lr=s.lr, weight_decay=s.weight_decay) if train_weights else None
         return PruneState(opt_g, opt_w, torch.zeros(2))
@@ -288,9 +299,11 @@ class Compressor:
         with self.autocast():
             # Faster-VTrans trains gates on frozen weights: no dropout, the gates' noise is the only noise.
             self.student.train(self.sched.train_weights)
-            gates = self.gates.sample(batch.size, track=isinstance(self.gates, VIBGates))
-            out = self.student.run(batch.input_ids, batch.attention_mask, batch.token_type_ids, gates=gates)
-            loss_task = self.distill_loss(out, teacher_out, batch, dim_weights=gates.norm_dims)
+            examples = self.global_batch if self.dist.active else batch.size
+            gates = self.gates.sample(examples, track=isinstance(self.gates, VIBGates), rows=self.dist.rows(examples))
+            out = self.run_student(batch.input_ids, batch.attention_mask, batch.token_type_ids, gates=gates)
+            share = self.dist.loss_share(batch.size, examples)
+            loss_task = self.distill_loss(out, teacher_out, batch, dim_weights=gates.norm_dims) * share
         expected = self.expected_size()
         gap = expected - target
         kl = self.gates.kl()
@@ -305,10 +318,10 @@ class Compressor:
         if st.opt_w:
             st.opt_w.zero_grad()
         loss.backward()
-        self.dist.average_grads(list(self.gates.parameters()) + (list(self.student.parameters()) if st.opt_w else []))
+        self.dist.average_grads(self.gates.parameters())  # the student's weights: DDP or FSDP did it in the backward
         st.opt_g.step()
         if isinstance(self.gates, VIBGates):
-            self.gates.accumulate_fisher(batch.size)
+            self.gates.accumulate_fisher(batch.size / share, examples, total=self.dist.sum_)
             self.gates.close_units(s.vib.close_below, s.vib.close_steps, close=self.closing)
         if st.opt_w:
             torch.nn.utils.clip_grad_norm_(self.student.parameters(), 1.0)
@@ -317,7 +330,7 @@ class Compressor:
             g_ = float(gap)
             st.lam += s.lambda_lr * torch.tensor([g_, g_ * g_])
         return {
-            "loss": float(loss_task.detach()),
+            "loss": float(loss_task.detach()) / share,
             "kl": float(kl.detach()) if isinstance(kl, torch.Tensor) else float(kl),
             "expected": float(expected.detach()),
             "target": target,
@@ -348,12 +361,14 @@ class Compressor:
         start = 0
         if resume is not None and resume["phase"] == "prune":
             if st.opt_w:
-                self.student.load_state_dict(resume["student"])
-                st.opt_w.load_state_dict(resume["opt_w"])
+                self.dist.load_full_state(self.student, resume["student"])
+                self.dist.load_full_optimizer_state(self.student, st.opt_w, resume["opt_w"])
             self.gates.load_state_dict(resume["gates"])
             st.opt_g.load_state_dict(resume["opt_g"])
             st.lam = resume["lam"].clone()
             torch.set_rng_state(resume["rng"])
+            if resume.get("noise") is not None:
+                self.noise.set_state(resume["noise"])
             start = resume["step"]
         warmup_steps = max(1, int(plan.steps * s.warmup))
         self.teacher_for(plan)
@@ -370,10 +385,12 @@ class Compressor:
                         "step": step,
                         "gates": self.gates.state_dict(),
                         "opt_g": st.opt_g.state_dict(),
-                        "student": self.student.state_dict() if st.opt_w else None,
-                        "opt_w": st.opt_w.state_dict() if st.opt_w else None,
+                        # Whole on rank 0 (gathered from the shards under FSDP): a run resumes on any number of workers.
+                        "student": self.dist.full_state(self.student) if st.opt_w else None,
+                        "opt_w": self.dist.full_optimizer_state(self.student, st.opt_w) if st.opt_w else None,
                         "lam": st.lam,
                         "rng": torch.get_rng_state(),
+                        "noise": self.noise.get_state(),
                         "snapshots": snapshots,
                     },
                     f"1-{step:08d}",
@@ -394,8 +411,10 @@ class Compressor:
             while pending and expected <= pending[0]:
                 label = str(pending.pop(0))
                 snapshots[label] = self.gates.state()
-                if self.student is not self.teacher and self.dist.main:
-                    save_snapshot_weights(self.run.path, label, self.student)
+                if self.student is not self.teacher:
+                    snapshot = self.dist.full_state(self.student)  # every worker takes part in the gathering
+                    if self.dist.main:
+                        save_snapshot_state(self.run.path, label, snapshot)
             timer.tick()
             record = {
                 "loss": r["loss"],
@@ -408,18 +427,16 @@ class Compressor:
             if step % 10 == 0 or step + 1 == plan.steps:
                 self.run.append_metric("prune", step=step + 1, **record)
         # The weights and masks that every re-thresholded model is cut from.
+        weights = self.dist.full_state(self.student) if self.student is not self.teacher else None
         if self.dist.main:
-            self.save_phase1(snapshots)
+            self.save_phase1(snapshots, weights)
         self.dist.barrier()  # the other workers read them back in restore_phase1
 
-    def save_phase1(self, snapshots) -> None:
+    def save_phase1(self, snapshots, weights: dict[str, torch.Tensor] | None) -> None:
         save_file(self.gates.state(), self.run.file("masks.safetensors"), metadata={"format": "vtrans-vib", "version": "1"})
         MaskLadder.save_snapshots(self.run.path, snapshots)
-        if self.student is not self.teacher:
-            save_file(
-                {k: v.detach().cpu() for k, v in self.student.state_dict().items()},
-                self.run.file("checkpoints", "masked-weights.safetensors"),
-            )
+        if weights is not None:
+            save_file(weights, self.run.file("checkpoints", "masked-weights.safetensors"))
 
     def phase_score(self) -> None:
         """Baselines: per-unit scores from a criterion instead of trained gates (no phase 1)."""
@@ -479,17 +496,26 @@ class Compressor:
             with torch.no_grad():
                 proj.weight.zero_()
                 proj.weight[keep.hidden.to(self.device), torch.arange(len(keep.hidden), device=self.device)] = 1.0
-        params = list(pruned.parameters()) + (list(proj.parameters()) if proj is not None else [])
         for p in pruned.parameters():
             p.requires_grad_(True)
-        opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
+        sharded = self.dist.sharded
+        # Under FSDP rank 0 keeps an unsharded copy on the CPU to export the best weights into.
+        export_copy = copy.deepcopy(pruned).cpu() if sharded and self.dist.main else None
+        run_pruned = self.dist.wrap(pruned)
+        proj_params = list(proj.parameters()) if proj is not None else []
+        # The projection trains beside the model, every worker keeping it whole; under FSDP it has its own AdamW (the
+        # same update: AdamW is elementwise), as the gathering of the sharded optimizer state covers the model only.
+        opt = torch.optim.AdamW(list(pruned.parameters()) + ([] if sharded else proj_params), lr=s.lr, weight_decay=s.weight_decay)
+        opt_proj = torch.optim.AdamW(proj_params, lr=s.lr, weight_decay=s.weight_decay) if sharded and proj_params else None
         start = 0
         best, best_state = None, None
         if resume is not None and resume["phase"] == "finetune":
-            pruned.load_state_dict(resume["student"])
+            self.dist.load_full_state(pruned, resume["student"])
             if proj is not None:
                 proj.load_state_dict(resume["proj"])
-            opt.load_state_dict(resume["opt"])
+            self.dist.load_full_optimizer_state(pruned, opt, resume["opt"])
+            if opt_proj is not None and resume.get("opt_proj") is not None:
+                opt_proj.load_state_dict(resume["opt_proj"])
             torch.set_rng_state(resume["rng"])
             start = resume["step"]
             best, best_state = resume.get("best"), resume.get("best_state")
@@ -501,9 +527,10 @@ class Compressor:
                     {
                         "phase": "finetune",
                         "step": step,
-                        "student": pruned.state_dict(),
+                        "student": self.dist.full_state(pruned),
                         "proj": proj.state_dict() if proj is not None else None,
-                        "opt": opt.state_dict(),
+                        "opt": self.dist.full_optimizer_state(pruned, opt),
+                        "opt_proj": opt_proj.state_dict() if opt_proj is not None else None,
                         "rng": torch.get_rng_state(),
                         "best": best,
                         "best_state": best_state,
@@ -514,24 +541,40 @@ class Compressor:
             pruned.train()
             teacher_out = self.teacher_outputs(idx, batch)
             with self.autocast():
-                out = pruned.run(batch.input_ids, batch.attention_mask, batch.token_type_ids)
-                loss = self.distill_loss(out, teacher_out, batch, proj=proj)
+                out = run_pruned(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+                loss = self.distill_loss(out, teacher_out, batch, proj=proj) * self.dist.loss_share(batch.size, self.global_batch)
             self.check_step(step, float(loss.detach()), "phase 2 (fine-tune)", f"Lower the learning rate (lr is {s.lr}).")
             opt.zero_grad()
+            if opt_proj is not None:
+                opt_proj.zero_grad()
             loss.backward()
-            self.dist.average_grads(params)
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            self.dist.average_grads(proj_params)  # the model's weights: DDP or FSDP did it in the backward
+            if sharded:  # the sharded norm and the whole projection's are clipped apart (DTensor and tensor do not mix)
+                torch.nn.utils.clip_grad_norm_(list(pruned.parameters()), 1.0)
+                if proj_params:
+                    torch.nn.utils.clip_grad_norm_(proj_params, 1.0)
+            else:
+                torch.nn.utils.clip_grad_norm_(list(pruned.parameters()) + proj_params, 1.0)
             opt.step()
+            if opt_proj is not None:
+                opt_proj.step()
             timer.tick()
-            self.emit("finetune", step + 1, plan.steps, timer, loss=float(loss))
+            self.emit("finetune", step + 1, plan.steps, timer, loss=float(loss.detach()))
             if step % 10 == 0:
-                self.run.append_metric("finetune", step=step + 1, loss=float(loss))
-            if step + 1 in evals_at and self.dist.main:  # model selection on the eval (dev) data only
+                self.run.append_metric("finetune", step=step + 1, loss=float(loss.detach()))
+            # Model selection on the eval (dev) data only; under FSDP every worker takes part in the sharded forward.
+            if step + 1 in evals_at and (self.dist.main or sharded):
                 metric = self.metric(pruned, self.eval)
                 self.run.append_metric("finetune", step=step + 1, eval=metric)
                 if best is None or self.better(metric.value, best):
                     best = metric.value
-                    best_state = {k: v.detach().cpu().clone() for k, v in pruned.state_dict().items()}
+                    best_state = self.dist.full_state(pruned)
+        if export_copy is not None or sharded:
+            final = best_state if best_state is not None else self.dist.full_state(pruned)
+            if export_copy is None:
+                return pruned  # a worker other than rank 0: it returns what it trained, rank 0 exports
+            export_copy.load_state_dict(final)
+            return export_copy.to(self.device).eval()
         if best_state is not None:
             pruned.load_state_dict(best_state)
         return pruned.eval()
@@ -632,7 +675,7 @@ class Compressor:
             probes=probes,
             wall_seconds=result.wall_seconds,
             test=test_metrics,
-            environment=environment(self.device, self.threads),
+            environment=environment(self.device, self.threads, self.dist.world, self.dist.engine),
             predictions=self.selector.prediction_table(points),
         )
         write_report(self.run.file("report.json"), report)

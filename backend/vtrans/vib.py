@@ -16,6 +16,7 @@ attention sublayer), ffn (one per FFN neuron per layer), ffn_layer (one per FFN 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -50,6 +51,14 @@ class UnitGates(nn.Module):
         self.shape = shape
         self.settings = settings
         self.counts = unit_counts(shape)
+        # The stream the training noise comes from (None: torch's global one). Data-parallel workers share one seed
+        # and each keeps its rows of the global batch's draw, so N workers train on the noise one process would.
+        self.noise: torch.Generator | None = None
+
+    def draw(self, kind: str, batch: int, n: int, device: torch.device, rows: slice) -> torch.Tensor:
+        """Standard normal (`randn`) or uniform (`rand`) noise for `batch` examples × `n` units; this worker's `rows`."""
+        fn = torch.randn if kind == "randn" else torch.rand
+        return fn(batch, n, device=device, generator=self.noise)[rows]
 
     def split(self, g: str, t: torch.Tensor) -> list[torch.Tensor]:
         return list(torch.split(t, self.counts[g], dim=-1))
@@ -68,8 +77,9 @@ class UnitGates(nn.Module):
     def keep_probs(self, g: str) -> torch.Tensor:
         raise NotImplementedError
 
-    def sample(self, batch: int, track: bool = False) -> Gates:
-        """Training gates for a batch (one draw per example and unit)."""
+    def sample(self, batch: int, track: bool = False, rows: slice = slice(None)) -> Gates:
+        """Training gates for a batch of `batch` examples (one draw per example and unit), of which `rows` are this
+        worker's."""
         raise NotImplementedError
 
     def scores(self) -> dict[str, torch.Tensor]:
@@ -204,17 +214,21 @@ class VIBGates(UnitGates):
             self.logvar[g][open_] = torch.minimum(self.logvar[g], ceiling)[open_]
 
     @torch.no_grad()
-    def accumulate_fisher(self, batch: int, decay: float = 0.95) -> None:
+    def accumulate_fisher(
+        self, scale: float, examples: int, total: Callable[[torch.Tensor], torch.Tensor] = lambda t: t, decay: float = 0.95
+    ) -> None:
         """After the backward pass of a step whose gates came from `sample(..., track=True)`: folds the squared
-        per-example gradients (the loss is a batch mean, so each is `batch` × the sample's gradient) into the running
-        Fisher information (an exponential mean; the first step sets it)."""
+        per-example gradients into the running Fisher information (an exponential mean; the first step sets it).
+        The loss is a batch mean, so a sample's gradient is the example's divided by the batch size: `scale` (the
+        batch size) undoes that. `total` sums over data-parallel workers, whose rows differ, and `examples` is the
+        global batch, so that every worker keeps the Fisher information one process would."""
         if self._last is None:
             return
         first = int(self.fisher_steps) == 0
         for g, z in self._last.items():
             if z.grad is None:
                 continue
-            f = (z.grad.float() * batch).pow(2).mean(0)
+            f = total((z.grad.float() * scale).pow(2).sum(0)) / examples
             self.fisher(g).copy_(f if first else decay * self.fisher(g) + (1 - decay) * f)
         self.fisher_steps += 1
         self._last = None
@@ -253,13 +267,13 @@ class VIBGates(UnitGates):
         p = torch.sigmoid(self.slope * (self.log_alpha(g) - self.settings.threshold[g]))
         return p.masked_fill(self.closed(g), 0.0)
 
-    def sample(self, batch: int, track: bool = False) -> Gates:
+    def sample(self, batch: int, track: bool = False, rows: slice = slice(None)) -> Gates:
         """Noisy gates for a training step: one ε per example and unit; exactly 0 for closed units. With `track`,
         the samples keep their gradients for `accumulate_fisher`."""
         z = {}
         for g in GRANULARITIES:
             mu, std = self.mu[g], torch.exp(0.5 * self.logvar[g])
-            noisy = mu + std * torch.randn(batch, mu.numel(), device=mu.device, dtype=mu.dtype)
+            noisy = mu + std * self.draw("randn", batch, mu.numel(), mu.device, rows)
             z[g] = noisy.masked_fill(self.closed(g), 0.0)
             if track:
                 z[g].retain_grad()

@@ -25,6 +25,19 @@ from .train import Compressor
 PROGRESS_PREFIX = "VTRANS-PROGRESS "
 
 
+def failure_message(e: Exception, rank: int, world: int) -> str:
+    """What run.json says when a worker fails; a collective broken by another worker's death is said as such."""
+    text = f"{type(e).__name__}: {e}"
+    lost_peer = world > 1 and isinstance(e, RuntimeError) and any(w in str(e) for w in ("gloo", "NCCL", "onnection"))
+    if not lost_peer:
+        return text
+    first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+    return (
+        f"a training worker stopped (killed, or out of memory), and worker {rank} of {world} lost it during a "
+        f"collective ({first}). The checkpoints are kept: resume the run to continue."
+    )
+
+
 def main(launch_file: str) -> int:
     logging.basicConfig(
         stream=sys.stderr, level=os.environ.get("VTRANS_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s [worker] %(message)s"
@@ -56,7 +69,7 @@ def main(launch_file: str) -> int:
         code = 2
     except Exception as e:
         if place.main and run.exists():
-            run.update(status="failed", error=f"{type(e).__name__}: {e}")
+            run.update(status="failed", error=failure_message(e, place.rank, place.world))
         raise
     finally:
         dist.destroy_process_group()

@@ -20,6 +20,8 @@ export type DeviceChoice = 'auto' | 'cpu' | 'cuda';
 export const DEVICE_CHOICES: readonly DeviceChoice[] = ['auto', 'cpu', 'cuda'];
 export type OutputShape = 'heterogeneous' | 'uniform';
 export const OUTPUT_SHAPES: readonly OutputShape[] = ['heterogeneous', 'uniform'];
+export type Parallel = 'auto' | 'ddp' | 'fsdp';
+export const PARALLELS: readonly Parallel[] = ['auto', 'ddp', 'fsdp'];
 export type Granularity = 'hidden' | 'heads' | 'attn' | 'ffn' | 'ffn_layer';
 export const GRANULARITIES: readonly Granularity[] = ['hidden', 'heads', 'attn', 'ffn', 'ffn_layer'];
 export type MetricName = 'accuracy' | 'perplexity';
@@ -165,6 +167,8 @@ export interface CompressSettings {
   threads?: number | null;
   /** Data-parallel workers (torchrun) when above 1. */
   gpus?: number;
+  /** The engine of data-parallel training (gpus above 1): ddp keeps a full copy of the trained weights per worker (DistributedDataParallel); fsdp shards the weights, gradients and optimizer state (fully_shard); auto takes fsdp only when a full copy per worker would not fit. */
+  parallel?: Parallel;
   /** Continue the run in run_dir from its last checkpoint. */
   resume?: boolean;
   /** Start the gates from another run's masks.safetensors (re-tune). */
@@ -381,13 +385,15 @@ export interface ProbeSummary {
   keywordIds?: number[];
 }
 
-/** Environment(device: 'str', torch: 'str', threads: 'int', python: 'str', gpu: 'str | None' = None) */
+/** Environment(device: 'str', torch: 'str', threads: 'int', python: 'str', gpu: 'str | None' = None, workers: 'int | None' = None, parallel: 'str | None' = None) */
 export interface Environment {
   device: string;
   torch: string;
   threads: number;
   python: string;
   gpu?: string;
+  workers?: number;
+  parallel?: string;
 }
 
 /** The run's masks re-thresholded at one budget of the run's kind (no training, no evaluation). */
@@ -778,6 +784,7 @@ export const COMPRESS_DEFAULTS = {
   correction: { enabled: true, examples: 256, ridge: 0.001 },
   threads: null,
   gpus: 1,
+  parallel: 'auto',
   resume: false,
   initMasks: null,
   initWeights: null,

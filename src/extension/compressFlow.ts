@@ -111,7 +111,7 @@ export function optionsOf(plan: RunPlan, runDir: string | undefined, extra: Part
     maxLen: s.maxLength,
     distill: s.distill,
     runDir,
-    extra: { precision: s.precision, ...s.advanced, ...(s.gpus > 1 ? { gpus: s.gpus } : {}), ...extra },
+    extra: { precision: s.precision, ...s.advanced, ...(s.gpus > 1 ? { gpus: s.gpus, parallel: s.parallel } : {}), ...extra },
   };
 }
 
@@ -238,7 +238,12 @@ export class CompressFlow {
       maxLen: s.maxLength,
       distill: s.distill,
       runDir,
-      extra: { precision: s.precision, ...s.advanced, ...(s.gpus > 1 ? { gpus: s.gpus } : {}), ...(args.extra ?? {}) },
+      extra: {
+        precision: s.precision,
+        ...s.advanced,
+        ...(s.gpus > 1 ? { gpus: s.gpus, parallel: s.parallel } : {}),
+        ...(args.extra ?? {}),
+      },
     };
     return this.runWithProgress(runDir, path.basename(modelDir), (cancel, onProgress) =>
       compress(backend, opts, this.hooks(runDir, cancel, onProgress)),

@@ -1,7 +1,7 @@
 /** The `vtrans.*` settings, typed (package.json `contributes.configuration` declares them and their defaults). */
 import * as vscode from 'vscode';
 import type { DistillParams } from '../core/protocol';
-import type { BudgetKind, DeviceChoice, Method, OutputShape, Precision } from '../core/contracts';
+import type { BudgetKind, DeviceChoice, Method, OutputShape, Parallel, Precision } from '../core/contracts';
 
 export interface Budget {
   kind: BudgetKind;
@@ -17,6 +17,8 @@ export interface Settings {
   device: DeviceChoice;
   precision: Precision;
   gpus: number;
+  /** How several GPUs share the training (used when gpus > 1). */
+  parallel: Parallel;
   roundTo: number;
   maxLength: number;
   distill: DistillParams;
@@ -45,6 +47,7 @@ export function readSettings(scope?: vscode.ConfigurationScope): Settings {
     device: setting<DeviceChoice>(c, 'device'),
     precision: setting<Precision>(c, 'precision'),
     gpus: setting<number>(c, 'gpus'),
+    parallel: setting<Parallel>(c, 'parallel'),
     roundTo: setting<number>(c, 'roundTo'),
     maxLength: setting<number>(c, 'maxLength'),
     distill: {

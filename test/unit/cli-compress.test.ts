@@ -157,6 +157,14 @@ describe('vtrans compress', () => {
     oneLineError(cli(['compress', model, '--data', train, '--keep', '0']), /--keep must be a fraction in \(0, 1\]/);
   });
 
+  it('--gpus and --parallel outside their ranges', () => {
+    oneLineError(cli(['compress', model, '--data', train, '--keep', '0.5', '--gpus', '0']), /--gpus must be an integer ≥ 1 ≤ 64, got "0"/);
+    oneLineError(
+      cli(['compress', model, '--data', train, '--keep', '0.5', '--gpus', '2', '--parallel', 'zero3']),
+      /--parallel must be one of auto, ddp, fsdp, got "zero3"/,
+    );
+  });
+
   it('an empty data file', () => {
     const empty = path.join(tmp, 'empty.jsonl');
     fs.writeFileSync(empty, '');
