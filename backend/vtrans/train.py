@@ -32,13 +32,14 @@ from torch import nn
 
 from .baselines import BASELINES, ScoreGates, baseline_scores, make_gates
 from .budget import Ranking, expected_fraction, size_of
-from .checkpoint import load_model
+from .checkpoint import load_model, load_shape
 from .correction import Corrector, calibration_indices
 from .distributed import SINGLE, Dist
 from .errors import Cancelled, UserError
 from .evaluate import evaluate, task_loss
 from .export import export_onnx
 from .masks import MaskLadder, load_snapshot_weights, save_snapshot_weights
+from .memory import frozen_dtype, plan_memory
 from .models import VTransModel
 from .protocol import CompressResult
 from .prune import KeepSet
@@ -69,11 +70,14 @@ def pick_device(name: str) -> torch.device:
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
-def autocast_for(device: torch.device, precision: str = "auto"):
+def autocast_for(device: torch.device, precision: str = "auto", weights: torch.dtype = torch.float32):
     """A context factory for the forward passes: bf16 autocast where asked, or under `auto` on GPUs that support
-    it; plain fp32 otherwise (on a CPU fp32 is as fast here and exact)."""
+    it; plain fp32 otherwise (on a CPU fp32 is as fast here and exact). `weights`: the frozen copy's dtype; a bf16 or
+    fp16 checkpoint kept in its stored dtype computes under autocast to that dtype, on a CPU too."""
     if precision not in PRECISIONS:
         raise UserError(f"precision: must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if weights in (torch.bfloat16, torch.float16) and precision != "fp32":
+        return lambda: torch.autocast(device.type, dtype=weights)
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
     if bf16:
         return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
@@ -183,7 +187,12 @@ class Compressor:
         self.train = Shards(s.train_shards)
         self.eval = Shards(s.eval_shards)
         self.test = Shards(s.test_shards) if s.test_shards else None
-        self.teacher = load_model(s.model_dir, task=s.task or self.train.task).to(self.device)
+        # Memory (vtrans/memory.py): the frozen copy stays in the checkpoint's dtype; the budget check runs before
+        # any weight is read.
+        self.frozen_dtype = frozen_dtype(s.model_dir, s.precision)
+        self.autocast = autocast_for(self.device, s.precision, self.frozen_dtype)
+        self.memory = plan_memory(self, load_shape(s.model_dir, s.task or self.train.task))
+        self.teacher = load_model(s.model_dir, dtype=self.frozen_dtype, task=s.task or self.train.task).to(self.device)
         self.shape: ModelShape = self.teacher.shape
         if self.shape.task != self.train.task:
             raise UserError(
@@ -268,7 +277,8 @@ class Compressor:
         s = self.s
         train_weights = self.sched.train_weights
         # Faster-VTrans: the student is the teacher's own frozen weights (the teacher is the model with the gates off).
-        self.student = copy.deepcopy(self.teacher) if train_weights or s.init_weights else self.teacher
+        self.student = self.trainable_copy() if train_weights or s.init_weights else self.teacher
+        self.student.body.checkpointing = self.memory.activation_checkpointing
         if s.init_weights:
             self.student.load_state_dict(load_file(s.init_weights))
         for p in self.student.parameters():
@@ -427,7 +437,7 @@ class Compressor:
         self.emit("prune", 0, 1)
         scores = baseline_scores(s.method, self.teacher, self.train, self.device, s.seed, should_stop=self.check_stop)
         self.gates = ScoreGates(self.shape, s.vib, scores).to(self.device)
-        self.student = copy.deepcopy(self.teacher)
+        self.student = self.trainable_copy()
         if self.dist.main:
             save_file(
                 self.gates.state(), self.run.file("masks.safetensors"), metadata={"format": f"vtrans-{s.method}-scores", "version": "1"}
@@ -442,7 +452,7 @@ class Compressor:
         ladder = MaskLadder.load(self.run.path, self.shape, self.s.vib, self.s.method)
         weights = self.run.file("checkpoints", "masked-weights.safetensors")
         if os.path.exists(weights):
-            self.student = copy.deepcopy(self.teacher)
+            self.student = self.trainable_copy()
             self.student.load_state_dict(load_file(weights))
         else:
             self.student = self.teacher
@@ -464,9 +474,14 @@ class Compressor:
         weights = load_snapshot_weights(self.run.path, label)
         if weights is None:
             return self.student
-        source = copy.deepcopy(self.teacher)
+        source = self.trainable_copy()
         source.load_state_dict(weights)
         return source
+
+    def trainable_copy(self) -> VTransModel:
+        """A copy of the frozen model in fp32 (whatever the checkpoint's dtype): weights that train, or that cuts fold
+        scales into."""
+        return copy.deepcopy(self.teacher).float()
 
     # ------------------------------------------------------------------------------------------------------------
     def phase_finetune(self, pruned: VTransModel, keep: KeepSet, resume: dict | None) -> VTransModel:
@@ -482,6 +497,7 @@ class Compressor:
         params = list(pruned.parameters()) + (list(proj.parameters()) if proj is not None else [])
         for p in pruned.parameters():
             p.requires_grad_(True)
+        pruned.body.checkpointing = self.memory.activation_checkpointing
         opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
         start = 0
         best, best_state = None, None
@@ -604,7 +620,7 @@ class Compressor:
         self.emit("export", 0, 2)
         save_output(pruned.cpu(), self.run.file("model"), s.shape, tokenizer_from=s.model_dir)
         export_onnx(pruned, self.run.file("model.onnx"), with_token_types=s.with_token_types)
-        export_onnx(copy.deepcopy(self.teacher).cpu(), self.run.file("teacher.onnx"), with_token_types=s.with_token_types)
+        export_onnx(copy.deepcopy(self.teacher).cpu().float(), self.run.file("teacher.onnx"), with_token_types=s.with_token_types)
         pruned.to(self.device)
         self.emit("export", 2, 2)
         points = self.sweep(s.sweep + [s.keep])
