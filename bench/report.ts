@@ -406,6 +406,10 @@ function memorySection(r: Results): string[] {
       `| ${LABEL[String(run.method)] ?? run.method} | ${run.batchSize} × ${run.seqLen} | ${run.frozenDtype} | ${gib(run.peakBytes)} | ${Number(run.bytesPerParam).toFixed(2)} B | ${gib(run.estimatedBytes)} | ${(100 * Number(run.estimateError)).toFixed(1)}% | ${parts} | ${Number(run.stepSeconds).toFixed(1)} s |`,
     );
   }
+  out.push(
+    '',
+    "Where the teacher cache's fill (the teacher on up to 64 examples at once, its logits over the whole vocabulary) is larger than a step's transient memory, it sets the peak, before AdamW's states exist; that is Faster-VTrans's case here. The step times are for the record only: this CPU has no bf16 instructions, so the bf16 matrix products are emulated and slower than fp32 ones.",
+  );
   const k = m.masks7b;
   if (k)
     out.push(
@@ -432,7 +436,7 @@ function gpuSection(r: Results): string[] {
     | null;
   if (!g || !g.faster7b) {
     out.push(
-      `Not run yet: no GPU machine has run it. \`${GPU_COMMAND}\` on a machine where torch sees CUDA fills this section (under 10 minutes on one H100/H200): Faster-VTrans steps on a LLaMA-2-7B-shaped model (random bf16 weights) with the peak GPU memory against the estimate, a BERT-base VTrans step, the MFU of the mask-training loop, and bf16 GPU results against CPU fp32 on a small model, recorded with the card's name in bench/results.json. \`${GPU_COMMAND} --dry\` runs the same code with tiny shapes on any machine (backend/tests/test_memory.py runs it).`,
+      `Not run yet: no GPU machine has run it. \`${GPU_COMMAND}\` on a machine where torch sees CUDA fills this section (under 10 minutes on one H100/H200): Faster-VTrans steps on a LLaMA-2-7B-shaped model (random bf16 weights) with the peak GPU memory against the estimate, a BERT-base VTrans step, the MFU of the mask-training loop, and bf16 GPU results against CPU fp32 on a small model, recorded with the card's name in bench/results.json. \`${GPU_COMMAND} --dry\` runs the same code with tiny shapes on any machine (its command, \`python -m vtrans.benchmarks gpu --dry\`, is run by backend/tests/test_memory.py).`,
     );
     if (g?.error) out.push('', `The last attempt failed: ${g.error}`);
     out.push('');
