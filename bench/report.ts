@@ -313,13 +313,8 @@ export function writeBenchmarksMd(r: Results, root: string): void {
       `- Heatmap grid of a ${h.model} report (${h.layers * h.heads} cells) drawn in headless chromium: ${h.medianMs} ms median, ${h.maxMs} ms at most over 5 loads (goal: 300 ms).`,
     );
   if (!it) md.push('- Not measured in this run.');
-  md.push('', '## GPU', '');
-  if (r.gpu) md.push('```json', JSON.stringify(r.gpu, null, 2), '```', '');
-  else
-    md.push(
-      "Not measured in this run: no GPU machine was available to it. `npm run bench` on a machine where torch sees CUDA adds the CUDA figures and the throughput (samples/s, MFU) of the mask-training loop on a BERT-base-sized random model, recorded with the card's name.",
-      '',
-    );
+  md.push(...memorySection(r));
+  md.push(...gpuSection(r));
   md.push('## Where VTrans loses', '');
   if (where.length) md.push(...where.map((w) => `- ${w}`));
   else md.push('- In this run a VTrans variant has the best test metric at every budget of both tasks.');
@@ -371,6 +366,93 @@ function algorithmSection(r: Results): string[] {
   out.push(
     '',
     'Spam demo model, keep 0.3 of the encoder parameters, one seed. `npm run bench -- --algorithm` measures these again (`python -m vtrans.benchmarks overhead|select|predict|phase1` one by one).',
+  );
+  return out;
+}
+
+const gib = (v: unknown) => `${(Number(v) / 2 ** 30).toFixed(2)} GiB`;
+
+/** `--memory`: peak resident memory per parameter against vtrans/memory.py's estimate, and a 7B masks file's costs. */
+function memorySection(r: Results): string[] {
+  const m = r.memory as
+    | (Record<string, unknown> & {
+        at: string;
+        torch: string;
+        error?: string;
+        params?: number;
+        threads?: number;
+        slice?: Record<string, number>;
+        runs?: Array<Record<string, unknown> & { estimateParts: Record<string, number> }>;
+        masks7b?: Record<string, unknown> & { predict?: Record<string, unknown> };
+      })
+    | undefined;
+  if (!m) return [];
+  const out = ['', `## Memory (torch ${m.torch}, CPU, measured ${m.at.slice(0, 10)})`, ''];
+  if (m.error || !m.runs) return [...out, `Not measured: ${m.error ?? 'no runs'}.`];
+  const sl = m.slice ?? {};
+  out.push(
+    `A LLaMA-2-7B-shaped slice: hidden ${sl.hidden_size}, ${sl.num_attention_heads} heads, FFN ${sl.intermediate_size}, ${sl.num_hidden_layers} layers, vocabulary ${sl.vocab_size}, random bf16 weights (${Number(m.params).toLocaleString('en-US')} parameters). Each method runs in its own process (load, phase-1 setup, the teacher cache filled, two phase-1 steps, ${m.threads} threads); the peak is that process's ru_maxrss. The estimate is \`vtrans/memory.py\`'s, the one the check before training uses (its model: docs/algorithm.md, Memory).`,
+    '',
+    '| method | batch × tokens | frozen copy | peak resident | per parameter | estimate | estimate − peak | largest parts of the estimate | step |',
+    '|---|---:|---|---:|---:|---:|---:|---|---:|',
+  );
+  for (const run of m.runs) {
+    const parts = Object.entries(run.estimateParts)
+      .filter(([, v]) => v >= 2 ** 27)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${gib(v)}`)
+      .join(', ');
+    out.push(
+      `| ${LABEL[String(run.method)] ?? run.method} | ${run.batchSize} × ${run.seqLen} | ${run.frozenDtype} | ${gib(run.peakBytes)} | ${Number(run.bytesPerParam).toFixed(2)} B | ${gib(run.estimatedBytes)} | ${(100 * Number(run.estimateError)).toFixed(1)}% | ${parts} | ${Number(run.stepSeconds).toFixed(1)} s |`,
+    );
+  }
+  out.push(
+    '',
+    "Where the teacher cache's fill (the teacher on up to 64 examples at once, its logits over the whole vocabulary) is larger than a step's transient memory, it sets the peak, before AdamW's states exist; that is Faster-VTrans's case here. The step times are for the record only: this CPU has no bf16 instructions, so the bf16 matrix products are emulated and slower than fp32 ones.",
+  );
+  const k = m.masks7b;
+  if (k)
+    out.push(
+      '',
+      `A full LLaMA-2-7B-shaped masks file (${Number(k.units).toLocaleString('en-US')} units, ${k.cells} heads): \`select_keep\` (ranking and one keep-set) ${Number(k.selectKeepSeconds).toFixed(2)} s; the heatmap data (report.json's per-layer, per-head table) ${(1000 * Number(k.heatmapDataSeconds)).toFixed(0)} ms; the report (the 100-row prediction table, built and written) ${Number(k.reportSeconds).toFixed(2)} s; \`predict\` through the server's handler ${Number(k.predict?.firstSeconds).toFixed(2)} s for the first request, at most ${Number(k.predict?.worstLaterSeconds).toFixed(3)} s later.`,
+    );
+  out.push('', '`npm run bench -- --memory` measures these again (`python -m vtrans.benchmarks memory`).');
+  return out;
+}
+
+const GPU_COMMAND = 'npm run bench -- --gpu';
+
+/** `--gpu`: the figures of `python -m vtrans.benchmarks gpu` on one card, or the command that fills this section. */
+function gpuSection(r: Results): string[] {
+  const out = ['', '## GPU', ''];
+  const g = r.gpu as
+    | (Record<string, unknown> & {
+        at?: string;
+        error?: string;
+        faster7b?: Record<string, unknown>;
+        bertVtrans?: Record<string, unknown>;
+        bf16VsFp32?: Record<string, unknown>;
+      })
+    | null;
+  if (!g || !g.faster7b) {
+    out.push(
+      `Not run yet: no GPU machine has run it. \`${GPU_COMMAND}\` on a machine where torch sees CUDA fills this section (under 10 minutes on one H100/H200): Faster-VTrans steps on a LLaMA-2-7B-shaped model (random bf16 weights) with the peak GPU memory against the estimate, a BERT-base VTrans step, the MFU of the mask-training loop, and bf16 GPU results against CPU fp32 on a small model, recorded with the card's name in bench/results.json. \`${GPU_COMMAND} --dry\` runs the same code with tiny shapes on any machine (its command, \`python -m vtrans.benchmarks gpu --dry\`, is run by backend/tests/test_memory.py).`,
+    );
+    if (g?.error) out.push('', `The last attempt failed: ${g.error}`);
+    out.push('');
+    return out;
+  }
+  const f = g.faster7b;
+  const b = g.bertVtrans ?? {};
+  const e = g.bf16VsFp32 ?? {};
+  const pct = (v: unknown) => (v === null || v === undefined ? '—' : `${(100 * Number(v)).toFixed(1)}%`);
+  out.push(
+    `${String(g.device)}, torch ${String(g.torch)}, measured ${String(g.at ?? '').slice(0, 10)} by \`${GPU_COMMAND}\`.`,
+    '',
+    `- Faster-VTrans on a LLaMA-2-7B shape (${Number(f.params).toLocaleString('en-US')} parameters, batch ${f.batchSize} × ${f.seqLen}): ${Number(f.stepSeconds).toFixed(3)} s a step, ${Number(f.tokensPerSecond).toFixed(0)} tokens/s, ${Number(f.achievedTflops).toFixed(1)} TFLOP/s (MFU ${pct(f.mfu)}); peak GPU memory ${gib(f.peakMemoryBytes)} against the estimate ${gib(f.estimatedBytes)}.`,
+    `- A BERT-base VTrans step (batch ${b.batchSize} × ${b.seqLen}): ${Number(b.stepSeconds).toFixed(3)} s, ${Number(b.samplesPerSecond).toFixed(0)} samples/s, ${Number(b.achievedTflops).toFixed(1)} TFLOP/s (MFU ${pct(b.mfu)}).`,
+    `- bf16 on the GPU against fp32 on the CPU (a small BERT, the same batch): largest logit difference ${Number(e.maxAbsLogitDiff).toFixed(4)} (${pct(e.relLogitDiff)} of the largest logit), argmax agreement ${pct(e.argmaxAgreement)}, loss ${Number(e.lossBf16).toFixed(4)} against ${Number(e.lossFp32).toFixed(4)}.`,
+    '',
   );
   return out;
 }

@@ -7,6 +7,9 @@
  *   node --import tsx bench/run.ts [--tasks spam,sotu,party] [--methods vtrans,fast,...] [--budgets 0.5,0.3] [--force] [--report-only]
  *   node --import tsx bench/run.ts --algorithm    (step costs, the cut at 7B scale, predict, phase 1's size gap)
  *   node --import tsx bench/run.ts --shapes       (uniform against heterogeneous at every budget, from one run)
+ *   node --import tsx bench/run.ts --memory       (peak memory per parameter on a 7B-shaped slice; 7B masks costs)
+ *   node --import tsx bench/run.ts --gpu [--dry]  (the GPU benchmark, under 10 minutes on one H100/H200; --dry: tiny
+ *                                                  shapes on the CPU, written to bench/work/gpu-dry.json instead)
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -106,6 +109,8 @@ export interface Results {
   algorithm?: AlgorithmResults;
   /** `--shapes`: one VTrans run's masks cut at every budget in both output shapes (python -m vtrans.benchmarks shapes). */
   shapes?: Record<string, unknown>;
+  /** `--memory`: measured peaks against the estimate (python -m vtrans.benchmarks memory). */
+  memory?: Record<string, unknown> & { at: string; torch: string };
   updatedAt: string;
 }
 
@@ -304,6 +309,32 @@ async function algorithmPass(results: Results, python: string, info: InitializeR
   save(results);
 }
 
+/** `--memory`: Faster-VTrans and VTrans on a 7B-shaped slice, each in its own process, and the 7B masks file's costs. */
+function memoryPass(results: Results, python: string): void {
+  process.stderr.write('bench: memory: a LLaMA-2-7B-shaped slice, Faster-VTrans and VTrans\n');
+  const m = benchmark(python, ['memory']);
+  results.memory = { at: new Date().toISOString(), torch: String(m.torch ?? results.algorithm?.torch ?? ''), ...m };
+  save(results);
+}
+
+/**
+ * `--gpu`: `python -m vtrans.benchmarks gpu` on the machine's CUDA device, recorded with the card's name. `--dry` runs
+ * the same command with tiny shapes on whatever device there is and writes bench/work/gpu-dry.json, leaving
+ * results.json alone (the figures of a dry run are no benchmark).
+ */
+export function gpuPass(results: Results, python: string, dry: boolean): Record<string, unknown> {
+  const out = dry ? path.join(WORK, 'gpu-dry.json') : undefined;
+  if (out) fs.mkdirSync(path.dirname(out), { recursive: true });
+  const args = ['gpu', ...(dry ? ['--dry'] : []), ...(out ? ['--out', out] : [])];
+  process.stderr.write(`bench: gpu${dry ? ' (dry, tiny shapes)' : ''}\n`);
+  const r = benchmark(python, args);
+  if (!dry) {
+    results.gpu = { at: new Date().toISOString(), command: 'npm run bench -- --gpu', ...r };
+    save(results);
+  }
+  return r;
+}
+
 /** Re-measures every finished entry's teacher and student, interleaved, once no training runs beside them. */
 async function latencyPass(results: Results, force: boolean): Promise<void> {
   for (const entry of results.entries) {
@@ -321,6 +352,15 @@ async function main(): Promise<void> {
   const results = load();
   if (process.argv.includes('--report-only')) {
     save(results);
+    return;
+  }
+  if (process.argv.includes('--memory') || process.argv.includes('--gpu')) {
+    const python = await findPython(defaultCandidates());
+    if (process.argv.includes('--memory')) memoryPass(results, python.executable);
+    if (process.argv.includes('--gpu')) {
+      const r = gpuPass(results, python.executable, process.argv.includes('--dry'));
+      if ('error' in r) throw new Error(`gpu benchmark: ${String(r.error)}`);
+    }
     return;
   }
   if (process.argv.includes('--algorithm') || process.argv.includes('--shapes')) {
@@ -389,11 +429,7 @@ async function main(): Promise<void> {
       results.interactive = { ...results.interactive, heatmaps: await heatmapRenderTimes() };
       save(results);
     }
-    if (info.cuda) {
-      const r = spawnSync(python.executable, ['-m', 'vtrans.benchmarks', 'throughput'], { env: backendEnv(), encoding: 'utf8' });
-      results.gpu = r.status === 0 ? JSON.parse(r.stdout.trim().split('\n').pop()!) : { error: r.stderr.trim().split('\n').pop() };
-      save(results);
-    }
+    if (info.cuda) gpuPass(results, python.executable, false);
   } finally {
     await backend.dispose();
   }

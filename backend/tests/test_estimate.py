@@ -22,6 +22,8 @@ def test_estimate_measures_steps_and_writes_nothing(task_dir, tmp_path):
     steps = out["secondsPerStep"] * (out["pruneSteps"] + out["finetuneSteps"])
     assert out["estimatedSeconds"] == pytest.approx(out["loadSeconds"] + steps + out["evalSeconds"])
     assert out["peakMemoryBytes"] > 10 * 2**20 and out["memory"] == "process-peak-rss"
+    # The analytic estimate the memory check uses, beside the measured peak (a tiny model: within a factor of two).
+    assert 0.5 * out["peakMemoryBytes"] < out["plannedMemoryBytes"] < 2 * out["peakMemoryBytes"]
 
 
 def test_estimate_of_faster_has_no_finetune_and_refuses_bad_settings(task_dir, tmp_path):

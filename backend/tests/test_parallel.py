@@ -16,6 +16,7 @@ from vtrans import api
 from vtrans.distributed import choose_engine
 from vtrans.errors import UserError
 from vtrans.safetensors_io import load_file
+from vtrans.structure import shape_from_config
 
 # The workers add up their gradients in another order than one process does: float32 rounding, which Adam's
 # normalised steps carry along. One process on 1 thread and on 2 threads differ as much: their exported weights are
@@ -149,3 +150,27 @@ def test_auto_shards_only_when_copies_would_not_fit():
     assert choose_engine("auto", 2, 0, gib) == "ddp"  # Faster-VTrans trains the gates only
     assert choose_engine("fsdp", 2, 0, 8 * gib) == "fsdp"
     assert choose_engine("ddp", 4, 10**12, gib) == "ddp"
+
+
+def test_fsdp_counts_a_worker_share_of_the_trained_state():
+    from vtrans.memory import estimate_peak
+    from vtrans.structure import count_params
+    from vtrans.testing import LLAMA_2_7B
+
+    shape = shape_from_config(dict(LLAMA_2_7B, num_hidden_layers=2), "config.json", "lm")
+    common = dict(
+        train_weights=True,
+        frozen_dtype=torch.bfloat16,
+        half_compute=True,
+        batch_size=1,
+        seq_len=128,
+        device="cuda",
+        checkpointing=True,
+        hidden_mse=False,
+        distill=False,
+    )
+    whole, sharded = estimate_peak(shape, **common), estimate_peak(shape, shards=4, **common)
+    trained = "trained weights, gradients, AdamW"
+    params = count_params(shape)["total"]
+    assert whole.parts[trained] == 16 * params and sharded.parts[trained] == 4 * params
+    assert sharded.device_bytes < whole.device_bytes

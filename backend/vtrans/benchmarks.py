@@ -15,6 +15,18 @@ python -m vtrans.benchmarks predict [--round-to 1]
 python -m vtrans.benchmarks phase1 --model DIR --shards DIR [--method faster] [--keep 0.3] [--budget encoder-params]
     expected and achieved (threshold keep-set) size at the end of phase 1, against the target
 
+python -m vtrans.benchmarks memory [--dry]
+    peak resident memory per parameter of Faster-VTrans and VTrans on a LLaMA-2-7B-shaped slice (hidden 4096, 32
+    heads, FFN 11008, two layers, vocabulary 32000, bf16 weights), each method in its own process, against the
+    estimate of vtrans/memory.py; then the time of select_keep, predict, the heatmap data and the report for a full
+    LLaMA-2-7B-shaped masks file. --dry: a small slice (hidden 512), for the tests
+python -m vtrans.benchmarks memory-probe --model DIR --shards DIR --method M [--batch-size 4]
+    one process: load, set up phase 1, two steps; its peak resident memory (ru_maxrss) and the estimate
+python -m vtrans.benchmarks gpu [--dry]
+    the GPU benchmark: Faster-VTrans steps on a LLaMA-2-7B-shaped model (32 layers, random bf16 weights), a BERT-base
+    VTrans step, the MFU of the mask-training loop, and bf16 GPU results against CPU fp32 on a small model, with the
+    card's name. --dry: the same code path with tiny shapes, on whatever device there is (CPU here)
+
 Every command prints one JSON line (`--json` is accepted for the bench harness).
 """
 
@@ -24,9 +36,13 @@ import argparse
 import functools
 import json
 import os
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,6 +50,7 @@ import torch
 from .budget import size_of
 from .checkpoint import load_model
 from .evaluate import task_loss
+from .selection import summarize
 from .settings import BUDGETS, parse_settings
 from .shards import Shards
 from .structure import count_params
@@ -340,46 +357,51 @@ def select(
     }
 
 
+def _llama_masks_run(tmp: str, round_to: int = 1) -> str:
+    """A finished Faster-VTrans run directory whose masks have the LLaMA-2-7B shape (config only: no weights)."""
+    from .checkpoint import load_shape
+    from .runs import RunDir
+    from .safetensors_io import save_file
+    from .testing import write_shards
+
+    model_dir = os.path.join(tmp, "model")
+    os.makedirs(model_dir)
+    with open(os.path.join(model_dir, "config.json"), "w") as f:
+        json.dump(LLAMA_2_7B, f)
+    data = write_shards(os.path.join(tmp, "data"), [list(range(3, 515))] * 4, task="lm")
+    run = RunDir(os.path.join(tmp, "run"))
+    settings = parse_settings(
+        {
+            "modelDir": model_dir,
+            "trainShards": data,
+            "evalShards": data,
+            "runDir": run.path,
+            "method": "faster",
+            "keep": 0.5,
+            "roundTo": round_to,
+        }
+    )
+    run.create(settings)
+    gates = _trained_like_gates(load_shape(model_dir, "lm"))
+    save_file(gates.state(), run.file("masks.safetensors"), metadata={"format": "vtrans-vib", "version": "1"})
+    run.update(status="done")
+    return run.path
+
+
 def predict(keeps: list[float] | None = None, round_to: int = 1) -> dict:
     """Seconds of the `predict` request (live budget tuning) on a run whose masks have a LLaMA-2-7B shape: the first
     request (masks loaded, units ranked) and the following ones, through the same handler the server calls."""
     from . import api
     from .artifacts import _cache
-    from .runs import RunDir
-    from .safetensors_io import save_file
-    from .settings import parse_settings
-    from .testing import write_shards
 
     keeps = keeps or [0.5, 0.45, 0.3, 0.2, 0.1, 0.61, 0.9]
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = os.path.join(tmp, "model")
-        os.makedirs(model_dir)
-        with open(os.path.join(model_dir, "config.json"), "w") as f:
-            json.dump(LLAMA_2_7B, f)
-        data = write_shards(os.path.join(tmp, "data"), [list(range(3, 515))] * 4, task="lm")
-        run = RunDir(os.path.join(tmp, "run"))
-        settings = parse_settings(
-            {
-                "modelDir": model_dir,
-                "trainShards": data,
-                "evalShards": data,
-                "runDir": run.path,
-                "method": "faster",
-                "keep": 0.5,
-                "roundTo": round_to,
-            }
-        )
-        run.create(settings)
-        from .checkpoint import load_shape
-
-        gates = _trained_like_gates(load_shape(model_dir, "lm"))
-        save_file(gates.state(), run.file("masks.safetensors"), metadata={"format": "vtrans-vib", "version": "1"})
-        run.update(status="done")
+        run_path = _llama_masks_run(tmp, round_to)
         _cache.clear()
         times = []
         for keep in keeps:
             t = time.perf_counter()
-            r = api.call("predict", {"runDir": run.path, "keep": keep})
+            r = api.call("predict", {"runDir": run_path, "keep": keep})
             times.append({"keep": keep, "seconds": time.perf_counter() - t, "achieved": r["achieved"]})
         _cache.clear()
     return {
@@ -423,6 +445,321 @@ def phase1(
     }
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# Memory: measured peaks against vtrans/memory.py's estimate, and the cost of a 7B-shaped masks file.
+
+# The LLaMA-2-7B layer shape on two layers (666M parameters, most of them in the embedding table and the LM head).
+LLAMA_7B_SLICE: dict[str, Any] = {**LLAMA_2_7B, "num_hidden_layers": 2}
+# A slice small enough for the tests (39M parameters, a few seconds a method).
+LLAMA_SMALL_SLICE: dict[str, Any] = {
+    **LLAMA_2_7B,
+    "num_hidden_layers": 2,
+    "hidden_size": 512,
+    "num_attention_heads": 8,
+    "num_key_value_heads": 8,
+    "intermediate_size": 1376,
+}
+
+
+def write_random_llama(model_dir: str, config: dict, dtype: torch.dtype = torch.bfloat16, seed: int = 0) -> int:
+    """A LLaMA checkpoint of `config` with random weights stored in `dtype`, written one tensor at a time (the writer
+    never holds an fp32 copy of the model); returns its parameter count."""
+    from .checkpoint import write_json_atomic
+    from .models import build_model
+    from .structure import shape_from_config
+
+    os.makedirs(model_dir, exist_ok=True)
+    shape = shape_from_config(config, "benchmark config", "lm")
+    with torch.device("meta"):
+        skeleton = build_model(shape)
+    # Drawn on the GPU where there is one: 7B normal draws take minutes on a CPU, milliseconds there.
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    g = torch.Generator(device=dev).manual_seed(seed)
+    state = {}
+    for name, p in skeleton.named_parameters():
+        if name.endswith("norm.weight"):
+            state[name] = torch.ones(p.shape, dtype=dtype)
+        else:
+            state[name] = (torch.randn(p.shape, generator=g, device=dev) * 0.02).to(dtype).cpu()
+    from .safetensors_io import save_file
+
+    save_file(state, os.path.join(model_dir, "model.safetensors"), metadata={"format": "pt"})
+    write_json_atomic(
+        os.path.join(model_dir, "config.json"), {**config, "architectures": ["LlamaForCausalLM"], "torch_dtype": str(dtype).split(".")[-1]}
+    )
+    return sum(t.numel() for t in state.values())
+
+
+def _lm_shards(out_dir: str, vocab: int, examples: int, length: int, seed: int = 0) -> str:
+    from .testing import write_shards
+
+    rng = np.random.default_rng(seed)
+    return write_shards(out_dir, [rng.integers(3, vocab, length).tolist() for _ in range(examples)], task="lm")
+
+
+def memory_probe(model_dir: str, shards_dir: str, method: str, batch_size: int = 4, extra: str = "{}") -> dict:
+    """In this process (run it alone: ru_maxrss is the process's peak): load and set up phase 1 as `compress` does,
+    fill the teacher cache, run two phase-1 steps; the peak resident memory against the estimate."""
+    from .schema import dump
+
+    with tempfile.TemporaryDirectory() as tmp:
+        c = _compressor(
+            model_dir, shards_dir, os.path.join(tmp, "run"), method, torch.device("cpu"), {"batchSize": batch_size, **json.loads(extra)}
+        )
+        st = c.setup_prune()
+        plan = c.plan("prune", c.sched.prune_epochs, c.sched.min_prune_steps)
+        c.teacher_for(plan)
+        t0 = time.perf_counter()
+        for step in range(2):
+            idx, batch = c.batch_for(plan, step, 1)
+            c.prune_step(batch, 0.9, st, step, idx)
+        seconds = (time.perf_counter() - t0) / 2
+        params = count_params(c.shape)["total"]
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+        return {
+            "method": method,
+            "params": params,
+            "batchSize": batch_size,
+            "seqLen": int(c.train.meta.max_len),
+            "frozenDtype": str(c.frozen_dtype).split(".")[-1],
+            "activationCheckpointing": c.memory.activation_checkpointing,
+            "peakBytes": int(peak),
+            "estimatedBytes": c.memory.total_bytes,
+            "estimateParts": dict(c.memory.parts),
+            "bytesPerParam": peak / params,
+            "estimateError": c.memory.total_bytes / peak - 1,
+            "stepSeconds": seconds,
+            "settings": {k: v for k, v in dump(c.s).items() if k in ("method", "batchSize", "maxLength", "precision")},
+        }
+
+
+def _probe(model_dir: str, shards_dir: str, method: str, batch_size: int, extra: dict | None = None) -> dict:
+    """`memory_probe` in a fresh interpreter, so that its ru_maxrss is that run's alone."""
+    backend = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": backend + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    cmd = [sys.executable, "-m", "vtrans.benchmarks", "memory-probe", "--model", model_dir, "--shards", shards_dir]
+    cmd += ["--method", method, "--batch-size", str(batch_size), "--extra", json.dumps(extra or {})]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if r.returncode != 0:
+        raise RuntimeError(f"memory-probe {method} failed: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def masks_7b() -> dict:
+    """Seconds of what a LLaMA-2-7B-shaped masks file costs after training: `select_keep` (ranking and one keep-set),
+    the heatmap data (report.json's per-layer, per-head table) and the whole report (the 100-row prediction table,
+    the report built and written); `predict` is `predict()`'s figure."""
+    from .artifacts import _cache, artifacts
+    from .budget import select_keep
+    from .report import build_report, layer_reports, write_report
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run_path = _llama_masks_run(tmp)
+        _cache.clear()
+        art = artifacts(run_path)
+        shape = art.shape
+        scores = _trained_like_gates(shape).scores()  # the masks the run directory holds
+        t = time.perf_counter()
+        sel = select_keep(shape, scores, "params", 0.5, 2048.0)
+        select_s = time.perf_counter() - t
+        t = time.perf_counter()
+        layers = layer_reports(shape, sel.keep, scores, None)
+        heatmap_s = time.perf_counter() - t
+        t = time.perf_counter()
+        summary = summarize(shape, 2048.0, None)
+        report = build_report(
+            settings=art.settings,
+            run_id="llama-7b",
+            shape=shape,
+            selection=sel,
+            scores=scores,
+            threshold=0.0,
+            teacher=summary,
+            student=summarize(sel.keep.pruned_shape(shape), 2048.0, None),
+            points=[],
+            probes=None,
+            wall_seconds=None,
+            test=None,
+            environment=None,
+            predictions=art.selector.prediction_table([]),
+        )
+        write_report(os.path.join(tmp, "report.json"), report)
+        report_s = time.perf_counter() - t
+        _cache.clear()
+    return {
+        "shape": "llama-2-7b",
+        "units": shape.hidden + sum(l.kv_heads + l.ffn for l in shape.layers),
+        "cells": sum(len(l.heads) for l in layers),
+        "selectKeepSeconds": select_s,
+        "heatmapDataSeconds": heatmap_s,
+        "reportSeconds": report_s,
+    }
+
+
+def memory(dry: bool = False, batch_size: int = 4, length: int = 128) -> dict:
+    """Faster-VTrans and VTrans on a LLaMA-2-7B-shaped slice with bf16 weights, each in its own process."""
+    config = LLAMA_SMALL_SLICE if dry else LLAMA_7B_SLICE
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = os.path.join(tmp, "model")
+        params = write_random_llama(model_dir, config)
+        # All of the data in both methods (dataFraction 1), 32 examples: the teacher cache is filled in one forward of
+        # them, as a run on that little data would.
+        shards = _lm_shards(os.path.join(tmp, "data"), int(config["vocab_size"]), 32, 64 if dry else length)
+        runs = [_probe(model_dir, shards, m, batch_size, {"dataFraction": 1.0}) for m in ("faster", "vtrans")]
+    out = {
+        "slice": {k: config[k] for k in ("hidden_size", "num_attention_heads", "intermediate_size", "num_hidden_layers", "vocab_size")},
+        "params": params,
+        "dtype": "bfloat16",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "runs": runs,
+    }
+    if not dry:
+        out["masks7b"] = {**masks_7b(), "predict": predict()}
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The GPU benchmark (`npm run bench -- --gpu`): one command, under 10 minutes on one H100/H200.
+
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0}  # dense, per card
+
+
+def _peak_tflops(name: str) -> float | None:
+    for key, v in PEAK_BF16_TFLOPS.items():
+        if key in name:
+            return v
+    return None
+
+
+def _bert_config(dry: bool) -> dict:
+    if dry:
+        return dict(
+            hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, vocab_size=1000, max_position_embeddings=64
+        )
+    return dict(
+        hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072, vocab_size=30522, max_position_embeddings=512
+    )
+
+
+def gpu(dry: bool = False, steps: int | None = None) -> dict:
+    """Faster-VTrans on a 7B shape, a BERT-base VTrans step with its MFU, bf16 GPU results against fp32 CPU."""
+    from .testing import build_tiny, write_shards
+
+    dev = pick_device("auto")
+    if dev.type != "cuda" and not dry:
+        raise SystemExit("gpu: torch sees no CUDA GPU here; run it on a GPU machine, or with --dry for the tiny CPU check.")
+    steps = steps or (2 if dry else 10)
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    peak = _peak_tflops(name)
+    out: dict = {"device": name, "dry": dry, "torch": torch.__version__, "peakTflops": peak}
+    with tempfile.TemporaryDirectory() as tmp:
+        # 1. Faster-VTrans on the LLaMA-2-7B shape (random bf16 weights): memory and step time.
+        llama: dict[str, Any] = {**LLAMA_SMALL_SLICE, "vocab_size": 1000} if dry else dict(LLAMA_2_7B)
+        seq = 32 if dry else 512
+        batch = 2 if dry else 8
+        model_dir = os.path.join(tmp, "llama")
+        write_random_llama(model_dir, llama)
+        shards = _lm_shards(os.path.join(tmp, "llama-data"), int(llama["vocab_size"]), 64, seq)
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+        c = _compressor(model_dir, shards, os.path.join(tmp, "run-llama"), "faster", dev, {"batchSize": batch, "dataFraction": 1.0})
+        st = c.setup_prune()
+        plan = c.plan("prune", 1, 0)
+        _, b = c.batch_for(plan, 0, 1)
+        t = _timed(functools.partial(c.prune_step, b, 0.9, st, 0), steps, dev)
+        n = count_params(c.shape)["nonEmbedding"]
+        # Faster-VTrans: the teacher forward (2N) and the gated forward and backward to the activations (4N: no weight gradients).
+        flops = 6 * n * batch * seq / t
+        out["faster7b"] = {
+            "params": count_params(c.shape)["total"],
+            "batchSize": batch,
+            "seqLen": seq,
+            "stepSeconds": t,
+            "tokensPerSecond": batch * seq / t,
+            "achievedTflops": flops / 1e12,
+            "mfu": flops / (peak * 1e12) if peak else None,
+            "peakMemoryBytes": int(torch.cuda.max_memory_allocated(dev)) if dev.type == "cuda" else None,
+            "estimatedBytes": c.memory.device_bytes,
+            "activationCheckpointing": c.memory.activation_checkpointing,
+        }
+        del c, st, b
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+        # 2. A BERT-base VTrans step (masks and weights, teacher forward in the step) and its MFU.
+        bert = _bert_config(dry)
+        batch, seq = (4, 16) if dry else (32, 128)
+        build_tiny("bert", "classification", os.path.join(tmp, "bert"), seed=0, num_labels=2, **bert)
+        rng = np.random.default_rng(0)
+        write_shards(
+            os.path.join(tmp, "bert-data"),
+            [rng.integers(5, bert["vocab_size"], seq).tolist() for _ in range(batch)],
+            [0, 1] * (batch // 2),
+            label_names=["a", "b"],
+        )
+        c = _compressor(os.path.join(tmp, "bert"), os.path.join(tmp, "bert-data"), os.path.join(tmp, "run-bert"), "vtrans", dev)
+        st = c.setup_prune()
+        bb = c.train.batch(np.arange(batch)).to(dev)
+        t = _timed(functools.partial(c.prune_step, bb, 0.5, st, 0), steps, dev)
+        n = count_params(c.shape)["nonEmbedding"]
+        # VTrans: teacher forward (2N) + student forward and backward (6N) per token.
+        flops = 8 * n * batch * seq / t
+        out["bertVtrans"] = {
+            "params": count_params(c.shape)["total"],
+            "batchSize": batch,
+            "seqLen": seq,
+            "stepSeconds": t,
+            "samplesPerSecond": batch / t,
+            "achievedTflops": flops / 1e12,
+            "mfu": flops / (peak * 1e12) if peak else None,
+        }
+        del c, st
+        # 3. bf16 on the device against fp32 on the CPU: the same small model and batch, teacher logits and one
+        #    gated forward's loss.
+        out["bf16VsFp32"] = _bf16_vs_fp32(tmp, dev)
+    return out
+
+
+def _bf16_vs_fp32(tmp: str, dev: torch.device) -> dict:
+    from .testing import build_tiny, write_shards
+
+    cfg = dict(
+        hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256, vocab_size=500, max_position_embeddings=128
+    )
+    model_dir = os.path.join(tmp, "small")
+    build_tiny("bert", "classification", model_dir, seed=1, num_labels=3, **cfg)
+    rng = np.random.default_rng(1)
+    write_shards(
+        os.path.join(tmp, "small-data"),
+        [rng.integers(5, 500, 32).tolist() for _ in range(16)],
+        [0, 1, 2, 0] * 4,
+        label_names=["a", "b", "c"],
+    )
+    data = os.path.join(tmp, "small-data")
+    logits, losses = {}, {}
+    for label, device, precision in (("fp32", torch.device("cpu"), "fp32"), ("bf16", dev, "bf16")):
+        torch.manual_seed(0)
+        c = _compressor(model_dir, data, os.path.join(tmp, f"run-{label}"), "faster", device, {"precision": precision})
+        st = c.setup_prune()
+        batch = c.train.batch(np.arange(16)).to(device)
+        with torch.no_grad(), c.autocast():
+            logits[label] = c.teacher.run(batch.input_ids, batch.attention_mask, batch.token_type_ids).logits.float().cpu()
+        torch.manual_seed(0)
+        losses[label] = c.prune_step(batch, 0.9, st, 0)["loss"]
+    diff = (logits["bf16"] - logits["fp32"]).abs().max().item()
+    scale = logits["fp32"].abs().max().item()
+    agree = float((logits["bf16"].argmax(-1) == logits["fp32"].argmax(-1)).float().mean())
+    return {
+        "device": str(dev),
+        "maxAbsLogitDiff": diff,
+        "relLogitDiff": diff / scale,
+        "argmaxAgreement": agree,
+        "lossFp32": losses["fp32"],
+        "lossBf16": losses["bf16"],
+        "relLossDiff": abs(losses["bf16"] - losses["fp32"]) / abs(losses["fp32"]),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m vtrans.benchmarks")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -456,7 +793,18 @@ def main() -> None:
     f.add_argument("--keep", type=float, default=0.3)
     f.add_argument("--budget", default="encoder-params")
     f.add_argument("--extra", default="{}", help="JSON settings on top of the recipe")
-    for parser in (o, t, k, p, f):
+    m = sub.add_parser("memory")
+    m.add_argument("--dry", action="store_true", help="a small slice (for the tests)")
+    mp = sub.add_parser("memory-probe")
+    mp.add_argument("--model", required=True)
+    mp.add_argument("--shards", required=True)
+    mp.add_argument("--method", default="faster")
+    mp.add_argument("--batch-size", type=int, default=4)
+    mp.add_argument("--extra", default="{}", help="JSON settings")
+    gp = sub.add_parser("gpu")
+    gp.add_argument("--dry", action="store_true", help="tiny shapes on any device (the CPU check of this command)")
+    gp.add_argument("--out", default=None, help="also write the JSON result to this file")
+    for parser in (o, t, k, p, f, m, mp, gp):
         parser.add_argument("--json", action="store_true", help="print the result as one JSON line (the default)")
     a = ap.parse_args()
     if a.cmd == "shapes":
@@ -477,6 +825,15 @@ def main() -> None:
         out = select(round_to=a.round_to, kind=a.kind, rule=a.rule)
     elif a.cmd == "predict":
         out = predict(round_to=a.round_to)
+    elif a.cmd == "memory":
+        out = memory(a.dry)
+    elif a.cmd == "memory-probe":
+        out = memory_probe(a.model, a.shards, a.method, a.batch_size, a.extra)
+    elif a.cmd == "gpu":
+        out = gpu(a.dry)
+        if a.out:
+            with open(a.out, "w", encoding="utf-8") as fh:
+                json.dump(out, fh, indent=2)
     else:
         out = phase1(a.model, a.shards, a.method, a.keep, a.budget, a.extra)
     print(json.dumps(out))

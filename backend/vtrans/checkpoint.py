@@ -2,7 +2,10 @@
 
 Weights come from `model.safetensors`, a sharded `model.safetensors.index.json`, or `pytorch_model.bin` through
 `torch.load(weights_only=True)` only (a pickle that needs anything but tensors is refused). fp32/fp16/bf16
-weights load into the requested dtype (fp32 by default). Every problem names the file and the fix.
+weights load into the requested dtype (fp32 by default; `dtype=None` keeps the stored one, so a bf16 checkpoint
+takes half the memory of fp32). The model is built on the meta device and every parameter is allocated once, in
+its final dtype, and filled from the memory-mapped file one tensor at a time: the peak is the model plus one
+tensor. Every problem names the file and the fix.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from torch import nn
 
 from .errors import CheckpointError
 from .models import ARCHITECTURES, VTransModel, build_model
+from .models.common import Body
 from .safetensors_io import SafetensorsFile, save_file
 from .structure import ModelShape, family_of, read_config, shape_from_config
 
@@ -96,6 +100,19 @@ class WeightSource(Mapping):
             return tuple(self._pickled[name].shape)
         return self._where[name].shape(name)
 
+    def dtype(self, name: str) -> torch.dtype:
+        if self._pickled is not None:
+            return self._pickled[name].dtype
+        return SAFETENSORS_DTYPES.get(self._where[name].dtype(name), torch.float32)
+
+    def stored_dtype(self) -> torch.dtype:
+        """The floating dtype the weights are stored in: bf16 or fp16 when every floating tensor has it, else fp32."""
+        found = {self.dtype(n) for n in self if self.dtype(n).is_floating_point}
+        return found.pop() if len(found) == 1 and found <= {torch.bfloat16, torch.float16} else torch.float32
+
+
+SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+
 
 def _load_pickle(path: str) -> dict[str, torch.Tensor]:
     try:
@@ -170,7 +187,7 @@ def load_state(model: VTransModel, state: Mapping[str, torch.Tensor], source: st
     keys = match_weights({n: tuple(p.shape) for n, p in params.items()}, model.body_prefix, state, source, fresh)
     for name, key in keys.items():
         with torch.no_grad():
-            params[name].copy_(state[key].to(params[name].dtype))
+            params[name].copy_(state[key])  # converts to the parameter's dtype
             if params[name].is_floating_point() and not bool(torch.isfinite(params[name]).all()):
                 raise CheckpointError(
                     f"{source}: weight {key!r} holds NaN or infinite values. The checkpoint is damaged or was saved from a "
@@ -182,8 +199,11 @@ def load_state(model: VTransModel, state: Mapping[str, torch.Tensor], source: st
         log.info("%s: ignoring %d weights the model does not use (e.g. %s)", source, len(extra), extra[0])
 
 
-def load_model(path: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, task: str | None = None) -> VTransModel:
-    """Loads a Hugging Face style model directory as a `VTransModel` (a `torch.nn.Module`) in eval mode.
+def load_model(
+    path: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = torch.float32, task: str | None = None
+) -> VTransModel:
+    """Loads a Hugging Face style model directory as a `VTransModel` (a `torch.nn.Module`) in eval mode, its
+    parameters in `dtype` (None: the checkpoint's stored dtype).
 
     `forward(input_ids, attention_mask)` returns the logits: (batch, labels) for classification, (batch, seq, vocab)
     for causal LM. `run(...)` also takes VTrans gates and an attention capture, and returns hidden states.
@@ -193,9 +213,22 @@ def load_model(path: str, device: str | torch.device = "cpu", dtype: torch.dtype
     with torch.device("meta"):  # the parameter shapes, checked against the headers before any allocation
         skeleton = build_model(shape)
     match_weights({n: tuple(p.shape) for n, p in skeleton.named_parameters()}, skeleton.body_prefix, weights, weights.path)
-    model = build_model(shape)
+    dtype = dtype or weights.stored_dtype()
+    # Parameters allocated once in their final dtype (no fp32 model with a random initialisation first); buffers
+    # derived from the config (LLaMA's rotary frequencies) are recomputed and stay fp32.
+    model = skeleton
+    for module in model.modules():
+        for name, p in list(module._parameters.items()):
+            if p is not None:
+                module._parameters[name] = nn.Parameter(torch.empty(p.shape, dtype=dtype), requires_grad=p.requires_grad)
+        for name, b in list(module._buffers.items()):
+            if b is not None and b.is_meta:
+                module._buffers[name] = torch.zeros(b.shape, dtype=b.dtype)
     load_state(model, weights, weights.path)
-    return model.to(device=device, dtype=dtype).eval()
+    for m in model.modules():
+        if isinstance(m, Body):
+            m.init_buffers()
+    return model.to(device=device).eval()
 
 
 def load_shape(path: str, task: str | None = None) -> ModelShape:

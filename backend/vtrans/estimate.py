@@ -95,4 +95,5 @@ def estimate(settings: CompressSettings, steps: int, should_stop: Callable[[], b
         estimated_seconds=total_seconds,
         peak_memory_bytes=int(peak),
         memory="cuda-allocated" if cuda else "process-peak-rss",
+        planned_memory_bytes=comp.memory.device_bytes,
     )

@@ -281,6 +281,13 @@ class EstimateResult:
     memory: Literal["cuda-allocated", "process-peak-rss"] = field(
         metadata={"doc": "cuda-allocated: torch's peak on the GPU; process-peak-rss: the backend process's peak resident memory."}
     )
+    planned_memory_bytes: int | None = field(
+        default=None,
+        metadata={
+            "doc": "The analytic estimate of the run's peak on its device (vtrans/memory.py, docs/algorithm.md): what the memory "
+            "check compares with the free memory before training."
+        },
+    )
 
 
 @dataclass

@@ -24,6 +24,7 @@ OutputShape = Literal["heterogeneous", "uniform"]
 CutRule = Literal["fisher", "information", "score"]
 RampShape = Literal["cubic", "linear"]
 Parallel = Literal["auto", "ddp", "fsdp"]
+Checkpointing = Literal["auto", "on", "off"]
 
 METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
 BENCH_METHODS: tuple[str, ...] = BaselineMethod.__args__  # type: ignore[attr-defined]
@@ -275,6 +276,20 @@ class CompressSettings:
     vib: VIBSettings = field(default_factory=VIBSettings, metadata=doc("The VIB gates."))
     correction: CorrectionSettings = field(
         default_factory=CorrectionSettings, metadata=doc("The least-squares correction of the kept units' scales after a cut.")
+    )
+    activation_checkpointing: Checkpointing = field(
+        default="auto",
+        metadata=doc(
+            "Recompute each transformer layer's activations in the backward pass instead of keeping them (about a third more "
+            "compute, activations of one layer instead of all); auto: on from 1B parameters (docs/algorithm.md, Memory)."
+        ),
+    )
+    memory_check: bool = field(
+        default=True,
+        metadata=doc(
+            "Before training, estimate the peak memory from the model, batch and method and refuse to start when it exceeds "
+            "the device's free memory (false: start anyway)."
+        ),
     )
     threads: int | None = field(default=None, metadata=doc("CPU threads (default: all cores).", minimum=1))
     gpus: int = field(default=1, metadata=doc("Data-parallel workers (torchrun) when above 1.", minimum=1, maximum=64))

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from .models import VTransModel
 from .shards import Batch, Shards
+from .structure import ModelShape
 
 HIDDEN_DTYPE = torch.float16
 CHUNK = 64  # examples per teacher forward when filling the cache
@@ -45,6 +46,18 @@ class TeacherOutputs:
     top_logp: torch.Tensor | None = None  # (B, T, k) log-probabilities at the distillation temperature
     tail_logp: torch.Tensor | None = None  # (B, T) log of the mass outside the top k
     hidden: list[torch.Tensor] | None = None  # L × (B, T, H) float32: each layer's output
+
+
+def example_bytes(s: ModelShape, length: int, top_k: int, hidden: bool) -> int:
+    """Host memory of one cached example's teacher outputs."""
+    n = 0
+    if hidden:
+        n += s.n_layers * length * s.hidden * 2
+    if s.task == "classification":
+        n += max(s.num_labels, 1) * 4
+    else:
+        n += length * (top_k * (8 + 4) + 4)
+    return n + 256  # tensor headers and dict entries
 
 
 class TeacherCache:
@@ -78,15 +91,7 @@ class TeacherCache:
         return self.cap > 0 and not (self.task == "lm" and self.top_k == 0)
 
     def example_bytes(self, length: int) -> int:
-        s = self.teacher.shape
-        n = 0
-        if self.hidden:
-            n += s.n_layers * length * s.hidden * 2
-        if self.task == "classification":
-            n += max(s.num_labels, 1) * 4
-        else:
-            n += length * (self.top_k * (8 + 4) + 4)
-        return n + 256  # tensor headers and dict entries
+        return example_bytes(self.teacher.shape, length, self.top_k, self.hidden)
 
     def fill(self, order: np.ndarray, should_stop: Callable[[], None] = lambda: None) -> int:
         """Computes and keeps the outputs of the first examples of `order` (in index order) that fit the cap;

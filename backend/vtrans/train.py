@@ -32,13 +32,14 @@ from torch import nn
 
 from .baselines import BASELINES, ScoreGates, baseline_scores, make_gates
 from .budget import Ranking, expected_fraction, size_of
-from .checkpoint import load_model
+from .checkpoint import load_model, load_shape
 from .correction import Corrector, calibration_indices
 from .distributed import SINGLE, Dist, choose_engine, memory_per_worker
 from .errors import Cancelled, UserError
 from .evaluate import evaluate, task_loss
 from .export import export_onnx
 from .masks import MaskLadder, load_snapshot_weights, save_snapshot_state
+from .memory import frozen_dtype, plan_memory
 from .models import VTransModel
 from .protocol import CompressResult
 from .prune import KeepSet
@@ -49,7 +50,7 @@ from .selection import Correct, Selector, summarize
 from .settings import CompressSettings, schedule_of
 from .shapes import other_shape_points, save_output
 from .shards import Batch, Shards, subset_order
-from .structure import ModelShape
+from .structure import ModelShape, count_params
 from .teacher import TeacherCache, TeacherOutputs, hidden_mse, logit_kd
 from .vib import GRANULARITIES, VIBGates
 
@@ -69,11 +70,14 @@ def pick_device(name: str) -> torch.device:
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
-def autocast_for(device: torch.device, precision: str = "auto"):
+def autocast_for(device: torch.device, precision: str = "auto", weights: torch.dtype = torch.float32):
     """A context factory for the forward passes: bf16 autocast where asked, or under `auto` on GPUs that support
-    it; plain fp32 otherwise (on a CPU fp32 is as fast here and exact)."""
+    it; plain fp32 otherwise (on a CPU fp32 is as fast here and exact). `weights`: the frozen copy's dtype; a bf16 or
+    fp16 checkpoint kept in its stored dtype computes under autocast to that dtype, on a CPU too."""
     if precision not in PRECISIONS:
         raise UserError(f"precision: must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if weights in (torch.bfloat16, torch.float16) and precision != "fp32":
+        return lambda: torch.autocast(device.type, dtype=weights)
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
     if bf16:
         return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
@@ -184,7 +188,14 @@ class Compressor:
         self.train = Shards(s.train_shards)
         self.eval = Shards(s.eval_shards)
         self.test = Shards(s.test_shards) if s.test_shards else None
-        self.teacher = load_model(s.model_dir, task=s.task or self.train.task).to(self.device)
+        # Memory (vtrans/memory.py): the frozen copy stays in the checkpoint's dtype; the budget check runs before
+        # any weight is read.
+        self.frozen_dtype = frozen_dtype(s.model_dir, s.precision)
+        self.autocast = autocast_for(self.device, s.precision, self.frozen_dtype)
+        shape = load_shape(s.model_dir, s.task or self.train.task)
+        self.choose_engine(shape)
+        self.memory = plan_memory(self, shape)
+        self.teacher = load_model(s.model_dir, dtype=self.frozen_dtype, task=s.task or self.train.task).to(self.device)
         self.shape: ModelShape = self.teacher.shape
         if self.shape.task != self.train.task:
             raise UserError(
@@ -205,12 +216,17 @@ class Compressor:
             p.requires_grad_(False)
         self.seq_len = self.train.mean_length
         self.budget_full = size_of(self.shape, s.budget, self.seq_len)
-        if self.dist.active:
-            trains_weights = s.method not in BASELINES and (self.sched.train_weights or self.sched.finetune)
-            trained = sum(p.numel() for p in self.teacher.parameters()) if trains_weights else 0
-            engine = choose_engine(s.parallel, self.dist.world, trained, memory_per_worker(self.device, self.dist.world))
-            self.dist = replace(self.dist, engine=engine)
-            log.info("data-parallel training on %d workers with %s", self.dist.world, engine)
+
+    def choose_engine(self, shape: ModelShape) -> None:
+        """DDP or FSDP for a data-parallel run (distributed.choose_engine), before the memory check that counts on it."""
+        if not self.dist.active:
+            return
+        s = self.s
+        trains_weights = s.method in BASELINES or self.sched.train_weights or self.sched.finetune
+        trained = count_params(shape)["total"] if trains_weights else 0
+        engine = choose_engine(s.parallel, self.dist.world, trained, memory_per_worker(self.device, self.dist.world))
+        self.dist = replace(self.dist, engine=engine)
+        log.info("data-parallel training on %d workers with %s", self.dist.world, engine)
 
     def plan(self, name: str, epochs: float, min_steps: int) -> PhasePlan:
         """A phase's steps: `epochs` over the method's data (Fast- and Faster-VTrans: the fraction), at least `min_steps`."""
@@ -276,7 +292,8 @@ class Compressor:
         s = self.s
         train_weights = self.sched.train_weights
         # Faster-VTrans: the student is the teacher's own frozen weights (the teacher is the model with the gates off).
-        self.student = copy.deepcopy(self.teacher) if train_weights or s.init_weights else self.teacher
+        self.student = self.trainable_copy() if train_weights or s.init_weights else self.teacher
+        self.student.body.checkpointing = self.memory.activation_checkpointing
         if s.init_weights:
             self.student.load_state_dict(load_file(s.init_weights))
         for p in self.student.parameters():
@@ -444,7 +461,7 @@ class Compressor:
         self.emit("prune", 0, 1)
         scores = baseline_scores(s.method, self.teacher, self.train, self.device, s.seed, should_stop=self.check_stop)
         self.gates = ScoreGates(self.shape, s.vib, scores).to(self.device)
-        self.student = copy.deepcopy(self.teacher)
+        self.student = self.trainable_copy()
         if self.dist.main:
             save_file(
                 self.gates.state(), self.run.file("masks.safetensors"), metadata={"format": f"vtrans-{s.method}-scores", "version": "1"}
@@ -459,7 +476,7 @@ class Compressor:
         ladder = MaskLadder.load(self.run.path, self.shape, self.s.vib, self.s.method)
         weights = self.run.file("checkpoints", "masked-weights.safetensors")
         if os.path.exists(weights):
-            self.student = copy.deepcopy(self.teacher)
+            self.student = self.trainable_copy()
             self.student.load_state_dict(load_file(weights))
         else:
             self.student = self.teacher
@@ -481,9 +498,14 @@ class Compressor:
         weights = load_snapshot_weights(self.run.path, label)
         if weights is None:
             return self.student
-        source = copy.deepcopy(self.teacher)
+        source = self.trainable_copy()
         source.load_state_dict(weights)
         return source
+
+    def trainable_copy(self) -> VTransModel:
+        """A copy of the frozen model in fp32 (whatever the checkpoint's dtype): weights that train, or that cuts fold
+        scales into."""
+        return copy.deepcopy(self.teacher).float()
 
     # ------------------------------------------------------------------------------------------------------------
     def phase_finetune(self, pruned: VTransModel, keep: KeepSet, resume: dict | None) -> VTransModel:
@@ -498,6 +520,7 @@ class Compressor:
                 proj.weight[keep.hidden.to(self.device), torch.arange(len(keep.hidden), device=self.device)] = 1.0
         for p in pruned.parameters():
             p.requires_grad_(True)
+        pruned.body.checkpointing = self.memory.activation_checkpointing
         sharded = self.dist.sharded
         # Under FSDP rank 0 keeps an unsharded copy on the CPU to export the best weights into.
         export_copy = copy.deepcopy(pruned).cpu() if sharded and self.dist.main else None
@@ -647,7 +670,7 @@ class Compressor:
         self.emit("export", 0, 2)
         save_output(pruned.cpu(), self.run.file("model"), s.shape, tokenizer_from=s.model_dir)
         export_onnx(pruned, self.run.file("model.onnx"), with_token_types=s.with_token_types)
-        export_onnx(copy.deepcopy(self.teacher).cpu(), self.run.file("teacher.onnx"), with_token_types=s.with_token_types)
+        export_onnx(copy.deepcopy(self.teacher).cpu().float(), self.run.file("teacher.onnx"), with_token_types=s.with_token_types)
         pruned.to(self.device)
         self.emit("export", 2, 2)
         points = self.sweep(s.sweep + [s.keep])

@@ -163,6 +163,10 @@ export interface CompressSettings {
   vib?: VIBSettings;
   /** The least-squares correction of the kept units' scales after a cut. */
   correction?: CorrectionSettings;
+  /** Recompute each transformer layer's activations in the backward pass instead of keeping them (about a third more compute, activations of one layer instead of all); auto: on from 1B parameters (docs/algorithm.md, Memory). */
+  activationCheckpointing?: 'auto' | 'on' | 'off';
+  /** Before training, estimate the peak memory from the model, batch and method and refuse to start when it exceeds the device's free memory (false: start anyway). */
+  memoryCheck?: boolean;
   /** CPU threads (default: all cores). */
   threads?: number | null;
   /** Data-parallel workers (torchrun) when above 1. */
@@ -707,6 +711,8 @@ export interface EstimateResult {
   peakMemoryBytes: number;
   /** cuda-allocated: torch's peak on the GPU; process-peak-rss: the backend process's peak resident memory. */
   memory: 'cuda-allocated' | 'process-peak-rss';
+  /** The analytic estimate of the run's peak on its device (vtrans/memory.py, docs/algorithm.md): what the memory check compares with the free memory before training. */
+  plannedMemoryBytes?: number;
 }
 
 /** The `progress` notification. */
@@ -782,6 +788,8 @@ export const COMPRESS_DEFAULTS = {
     closeSteps: 20,
   },
   correction: { enabled: true, examples: 256, ridge: 0.001 },
+  activationCheckpointing: 'auto',
+  memoryCheck: true,
   threads: null,
   gpus: 1,
   parallel: 'auto',

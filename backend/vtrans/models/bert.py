@@ -183,7 +183,7 @@ class BertEncoderModel(Body):
         bias = padding_bias(attention_mask, x.dtype, causal=False, q_len=input_ids.shape[1])
         states = [x]
         for i, layer in enumerate(self.encoder.layer):
-            x = layer(x, bias, gates, i, capture, self.use_sdpa)
+            x = self.block(layer, x, bias, gates, i, capture, self.use_sdpa)
             states.append(x)
         return states
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ..errors import CheckpointError
 from ..structure import ConfigReader, Count, LayerShape, ModelShape
@@ -261,6 +262,20 @@ class Body(nn.Module):
     def __init__(self, s: ModelShape):
         super().__init__()
         self.use_sdpa = True  # False: the explicit attention product (exporters, attention capture)
+        # Activation checkpointing: each block's activations are recomputed in the backward instead of kept.
+        self.checkpointing = False
+
+    def block(self, block: nn.Module, *args) -> torch.Tensor:
+        """One block of the layer loop, checkpointed when on and a backward will follow. Non-reentrant: the gates'
+        per-example tensors and the attention capture pass through as they are, and the RNG state (dropout) is
+        restored for the recomputation, so gradients equal those without checkpointing."""
+        if self.checkpointing and torch.is_grad_enabled():
+            return checkpoint(block, *args, use_reentrant=False)
+        return block(*args)
+
+    def init_buffers(self) -> None:
+        """Recomputes buffers that are derived from the config (none by default): after the weights were placed
+        into a skeleton built on the meta device."""
 
     @property
     def input_embeddings(self) -> nn.Embedding:

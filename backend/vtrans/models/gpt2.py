@@ -132,7 +132,7 @@ class GPT2Model(Body):
         bias = padding_bias(attention_mask, x.dtype, causal=True, q_len=input_ids.shape[1], device=x.device)
         states = [x]
         for i, block in enumerate(self.h):
-            x = block(x, bias, gates, i, capture, self.use_sdpa)
+            x = self.block(block, x, bias, gates, i, capture, self.use_sdpa)
             states.append(x)
         states[-1] = gates.mask_hidden(layer_norm(x, self.ln_f, gates))
         return states

@@ -150,7 +150,11 @@ class LlamaModel(Body):
         self.embed_tokens = nn.Embedding(s.vocab, s.hidden)
         self.layers = nn.ModuleList(LlamaDecoderLayer(s, l) for l in s.layers)
         self.norm = RMSNorm(s.hidden, float(s.config.get("rms_norm_eps", 1e-6)))
+        self._rope = (s.config, s.head_dim)
         self.register_buffer("inv_freq", rope_inv_freq(s.config, s.head_dim), persistent=False)
+
+    def init_buffers(self) -> None:
+        self.inv_freq = rope_inv_freq(*self._rope).to(self.embed_tokens.weight.device)
 
     @property
     def input_embeddings(self) -> nn.Embedding:
@@ -172,7 +176,7 @@ class LlamaModel(Body):
         cos, sin = self.rotary(t, x.device, x.dtype)
         states = [x]
         for i, layer in enumerate(self.layers):
-            x = layer(x, bias, cos, sin, gates, i, capture, self.use_sdpa)
+            x = self.block(layer, x, bias, cos, sin, gates, i, capture, self.use_sdpa)
             states.append(x)
         states[-1] = gates.mask_hidden(self.norm(x, gates.norm_dims))
         return states
