@@ -113,9 +113,10 @@ def _worker_pids(run_dir, rank: int) -> list[int]:
     return found
 
 
-def test_a_killed_worker_fails_the_run_which_resumes(task_dir, no_dropout_model, tmp_path):
+@pytest.mark.parametrize("engine", ["ddp", "fsdp"])
+def test_a_killed_worker_fails_the_run_which_resumes(task_dir, no_dropout_model, tmp_path, engine):
     run = tmp_path / "run"
-    params = _settings(task_dir, no_dropout_model, run, gpus=2, device="cpu", parallel="ddp", minPruneSteps=60, checkpointEvery=10)
+    params = _settings(task_dir, no_dropout_model, run, gpus=2, device="cpu", parallel=engine, minPruneSteps=60, checkpointEvery=10)
     killed = threading.Event()
 
     def progress(p):
@@ -133,11 +134,17 @@ def test_a_killed_worker_fails_the_run_which_resumes(task_dir, no_dropout_model,
     assert info["status"] == "failed", info["status"]
     checkpoints = os.listdir(run / "checkpoints")
     assert any(c.startswith("state-1-") for c in checkpoints), checkpoints
-    # Resumed from its checkpoint, on the same two workers.
-    result = api.call("compress", {**params, "resume": True}, api.Job())
+    # The other engine lays out the optimizer state differently: said, with the setting to change.
+    other = {"ddp": "fsdp", "fsdp": "ddp"}[engine]
+    with pytest.raises(UserError, match=f"written by {engine} training; resume it with parallel"):
+        api.call("compress", {**params, "parallel": other, "resume": True}, api.Job())
+    # Resumed from its checkpoint; auto follows the engine that wrote it.
+    result = api.call("compress", {**params, "parallel": "auto", "resume": True}, api.Job())
     assert result["status"] == "done" and json.loads((run / "run.json").read_text())["status"] == "done"
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     prune_steps = [m["step"] for m in metrics if m.get("phase") == "prune"]
+    env = json.loads((run / "report.json").read_text())["environment"]
+    assert env["parallel"] == engine
     assert prune_steps.count(1) == 1, "phase 1 went on from its checkpoint, not from the start"
     assert any(m.get("phase") == "finetune" for m in metrics)
 

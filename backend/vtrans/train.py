@@ -217,6 +217,21 @@ class Compressor:
         self.seq_len = self.train.mean_length
         self.budget_full = size_of(self.shape, s.budget, self.seq_len)
 
+    def resume_engine(self, written_by: str) -> None:
+        """A checkpoint's optimizer state is laid out by parameter index, or by parameter name under FSDP: a run
+        resumes sharded exactly when it was written sharded (`auto` follows the checkpoint)."""
+        if (written_by == "fsdp") == self.dist.sharded:
+            return
+        if self.s.parallel == "auto" and self.dist.active:
+            self.dist = replace(self.dist, engine="fsdp" if written_by == "fsdp" else "ddp")
+            log.info("resuming with %s, as the checkpoint was written", self.dist.engine)
+            return
+        how = "parallel fsdp on more than one worker (gpus)" if written_by == "fsdp" else "parallel ddp or auto, or on one worker"
+        raise UserError(
+            f"resume: {self.run.path}'s checkpoint was written by {written_by} training; resume it with {how} "
+            f"(vtrans.parallel, or --parallel on the command line)."
+        )
+
     def choose_engine(self, shape: ModelShape) -> None:
         """DDP or FSDP for a data-parallel run (distributed.choose_engine), before the memory check that counts on it."""
         if not self.dist.active:
@@ -408,6 +423,7 @@ class Compressor:
                         "lam": st.lam,
                         "rng": torch.get_rng_state(),
                         "noise": self.noise.get_state(),
+                        "engine": self.dist.engine,
                         "snapshots": snapshots,
                     },
                     f"1-{step:08d}",
@@ -549,6 +565,7 @@ class Compressor:
                 self.run.save_checkpoint(
                     {
                         "phase": "finetune",
+                        "engine": self.dist.engine,
                         "step": step,
                         "student": self.dist.full_state(pruned),
                         "proj": proj.state_dict() if proj is not None else None,
@@ -648,6 +665,8 @@ class Compressor:
         teacher_metric = self.metric(self.teacher, self.eval) if self.dist.main else None
         self.run.append_metric("teacher", eval=teacher_metric)
         state = self.resume_state()
+        if state is not None:
+            self.resume_engine(state.get("engine", "single"))
         if s.method in BASELINES:
             if state is None:
                 self.phase_score()
