@@ -44,12 +44,20 @@ export class Session {
   /** Switches between the preferred light and dark themes from the command palette. */
   async setTheme(next: 'light' | 'dark'): Promise<void> {
     if (next === this.theme) return;
-    await this.runCommand('Toggle between Light/Dark Themes');
-    await this.page.waitForFunction(
-      (cls) => document.querySelector('.monaco-workbench')?.classList.contains(cls),
-      next === 'dark' ? 'vs-dark' : 'vs',
-      { timeout: 20_000 },
-    );
+    const cls = next === 'dark' ? 'vs-dark' : 'vs';
+    const applied = () => this.page.evaluate((c) => !!document.querySelector('.monaco-workbench')?.classList.contains(c), cls);
+    for (let attempt = 1; !(await applied()); attempt++) {
+      // An Enter that reaches the palette after it lost the focus (to a view or a webview) runs nothing: the theme
+      // is checked, and the command given again, until it has changed.
+      if (attempt > 3) throw new Error(`the ${next} theme was not applied after 3 tries of Toggle between Light/Dark Themes`);
+      await this.runCommand('Toggle between Light/Dark Themes');
+      await this.page
+        .waitForFunction((c) => document.querySelector('.monaco-workbench')?.classList.contains(c), cls, { timeout: 10_000 })
+        .catch(async () => {
+          this.log(`the theme did not change to ${next} (try ${attempt}); giving the command again`);
+          await this.focusWorkbench();
+        });
+    }
     this.theme = next;
     await sleep(900); // webviews re-style on the theme change message
   }
@@ -103,6 +111,8 @@ export class Session {
       try {
         await input.fill('>' + title, { timeout: 5000 });
         await row.waitFor({ state: 'visible', timeout: 15_000 });
+        // The Enter must reach the palette: pressed elsewhere it would act on the view that took the focus.
+        if (!(await input.evaluate((el) => el === document.activeElement))) throw new Error('the palette lost the focus');
         await this.page.keyboard.press('Enter');
         return;
       } catch (e) {
