@@ -642,6 +642,21 @@ def _bert_config(dry: bool) -> dict:
     )
 
 
+def _step_figures(c: Compressor, batch: int, seq: int, seconds: float, flops_per_param: int, peak: float | None) -> dict:
+    """A timed step's size, time and model FLOPs utilisation: `flops_per_param` FLOPs per non-embedding parameter and
+    token, against the card's `peak` TFLOPS."""
+    params = count_params(c.shape)
+    flops = flops_per_param * params["nonEmbedding"] * batch * seq / seconds
+    return {
+        "params": params["total"],
+        "batchSize": batch,
+        "seqLen": seq,
+        "stepSeconds": seconds,
+        "achievedTflops": flops / 1e12,
+        "mfu": flops / (peak * 1e12) if peak else None,
+    }
+
+
 def gpu(dry: bool = False, steps: int | None = None) -> dict:
     """Faster-VTrans on a 7B shape, a BERT-base VTrans step with its MFU, bf16 GPU results against fp32 CPU."""
     from .testing import build_tiny, write_shards
@@ -668,17 +683,10 @@ def gpu(dry: bool = False, steps: int | None = None) -> dict:
         plan = c.plan("prune", 1, 0)
         _, b = c.batch_for(plan, 0, 1)
         t = _timed(functools.partial(c.prune_step, b, 0.9, st, 0), steps, dev)
-        n = count_params(c.shape)["nonEmbedding"]
         # Faster-VTrans: the teacher forward (2N) and the gated forward and backward to the activations (4N: no weight gradients).
-        flops = 6 * n * batch * seq / t
         out["faster7b"] = {
-            "params": count_params(c.shape)["total"],
-            "batchSize": batch,
-            "seqLen": seq,
-            "stepSeconds": t,
+            **_step_figures(c, batch, seq, t, 6, peak),
             "tokensPerSecond": batch * seq / t,
-            "achievedTflops": flops / 1e12,
-            "mfu": flops / (peak * 1e12) if peak else None,
             "peakMemoryBytes": int(torch.cuda.max_memory_allocated(dev)) if dev.type == "cuda" else None,
             "estimatedBytes": c.memory.device_bytes,
             "activationCheckpointing": c.memory.activation_checkpointing,
@@ -701,18 +709,8 @@ def gpu(dry: bool = False, steps: int | None = None) -> dict:
         st = c.setup_prune()
         bb = c.train.batch(np.arange(batch)).to(dev)
         t = _timed(functools.partial(c.prune_step, bb, 0.5, st, 0), steps, dev)
-        n = count_params(c.shape)["nonEmbedding"]
         # VTrans: teacher forward (2N) + student forward and backward (6N) per token.
-        flops = 8 * n * batch * seq / t
-        out["bertVtrans"] = {
-            "params": count_params(c.shape)["total"],
-            "batchSize": batch,
-            "seqLen": seq,
-            "stepSeconds": t,
-            "samplesPerSecond": batch / t,
-            "achievedTflops": flops / 1e12,
-            "mfu": flops / (peak * 1e12) if peak else None,
-        }
+        out["bertVtrans"] = {**_step_figures(c, batch, seq, t, 8, peak), "samplesPerSecond": batch / t}
         del c, st
         # 3. bf16 on the device against fp32 on the CPU: the same small model and batch, teacher logits and one
         #    gated forward's loss.

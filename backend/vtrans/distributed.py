@@ -39,19 +39,6 @@ def choose_engine(parallel: str, world: int, trained_params: int, memory_per_wor
     return "fsdp" if trained_params * TRAINED_BYTES_PER_PARAM > 0.8 * memory_per_worker else "ddp"
 
 
-def memory_per_worker(device: torch.device, world: int) -> int | None:
-    """What one worker may use: its GPU's memory, or its share of the machine's available memory (the CPU workers
-    share one machine)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_properties(device).total_memory
-    try:
-        with open("/proc/meminfo", encoding="utf-8") as f:
-            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f if line.strip()}
-        return info["MemAvailable"] // max(1, world)
-    except (OSError, KeyError, ValueError, IndexError):
-        return None
-
-
 class Runner(nn.Module):
     """`model.run(...)` as a module's forward: DDP synchronises what goes through its wrapper's forward."""
 

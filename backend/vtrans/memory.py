@@ -177,6 +177,13 @@ def available_bytes(device: torch.device) -> int | None:
         return None
 
 
+def worker_bytes(device: torch.device, world: int) -> int | None:
+    """What one data-parallel worker may use: its GPU's free memory, or its share of the machine's (CPU workers
+    share one machine)."""
+    available = available_bytes(device)
+    return available // world if available is not None and device.type == "cpu" else available
+
+
 def resident_bytes() -> int:
     """This process's resident memory now (Linux)."""
     try:
@@ -254,9 +261,7 @@ def plan_memory(comp: Compressor, shape: ModelShape) -> MemoryEstimate:
         shards=world if comp.dist.sharded else 1,
     )
     if s.memory_check:
-        available = available_bytes(comp.device)
-        if available is not None and comp.device.type == "cpu":
-            available //= world  # CPU workers share the machine's memory
+        available = worker_bytes(comp.device, world)
         check_fits(
             est, available, method=s.method, batch_size=s.batch_size, max_length=s.max_length, gpus=s.gpus, sharded=comp.dist.sharded
         )

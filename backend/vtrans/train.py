@@ -34,12 +34,12 @@ from .baselines import BASELINES, ScoreGates, baseline_scores, make_gates
 from .budget import Ranking, expected_fraction, size_of
 from .checkpoint import load_model, load_shape
 from .correction import Corrector, calibration_indices
-from .distributed import SINGLE, Dist, choose_engine, memory_per_worker
+from .distributed import SINGLE, Dist, choose_engine
 from .errors import Cancelled, UserError
 from .evaluate import evaluate, task_loss
 from .export import export_onnx
 from .masks import MaskLadder, load_snapshot_weights, save_snapshot_state
-from .memory import frozen_dtype, plan_memory
+from .memory import frozen_dtype, plan_memory, worker_bytes
 from .models import VTransModel
 from .protocol import CompressResult
 from .prune import KeepSet
@@ -239,7 +239,7 @@ class Compressor:
         s = self.s
         trains_weights = s.method in BASELINES or self.sched.train_weights or self.sched.finetune
         trained = count_params(shape)["total"] if trains_weights else 0
-        engine = choose_engine(s.parallel, self.dist.world, trained, memory_per_worker(self.device, self.dist.world))
+        engine = choose_engine(s.parallel, self.dist.world, trained, worker_bytes(self.device, self.dist.world))
         self.dist = replace(self.dist, engine=engine)
         log.info("data-parallel training on %d workers with %s", self.dist.world, engine)
 
