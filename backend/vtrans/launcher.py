@@ -71,7 +71,12 @@ def compress_distributed(settings: CompressSettings, progress: Callable[[dict], 
         if info is not None:
             run.update(status="cancelled", pid=None)
         raise Cancelled()
-    reason = f"the training workers exited with code {proc.returncode}"
+    # A worker that dies (killed, out of memory) may take the others down before any of them records why.
+    kept = os.path.isdir(run.checkpoints) and bool(os.listdir(run.checkpoints))
+    reason = (
+        f"a training worker stopped (torchrun exited with code {proc.returncode}: a worker was killed, ran out of "
+        "memory or crashed; the log has its last lines)." + (" The checkpoints are kept: resume the run to continue." if kept else "")
+    )
     if info is not None and info.status == "running":
         run.update(status="failed", error=reason, pid=None)
-    raise UserError((info.error if info is not None else None) or f"{reason}; see the log")
+    raise UserError((info.error if info is not None else None) or reason)
