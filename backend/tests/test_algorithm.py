@@ -12,7 +12,7 @@ from vtrans import api
 from vtrans.budget import Ranking, expected_fraction, select_keep, size_of, threshold_keep
 from vtrans.correction import Corrector, output_projection
 from vtrans.masks import MaskLadder
-from vtrans.models.common import Gates, layer_norm
+from vtrans.models.common import Gates, WeightedLayerNorm, layer_norm
 from vtrans.prune import KeepSet, UnitScales, masked_gates, prune_model
 from vtrans.selection import Selector
 from vtrans.settings import RECIPES, VIBSettings, parse_settings, schedule_of
@@ -208,6 +208,48 @@ def test_masked_layer_norm_computes_its_statistics_in_float32_under_bf16():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         low = layer_norm(x, norm, Gates(norm_dims=w)).float()
     assert float((low[..., keep] - ref).abs().max().detach()) < 1e-2
+
+
+def _reference_layer_norm(x, w, weight, bias, eps):
+    """The weighted LayerNorm written with autograd's operations: the closed-form backward must agree with it."""
+    w_hat = w / w.sum()
+    mean = (x * w_hat).sum(-1, keepdim=True)
+    var = ((x - mean) ** 2 * w_hat).sum(-1, keepdim=True)
+    return (x - mean) / torch.sqrt(var + eps) * weight + bias
+
+
+@pytest.mark.parametrize("per_example", [False, True])
+def test_weighted_layer_norm_gradients_match_autograd(per_example):
+    """Every gradient of the closed-form norm (input, dimension weights, the gated weight and bias) against
+    autograd through the same formula, in float64."""
+    torch.manual_seed(0)
+    B, T, H = 3, 5, 8
+    x = (torch.randn(B, T, H, dtype=torch.float64) * 2 + 1).requires_grad_()
+    w = torch.rand(H, dtype=torch.float64).add(0.1).requires_grad_()
+    shape = (B, 1, H) if per_example else (H,)
+    weight = torch.randn(shape, dtype=torch.float64).requires_grad_()
+    bias = torch.randn(shape, dtype=torch.float64).requires_grad_()
+    dy = torch.randn(B, T, H, dtype=torch.float64)
+    ours = WeightedLayerNorm.apply(x, w / w.sum(), weight, bias, 1e-5)
+    ref = _reference_layer_norm(x, w, weight, bias, 1e-5)
+    assert torch.allclose(ours, ref, atol=1e-10)
+    g_ours = torch.autograd.grad(ours, (x, w, weight, bias), dy)
+    g_ref = torch.autograd.grad(ref, (x, w, weight, bias), dy)
+    for name, a, b in zip(("x", "w", "weight", "bias"), g_ours, g_ref):
+        assert torch.allclose(a, b, atol=1e-9), name
+
+
+def test_gated_layer_norm_equals_the_norm_then_the_hidden_gates():
+    """The hidden gates folded into the norm's weight and bias give the product of the gated output, per example."""
+    torch.manual_seed(1)
+    norm = torch.nn.LayerNorm(16)
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    x = torch.randn(4, 6, 16)
+    w, hidden = torch.rand(16), torch.rand(4, 16)
+    folded = layer_norm(x, norm, Gates(hidden=hidden, norm_dims=w))
+    apart = layer_norm(x, norm, Gates(norm_dims=w)) * hidden.unsqueeze(1)
+    assert torch.allclose(folded, apart, atol=1e-5)
 
 
 def _vib_ladder(shape, scores: dict[str, torch.Tensor], fisher: dict[str, torch.Tensor] | None = None) -> MaskLadder:

@@ -79,20 +79,15 @@ class _Probe(Gates):
             act = act * m.to(act.dtype)
         return super().scale_ffn(layer, act)
 
-    def _sublayer(self, layer: int, kind: str, out: torch.Tensor, scaled: torch.Tensor) -> torch.Tensor:
+    def write(self, kind: str, layer: int, out: torch.Tensor) -> torch.Tensor:
+        written = super().write(kind, layer, out)
         if self.record_out:  # the write into the residual stream, as the pruned model's folded weights produce it
-            self.outs[(layer, kind)] = self.scale_hidden(scaled).detach()
+            self.outs[(layer, kind)] = written.detach()
         if self._at_site(layer, kind):
             self.out = out.detach()
             if self.stop:
                 raise _Stop()
-        return scaled
-
-    def scale_attn(self, layer: int, out: torch.Tensor) -> torch.Tensor:
-        return self._sublayer(layer, "attn", out, super().scale_attn(layer, out))
-
-    def scale_ffn_layer(self, layer: int, out: torch.Tensor) -> torch.Tensor:
-        return self._sublayer(layer, "ffn", out, super().scale_ffn_layer(layer, out))
+        return written
 
 
 def output_projection(model: VTransModel, layer: int, kind: str) -> torch.Tensor | None:

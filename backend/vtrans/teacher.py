@@ -240,18 +240,21 @@ def hidden_mse(
 
     `student` and `teacher`: each layer's output (the embedding output excluded). `dim_weights`, the hidden
     dimensions' keep probabilities in phase 1, weight the error per dimension; they are constants here (detached):
-    the loss must not be lowered by closing the dimensions where the student differs from the teacher."""
-    valid = batch.attention_mask.bool()
+    the loss must not be lowered by closing the dimensions where the student differs from the teacher. Padding is
+    weighted out rather than indexed out: a gather and its scatter in the backward cost more than the few padded
+    positions do."""
+    tokens = batch.attention_mask.float().unsqueeze(-1)  # (B, T, 1)
+    n_tokens = tokens.sum().clamp(min=1.0)
     total: torch.Tensor | float = 0.0
     w = None if dim_weights is None else dim_weights.detach().float()
     for s_h, t_h in zip(student, teacher):
-        s_h, t_h = s_h[valid].float(), t_h[valid].float()
+        s_h, t_h = s_h.float(), t_h.float()
         if proj is not None:
             s_h = proj(s_h)
-        err = (s_h - t_h) ** 2
-        scale = t_h.pow(2).mean() + 1e-6
+        err = (s_h - t_h).pow(2) * tokens
+        scale = (t_h.pow(2) * tokens).sum() / (n_tokens * t_h.shape[-1]) + 1e-6
         if w is not None:
-            total = total + (err * w).sum(-1).mean() / w.sum().clamp(min=1e-6) / scale
+            total = total + torch.matmul(err, w).sum() / n_tokens / w.sum().clamp(min=1e-6) / scale
         else:
-            total = total + err.mean() / scale
+            total = total + err.sum() / (n_tokens * err.shape[-1]) / scale
     return total / max(len(student), 1)

@@ -60,7 +60,7 @@ class BertEmbeddings(nn.Module):
             + self.token_type_embeddings(token_type_ids)
             + self.position_embeddings(self.position_ids(input_ids))
         )
-        return self.dropout(gates.scale_hidden(layer_norm(x, self.LayerNorm, gates)))
+        return self.dropout(layer_norm(x, self.LayerNorm, gates))
 
 
 class BertSelfAttention(nn.Module):
@@ -85,12 +85,12 @@ class BertOutput(nn.Module):
         h: torch.Tensor | None,
         x: torch.Tensor,
         gates: Gates,
-        sublayer_gate: Callable[[torch.Tensor], torch.Tensor],
+        write: Callable[[torch.Tensor], torch.Tensor],
         dropout: nn.Dropout,
     ) -> torch.Tensor:
         if self.dense is not None and h is not None:
-            x = gates.scale_hidden(sublayer_gate(dropout(self.dense(h)))) + x
-        return gates.scale_hidden(layer_norm(x, self.LayerNorm, gates))
+            x = write(dropout(self.dense(h))) + x
+        return layer_norm(x, self.LayerNorm, gates)
 
 
 class BertAttention(nn.Module):
@@ -132,9 +132,9 @@ class BertLayer(Block):
     def forward(self, x, bias, gates: Gates, index: int, capture: AttentionCapture | None, use_sdpa: bool):
         sa = self.attention.self
         ctx = None if sa is None else self._context(sa, x, bias, gates, index, capture, use_sdpa)
-        x = self.attention.output(ctx, x, gates, lambda a: gates.scale_attn(index, a), self.dropout)
+        x = self.attention.output(ctx, x, gates, lambda a: gates.write("attn", index, a), self.dropout)
         act = None if self.intermediate is None else gates.scale_ffn(index, self.act(self.intermediate.dense(x)))
-        return self.output(act, x, gates, lambda o: gates.scale_ffn_layer(index, o), self.dropout)
+        return self.output(act, x, gates, lambda o: gates.write("ffn", index, o), self.dropout)
 
     def unit_weights(self) -> list[UnitWeight]:
         d = self.head_dim

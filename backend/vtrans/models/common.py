@@ -51,12 +51,15 @@ class Gates:
     def _at(xs: Sequence[torch.Tensor | None], i: int) -> torch.Tensor | None:
         return xs[i] if i < len(xs) else None
 
+    def hidden_factor(self) -> torch.Tensor | None:
+        """The hidden gates shaped to multiply (B, T, H) activations: (B, 1, H) per example, else (H,)."""
+        g = self.hidden
+        return None if g is None else g.unsqueeze(1) if g.dim() == 2 else g
+
     def scale_hidden(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, H)."""
-        g = self.hidden
-        if g is None:
-            return x
-        return x * (g.unsqueeze(1) if g.dim() == 2 else g).to(x.dtype)
+        g = self.hidden_factor()
+        return x if g is None else x * g.to(x.dtype)
 
     def mask_hidden(self, x: torch.Tensor) -> torch.Tensor:
         """The keep weights without the scales: applied to a decoder's final norm output, so that an output
@@ -74,17 +77,16 @@ class Gates:
         g = g.view(-1, ctx.shape[1], 1, 1) if g.dim() == 2 else g.view(1, -1, 1, 1)
         return ctx * g.to(ctx.dtype)
 
-    def _scale_sublayer(self, xs: Sequence[torch.Tensor | None], layer: int, out: torch.Tensor) -> torch.Tensor:
-        g = self._at(xs, layer)
-        if g is None:
-            return out
-        return out * (g.view(-1, 1, 1) if g.dim() == 1 else g).to(out.dtype)  # scalar, or one per example
-
-    def scale_attn(self, layer: int, out: torch.Tensor) -> torch.Tensor:
-        return self._scale_sublayer(self.attn, layer, out)
-
-    def scale_ffn_layer(self, layer: int, out: torch.Tensor) -> torch.Tensor:
-        return self._scale_sublayer(self.ffn_layer, layer, out)
+    def write(self, kind: str, layer: int, out: torch.Tensor) -> torch.Tensor:
+        """A sublayer's write into the residual stream (kind "attn" or "ffn", out (B, T, H)): its output times the
+        sublayer gate and the hidden gates. The small gate tensors are multiplied together first, so the activations
+        take one product (and its backward one pass) instead of two."""
+        g = self._at(self.attn if kind == "attn" else self.ffn_layer, layer)
+        if g is not None:
+            g = g.view(-1, 1, 1) if g.dim() == 1 else g  # scalar, or one per example
+        h = self.hidden_factor()
+        factor = g if h is None else h if g is None else h * g
+        return out if factor is None else out * factor.to(out.dtype)
 
     def scale_ffn(self, layer: int, act: torch.Tensor) -> torch.Tensor:
         """act: (B, T, F)."""
@@ -97,22 +99,62 @@ class Gates:
 NO_GATES = Gates()
 
 
-def layer_norm(x: torch.Tensor, norm: nn.LayerNorm, gates: Gates) -> torch.Tensor:
-    """LayerNorm whose statistics cover only the kept hidden dimensions (weighted by `gates.norm_dims`)."""
+class WeightedLayerNorm(torch.autograd.Function):
+    """LayerNorm with statistics weighted per hidden dimension, in closed form both ways:
+    y = n·weight + bias, n = (x − m)·r, m = Σ ŵ x, r = (Σ ŵ (x − m)² + eps)^(−1/2), ŵ summing to 1.
+
+    Written out because autograd's version of the same formula keeps and revisits five (B, T, H) tensors per norm,
+    the largest part of a mask step's extra cost on a small model; this one keeps x and n. Backward, with
+    dn = dy·weight, S₁ = Σ dn and S₂ = Σ dn·n over the hidden dimensions:
+    dx = r·(dn − ŵ·(S₁ + n·S₂)) and dŵ = −Σ_tokens (r·S₁·x + ½·S₂·n²). `weight` and `bias` are (H,) or per
+    example (B, 1, H) (the norm's own, times the hidden gates)."""
+
+    @staticmethod
+    def forward(ctx, x, w_hat, weight, bias, eps: float):
+        c = x - torch.matmul(x, w_hat).unsqueeze(-1)
+        r = torch.rsqrt(torch.matmul(c * c, w_hat).unsqueeze(-1) + eps)
+        n = c.mul_(r)
+        ctx.save_for_backward(x, n, r, w_hat, weight)
+        ctx.bias_shape = bias.shape
+        return torch.addcmul(bias, n, weight)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, n, r, w_hat, weight = ctx.saved_tensors
+        need_x, need_w, need_weight, need_bias, _ = ctx.needs_input_grad
+        dn = dy * weight
+        s1 = dn.sum(-1, keepdim=True)
+        s2 = (dn * n).sum(-1, keepdim=True)
+        dx = dw = dweight = dbias = None
+        if need_w:
+            flat = x.shape[-1]
+            dw = -(torch.matmul((r * s1).reshape(-1), x.reshape(-1, flat)) + 0.5 * torch.matmul(s2.reshape(-1), (n * n).reshape(-1, flat)))
+        if need_weight:
+            dweight = (dy * n).sum_to_size(weight.shape)
+        if need_bias:
+            dbias = dy.sum_to_size(ctx.bias_shape)
+        if need_x:
+            dx = dn.sub_(torch.addcmul(s1, n, s2).mul_(w_hat)).mul_(r)
+        return dx, dw, dweight, dbias, None
+
+
+def layer_norm(x: torch.Tensor, norm: nn.LayerNorm, gates: Gates, scaled: bool = True) -> torch.Tensor:
+    """LayerNorm whose statistics cover only the kept hidden dimensions (weighted by `gates.norm_dims`), its output
+    times the hidden gates (`scaled`; a decoder's final norm takes `mask_hidden` instead)."""
     w = gates.norm_dims
+    g = gates.hidden_factor() if scaled else None
     if w is None:
-        return norm(x)
+        return norm(x) if g is None else gates.scale_hidden(norm(x))
     # In float32 whatever the input's dtype, as nn.LayerNorm runs under autocast (the teacher's norm): statistics in
-    # bf16 lose the mean. The weighted moments are matrix-vector products (fewer passes over the activations than
-    # elementwise sums), kept out of autocast, which would run them in bf16.
+    # bf16 lose the mean. Kept out of autocast, which would run the weighted moments (matrix-vector products) in
+    # bf16. The hidden gates go into the norm's weight and bias, (B, 1, H) at most, rather than over the output.
     autocast = torch.is_autocast_enabled(x.device.type)
     with torch.autocast(x.device.type, enabled=False):
-        xf = x.float()
-        wn = w.float() / w.float().sum()
-        mean = torch.matmul(xf, wn).unsqueeze(-1)
-        centred = xf - mean
-        var = torch.matmul(centred * centred, wn).unsqueeze(-1)
-        out = torch.addcmul(norm.bias.float(), centred * torch.rsqrt(var + norm.eps), norm.weight.float())
+        weight, bias = norm.weight.float(), norm.bias.float()
+        if g is not None:
+            weight, bias = weight * g.float(), bias * g.float()
+        wf = w.float()
+        out = WeightedLayerNorm.apply(x.float(), wf / wf.sum(), weight, bias, norm.eps)
     return out if autocast else out.to(x.dtype)
 
 
@@ -124,14 +166,17 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(size))
         self.eps = eps
 
-    def forward(self, x: torch.Tensor, dim_weights: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, dim_weights: torch.Tensor | None = None, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """`dim_weights`: the hidden dimensions' weights in the statistics; `scale`: gates multiplied into the
+        output, folded into the weight ((B, 1, H) at most) instead of another pass over the activations."""
         dtype = x.dtype
         x = x.float()
         if dim_weights is None:
             var = x.pow(2).mean(-1, keepdim=True)
         else:
             var = (x.pow(2) * dim_weights.float()).sum(-1, keepdim=True) / dim_weights.float().sum()
-        return self.weight * (x * torch.rsqrt(var + self.eps)).to(dtype)
+        weight = self.weight if scale is None else self.weight * scale.to(self.weight.dtype)
+        return weight * (x * torch.rsqrt(var + self.eps)).to(dtype)
 
 
 def gelu_tanh(x: torch.Tensor) -> torch.Tensor:

@@ -86,16 +86,16 @@ class GPT2Block(Block):
     def forward(self, x, bias, gates: Gates, index: int, capture: AttentionCapture | None, use_sdpa: bool):
         b, t, _ = x.shape
         if self.attn is not None and self.ln_1 is not None:
-            qkv = self.attn.c_attn(gates.scale_hidden(layer_norm(x, self.ln_1, gates)))
+            qkv = self.attn.c_attn(layer_norm(x, self.ln_1, gates))
             q, k, v = (z.view(b, t, self.n_heads, self.head_dim).transpose(1, 2) for z in qkv.split(self.n_heads * self.head_dim, dim=2))
             p = self.attn_dropout_p if self.training else 0.0
             ctx = gates.scale_heads(index, attend(q, k, v, bias, self.scale, capture, index, use_sdpa, p), 1)
             a = self.dropout(self.attn.c_proj(ctx.transpose(1, 2).reshape(b, t, -1)))
-            x = x + gates.scale_hidden(gates.scale_attn(index, a))
+            x = x + gates.write("attn", index, a)
         if self.mlp is not None and self.ln_2 is not None:
-            h = gates.scale_ffn(index, self.act(self.mlp.c_fc(gates.scale_hidden(layer_norm(x, self.ln_2, gates)))))
+            h = gates.scale_ffn(index, self.act(self.mlp.c_fc(layer_norm(x, self.ln_2, gates))))
             o = self.dropout(self.mlp.c_proj(h))
-            x = x + gates.scale_hidden(gates.scale_ffn_layer(index, o))
+            x = x + gates.write("ffn", index, o)
         return x
 
     def unit_weights(self) -> list[UnitWeight]:
@@ -134,7 +134,7 @@ class GPT2Model(Body):
         for i, block in enumerate(self.h):
             x = self.block(block, x, bias, gates, i, capture, self.use_sdpa)
             states.append(x)
-        states[-1] = gates.mask_hidden(layer_norm(x, self.ln_f, gates))
+        states[-1] = gates.mask_hidden(layer_norm(x, self.ln_f, gates, scaled=False))
         return states
 
 

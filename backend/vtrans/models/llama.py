@@ -104,7 +104,7 @@ class LlamaDecoderLayer(Block):
         b, t, _ = x.shape
         sa = self.self_attn
         if sa is not None and self.input_layernorm is not None:
-            a_in = gates.scale_hidden(self.input_layernorm(x, gates.norm_dims))
+            a_in = self.input_layernorm(x, gates.norm_dims, gates.hidden_factor())
             q = sa.q_proj(a_in).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
             k = sa.k_proj(a_in).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
             v = sa.v_proj(a_in).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
@@ -116,11 +116,11 @@ class LlamaDecoderLayer(Block):
             ctx = attend(q, repeat_kv(k, rep), repeat_kv(v, rep), bias, 1.0 / math.sqrt(self.head_dim), capture, index, use_sdpa, p)
             ctx = gates.scale_heads(index, ctx, rep)
             a = sa.o_proj(ctx.transpose(1, 2).reshape(b, t, -1))
-            x = x + gates.scale_hidden(gates.scale_attn(index, a))
+            x = x + gates.write("attn", index, a)
         if self.mlp is not None and self.post_attention_layernorm is not None:
-            m_in = gates.scale_hidden(self.post_attention_layernorm(x, gates.norm_dims))
+            m_in = self.post_attention_layernorm(x, gates.norm_dims, gates.hidden_factor())
             h = gates.scale_ffn(index, self.act(self.mlp.gate_proj(m_in)) * self.mlp.up_proj(m_in))
-            x = x + gates.scale_hidden(gates.scale_ffn_layer(index, self.mlp.down_proj(h)))
+            x = x + gates.write("ffn", index, self.mlp.down_proj(h))
         return x
 
     def unit_weights(self) -> list[UnitWeight]:
