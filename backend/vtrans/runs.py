@@ -446,6 +446,9 @@ def check_output_dir(out_dir: str, model_dir: str, resume: bool = False) -> None
         )
     if os.path.exists(out) and not os.path.isdir(out):
         raise UserError(f"{out_dir}: is a file, not a folder. Pick a new output folder.")
+    live = RunLock.holder(out)
+    if live is not None and live.pid != os.getpid():  # another writer: name it, not the files it has begun to write
+        raise RunLocked(_locked_message(out_dir, live))
     is_run = os.path.exists(os.path.join(out, "run.json"))
     if resume:
         if not is_run:
