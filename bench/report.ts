@@ -17,6 +17,8 @@ const LABEL: Record<string, string> = {
   random: 'Random',
 };
 const OURS = new Set<string>(METHODS);
+/** Methods whose run at the largest budget also sweeps every budget: its points are checked against separate runs. */
+export const SWEPT = new Set<BenchMethod>(['vtrans', 'fast', 'faster']);
 const TASK_TITLE: Record<string, string> = {
   spam: 'SpamAssassin spam classification (BERT, 4 × 4 heads)',
   sotu: 'State of the Union language modelling (GPT-2, 4 × 4 heads)',
@@ -89,11 +91,11 @@ function latencyRows(entries: Entry[], teacherFlops: number): string {
     .filter((e) => e.status === 'done' && e.latencyMs)
     .sort((a, b) => b.keep - a.keep || methodIndex(a) - methodIndex(b))
     .map((e) => {
-      const red = teacherFlops / e.flopsPerToken;
+      const red = ratio(e.teacherFlopsPerToken ?? teacherFlops, e.flopsPerToken);
       const s1 = ratio(e.latencyMs!.teacher['1'], e.latencyMs!.student['1']);
       const s32 = ratio(e.latencyMs!.teacher['32'], e.latencyMs!.student['32']);
       const f = (v: number | undefined, d = 2) => (v === undefined ? '—' : v.toFixed(d));
-      return `| ${LABEL[e.method]} | ${e.keep} | ${red.toFixed(2)}x | ${f(s1)}x | ${f(s32)}x | ${f(s1 && s1 / red)} | ${f(s32 && s32 / red)} | ${e.onnxBytes ? `${(e.onnxBytes.student / 2 ** 20).toFixed(1)} MiB` : '—'} |`;
+      return `| ${LABEL[e.method]} | ${e.keep} | ${f(red)}x | ${f(s1)}x | ${f(s32)}x | ${f(s1 && red && s1 / red)} | ${f(s32 && red && s32 / red)} | ${e.onnxBytes ? `${(e.onnxBytes.student / 2 ** 20).toFixed(1)} MiB` : '—'} |`;
     });
   return [head, ...rows].join('\n');
 }
@@ -125,9 +127,10 @@ function losses(task: string, entries: Entry[], budgets: number[]): string[] {
   return out;
 }
 
-/** The teacher's FLOPs per token of each task, from the report of one of its finished runs. */
+/** The teacher's FLOPs per token of each task: as an entry recorded it, else from the report of a finished run. */
 function teacherFlopsByTask(r: Results, root: string): Map<string, number> {
   const out = new Map<string, number>();
+  for (const e of r.entries) if (e.teacherFlopsPerToken && !out.has(e.task)) out.set(e.task, e.teacherFlopsPerToken);
   for (const e of r.entries) {
     const report = path.join(root, e.runDir, 'report.json');
     if (out.has(e.task) || e.status !== 'done' || !fs.existsSync(report)) continue;
@@ -165,7 +168,60 @@ function costSentences(r: Results, teacherFlops: Map<string, number>): string[] 
   return out;
 }
 
-export function writeBenchmarksMd(r: Results, root: string): void {
+/** What each method ran with: its settings on top of its defaults, and the steps its runs took per phase. */
+function settingsRows(r: Results): string[] {
+  const rows = ["| method | settings (on top of the method's defaults) | steps per run: phase 1 + phase 2, by task |", '|---|---|---|'];
+  for (const [m, settings] of Object.entries(r.settings.methods)) {
+    const steps = Object.keys(r.tasks)
+      .map((task) => {
+        const e = r.entries.find((x) => x.task === task && x.method === m && !x.stale && x.steps);
+        return e ? `${task} ${e.steps!.prune ?? 0} + ${e.steps!.finetune ?? 0}` : undefined;
+      })
+      .filter(Boolean);
+    const own = Object.keys(settings).length ? `\`${JSON.stringify(settings)}\`` : 'none: the default recipe';
+    rows.push(`| ${LABEL[m] ?? m} | ${own} | ${steps.join('; ') || '—'} |`);
+  }
+  return rows;
+}
+
+/**
+ * The tradeoff curve from one run against runs trained at each budget: the sweep points of each swept method's run
+ * at the largest budget (its masks cut again, no retraining) and the dev metric of that method's own run there.
+ */
+function sweepCheck(entries: Entry[], budgets: number[]): string[] {
+  const top = Math.max(...budgets);
+  const rows: string[] = [];
+  for (const m of SWEPT) {
+    const from = entries.find((e) => e.method === m && e.keep === top && e.status === 'done' && e.sweep);
+    if (!from) continue;
+    for (const b of budgets.filter((x) => x < top)) {
+      const point = from.sweep!.find((p) => p.keep === b);
+      const own = entries.find((e) => e.method === m && e.keep === b && e.status === 'done' && e.dev);
+      if (!point || !own) continue;
+      const acc = own.dev!.name === 'accuracy';
+      const gap = acc ? 100 * (point.value - own.dev!.value) : 100 * (point.value / own.dev!.value - 1);
+      const within = acc ? gap >= -2 : gap <= 5;
+      rows.push(
+        `| ${LABEL[m]} | ${b} | ${fmtMetric(own.dev!.name, point.value)} | ${fmtMetric(own.dev!.name, own.dev!.value)} | ${gap >= 0 ? '+' : ''}${gap.toFixed(2)}${acc ? ' pts' : ' %'} | ${within ? 'yes' : 'no'} |`,
+      );
+    }
+  }
+  if (!rows.length) return [];
+  return [
+    `### The tradeoff curve from one run (keep ${top}) against a run trained at each budget (dev split)`,
+    '',
+    `Each swept method's run at keep ${top} cuts its masks again at the smaller budgets (the cost-aware cut and the least-squares correction, no retraining); beside it the same method's own run at that budget. Goal: within 2 points (accuracy) or 5 % (perplexity).`,
+    '',
+    '| method | keep | from the keep ' + top + ' run | trained at the budget | difference | within the goal |',
+    '|---|---:|---:|---:|---:|---|',
+    ...rows,
+    '',
+  ];
+}
+
+export function writeBenchmarksMd(all: Results, root: string): void {
+  const stale = all.entries.filter((e) => e.stale);
+  const r: Results = { ...all, entries: all.entries.filter((e) => !e.stale) };
   const teacherFlopsOf = teacherFlopsByTask(r, root);
   const plots = path.join(root, 'bench', 'plots');
   fs.mkdirSync(plots, { recursive: true });
@@ -178,7 +234,8 @@ export function writeBenchmarksMd(r: Results, root: string): void {
     '',
     'Generated by `npm run bench` from `bench/results.json` (one run of the whole benchmark; re-running resumes unfinished entries, `--force` redoes them).',
     'Every method runs through the same harness (`vtrans compress` with `--method`), to the same exact budget (a fraction of the',
-    "encoder parameters, CoFi's convention), with the same distillation and the same fine-tuning step budget; model selection",
+    "encoder parameters, CoFi's convention), with the same distillation. VTrans, Fast- and Faster-VTrans run their default",
+    'recipes; the peers share one step budget (Settings, with the steps each run took). Model selection',
     'uses the dev split only and every metric below is on the **test split**. Latencies are onnxruntime-node medians of the',
     'exported teacher and student, measured again in a final pass once all training is over: teacher and student of each entry',
     `interleaved over ${ROUNDS} rounds, the median round kept. Their ratio is what to compare (these machines are noisy).`,
@@ -186,6 +243,12 @@ export function writeBenchmarksMd(r: Results, root: string): void {
       ? ['', '**Some latencies below are still the figures taken during compression (the final latency pass has not run on them).**']
       : []),
     '',
+    ...(stale.length
+      ? [
+          `**${stale.length} stored entries ran with settings that are no longer the benchmark's (${[...new Set(stale.map((e) => `${e.task} ${LABEL[e.method]}`))].join(', ')}); they are left out until \`npm run bench\` runs them again.**`,
+          '',
+        ]
+      : []),
     '**How far these tables go.** Every entry is one seed, and on the test splits here one example is 0.2 points (spam) of',
     'accuracy: differences of one or two examples, which most of the accuracy table is made of, are noise, not a ranking. No',
     'claim that one method beats another is made from the accuracy tables; the sizes, wall times and latency ratios are',
@@ -199,13 +262,7 @@ export function writeBenchmarksMd(r: Results, root: string): void {
     '',
     '## Settings',
     '',
-    '| method | phase 1 | phase 2 (fine-tuning) |',
-    '|---|---|---|',
-    '| VTrans | masks + weights, all training data, 150 steps | 75 steps, all data |',
-    '| Fast-VTrans | masks + weights, 3 % of the data, 150 steps | 50 steps on the 3 % |',
-    '| Faster-VTrans | masks only (weights frozen), 3 % of the data, 150 steps | none |',
-    '| CoFi-style L0 | hard-concrete masks + weights, same Lagrangian and distillation, 150 steps | 75 steps |',
-    '| Taylor / Magnitude / Random | heads and FFN neurons scored (no training) | 75 steps |',
+    ...settingsRows(r),
     '',
     `Common: ${JSON.stringify(r.settings.common)}; per task: ${JSON.stringify(r.settings.tasks)}.`,
     '',
@@ -261,13 +318,18 @@ export function writeBenchmarksMd(r: Results, root: string): void {
         `Faster-VTrans time ÷ VTrans time: ${pairs.map((x) => x.toFixed(2)).join(', ')} (per budget; mean ${(pairs.reduce((a, b) => a + b, 0) / pairs.length).toFixed(2)}).`,
         '',
       );
+    md.push(...sweepCheck(entries, budgets));
     md.push('### Measured speedup against the FLOPs reduction (onnxruntime-node, CPU)', '', latencyRows(entries, teacherFlops), '');
     const lat: Series[] = methods.map((m) => ({
       name: LABEL[m],
       dashed: !OURS.has(m),
       points: entries
         .filter((e) => e.method === m && e.status === 'done' && e.latencyMs)
-        .map((e) => ({ x: teacherFlops / e.flopsPerToken, y: e.latencyMs!.teacher['32'] / e.latencyMs!.student['32'] })),
+        .map((e) => ({
+          x: (e.teacherFlopsPerToken ?? teacherFlops) / e.flopsPerToken,
+          y: e.latencyMs!.teacher['32'] / e.latencyMs!.student['32'],
+        }))
+        .filter((p) => p.x > 0),
     }));
     const svg2 = `${task}-speedup.svg`;
     fs.writeFileSync(

@@ -24,7 +24,7 @@ import type { Method } from '../src/core/report';
 import { readRunInfo } from '../src/core/runs';
 import { heatmapRenderTimes, predictLatency } from './interactive';
 import { remeasureRun, ROUNDS } from './latency';
-import { writeBenchmarksMd } from './report';
+import { SWEPT, writeBenchmarksMd } from './report';
 
 const ROOT = path.resolve(__dirname, '..');
 const RESULTS = path.join(ROOT, 'bench', 'results.json');
@@ -37,24 +37,38 @@ export const TASKS: DemoName[] = ['spam', 'sotu', 'party'];
 /** The data files' extension: the LM task reads plain text. */
 const dataExt = (task: DemoName): string => (task === 'sotu' ? 'txt' : 'jsonl');
 
-/** Phase lengths: the full-data methods share one step budget; Fast/Faster use their defaults (3 % of the data). */
-const FULL_DATA = { pruneEpochs: 0, minPruneSteps: 150, finetuneEpochs: 0, minFinetuneSteps: 75 };
+/**
+ * Phase lengths: VTrans, Fast- and Faster-VTrans run their default recipes (the backend's, per method); the peers
+ * share one step budget, the same for every task.
+ */
+const PEER_TRAINING = { pruneEpochs: 0, minPruneSteps: 150, finetuneEpochs: 0, minFinetuneSteps: 75 };
+const SCORED_PEER = { finetuneEpochs: 0, minFinetuneSteps: 75 };
 const METHOD_SETTINGS: Record<BenchMethod, Partial<CompressParams>> = {
-  vtrans: FULL_DATA,
+  vtrans: {},
   fast: {},
   faster: {},
-  cofi: FULL_DATA,
-  taylor: { finetuneEpochs: 0, minFinetuneSteps: 75 },
-  magnitude: { finetuneEpochs: 0, minFinetuneSteps: 75 },
-  random: { finetuneEpochs: 0, minFinetuneSteps: 75 },
+  cofi: PEER_TRAINING,
+  taylor: SCORED_PEER,
+  magnitude: SCORED_PEER,
+  random: SCORED_PEER,
 };
 const TASK_SETTINGS: Record<DemoName, Partial<CompressParams>> = {
   spam: { batchSize: 32 },
   // 400 blocks of 128 tokens (51K tokens) of dev and test each, so that an LM run is not mostly evaluation.
   sotu: { batchSize: 16, evalExamples: 400 },
-  party: { batchSize: 32 },
+  // Every dev passage in each evaluation (2,481), so that sweep points and separate runs score the same examples.
+  party: { batchSize: 32, evalLimit: 3000 },
 };
 const COMMON: Partial<CompressParams> = { sweep: [], probeExamples: 0, seed: 0 };
+
+/** The settings an entry runs with: what decides whether a stored entry still stands. */
+export function settingsFor(task: DemoName, method: BenchMethod, keep: number): Partial<CompressParams> {
+  const sweep = SWEPT.has(method) && keep === Math.max(...BUDGETS) ? { sweep: BUDGETS } : {};
+  return { ...COMMON, ...TASK_SETTINGS[task], ...METHOD_SETTINGS[method], ...sweep };
+}
+
+const sameSettings = (a: Partial<CompressParams> | undefined, b: Partial<CompressParams>): boolean =>
+  JSON.stringify(a, Object.keys(a ?? {}).sort()) === JSON.stringify(b, Object.keys(b).sort());
 
 export interface Entry {
   task: DemoName;
@@ -71,6 +85,15 @@ export interface Entry {
   params: number;
   encoderParams: number;
   flopsPerToken: number;
+  /** The teacher's, from the same run: the FLOPs reduction is teacher ÷ student. */
+  teacherFlopsPerToken?: number;
+  /** The settings it ran with (on top of the method's defaults); an entry whose settings are not the current ones is stale. */
+  settings?: Partial<CompressParams>;
+  stale?: boolean;
+  /** Steps of each phase, as the run planned them. */
+  steps?: Record<string, number>;
+  /** The run's sweep points (the masks cut again at each budget, no retraining), on the dev split. */
+  sweep?: { keep: number; value: number }[];
   dev: { name: string; value: number } | null;
   test: { name: string; value: number } | null;
   teacherTest: { name: string; value: number } | null;
@@ -129,8 +152,18 @@ export interface AlgorithmResults {
   phase1: Record<string, unknown>[];
 }
 
+/**
+ * The stored results, each entry stamped with the settings it ran with (older files kept them only in `settings`,
+ * for the whole run) and marked stale where those are not the current ones; `settings` itself becomes the current.
+ */
 function load(): Results {
-  if (fs.existsSync(RESULTS)) return JSON.parse(fs.readFileSync(RESULTS, 'utf8')) as Results;
+  if (fs.existsSync(RESULTS)) {
+    const r = JSON.parse(fs.readFileSync(RESULTS, 'utf8')) as Results;
+    for (const e of r.entries) e.settings ??= { ...r.settings.common, ...r.settings.tasks[e.task], ...r.settings.methods[e.method] };
+    r.settings = currentSettings();
+    markStale(r);
+    return r;
+  }
   return {
     machine: {
       cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -139,7 +172,7 @@ function load(): Results {
       node: process.version,
       platform: `${os.platform()} ${os.release()}`,
     },
-    settings: { budgets: BUDGETS, kind: 'encoder-params', methods: METHOD_SETTINGS, tasks: TASK_SETTINGS, common: COMMON },
+    settings: currentSettings(),
     tasks: {},
     entries: [],
     overhead: {},
@@ -148,7 +181,19 @@ function load(): Results {
   };
 }
 
+function currentSettings(): Results['settings'] {
+  return { budgets: BUDGETS, kind: 'encoder-params', methods: METHOD_SETTINGS, tasks: TASK_SETTINGS, common: COMMON };
+}
+
+function markStale(r: Results): void {
+  for (const e of r.entries) {
+    if (sameSettings(e.settings, settingsFor(e.task, e.method, e.keep))) delete e.stale;
+    else e.stale = true;
+  }
+}
+
 function save(r: Results): void {
+  markStale(r);
   r.updatedAt = new Date().toISOString();
   fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
   fs.writeFileSync(RESULTS, JSON.stringify(r, null, 2) + '\n');
@@ -191,7 +236,9 @@ async function runEntry(
     latencyMs: null,
     onnxBytes: null,
     units: null,
+    settings: settingsFor(task, method, keep),
   };
+  const steps: Record<string, number> = {};
   try {
     const o = await compress(
       backend,
@@ -207,10 +254,11 @@ async function runEntry(
         method: method as Method,
         runDir,
         device: 'auto',
-        extra: { ...COMMON, ...TASK_SETTINGS[task], ...METHOD_SETTINGS[method] },
+        extra: settingsFor(task, method, keep),
       },
       {
         onProgress: (p) => {
+          steps[p.phase] = Math.max(steps[p.phase] ?? 0, p.total);
           if (p.step === p.total || p.step % 50 === 0)
             process.stderr.write(`  ${task} ${method} ${keep}: ${p.phase} ${p.step}/${p.total}\r`);
         },
@@ -229,6 +277,9 @@ async function runEntry(
       params: o.student.params,
       encoderParams: o.student.encoderParams,
       flopsPerToken: o.student.flopsPerToken,
+      teacherFlopsPerToken: o.teacher.flopsPerToken,
+      steps,
+      sweep: sweepPoints(runDir),
       dev: o.student.metric && { name: o.student.metric.name, value: o.student.metric.value },
       test: o.test ? { name: o.test.student.name, value: o.test.student.value } : null,
       teacherTest: o.test ? { name: o.test.teacher.name, value: o.test.teacher.value } : null,
@@ -239,6 +290,15 @@ async function runEntry(
   } catch (e) {
     return { ...base, totalSeconds: (Date.now() - t0) / 1000, error: (e as Error).message };
   }
+}
+
+/** The heterogeneous sweep points of a run's report (its own budget's trained model is listed apart, as "finetuned"). */
+function sweepPoints(runDir: string): Entry['sweep'] {
+  const report = JSON.parse(fs.readFileSync(path.join(runDir, 'report.json'), 'utf8')) as {
+    tradeoff: { source: string; keep: number; metric: number | null }[];
+  };
+  const points = report.tradeoff.filter((t) => t.source === 'sweep' && t.metric !== null);
+  return points.length ? points.map((t) => ({ keep: t.keep, value: t.metric! })) : undefined;
 }
 
 /** One `python -m vtrans.benchmarks` command: its JSON line, or the error it ended with. */
@@ -396,7 +456,7 @@ async function main(): Promise<void> {
       for (const keep of budgets) {
         for (const method of methods) {
           const existing = results.entries.find((e) => e.task === task && e.method === method && e.keep === keep);
-          if (existing?.status === 'done' && !force) continue;
+          if (existing?.status === 'done' && !existing.stale && !force) continue;
           process.stderr.write(`bench: ${task} ${method} keep ${keep}\n`);
           const entry = await runEntry(backend, task, built.modelDir, built.dataDir, method, keep);
           results.entries = results.entries.filter((e) => e !== existing).concat(entry);
