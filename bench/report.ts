@@ -392,10 +392,16 @@ function algorithmSection(r: Results): string[] {
   const ms = (v: unknown) => `${(1000 * Number(v)).toFixed(0)} ms`;
   const out = ['', `## The algorithm's costs and its cut (torch ${a.torch}, Python ${a.python}, measured ${a.at.slice(0, 10)})`, ''];
   const o = a.overhead;
+  const spread = (key: string) => {
+    const v = (a.overheadRepeats ?? []).filter((x) => !('error' in x)).map((x) => Number(x[key]));
+    return v.length > 1
+      ? ` (${v.length} processes: ${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)}x, the median process shown)`
+      : '';
+  };
   if ('error' in o) out.push(`- Step costs: ${o.error}`);
   else
     out.push(
-      `- Steps on the spam demo model (batch ${o.batchSize}, length ${o.seqLen}, ${o.threads} threads, ${o.steps} interleaved steps each, ${o.clock} clock): a plain fine-tuning step ${ms(o.plainStepSeconds)}; a VTrans mask step ${ms(o.vtransStepSeconds)} (**${Number(o.vtransOverhead).toFixed(2)}x**, the teacher's outputs read from the cache as in every epoch after the first; ${Number(o.vtransUncachedOverhead).toFixed(2)}x with the teacher's forward in the step); a Faster-VTrans mask step ${ms(o.fasterStepSeconds)} (**${Number(o.fasterOverhead).toFixed(2)}x**).`,
+      `- Steps on the spam demo model (batch ${o.batchSize}, length ${o.seqLen}, ${o.threads} threads, ${o.steps} interleaved steps each, ${o.clock} clock): a plain fine-tuning step ${ms(o.plainStepSeconds)}; a VTrans mask step ${ms(o.vtransStepSeconds)} (**${Number(o.vtransOverhead).toFixed(2)}x**${spread('vtransOverhead')}, the teacher's outputs read from the cache as in every epoch after the first; ${Number(o.vtransUncachedOverhead).toFixed(2)}x with the teacher's forward in the step); a Faster-VTrans mask step ${ms(o.fasterStepSeconds)} (**${Number(o.fasterOverhead).toFixed(2)}x**${spread('fasterOverhead')}).`,
     );
   for (const sel of a.select) {
     if ('error' in sel) out.push(`- The cut of a LLaMA-2-7B shape: ${String(sel.error)}`);
