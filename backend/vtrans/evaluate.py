@@ -32,6 +32,15 @@ def lm_loss(logits: torch.Tensor, batch: Batch, reduction: str = "mean") -> torc
     return losses.sum() if reduction == "sum" else losses.mean()
 
 
+def lm_losses_per_example(logits: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each example's next-token cross-entropy summed over its real tokens, and the number of those tokens."""
+    pred = logits[:, :-1].float()
+    target = batch.input_ids[:, 1:]
+    valid = batch.attention_mask[:, 1:].float()
+    losses = F.cross_entropy(pred.reshape(-1, pred.shape[-1]), target.reshape(-1), reduction="none").view_as(target)
+    return (losses * valid).sum(-1), valid.sum(-1).long()
+
+
 def macro_f1(pred: torch.Tensor, gold: torch.Tensor, classes: int) -> float:
     scores = []
     for c in range(classes):
@@ -54,8 +63,11 @@ def evaluate(
     limit: int | None = None,
     autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
     should_stop: Callable[[], None] = lambda: None,
+    per_example: dict[str, list] | None = None,
 ) -> Metric:
-    """The model's metric on the shards."""
+    """The model's metric on the shards. `per_example`, when given, receives each example's score in file order:
+    "correct" (1 or 0) for classification, "nll" (summed over its predicted tokens) and "tokens" for a language
+    model: what a paired bootstrap of two models on the same examples resamples."""
     was_training = model.training
     model.eval()
     # The first `limit` examples in file order (the TypeScript evaluator takes the same ones), by length.
@@ -64,6 +76,7 @@ def evaluate(
     task = shards.task
     preds, golds = [], []
     nll, tokens = 0.0, 0
+    example_nll, example_tokens = np.zeros(n), np.zeros(n, dtype=np.int64)
     try:
         for start in range(0, len(order), batch_size):
             should_stop()
@@ -74,14 +87,23 @@ def evaluate(
                 preds.append(logits.argmax(-1).cpu())
                 golds.append(batch.labels.cpu())
             else:
-                nll += float(lm_loss(logits, batch, reduction="sum"))
-                tokens += int(batch.attention_mask[:, 1:].sum())
+                rows = order[start : start + batch_size]
+                sums, counts = lm_losses_per_example(logits, batch)
+                example_nll[rows], example_tokens[rows] = sums.cpu().numpy(), counts.cpu().numpy()
+                nll += float(sums.sum())
+                tokens += int(counts.sum())
     finally:
         model.train(was_training)
     if task == "classification":
         pred, gold = torch.cat(preds), torch.cat(golds)
+        if per_example is not None:
+            correct = np.zeros(n, dtype=np.int64)
+            correct[order] = (pred == gold).long().numpy()
+            per_example["correct"] = correct.tolist()
         classes = max(int(gold.max()) + 1, int(pred.max()) + 1, len(shards.label_names() or []))
         return Metric("accuracy", float((pred == gold).float().mean()), f1=macro_f1(pred, gold, classes), count=len(gold))
+    if per_example is not None:
+        per_example["nll"], per_example["tokens"] = example_nll.tolist(), example_tokens.tolist()
     return Metric("perplexity", math.exp(nll / max(tokens, 1)), count=tokens)
 
 

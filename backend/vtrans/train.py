@@ -44,7 +44,7 @@ from .models import VTransModel
 from .protocol import CompressResult
 from .prune import KeepSet
 from .report import Metric, RunReport, TestMetrics, TradeoffPoint, UnitCounts, write_report
-from .runs import FollowerRunDir, RunDir
+from .runs import FollowerRunDir, RunDir, write_json
 from .safetensors_io import load_file, save_file
 from .selection import Correct, Selector, summarize
 from .settings import CompressSettings, schedule_of
@@ -622,9 +622,23 @@ class Compressor:
     def better(self, a: float, b: float) -> bool:
         return a < b if self.shape.task == "lm" else a > b
 
-    def metric(self, model: VTransModel, shards: Shards, limit: int | None = None) -> Metric:
+    def metric(self, model: VTransModel, shards: Shards, limit: int | None = None, per_example: dict | None = None) -> Metric:
         limit = limit if limit is not None else self.s.eval_examples
-        return evaluate(model, shards, self.device, limit=limit, autocast=self.autocast, should_stop=self.check_stop)
+        return evaluate(
+            model, shards, self.device, limit=limit, autocast=self.autocast, should_stop=self.check_stop, per_example=per_example
+        )
+
+    def test_metrics(self, pruned: VTransModel) -> TestMetrics:
+        """Teacher and student on the test data, and `test-scores.json`: both models' score on every test example
+        (file order), so that two runs can be compared by a paired bootstrap over the same examples."""
+        assert self.test is not None
+        scores: dict[str, dict] = {"teacher": {}, "student": {}}
+        metrics = TestMetrics(
+            self.metric(self.teacher, self.test, per_example=scores["teacher"]),
+            self.metric(pruned, self.test, per_example=scores["student"]),
+        )
+        write_json(self.run.file("test-scores.json"), {"metric": metrics.student.name, **scores})
+        return metrics
 
     # ------------------------------------------------------------------------------------------------------------
     def sweep(self, budgets: list[float]) -> list[TradeoffPoint]:
@@ -685,7 +699,7 @@ class Compressor:
         student_metric = self.metric(pruned, self.eval)
         test_metrics = None
         if self.test is not None:
-            test_metrics = TestMetrics(self.metric(self.teacher, self.test), self.metric(pruned, self.test))
+            test_metrics = self.test_metrics(pruned)
         self.emit("export", 0, 2)
         save_output(pruned.cpu(), self.run.file("model"), s.shape, tokenizer_from=s.model_dir)
         export_onnx(pruned, self.run.file("model.onnx"), with_token_types=s.with_token_types)
