@@ -5,6 +5,7 @@ import type { BenchMethod, Entry, Results } from './run';
 import { METHODS } from '../src/core/contracts';
 import { median } from '../src/core/onnxEval';
 import { ROUNDS } from './latency';
+import { type Interval, meanStd, pairedBootstrap } from './stats';
 import { lineChart, type Series } from './svg';
 
 const LABEL: Record<string, string> = {
@@ -28,7 +29,29 @@ const TASK_TITLE: Record<string, string> = {
 const lowerIsBetter = (e: Entry) => e.test?.name === 'perplexity';
 const fmtMetric = (name: string | undefined, v: number | undefined) =>
   v === undefined ? '—' : name === 'accuracy' ? `${(100 * v).toFixed(2)}%` : v.toFixed(2);
+const fmtSpread = (name: string | undefined, v: number) => (name === 'accuracy' ? (100 * v).toFixed(2) : v.toFixed(2));
 const fmtCount = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}K` : String(n));
+
+/** One method at one budget: its seeds' runs, the test metric and the wall time as their means. */
+type Cell = Entry & { runs: Entry[]; testStd?: number };
+
+function cellsOf(entries: Entry[]): Cell[] {
+  const groups = new Map<string, Entry[]>();
+  for (const e of entries) groups.set(`${e.method}@${e.keep}`, [...(groups.get(`${e.method}@${e.keep}`) ?? []), e]);
+  return [...groups.values()].map((group) => {
+    const runs = group.filter((e) => e.status === 'done').sort((a, b) => (a.seed ?? 0) - (b.seed ?? 0));
+    if (!runs.length) return { ...group[0], runs: [] };
+    const tested = runs.filter((e) => e.test);
+    const test = tested.length ? meanStd(tested.map((e) => e.test!.value)) : undefined;
+    return {
+      ...runs[0],
+      runs,
+      test: test ? { name: tested[0].test!.name, value: test.mean } : null,
+      testStd: test && test.n > 1 ? test.std : undefined,
+      compressSeconds: meanStd(runs.map((e) => e.compressSeconds)).mean,
+    };
+  });
+}
 
 function better(a: Entry, b: Entry): boolean {
   if (!a.test || !b.test) return false;
@@ -43,7 +66,9 @@ function metricTable(entries: Entry[], budgets: number[], methods: string[]): st
       if (!e) return '—';
       if (e.status !== 'done') return 'failed';
       const best = entries.filter((x) => x.keep === b && x.status === 'done').every((x) => x === e || !better(x, e));
-      const v = fmtMetric(e.test?.name, e.test?.value);
+      const c = e as Cell;
+      const spread = c.testStd !== undefined ? ` ± ${fmtSpread(e.test?.name, c.testStd)} (${c.runs.length})` : '';
+      const v = fmtMetric(e.test?.name, e.test?.value) + spread;
       return best ? `**${v}**` : v;
     });
     return `| ${LABEL[m] ?? m} | ${cells.join(' | ')} |`;
@@ -100,11 +125,66 @@ function latencyRows(entries: Entry[], teacherFlops: number): string {
   return [head, ...rows].join('\n');
 }
 
-/** Plain sentences on where the VTrans methods lose, computed from the entries. */
-function losses(task: string, entries: Entry[], budgets: number[]): string[] {
+/** VTrans variant − peer on the test examples, over the seeds both have scores for; null where one side has none. */
+function intervalOf(ours: Cell, theirs: Cell): Interval | null {
+  const scores = (c: Cell) => c.runs.map((e) => e.scores).filter((x): x is NonNullable<typeof x> => x !== undefined);
+  const a = scores(ours);
+  const b = scores(theirs);
+  return a.length && b.length ? pairedBootstrap(a, b) : null;
+}
+
+/** "better" / "worse" only where the interval excludes 0; the sign read for the metric's direction. */
+function verdict(i: Interval, metric: string): string {
+  const good = metric === 'perplexity' ? i.high < 0 : i.low > 0;
+  const bad = metric === 'perplexity' ? i.low > 0 : i.high < 0;
+  return good ? 'better' : bad ? 'worse' : 'not separable';
+}
+
+const fmtDiff = (metric: string, v: number) =>
+  metric === 'accuracy' ? `${v >= 0 ? '+' : ''}${(100 * v).toFixed(2)}` : `${v >= 0 ? '+' : ''}${v.toFixed(2)}`;
+
+function intervalsSection(cells: Cell[], budgets: number[]): string[] {
+  const rows: string[] = [];
+  let metric = 'accuracy';
+  let seeds = new Set<number>();
+  for (const b of budgets)
+    for (const ours of cells.filter((c) => c.keep === b && OURS.has(c.method) && c.test))
+      for (const theirs of cells.filter((c) => c.keep === b && !OURS.has(c.method) && c.test)) {
+        const i = intervalOf(ours, theirs);
+        if (!i) continue;
+        metric = ours.test!.name;
+        seeds = new Set([...seeds, ours.runs.length, theirs.runs.length]);
+        rows.push(
+          `| ${b} | ${LABEL[ours.method]} | ${LABEL[theirs.method]} | ${fmtDiff(metric, i.estimate)} | [${fmtDiff(metric, i.low)}, ${fmtDiff(metric, i.high)}] | ${verdict(i, metric)} |`,
+        );
+      }
+  if (!rows.length) return [];
+  const unit = metric === 'accuracy' ? 'accuracy points' : 'perplexity';
+  return [
+    `### VTrans variants against the peers: paired bootstrap 95 % intervals (test ${unit})`,
+    '',
+    `The difference VTrans variant − peer of the mean over seeds, with the test examples resampled (2,000 resamples, every run on the same resample; seeds per side: ${[...seeds].sort().join(' or ')}). "better" or "worse" only where the interval excludes 0.`,
+    '',
+    '| keep | VTrans variant | peer | difference | 95 % interval | reading |',
+    '|---:|---|---|---:|---|---|',
+    ...rows,
+    '',
+  ];
+}
+
+/** Plain sentences on where the VTrans methods lose, computed from the cells: each peer ahead on the mean, with the
+ * paired interval's reading where both sides have per-example scores. */
+function losses(task: string, cells: Cell[], budgets: number[]): string[] {
   const out: string[] = [];
+  const ahead = (ours: Cell, t: Cell) => {
+    const i = intervalOf(ours, t);
+    const name = `${LABEL[t.method]} (${fmtMetric(t.test!.name, t.test!.value)}`;
+    return i
+      ? `${name}; interval ${fmtDiff(t.test!.name, i.low)} to ${fmtDiff(t.test!.name, i.high)}: ${verdict(i, t.test!.name)})`
+      : `${name})`;
+  };
   for (const b of budgets) {
-    const at = entries.filter((e) => e.keep === b && e.status === 'done' && e.test);
+    const at = cells.filter((e) => e.keep === b && e.status === 'done' && e.test);
     const ours = at.filter((e) => OURS.has(e.method));
     const theirs = at.filter((e) => !OURS.has(e.method));
     if (!ours.length || !theirs.length) continue;
@@ -112,7 +192,7 @@ function losses(task: string, entries: Entry[], budgets: number[]): string[] {
     const beating = theirs.filter((e) => better(e, bestOurs));
     if (beating.length) {
       out.push(
-        `${task}, keep ${b}: ${beating.map((e) => `${LABEL[e.method]} (${fmtMetric(e.test!.name, e.test!.value)})`).join(', ')} beat${beating.length === 1 ? 's' : ''} the best VTrans variant, ${LABEL[bestOurs.method]} (${fmtMetric(bestOurs.test!.name, bestOurs.test!.value)}).`,
+        `${task}, keep ${b}: ${beating.map((e) => ahead(bestOurs, e)).join(', ')} ahead of the best VTrans variant, ${LABEL[bestOurs.method]} (${fmtMetric(bestOurs.test!.name, bestOurs.test!.value)}).`,
       );
     }
     for (const m of METHODS) {
@@ -120,7 +200,7 @@ function losses(task: string, entries: Entry[], budgets: number[]): string[] {
       const worse = e ? theirs.filter((t) => better(t, e)) : [];
       if (e && worse.length && e !== bestOurs)
         out.push(
-          `${task}, keep ${b}: ${LABEL[m]} (${fmtMetric(e.test!.name, e.test!.value)}) is below ${worse.map((t) => LABEL[t.method]).join(', ')}.`,
+          `${task}, keep ${b}: ${LABEL[m]} (${fmtMetric(e.test!.name, e.test!.value)}) is below ${worse.map((t) => ahead(e, t)).join(', ')}.`,
         );
     }
   }
@@ -249,10 +329,10 @@ export function writeBenchmarksMd(all: Results, root: string): void {
           '',
         ]
       : []),
-    '**How far these tables go.** Every entry is one seed, and on the test splits here one example is 0.2 points (spam) of',
-    'accuracy: differences of one or two examples, which most of the accuracy table is made of, are noise, not a ranking. No',
-    'claim that one method beats another is made from the accuracy tables; the sizes, wall times and latency ratios are',
-    'measured, not sampled, and hold as stated for this machine.',
+    '**How far these tables go.** A cell with several seeds shows mean ± standard deviation (seeds); one without is one',
+    'seed. On the spam test split one example is 0.2 points of accuracy. A claim that one method beats another is made only',
+    'from a paired bootstrap interval that excludes 0 (the interval tables, and "Where VTrans loses"); the sizes, wall times',
+    'and latency ratios are measured, not sampled, and hold as stated for this machine.',
     '',
     '## Machine',
     '',
@@ -269,8 +349,9 @@ export function writeBenchmarksMd(all: Results, root: string): void {
   ];
   const where: string[] = [];
   for (const task of Object.keys(r.tasks)) {
-    const entries = r.entries.filter((e) => e.task === task);
-    if (!entries.length) continue;
+    const runs = r.entries.filter((e) => e.task === task);
+    if (!runs.length) continue;
+    const entries: Cell[] = cellsOf(runs);
     const training = r.tasks[task as keyof typeof r.tasks]!.training as {
       test?: { name: string; value: number };
       params?: { total: number; encoder: number };
@@ -288,7 +369,10 @@ export function writeBenchmarksMd(all: Results, root: string): void {
       dashed: !OURS.has(m),
       points: entries
         .filter((e) => e.method === m && e.status === 'done' && e.test)
-        .map((e) => ({ x: e.keep, y: e.test!.name === 'accuracy' ? 100 * e.test!.value : e.test!.value })),
+        .map((e) => {
+          const scale = e.test!.name === 'accuracy' ? 100 : 1;
+          return { x: e.keep, y: scale * e.test!.value, err: e.testStd && scale * e.testStd };
+        }),
     }));
     const metricName = entries.find((e) => e.test)?.test?.name ?? 'metric';
     const svg = `${task}-tradeoff.svg`;
@@ -318,6 +402,7 @@ export function writeBenchmarksMd(all: Results, root: string): void {
         `Faster-VTrans time ÷ VTrans time: ${pairs.map((x) => x.toFixed(2)).join(', ')} (per budget; mean ${(pairs.reduce((a, b) => a + b, 0) / pairs.length).toFixed(2)}).`,
         '',
       );
+    md.push(...intervalsSection(entries, budgets));
     md.push(...sweepCheck(entries, budgets));
     md.push('### Measured speedup against the FLOPs reduction (onnxruntime-node, CPU)', '', latencyRows(entries, teacherFlops), '');
     const lat: Series[] = methods.map((m) => ({

@@ -25,6 +25,7 @@ import { readRunInfo } from '../src/core/runs';
 import { heatmapRenderTimes, predictLatency } from './interactive';
 import { remeasureRun, ROUNDS } from './latency';
 import { SWEPT, writeBenchmarksMd } from './report';
+import type { ExampleScores } from './stats';
 
 const ROOT = path.resolve(__dirname, '..');
 const RESULTS = path.join(ROOT, 'bench', 'results.json');
@@ -34,6 +35,8 @@ export const METHODS = ['vtrans', 'fast', 'faster', 'cofi', 'taylor', 'magnitude
 export type BenchMethod = (typeof METHODS)[number];
 export const BUDGETS = [0.5, 0.3, 0.1, 0.05];
 export const TASKS: DemoName[] = ['spam', 'sotu', 'party'];
+/** Every method × budget runs once per seed (`--seeds` picks others). */
+export const SEEDS = [0, 1, 2];
 /** The data files' extension: the LM task reads plain text. */
 const dataExt = (task: DemoName): string => (task === 'sotu' ? 'txt' : 'jsonl');
 
@@ -62,9 +65,9 @@ const TASK_SETTINGS: Record<DemoName, Partial<CompressParams>> = {
 const COMMON: Partial<CompressParams> = { sweep: [], probeExamples: 0, seed: 0 };
 
 /** The settings an entry runs with: what decides whether a stored entry still stands. */
-export function settingsFor(task: DemoName, method: BenchMethod, keep: number): Partial<CompressParams> {
+export function settingsFor(task: DemoName, method: BenchMethod, keep: number, seed = 0): Partial<CompressParams> {
   const sweep = SWEPT.has(method) && keep === Math.max(...BUDGETS) ? { sweep: BUDGETS } : {};
-  return { ...COMMON, ...TASK_SETTINGS[task], ...METHOD_SETTINGS[method], ...sweep };
+  return { ...COMMON, ...TASK_SETTINGS[task], ...METHOD_SETTINGS[method], ...sweep, seed };
 }
 
 const sameSettings = (a: Partial<CompressParams> | undefined, b: Partial<CompressParams>): boolean =>
@@ -74,6 +77,10 @@ export interface Entry {
   task: DemoName;
   method: BenchMethod;
   keep: number;
+  /** The run's seed (older entries: 0). */
+  seed?: number;
+  /** The student's score on every test example (the run's test-scores.json), for paired bootstrap intervals. */
+  scores?: ExampleScores;
   status: 'done' | 'failed';
   error?: string;
   runDir: string;
@@ -189,7 +196,7 @@ function currentSettings(): Results['settings'] {
 
 function markStale(r: Results): void {
   for (const e of r.entries) {
-    if (sameSettings(e.settings, settingsFor(e.task, e.method, e.keep))) delete e.stale;
+    if (sameSettings(e.settings, settingsFor(e.task, e.method, e.keep, e.seed ?? 0))) delete e.stale;
     else e.stale = true;
   }
 }
@@ -214,9 +221,10 @@ async function runEntry(
   dataDir: string,
   method: BenchMethod,
   keep: number,
+  seed: number,
 ): Promise<Entry> {
   const workspace = path.join(WORK, task);
-  const runDir = path.join(workspace, 'runs', `${method}-${keep}`);
+  const runDir = path.join(workspace, 'runs', `${method}-${keep}${seed ? `-seed${seed}` : ''}`);
   fs.rmSync(runDir, { recursive: true, force: true });
   const ext = dataExt(task);
   const t0 = Date.now();
@@ -224,6 +232,7 @@ async function runEntry(
     task,
     method,
     keep,
+    seed,
     status: 'failed',
     runDir: path.relative(ROOT, runDir),
     totalSeconds: 0,
@@ -238,7 +247,7 @@ async function runEntry(
     latencyMs: null,
     onnxBytes: null,
     units: null,
-    settings: settingsFor(task, method, keep),
+    settings: settingsFor(task, method, keep, seed),
   };
   const steps: Record<string, number> = {};
   try {
@@ -256,7 +265,7 @@ async function runEntry(
         method: method as Method,
         runDir,
         device: 'auto',
-        extra: settingsFor(task, method, keep),
+        extra: settingsFor(task, method, keep, seed),
       },
       {
         onProgress: (p) => {
@@ -282,6 +291,7 @@ async function runEntry(
       teacherFlopsPerToken: o.teacher.flopsPerToken,
       steps,
       sweep: sweepPoints(runDir),
+      scores: testScores(runDir),
       dev: o.student.metric && { name: o.student.metric.name, value: o.student.metric.value },
       test: o.test ? { name: o.test.student.name, value: o.test.student.value } : null,
       teacherTest: o.test ? { name: o.test.teacher.name, value: o.test.teacher.value } : null,
@@ -301,6 +311,18 @@ function sweepPoints(runDir: string): Entry['sweep'] {
   };
   const points = report.tradeoff.filter((t) => t.source === 'sweep' && t.metric !== null);
   return points.length ? points.map((t) => ({ keep: t.keep, value: t.metric! })) : undefined;
+}
+
+/** The student's per-example test scores from the run's test-scores.json, compacted for results.json. */
+function testScores(runDir: string): ExampleScores | undefined {
+  const file = path.join(runDir, 'test-scores.json');
+  if (!fs.existsSync(file)) return undefined;
+  const s = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+    metric: string;
+    student: { correct?: number[]; nll?: number[]; tokens?: number[] };
+  };
+  if (s.metric === 'accuracy') return { kind: 'accuracy', correct: s.student.correct!.join('') };
+  return { kind: 'perplexity', nll: s.student.nll!.map((x) => Number(x.toFixed(4))), tokens: s.student.tokens! };
 }
 
 /** One `python -m vtrans.benchmarks` command: its JSON line, or the error it ended with. */
@@ -454,6 +476,7 @@ async function main(): Promise<void> {
   const tasks = (arg('tasks')?.split(',') as DemoName[] | undefined) ?? TASKS;
   const methods = (arg('methods')?.split(',') as BenchMethod[] | undefined) ?? [...METHODS];
   const budgets = arg('budgets')?.split(',').map(Number) ?? BUDGETS;
+  const seeds = arg('seeds')?.split(',').map(Number) ?? SEEDS;
   const force = process.argv.includes('--force');
   const python = await findPython(defaultCandidates());
   const backend = await Backend.start({ python: python.executable });
@@ -469,19 +492,22 @@ async function main(): Promise<void> {
     for (const task of tasks) {
       const built = await buildDemoModel(task);
       results.tasks[task] = { modelDir: path.relative(ROOT, built.modelDir), training: built.training };
-      for (const keep of budgets) {
-        for (const method of methods) {
-          const existing = results.entries.find((e) => e.task === task && e.method === method && e.keep === keep);
-          if (existing?.status === 'done' && !existing.stale && !force) continue;
-          process.stderr.write(`bench: ${task} ${method} keep ${keep}\n`);
-          const entry = await runEntry(backend, task, built.modelDir, built.dataDir, method, keep);
-          results.entries = results.entries.filter((e) => e !== existing).concat(entry);
-          save(results);
-          process.stderr.write(
-            `\nbench: ${task} ${method} ${keep}: ${entry.status}${entry.error ? ` (${entry.error})` : ''} test ${entry.test?.value?.toFixed(4)} in ${entry.totalSeconds.toFixed(0)} s\n`,
-          );
-        }
-      }
+      // Seeds outermost: a partial benchmark has every method and budget once before it has any twice.
+      for (const seed of seeds)
+        for (const keep of budgets)
+          for (const method of methods) {
+            const existing = results.entries.find(
+              (e) => e.task === task && e.method === method && e.keep === keep && (e.seed ?? 0) === seed,
+            );
+            if (existing?.status === 'done' && !existing.stale && !force) continue;
+            process.stderr.write(`bench: ${task} ${method} keep ${keep} seed ${seed}\n`);
+            const entry = await runEntry(backend, task, built.modelDir, built.dataDir, method, keep, seed);
+            results.entries = results.entries.filter((e) => e !== existing).concat(entry);
+            save(results);
+            process.stderr.write(
+              `\nbench: ${task} ${method} ${keep} seed ${seed}: ${entry.status}${entry.error ? ` (${entry.error})` : ''} test ${entry.test?.value?.toFixed(4)} in ${entry.totalSeconds.toFixed(0)} s\n`,
+            );
+          }
       if (!results.overhead[task] || force) {
         const shards = fs
           .readdirSync(path.join(WORK, task, '.vtrans', 'cache', 'tokens'))

@@ -2,7 +2,8 @@
 
 export interface Series {
   name: string;
-  points: Array<{ x: number; y: number }>;
+  /** `err`: half the height of an error bar (± one standard deviation over seeds), where there is one. */
+  points: Array<{ x: number; y: number; err?: number }>;
   dashed?: boolean;
 }
 
@@ -44,7 +45,7 @@ export function lineChart(series: Series[], o: ChartOptions): string {
   const H = o.height ?? 400;
   const m = { l: 64, r: 170, t: 36, b: 48 };
   const pts = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
-  const ys = pts.map((p) => p.y).concat(o.reference ? [o.reference.y] : []);
+  const ys = pts.flatMap((p) => [p.y - (p.err ?? 0), p.y + (p.err ?? 0)]).concat(o.reference ? [o.reference.y] : []);
   const fx = (v: number) => (o.logX ? Math.log10(v) : v);
   const xs = pts.map((p) => fx(p.x));
   let [x0, x1] = [Math.min(...xs), Math.max(...xs)];
@@ -90,6 +91,10 @@ export function lineChart(series: Series[], o: ChartOptions): string {
     if (p.length > 1)
       parts.push(
         `<path d="${p.map((q, j) => `${j ? 'L' : 'M'}${sx(q.x).toFixed(1)} ${sy(q.y).toFixed(1)}`).join('')}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>`,
+      );
+    for (const q of p.filter((r) => r.err))
+      parts.push(
+        `<path d="M${sx(q.x).toFixed(1)} ${sy(q.y - q.err!).toFixed(1)}V${sy(q.y + q.err!).toFixed(1)}M${(sx(q.x) - 4).toFixed(1)} ${sy(q.y - q.err!).toFixed(1)}h8M${(sx(q.x) - 4).toFixed(1)} ${sy(q.y + q.err!).toFixed(1)}h8" stroke="${color}" stroke-width="1.5" fill="none"/>`,
       );
     for (const q of p) parts.push(marker(MARKERS[i % MARKERS.length], sx(q.x), sy(q.y), color));
     const ly = m.t + 8 + i * 20;

@@ -1,0 +1,92 @@
+/**
+ * BENCHMARKS.md from results (bench/report.ts): seeds shown as mean ± std, a "better" only where the paired interval
+ * excludes 0, stale entries left out, and the sweep from one run checked against runs trained at each budget.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { writeBenchmarksMd } from '../../bench/report';
+import type { Entry, Results } from '../../bench/run';
+
+/** n examples, the first `right` of them correct. */
+const correct = (n: number, right: number) => '1'.repeat(right) + '0'.repeat(n - right);
+
+function entry(method: Entry['method'], keep: number, seed: number, right: number, extra: Partial<Entry> = {}): Entry {
+  const n = 1000;
+  return {
+    task: 'party',
+    method,
+    keep,
+    seed,
+    status: 'done',
+    runDir: `bench/work/party/runs/${method}-${keep}-seed${seed}`,
+    totalSeconds: 10,
+    compressSeconds: method === 'faster' ? 10 : 100,
+    achieved: keep,
+    params: 1000,
+    encoderParams: 500,
+    flopsPerToken: 100,
+    teacherFlopsPerToken: 300,
+    settings: { seed },
+    dev: { name: 'accuracy', value: right / n },
+    test: { name: 'accuracy', value: right / n },
+    teacherTest: { name: 'accuracy', value: 0.7 },
+    latencyMs: null,
+    onnxBytes: null,
+    units: null,
+    scores: { kind: 'accuracy', correct: correct(n, right) },
+    ...extra,
+  };
+}
+
+function results(entries: Entry[]): Results {
+  return {
+    machine: { cpu: 'test', cores: 2, memoryGiB: 4, node: 'v20', platform: 'linux' },
+    settings: { budgets: [0.5, 0.3], kind: 'encoder-params', methods: { faster: {}, random: {} }, tasks: { party: {} }, common: {} },
+    tasks: { party: { modelDir: 'm', training: {} } },
+    entries,
+    overhead: {},
+    gpu: null,
+    updatedAt: 'now',
+  };
+}
+
+function render(r: Results): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-report-'));
+  writeBenchmarksMd(r, root);
+  return fs.readFileSync(path.join(root, 'BENCHMARKS.md'), 'utf8');
+}
+
+describe('BENCHMARKS.md', () => {
+  it('shows seeds as mean ± std and reads a clear gap as better, a one-example gap as not separable', () => {
+    const md = render(
+      results([
+        ...[0, 1, 2].map((s) => entry('faster', 0.3, s, 700 + s)),
+        ...[0, 1, 2].map((s) => entry('random', 0.3, s, 600 + s)),
+        entry('faster', 0.5, 0, 701),
+        entry('random', 0.5, 0, 700),
+      ]),
+    );
+    assert.match(md, /\| Faster-VTrans \| \*\*70\.10%\*\* \| \*\*70\.10% ± 0\.10 \(3\)\*\* \|/);
+    assert.match(md, /\| 0\.3 \| Faster-VTrans \| Random \| \+10\.00 \| \[\+\d+\.\d+, \+\d+\.\d+\] \| better \|/);
+    assert.match(md, /\| 0\.5 \| Faster-VTrans \| Random \| \+0\.10 \| \[[-+]\d+\.\d+, \+\d+\.\d+\] \| not separable \|/);
+  });
+
+  it('says where a peer is ahead, with its interval', () => {
+    const md = render(results([entry('faster', 0.3, 0, 600), entry('random', 0.3, 0, 700)]));
+    assert.match(md, /party, keep 0\.3: Random \(70\.00%; interval -\d+\.\d+ to -\d+\.\d+: worse\) ahead of the best VTrans variant/);
+  });
+
+  it('leaves stale entries out and says so', () => {
+    const md = render(results([entry('faster', 0.3, 0, 700), entry('random', 0.3, 0, 100, { stale: true })]));
+    assert.match(md, /\*\*1 stored entries ran with settings that are no longer the benchmark's \(party Random\)/);
+    assert.doesNotMatch(md, /10\.00%/);
+  });
+
+  it('checks the sweep of the largest budget against the run trained at each budget', () => {
+    const md = render(results([entry('faster', 0.5, 0, 700, { sweep: [{ keep: 0.3, value: 0.69 }] }), entry('faster', 0.3, 0, 720)]));
+    assert.match(md, /\| Faster-VTrans \| 0\.3 \| 69\.00% \| 72\.00% \| -3\.00 pts \| no \|/);
+  });
+});
