@@ -13,6 +13,7 @@ const LABEL: Record<string, string> = {
   fast: 'Fast-VTrans',
   faster: 'Faster-VTrans',
   cofi: 'CoFi-style L0',
+  'torch-pruning': 'Torch-Pruning (DepGraph, PyPI)',
   taylor: 'Taylor (Michel et al.)',
   magnitude: 'Magnitude (L1)',
   random: 'Random',
@@ -248,6 +249,22 @@ function costSentences(r: Results, teacherFlops: Map<string, number>): string[] 
   return out;
 }
 
+/** What each peer follows and where it departs from its source, as run here. */
+const PEER_NOTES: Record<string, string> = {
+  cofi: "Hard-concrete L0 gates (Louizos et al. 2018) on heads, FFN neurons, hidden dimensions and whole sublayers, trained with VTrans's Lagrangian on the expected size and its distillation (backend/vtrans/l0.py). Departs from CoFi's recipe (Xia et al. 2022): one sample per example instead of per step, no log α clamp, one initialisation for every unit type, a cut by log α under the common exact budget instead of per-type deterministic counts, no pre-pruning fine-tuning or target warm-up of its own, and the shared step budget instead of CoFi's epochs.",
+  'torch-pruning':
+    "The Torch-Pruning package (torch-pruning 1.6.1 from PyPI; Fang et al. 2023, DepGraph) run on the Hugging Face model loaded by transformers: MetaPruner, L2 magnitude importance, local pruning of whole heads and FFN neurons at one ratio (the ratio bisected to the budget), the residual width left alone (backend/vtrans/torch_pruning_peer.py). Its pruned model is run once; its choice becomes the unit scores, so the common exact cut keeps it (plus the few units that separate its ratio's size from the budget, in its importance order), and the common fine-tuning follows. Departs from its HF-BERT example, which also prunes head dimensions and the hidden width.",
+  taylor:
+    'Michel et al. 2019: head and neuron importance E|∂L/∂ξ| with a gate ξ = 1 on every unit, per parameter, on 16 training batches; then the common cut and fine-tuning.',
+  magnitude: 'The mean |w| of the weights of each head and neuron (L1 per parameter); then the common cut and fine-tuning.',
+  random: 'A seeded uniform draw of heads and neurons; then the common cut and fine-tuning.',
+};
+
+function peerRows(r: Results): string[] {
+  const peers = Object.keys(r.settings.methods).filter((m) => PEER_NOTES[m]);
+  return peers.length ? ['## Peers', '', ...peers.map((m) => `- **${LABEL[m] ?? m}**: ${PEER_NOTES[m]}`), ''] : [];
+}
+
 /** What each method ran with: its settings on top of its defaults, and the steps its runs took per phase. */
 function settingsRows(r: Results): string[] {
   const rows = ["| method | settings (on top of the method's defaults) | steps per run: phase 1 + phase 2, by task |", '|---|---|---|'];
@@ -346,6 +363,7 @@ export function writeBenchmarksMd(all: Results, root: string): void {
     '',
     `Common: ${JSON.stringify(r.settings.common)}; per task: ${JSON.stringify(r.settings.tasks)}.`,
     '',
+    ...peerRows(r),
   ];
   const where: string[] = [];
   for (const task of Object.keys(r.tasks)) {

@@ -31,12 +31,14 @@ const ROOT = path.resolve(__dirname, '..');
 const RESULTS = path.join(ROOT, 'bench', 'results.json');
 const WORK = path.join(ROOT, 'bench', 'work');
 
-export const METHODS = ['vtrans', 'fast', 'faster', 'cofi', 'taylor', 'magnitude', 'random'] as const;
+export const METHODS = ['vtrans', 'fast', 'faster', 'cofi', 'torch-pruning', 'taylor', 'magnitude', 'random'] as const;
 export type BenchMethod = (typeof METHODS)[number];
 export const BUDGETS = [0.5, 0.3, 0.1, 0.05];
 export const TASKS: DemoName[] = ['spam', 'sotu', 'party'];
 /** Every method × budget runs once per seed (`--seeds` picks others). */
 export const SEEDS = [0, 1, 2];
+/** Methods that run on some tasks only: Torch-Pruning's Hugging Face path is for BERT-family classifiers. */
+const RUNS_ON: Partial<Record<BenchMethod, DemoName[]>> = { 'torch-pruning': ['spam', 'party'] };
 /** The data files' extension: the LM task reads plain text. */
 const dataExt = (task: DemoName): string => (task === 'sotu' ? 'txt' : 'jsonl');
 
@@ -51,6 +53,7 @@ const METHOD_SETTINGS: Record<BenchMethod, Partial<CompressParams>> = {
   fast: {},
   faster: {},
   cofi: PEER_TRAINING,
+  'torch-pruning': SCORED_PEER,
   taylor: SCORED_PEER,
   magnitude: SCORED_PEER,
   random: SCORED_PEER,
@@ -495,7 +498,7 @@ async function main(): Promise<void> {
       // Seeds outermost: a partial benchmark has every method and budget once before it has any twice.
       for (const seed of seeds)
         for (const keep of budgets)
-          for (const method of methods) {
+          for (const method of methods.filter((m) => RUNS_ON[m]?.includes(task) ?? true)) {
             const existing = results.entries.find(
               (e) => e.task === task && e.method === method && e.keep === keep && (e.seed ?? 0) === seed,
             );

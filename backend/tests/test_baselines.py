@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from conftest import settings_for
@@ -58,7 +59,7 @@ def test_random_scores_are_seeded():
     assert torch.equal(a["heads"], b["heads"]) and not torch.equal(a["ffn"], c["ffn"])
 
 
-@pytest.mark.parametrize("method", ["random", "magnitude", "taylor", "cofi"])
+@pytest.mark.parametrize("method", ["random", "magnitude", "taylor", "torch-pruning", "cofi"])
 def test_baselines_run_through_the_same_harness(task_dir, tmp_path, method):
     result = api.call(
         "compress",
@@ -80,3 +81,43 @@ def test_baselines_run_through_the_same_harness(task_dir, tmp_path, method):
     assert report["method"] == method and report["student"]["metric"]["count"] == 80
     if method != "cofi":
         assert result["units"]["hidden"]["kept"] == result["units"]["hidden"]["total"]
+
+
+def test_torch_pruning_prunes_the_hugging_face_model_as_the_cut_does(task_dir):
+    """Torch-Pruning, run for real on the Hugging Face model, removes whole heads and FFN neurons; the same units
+    cut from the project's model give the same logits, so its choice is read off correctly."""
+    from vtrans.checkpoint import load_model
+    from vtrans.prune import prune_model
+    from vtrans.shards import Shards
+    from vtrans.torch_pruning_peer import _load, _plan
+
+    tp, hf = _load(str(task_dir / "model"))
+    b = Shards(str(task_dir / "eval")).batch(np.arange(8))
+    example = {"input_ids": b.input_ids, "attention_mask": b.attention_mask}
+    plan, pruned = _plan(tp, hf, example, 0.5, prune=True)
+    ours = load_model(str(task_dir / "model"))
+    keep = plan.keep_set(ours.shape)
+    assert all(len(h) == 2 for h in keep.heads) and all(len(f) == 48 for f in keep.ffn), keep.counts()
+    assert pruned.bert.encoder.layer[0].attention.self.query.out_features == 2 * 12
+    with torch.no_grad():
+        theirs = pruned(**example).logits
+        cut = prune_model(ours, keep).run(b.input_ids, b.attention_mask, b.token_type_ids).logits
+    assert torch.allclose(theirs, cut, atol=1e-4), (theirs - cut).abs().max()
+
+
+def test_torch_pruning_scores_put_its_choice_first_and_meet_the_budget(task_dir):
+    from vtrans.checkpoint import load_model
+    from vtrans.shards import Shards
+    from vtrans.torch_pruning_peer import torch_pruning_scores
+
+    shape = load_model(str(task_dir / "model")).shape
+    scores, chosen = torch_pruning_scores(str(task_dir / "model"), shape, Shards(str(task_dir / "train")), 0.4, "encoder-params", 16)
+    assert 0.37 <= chosen["achieved"] <= 0.4 and chosen["headsRemoved"] > 0 and chosen["neuronsRemoved"] > 0
+    sel = select_keep(shape, scores, "encoder-params", 0.4, 16)
+    assert abs(sel.fraction - 0.4) < 0.01
+    # Its choice is at or under the budget, so the exact cut keeps all of it and fills the rest in its importance order.
+    for kind, per_layer, count in (("heads", sel.keep.heads, "kv_heads"), ("ffn", sel.keep.ffn, "ffn")):
+        offsets = np.cumsum([0] + [getattr(l, count) for l in shape.layers])
+        for layer, kept in enumerate(per_layer):
+            chosen = torch.nonzero(scores[kind][offsets[layer] : offsets[layer + 1]] >= 1).flatten()
+            assert set(chosen.tolist()) <= set(kept.tolist()), (kind, layer)

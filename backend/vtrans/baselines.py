@@ -2,6 +2,7 @@
 exact budget as VTrans (the lowest scores go first):
 
     random      a seeded uniform draw
+    torch-pruning  the choice of the Torch-Pruning package's dependency-graph pruner (torch_pruning_peer.py)
     magnitude   mean |w| of the weights that belong to the unit (L1 norm per parameter)
     taylor      Michel et al. 2019: E|∂L/∂ξ_u| with a gate ξ_u = 1 on every unit, per parameter of the unit
 
@@ -26,7 +27,7 @@ from .shards import Shards
 from .structure import ModelShape, family_of
 from .vib import GRANULARITIES, UnitGates, VIBSettings
 
-BASELINES = ("random", "magnitude", "taylor")
+BASELINES = ("random", "magnitude", "taylor", "torch-pruning")  # torch-pruning: torch_pruning_peer.py
 NEVER = 1e9  # score of units a baseline does not prune
 
 

@@ -13,7 +13,7 @@ from .schema import ContractError, camel, dump, parse
 
 Method = Literal["vtrans", "fast", "faster"]
 # Baselines the benchmark runs through the same harness (BENCHMARKS.md): CoFi-style L0 gates and the scorers.
-BaselineMethod = Literal["cofi", "random", "magnitude", "taylor"]
+BaselineMethod = Literal["cofi", "random", "magnitude", "taylor", "torch-pruning"]
 BudgetKind = Literal["params", "encoder-params", "flops"]
 Task = Literal["classification", "lm"]
 Precision = Literal["auto", "fp32", "bf16"]

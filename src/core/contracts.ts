@@ -8,8 +8,8 @@
 
 export type Method = 'vtrans' | 'fast' | 'faster';
 export const METHODS: readonly Method[] = ['vtrans', 'fast', 'faster'];
-export type BaselineMethod = 'cofi' | 'random' | 'magnitude' | 'taylor';
-export const BASELINE_METHODS: readonly BaselineMethod[] = ['cofi', 'random', 'magnitude', 'taylor'];
+export type BaselineMethod = 'cofi' | 'random' | 'magnitude' | 'taylor' | 'torch-pruning';
+export const BASELINE_METHODS: readonly BaselineMethod[] = ['cofi', 'random', 'magnitude', 'taylor', 'torch-pruning'];
 export type BudgetKind = 'params' | 'encoder-params' | 'flops';
 export const BUDGET_KINDS: readonly BudgetKind[] = ['params', 'encoder-params', 'flops'];
 export type Task = 'classification' | 'lm';

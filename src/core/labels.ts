@@ -22,6 +22,7 @@ export const METHOD_LABEL: Record<Method | BaselineMethod, string> = {
   random: 'random',
   magnitude: 'magnitude',
   taylor: 'Taylor',
+  'torch-pruning': 'Torch-Pruning',
 };
 
 /** The output shapes of model/ (docs/model-format.md), and what each means for loading it. */
