@@ -20,7 +20,7 @@ export interface Interval {
 }
 
 /** A small seeded generator (mulberry32): the same intervals from the same results, run after run. */
-function generator(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -64,7 +64,7 @@ export function pairedBootstrap(a: ExampleScores[], b: ExampleScores[], resample
     throw new Error('pairedBootstrap: both sides need runs scored on the same test examples');
   const all = Uint32Array.from({ length: n }, (_, i) => i);
   const diff = (idx: Uint32Array) => mean(a.map((s) => metricOn(s, idx))) - mean(b.map((s) => metricOn(s, idx)));
-  const random = generator(seed);
+  const random = mulberry32(seed);
   const idx = new Uint32Array(n);
   const samples: number[] = [];
   for (let r = 0; r < resamples; r++) {
