@@ -197,9 +197,14 @@ function currentSettings(): Results['settings'] {
   return { budgets: BUDGETS, kind: 'encoder-params', methods: METHOD_SETTINGS, tasks: TASK_SETTINGS, common: COMMON };
 }
 
+/**
+ * Stale: run with other settings, or a VTrans variant without its recorded steps (its schedule is the backend's
+ * default recipe, which entries from before `steps` was kept cannot show to be the current one).
+ */
 function markStale(r: Results): void {
   for (const e of r.entries) {
-    if (sameSettings(e.settings, settingsFor(e.task, e.method, e.keep, e.seed ?? 0))) delete e.stale;
+    const current = sameSettings(e.settings, settingsFor(e.task, e.method, e.keep, e.seed ?? 0)) && (!SWEPT.has(e.method) || !!e.steps);
+    if (current) delete e.stale;
     else e.stale = true;
   }
 }
