@@ -144,7 +144,7 @@ def torch_pruning_scores(
     full = size_of(shape, kind, seq_len)
     fraction = lambda plan: size_of(plan.keep_set(shape).pruned_shape(shape), kind, seq_len) / full  # noqa: E731
     lo, hi = 0.0, 0.99
-    for _ in range(20):  # the size falls as the ratio grows: the smallest ratio at or under the budget
+    for _ in range(14):  # the size falls as the ratio grows: the smallest ratio at or under the budget (to 1e-4)
         mid = (lo + hi) / 2
         if fraction(_plan(tp, hf, example, mid, prune=False)[0]) > keep:
             lo = mid
