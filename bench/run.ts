@@ -235,6 +235,7 @@ async function runEntry(
   const runDir = path.join(workspace, 'runs', `${method}-${keep}${seed ? `-seed${seed}` : ''}`);
   fs.rmSync(runDir, { recursive: true, force: true });
   const ext = dataExt(task);
+  const settings = settingsFor(task, method, keep, seed);
   const t0 = Date.now();
   const base: Entry = {
     task,
@@ -255,7 +256,7 @@ async function runEntry(
     latencyMs: null,
     onnxBytes: null,
     units: null,
-    settings: settingsFor(task, method, keep, seed),
+    settings,
   };
   const steps: Record<string, number> = {};
   try {
@@ -273,7 +274,7 @@ async function runEntry(
         method: method as Method,
         runDir,
         device: 'auto',
-        extra: settingsFor(task, method, keep, seed),
+        extra: settings,
       },
       {
         onProgress: (p) => {

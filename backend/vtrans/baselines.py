@@ -15,6 +15,7 @@ unit, and how many parameters it carries, each family says (`Block.unit_weights`
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import numpy as np
@@ -29,6 +30,7 @@ from .vib import GRANULARITIES, UnitGates, VIBSettings
 
 BASELINES = ("random", "magnitude", "taylor", "torch-pruning")  # torch-pruning: torch_pruning_peer.py
 NEVER = 1e9  # score of units a baseline does not prune
+log = logging.getLogger("vtrans")
 
 
 def unit_params(s: ModelShape) -> dict[str, torch.Tensor]:
@@ -116,9 +118,26 @@ def taylor_scores(
 
 
 def baseline_scores(
-    method: str, model: VTransModel, shards: Shards, device, seed: int, should_stop: Callable[[], None] = lambda: None
+    method: str,
+    model: VTransModel,
+    shards: Shards,
+    device,
+    seed: int,
+    should_stop: Callable[[], None] = lambda: None,
+    *,
+    model_dir: str = "",
+    keep: float = 1.0,
+    kind: str = "params",
+    seq_len: float = 0.0,
 ) -> dict[str, torch.Tensor]:
-    """Per-unit scores of one of BASELINES for `model` (Taylor needs the training shards)."""
+    """Per-unit scores of one of BASELINES for `model` (Taylor needs the training shards; Torch-Pruning the model
+    directory, which it loads with transformers, and the budget its ratio is fitted to)."""
+    if method == "torch-pruning":
+        from .torch_pruning_peer import torch_pruning_scores  # it builds on this module's score layout
+
+        scores, chosen = torch_pruning_scores(model_dir, model.shape, shards, keep, kind, seq_len)
+        log.info("Torch-Pruning's choice: %s", chosen)
+        return scores
     if method == "random":
         return random_scores(model.shape, seed)
     if method == "magnitude":

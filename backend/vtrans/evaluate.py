@@ -22,14 +22,10 @@ def task_loss(task: str, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
     return lm_loss(logits, batch)
 
 
-def lm_loss(logits: torch.Tensor, batch: Batch, reduction: str = "mean") -> torch.Tensor:
-    """Next-token cross-entropy over the real (unpadded) tokens."""
-    pred = logits[:, :-1].float()
-    target = batch.input_ids[:, 1:]
-    valid = batch.attention_mask[:, 1:].bool()
-    losses = F.cross_entropy(pred.reshape(-1, pred.shape[-1]), target.reshape(-1), reduction="none").view_as(target)
-    losses = losses[valid]
-    return losses.sum() if reduction == "sum" else losses.mean()
+def lm_loss(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """Next-token cross-entropy, the mean over the real (unpadded) tokens."""
+    sums, counts = lm_losses_per_example(logits, batch)
+    return sums.sum() / counts.sum().clamp(min=1)
 
 
 def lm_losses_per_example(logits: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:

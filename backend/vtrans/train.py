@@ -52,7 +52,6 @@ from .shapes import other_shape_points, save_output
 from .shards import Batch, Shards, subset_order
 from .structure import ModelShape, count_params
 from .teacher import TeacherCache, TeacherOutputs, hidden_mse, logit_kd
-from .torch_pruning_peer import torch_pruning_scores
 from .vib import GRANULARITIES, VIBGates
 
 log = logging.getLogger("vtrans")
@@ -476,11 +475,18 @@ class Compressor:
         """Baselines: per-unit scores from a criterion instead of trained gates (no phase 1)."""
         s = self.s
         self.emit("prune", 0, 1)
-        if s.method == "torch-pruning":
-            scores, chosen = torch_pruning_scores(s.model_dir, self.shape, self.train, s.keep, s.budget, self.seq_len)
-            log.info("Torch-Pruning's choice: %s", chosen)
-        else:
-            scores = baseline_scores(s.method, self.teacher, self.train, self.device, s.seed, should_stop=self.check_stop)
+        scores = baseline_scores(
+            s.method,
+            self.teacher,
+            self.train,
+            self.device,
+            s.seed,
+            should_stop=self.check_stop,
+            model_dir=s.model_dir,
+            keep=s.keep,
+            kind=s.budget,
+            seq_len=self.seq_len,
+        )
         self.gates = ScoreGates(self.shape, s.vib, scores).to(self.device)
         self.student = self.trainable_copy()
         if self.dist.main:

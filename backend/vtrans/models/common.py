@@ -144,7 +144,7 @@ def layer_norm(x: torch.Tensor, norm: nn.LayerNorm, gates: Gates, scaled: bool =
     w = gates.norm_dims
     g = gates.hidden_factor() if scaled else None
     if w is None:
-        return norm(x) if g is None else gates.scale_hidden(norm(x))
+        return gates.scale_hidden(norm(x)) if scaled else norm(x)
     # In float32 whatever the input's dtype, as nn.LayerNorm runs under autocast (the teacher's norm): statistics in
     # bf16 lose the mean. Kept out of autocast, which would run the weighted moments (matrix-vector products) in
     # bf16. The hidden gates go into the norm's weight and bias, (B, 1, H) at most, rather than over the output.
