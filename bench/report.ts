@@ -117,11 +117,12 @@ function latencyRows(entries: Entry[], teacherFlops: number): string {
     .filter((e) => e.status === 'done' && e.latencyMs)
     .sort((a, b) => b.keep - a.keep || methodIndex(a) - methodIndex(b))
     .map((e) => {
-      const red = ratio(e.teacherFlopsPerToken ?? teacherFlops, e.flopsPerToken);
+      const red = ratio(teacherFlops || undefined, e.flopsPerToken);
       const s1 = ratio(e.latencyMs!.teacher['1'], e.latencyMs!.student['1']);
       const s32 = ratio(e.latencyMs!.teacher['32'], e.latencyMs!.student['32']);
       const f = (v: number | undefined, d = 2) => (v === undefined ? '—' : v.toFixed(d));
-      return `| ${LABEL[e.method]} | ${e.keep} | ${f(red)}x | ${f(s1)}x | ${f(s32)}x | ${f(s1 && red && s1 / red)} | ${f(s32 && red && s32 / red)} | ${e.onnxBytes ? `${(e.onnxBytes.student / 2 ** 20).toFixed(1)} MiB` : '—'} |`;
+      const times = (v: number | undefined) => (v === undefined ? '—' : `${f(v)}x`);
+      return `| ${LABEL[e.method]} | ${e.keep} | ${times(red)} | ${times(s1)} | ${times(s32)} | ${f(s1 && red && s1 / red)} | ${f(s32 && red && s32 / red)} | ${e.onnxBytes ? `${(e.onnxBytes.student / 2 ** 20).toFixed(1)} MiB` : '—'} |`;
     });
   return [head, ...rows].join('\n');
 }
@@ -141,8 +142,7 @@ function verdict(i: Interval, metric: string): string {
   return good ? 'better' : bad ? 'worse' : 'not separable';
 }
 
-const fmtDiff = (metric: string, v: number) =>
-  metric === 'accuracy' ? `${v >= 0 ? '+' : ''}${(100 * v).toFixed(2)}` : `${v >= 0 ? '+' : ''}${v.toFixed(2)}`;
+const fmtDiff = (metric: string, v: number) => `${v >= 0 ? '+' : ''}${fmtSpread(metric, v)}`;
 
 function intervalsSection(cells: Cell[], budgets: number[]): string[] {
   const rows: string[] = [];
@@ -429,7 +429,7 @@ export function writeBenchmarksMd(all: Results, root: string): void {
       points: entries
         .filter((e) => e.method === m && e.status === 'done' && e.latencyMs)
         .map((e) => ({
-          x: (e.teacherFlopsPerToken ?? teacherFlops) / e.flopsPerToken,
+          x: teacherFlops / e.flopsPerToken,
           y: e.latencyMs!.teacher['32'] / e.latencyMs!.student['32'],
         }))
         .filter((p) => p.x > 0),
