@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -107,6 +108,30 @@ def test_resume_of_a_live_run_is_refused_and_a_stale_lock_is_taken_over(task_dir
     info = mark_stopped(str(run), "failed", "The backend stopped unexpectedly (signal SIGKILL).")
     assert info is not None and info.status == "failed" and "resume the run to continue" in info.error
     assert not (run / LOCK_FILE).exists()
+
+
+def test_the_lock_appears_whole_and_its_release_leaves_another_holders_lock(tmp_path, monkeypatch):
+    from vtrans import runs
+
+    lock_path = tmp_path / LOCK_FILE
+    seen_while_writing = []
+    real_dump = runs.dump
+
+    def dump_and_look(value):
+        seen_while_writing.append(lock_path.exists())
+        return real_dump(value)
+
+    monkeypatch.setattr(runs, "dump", dump_and_look)
+    lock = RunLock(str(tmp_path), "compress").acquire()
+    assert seen_while_writing == [False], "a reader could find the lock empty, take it for stale and remove it"
+    assert RunLock.holder(str(tmp_path)).pid == os.getpid()
+    assert os.listdir(tmp_path) == [LOCK_FILE], "the draft is gone"
+    other = os.getppid()  # a live process that is not us
+    lock_path.write_text(
+        json.dumps(runs.dump(runs.LockInfo(other, socket.gethostname(), runs.now(), "resume", runs._process_start(other))))
+    )
+    lock.release()
+    assert lock_path.exists() and RunLock.holder(str(tmp_path)).pid == other, "the other holder's lock stays"
 
 
 def test_output_at_inside_or_around_the_source_or_into_a_users_folder_is_refused(task_dir, tmp_path):

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import json
 import logging
 import os
 import platform
 import secrets
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -343,7 +345,7 @@ class RunLocked(UserError):
 
 
 class RunLock:
-    """`<run>/.lock`, created with O_CREAT | O_EXCL (atomic: of two processes exactly one gets it), holding the
+    """`<run>/.lock`, put in place whole by a hard link (atomic: of two processes exactly one gets it), holding the
     holder's pid, host, start time and purpose. A lock whose process is gone (same host, and the pid is dead or
     belongs to a newer process) is stale: it is taken over, with a log line saying whose it was."""
 
@@ -384,7 +386,7 @@ class RunLock:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         for _ in range(2):
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                self._place()
             except FileExistsError:
                 live = RunLock.holder(os.path.dirname(self.path))
                 if live is not None:
@@ -393,16 +395,38 @@ class RunLock:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(self.path)
                 continue
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(dump(self.me()), f)
             self.held = True
             return self
         raise RunLocked(f"{os.path.dirname(self.path)}: another process took the run's lock at the same moment. Try again.")
 
+    def _place(self) -> None:
+        """Put the whole lock file in place at once, or raise FileExistsError. The content is written to a private
+        file first and hard-linked to the lock's name (atomic, and it fails when the name exists), so no reader ever
+        sees a lock half-written; a half-written lock would read as stale and be taken from a live writer."""
+        private = f"{self.path}.{os.getpid()}.{threading.get_ident()}"
+        with open(private, "w", encoding="utf-8") as f:
+            json.dump(dump(self.me()), f)
+        try:
+            os.link(private, self.path)
+        except OSError as e:
+            if isinstance(e, FileExistsError) or e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
+                raise
+            self._place_exclusive()  # a file system without hard links
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(private)
+
+    def _place_exclusive(self) -> None:
+        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(dump(self.me()), f)
+
     def release(self) -> None:
         if self.held:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(self.path)
+            mine = RunLock.holder(os.path.dirname(self.path))
+            if mine is None or mine.pid == os.getpid():  # never remove a lock another process has since taken
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self.path)
             self.held = False
 
     def __enter__(self) -> RunLock:
@@ -410,6 +434,11 @@ class RunLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+def _lock_draft(name: str) -> bool:
+    """A lock file being written by RunLock._place (it is gone a moment later)."""
+    return name.startswith(LOCK_FILE + ".")
 
 
 def _read_text(path: str) -> str:
@@ -457,7 +486,7 @@ def check_output_dir(out_dir: str, model_dir: str, resume: bool = False) -> None
     if is_run:
         raise UserError(f"{out_dir}: a run already exists there. Pick a new output directory or resume it.")
     ours = {LOCK_FILE, *CLIENT_FILES.values()}
-    leftovers = [n for n in os.listdir(out) if n not in ours] if os.path.isdir(out) else []
+    leftovers = [n for n in os.listdir(out) if n not in ours and not _lock_draft(n)] if os.path.isdir(out) else []
     if leftovers:
         raise UserError(
             f"{out_dir}: exists and holds files that are not a VTrans run ({', '.join(sorted(leftovers)[:3])}"
