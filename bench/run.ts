@@ -5,7 +5,8 @@
  * where it stopped), SVG plots in bench/plots/ and BENCHMARKS.md.
  *
  *   node --import tsx bench/run.ts [--tasks spam,sotu,party] [--methods vtrans,fast,...] [--budgets 0.5,0.3] [--force] [--report-only]
- *   node --import tsx bench/run.ts --algorithm    (step costs, the cut at 7B scale, predict, phase 1's size gap)
+ *   node --import tsx bench/run.ts --algorithm [--tasks spam,party]  (step costs per task, the cut at 7B scale,
+ *                                                  predict, phase 1's size gap)
  *   node --import tsx bench/run.ts --shapes       (uniform against heterogeneous at every budget, from one run)
  *   node --import tsx bench/run.ts --memory       (peak memory per parameter on a 7B-shaped slice; 7B masks costs)
  *   node --import tsx bench/run.ts --gpu [--dry]  (the GPU benchmark, under 10 minutes on one H100/H200; --dry: tiny
@@ -136,7 +137,9 @@ export interface Results {
   };
   tasks: Partial<Record<DemoName, { modelDir: string; training: Record<string, unknown> }>>;
   entries: Entry[];
-  overhead: Partial<Record<DemoName, Record<string, number | string>>>;
+  /** Step costs per task (`--algorithm`, or a task's first grid pass): the process with the median VTrans ratio of
+   * `repeats` (each its own process, plain, VTrans and Faster-VTrans steps interleaved within it). */
+  overhead: Partial<Record<DemoName, StepCosts>>;
   gpu: Record<string, unknown> | null;
   interactive?: { heatmaps?: Awaited<ReturnType<typeof heatmapRenderTimes>>; predict?: Awaited<ReturnType<typeof predictLatency>> };
   algorithm?: AlgorithmResults;
@@ -147,15 +150,21 @@ export interface Results {
   updatedAt: string;
 }
 
+/** One process's seconds per step (python -m vtrans.benchmarks overhead), or its error. */
+export type StepCost = Record<string, number | string>;
+
+export interface StepCosts {
+  at: string;
+  /** The process with the median VTrans ratio. */
+  median: StepCost;
+  repeats: StepCost[];
+}
+
 /** `--algorithm`: the costs and the cut of the VTrans algorithm itself, each measured in one process (ratios within it). */
 export interface AlgorithmResults {
   at: string;
   torch: string;
   python: string;
-  /** A plain fine-tuning step against a VTrans and a Faster-VTrans mask step, on the spam demo model: the process
-   * with the median VTrans ratio of `overheadRepeats` (each its own process, steps interleaved within it). */
-  overhead: Record<string, number | string>;
-  overheadRepeats?: Record<string, number | string>[];
   /** The exact cut of a LLaMA-2-7B shape (ranking once, then one keep-set per budget), roundTo 1 and 8. */
   select: Record<string, unknown>[];
   /** The `predict` request on LLaMA-2-7B-shaped masks through the server's handler. */
@@ -174,6 +183,7 @@ function load(): Results {
     for (const e of r.entries) e.settings ??= { ...r.settings.common, ...r.settings.tasks[e.task], ...r.settings.methods[e.method] };
     r.settings = currentSettings();
     markStale(r);
+    for (const [task, o] of Object.entries(r.overhead)) if (!o?.median) delete r.overhead[task as DemoName]; // older code's figures
     return r;
   }
   return {
@@ -341,12 +351,24 @@ function benchmark(python: string, args: string[]): Record<string, number | stri
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
-function overhead(python: string, modelDir: string, shards: string, steps = 10): Record<string, number | string> {
-  return benchmark(python, ['overhead', '--model', modelDir, '--shards', shards, '--steps', String(steps)]);
-}
-
 /** Processes of the step-cost measurement: one process's ratio moves by several percent from run to run here. */
 const OVERHEAD_REPEATS = 3;
+
+/** Interleaved steps per process: enough for a stable median where a step is cheap, few where it is seconds. */
+const OVERHEAD_STEPS: Record<DemoName, number> = { spam: 20, sotu: 10, party: 8 };
+
+/** The demo model's step costs: OVERHEAD_REPEATS processes, the one with the median VTrans ratio kept with all of them. */
+async function stepCosts(python: string, task: DemoName): Promise<StepCosts> {
+  const built = await buildDemoModel(task);
+  const shards = trainShardsOf(built.modelDir, task);
+  const steps = String(OVERHEAD_STEPS[task]);
+  const repeats = Array.from({ length: OVERHEAD_REPEATS }, (_, i) => {
+    process.stderr.write(`bench: step costs on ${task} (process ${i + 1} of ${OVERHEAD_REPEATS})\n`);
+    return benchmark(python, ['overhead', '--model', built.modelDir, '--shards', shards, '--steps', steps]);
+  });
+  const ok = repeats.filter((o) => !('error' in o)).sort((a, b) => Number(a.vtransOverhead) - Number(b.vtransOverhead));
+  return { at: new Date().toISOString(), median: ok.length ? ok[Math.floor(ok.length / 2)] : repeats[0], repeats };
+}
 
 /** The newest token shards of a demo's training file, as its build tokenized them. */
 function trainShardsOf(modelDir: string, task: DemoName): string {
@@ -388,13 +410,13 @@ async function shapesPass(results: Results, python: string, backend: Backend, in
   save(results);
 }
 
-async function algorithmPass(results: Results, python: string, info: InitializeResult): Promise<void> {
+async function algorithmPass(results: Results, python: string, info: InitializeResult, tasks: DemoName[]): Promise<void> {
+  for (const task of tasks) {
+    results.overhead[task] = await stepCosts(python, task);
+    save(results);
+  }
   const built = await buildDemoModel('spam');
   const shards = trainShardsOf(built.modelDir, 'spam');
-  process.stderr.write(`bench: algorithm: step costs (${OVERHEAD_REPEATS} processes)\n`);
-  const repeats = Array.from({ length: OVERHEAD_REPEATS }, () => overhead(python, built.modelDir, shards, 20));
-  const ok = repeats.filter((o) => !('error' in o)).sort((a, b) => Number(a.vtransOverhead) - Number(b.vtransOverhead));
-  const over = ok.length ? ok[Math.floor(ok.length / 2)] : repeats[0];
   process.stderr.write('bench: algorithm: the cut of a 7B shape\n');
   const select = ['1', '8'].map((r) => benchmark(python, ['select', '--round-to', r]));
   process.stderr.write('bench: algorithm: predict on 7B masks\n');
@@ -407,8 +429,6 @@ async function algorithmPass(results: Results, python: string, info: InitializeR
     at: new Date().toISOString(),
     torch: info.torch,
     python: info.python,
-    overhead: over,
-    overheadRepeats: repeats,
     select,
     predict,
     phase1,
@@ -475,7 +495,8 @@ async function main(): Promise<void> {
     const backend = await Backend.start({ python: python.executable });
     try {
       const info = backend.info as InitializeResult;
-      if (process.argv.includes('--algorithm')) await algorithmPass(results, python.executable, info);
+      if (process.argv.includes('--algorithm'))
+        await algorithmPass(results, python.executable, info, (arg('tasks')?.split(',') as DemoName[] | undefined) ?? ['spam', 'party']);
       if (process.argv.includes('--shapes')) await shapesPass(results, python.executable, backend, info);
     } finally {
       await backend.dispose();
@@ -518,15 +539,7 @@ async function main(): Promise<void> {
             );
           }
       if (!results.overhead[task] || force) {
-        const shards = fs
-          .readdirSync(path.join(WORK, task, '.vtrans', 'cache', 'tokens'))
-          .map((d) => path.join(WORK, task, '.vtrans', 'cache', 'tokens', d))
-          .find(
-            (d) =>
-              fs.existsSync(path.join(d, 'meta.json')) &&
-              JSON.parse(fs.readFileSync(path.join(d, 'meta.json'), 'utf8')).source.endsWith(`train.${dataExt(task)}`),
-          );
-        if (shards) results.overhead[task] = overhead(python.executable, built.modelDir, shards);
+        results.overhead[task] = await stepCosts(python.executable, task);
         save(results);
       }
     }
