@@ -411,6 +411,7 @@ export function writeBenchmarksMd(all: Results, root: string): void {
     md.push(`### Test ${metricName} (best per budget in bold)`, '', metricTable(entries, budgets, methods), '');
     md.push('### Size of the compressed model', '', sizeTable(entries, budgets, methods), '');
     md.push('### Wall time of the compression (training + export)', '', timeTable(entries, budgets, methods), '');
+    md.push(...timeToMetric(task, entries, methods, plots, teacherTest));
     const vt = entries.filter((e) => e.method === 'vtrans' && e.status === 'done');
     const fr = entries.filter((e) => e.method === 'faster' && e.status === 'done');
     const pairs = budgets
@@ -472,6 +473,41 @@ export function writeBenchmarksMd(all: Results, root: string): void {
   md.push(...costSentences(r, teacherFlopsOf).map((w) => `- ${w}`));
   md.push('');
   fs.writeFileSync(path.join(root, 'BENCHMARKS.md'), md.join('\n'));
+}
+
+/** Test metric against the compression's wall time: each point one method at one budget (labelled with it), so a
+ * method's cost to reach a quality reads off directly, up and to the left being better for accuracy. */
+function timeToMetric(
+  task: string,
+  entries: Cell[],
+  methods: string[],
+  plots: string,
+  teacherTest: { name: string; value: number } | undefined,
+): string[] {
+  const done = entries.filter((e) => e.status === 'done' && e.test && e.compressSeconds > 0);
+  if (!done.length) return [];
+  const accuracy = done[0].test!.name === 'accuracy';
+  const scale = accuracy ? 100 : 1;
+  const series: Series[] = methods.map((m) => ({
+    name: LABEL[m],
+    dashed: !OURS.has(m),
+    points: done
+      .filter((e) => e.method === m)
+      .map((e) => ({ x: e.compressSeconds, y: scale * e.test!.value, err: e.testStd && scale * e.testStd, label: String(e.keep) })),
+  }));
+  const svg = `${task}-time-to-${accuracy ? 'accuracy' : 'perplexity'}.svg`;
+  fs.writeFileSync(
+    path.join(plots, svg),
+    lineChart(series, {
+      title: `${task}: test ${done[0].test!.name} vs compression wall time`,
+      xLabel: 'wall time of the compression, seconds (log scale); each point labelled with its budget',
+      yLabel: accuracy ? 'test accuracy (%)' : 'test perplexity (lower is better)',
+      logX: true,
+      scatter: true,
+      reference: teacherTest ? { y: scale * teacherTest.value, label: 'teacher' } : undefined,
+    }),
+  );
+  return [`![${task} time to ${done[0].test!.name}](bench/plots/${svg})`, ''];
 }
 
 /** Seconds per step against a plain fine-tuning step, per task, with the spread over the processes that measured it. */

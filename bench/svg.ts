@@ -2,8 +2,9 @@
 
 export interface Series {
   name: string;
-  /** `err`: half the height of an error bar (± one standard deviation over seeds), where there is one. */
-  points: Array<{ x: number; y: number; err?: number }>;
+  /** `err`: half the height of an error bar (± one standard deviation over seeds), where there is one; `label`: a
+   * short text beside the marker (a scatter's points are not ordered by x, so they say what they are). */
+  points: Array<{ x: number; y: number; err?: number; label?: string }>;
   dashed?: boolean;
 }
 
@@ -16,6 +17,8 @@ export interface ChartOptions {
   height?: number;
   /** A horizontal reference line (e.g. the teacher's metric). */
   reference?: { y: number; label: string };
+  /** Markers only, no line through a series' points. */
+  scatter?: boolean;
 }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#7f7f7f', '#17becf'];
@@ -29,6 +32,17 @@ function ticks(lo: number, hi: number, n = 5): number[] {
   const nice = [1, 2, 5, 10].map((m) => m * step).find((s) => span / s <= n) ?? step * 10;
   const out: number[] = [];
   for (let v = Math.ceil(lo / nice) * nice; v <= hi + 1e-12; v += nice) out.push(+v.toPrecision(12));
+  return out;
+}
+
+/** 1, 2, 5 × 10^k inside [10^lo, 10^hi] (the exponents of a log axis). */
+function logTicks(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  for (let k = Math.floor(lo) - 1; k <= Math.ceil(hi); k++)
+    for (const m of [1, 2, 5]) {
+      const v = +(m * 10 ** k).toPrecision(12);
+      if (Math.log10(v) >= lo - 1e-9 && Math.log10(v) <= hi + 1e-9) out.push(v);
+    }
   return out;
 }
 
@@ -61,9 +75,7 @@ export function lineChart(series: Series[], o: ChartOptions): string {
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${m.l}" y="20" font-size="14" font-weight="bold">${esc(o.title)}</text>`,
   ];
-  const xt = o.logX
-    ? [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100].filter((v) => fx(v) >= x0 - 1e-9 && fx(v) <= x1 + 1e-9)
-    : ticks(x0, x1);
+  const xt = o.logX ? logTicks(x0, x1) : ticks(x0, x1);
   for (const v of xt) {
     const x = sx(v);
     parts.push(
@@ -88,7 +100,7 @@ export function lineChart(series: Series[], o: ChartOptions): string {
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length];
     const p = s.points.filter((q) => Number.isFinite(q.x) && Number.isFinite(q.y)).sort((a, b) => a.x - b.x);
-    if (p.length > 1)
+    if (p.length > 1 && !o.scatter)
       parts.push(
         `<path d="${p.map((q, j) => `${j ? 'L' : 'M'}${sx(q.x).toFixed(1)} ${sy(q.y).toFixed(1)}`).join('')}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>`,
       );
@@ -97,6 +109,10 @@ export function lineChart(series: Series[], o: ChartOptions): string {
         `<path d="M${sx(q.x).toFixed(1)} ${sy(q.y - q.err!).toFixed(1)}V${sy(q.y + q.err!).toFixed(1)}M${(sx(q.x) - 4).toFixed(1)} ${sy(q.y - q.err!).toFixed(1)}h8M${(sx(q.x) - 4).toFixed(1)} ${sy(q.y + q.err!).toFixed(1)}h8" stroke="${color}" stroke-width="1.5" fill="none"/>`,
       );
     for (const q of p) parts.push(marker(MARKERS[i % MARKERS.length], sx(q.x), sy(q.y), color));
+    for (const q of p.filter((r) => r.label))
+      parts.push(
+        `<text x="${(sx(q.x) + 6).toFixed(1)}" y="${(sy(q.y) - 6).toFixed(1)}" font-size="10" fill="${color}">${esc(q.label!)}</text>`,
+      );
     const ly = m.t + 8 + i * 20;
     parts.push(
       `<line x1="${W - m.r + 12}" y1="${ly}" x2="${W - m.r + 36}" y2="${ly}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>${marker(MARKERS[i % MARKERS.length], W - m.r + 24, ly, color)}<text x="${W - m.r + 42}" y="${ly + 4}">${esc(s.name)}</text>`,

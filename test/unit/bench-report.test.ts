@@ -53,10 +53,10 @@ function results(entries: Entry[]): Results {
   };
 }
 
-function render(r: Results): string {
+function render(r: Results, plot?: string): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-report-'));
   writeBenchmarksMd(r, root);
-  return fs.readFileSync(path.join(root, 'BENCHMARKS.md'), 'utf8');
+  return fs.readFileSync(plot ? path.join(root, 'bench', 'plots', plot) : path.join(root, 'BENCHMARKS.md'), 'utf8');
 }
 
 describe('BENCHMARKS.md', () => {
@@ -88,5 +88,18 @@ describe('BENCHMARKS.md', () => {
   it('checks the sweep of the largest budget against the run trained at each budget', () => {
     const md = render(results([entry('faster', 0.5, 0, 700, { sweep: [{ keep: 0.3, value: 0.69 }] }), entry('faster', 0.3, 0, 720)]));
     assert.match(md, /\| Faster-VTrans \| 0\.3 \| 69\.00% \| 72\.00% \| -3\.00 pts \| no \|/);
+  });
+
+  it('plots each method at each budget against its wall time, labelled with the budget', () => {
+    const r = results([entry('faster', 0.5, 0, 700), entry('faster', 0.3, 0, 690), entry('random', 0.3, 0, 600)]);
+    assert.match(render(r), /!\[party time to accuracy\]\(bench\/plots\/party-time-to-accuracy\.svg\)/);
+    const svg = render(r, 'party-time-to-accuracy.svg');
+    const labels = [...svg.matchAll(/<text x="([\d.]+)" y="([\d.]+)" font-size="10" fill="[^"]+">([\d.]+)<\/text>/g)];
+    assert.deepEqual(labels.map((m) => m[3]).sort(), ['0.3', '0.3', '0.5'], 'one labelled point per method and budget');
+    const [faster, random] = [Number(labels[0][1]), Number(labels[2][1])];
+    assert.ok(faster < random, 'Faster-VTrans (10 s) left of random (100 s)');
+    assert.doesNotMatch(svg, /<path d="[^"]*" fill="none" stroke="[^"]+" stroke-width="2"/, 'markers only, no line through the points');
+    assert.match(svg, />10<\/text>/);
+    assert.match(svg, />100<\/text>/);
   });
 });
