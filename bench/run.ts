@@ -53,7 +53,8 @@ const METHOD_SETTINGS: Record<BenchMethod, Partial<CompressParams>> = {
   vtrans: {},
   fast: {},
   faster: {},
-  cofi: PEER_TRAINING,
+  // CoFi's own target warm-up: linear, over about a fifth of pruning (its small-data script: 20 of 96 epochs).
+  cofi: { ...PEER_TRAINING, ramp: 'linear', warmup: 0.2 },
   'torch-pruning': SCORED_PEER,
   taylor: SCORED_PEER,
   magnitude: SCORED_PEER,

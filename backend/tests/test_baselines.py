@@ -121,3 +121,60 @@ def test_torch_pruning_scores_put_its_choice_first_and_meet_the_budget(task_dir)
         for layer, kept in enumerate(per_layer):
             chosen = torch.nonzero(scores[kind][offsets[layer] : offsets[layer + 1]] >= 1).flatten()
             assert set(chosen.tolist()) <= set(kept.tolist()), (kind, layer)
+
+
+def _cofi_gates():
+    from vtrans.l0 import HardConcreteGates
+    from vtrans.vib import VIBSettings
+
+    torch.manual_seed(0)
+    return HardConcreteGates(build_tiny("bert", "classification", seed=1).shape, VIBSettings())
+
+
+def test_cofi_gates_start_as_cofi_and_sample_once_per_step():
+    """CoFi's start: heads, sublayers and hidden dimensions open (log α 10), FFN neurons at drop rate 0.5 (log α 0),
+    with 0.01 jitter; one hard-concrete draw per unit shared by the whole batch."""
+    g = _cofi_gates()
+    for name in ("heads", "attn", "ffn_layer", "hidden"):
+        assert torch.allclose(g.log_alpha[name], torch.full_like(g.log_alpha[name], 10.0), atol=0.05), name
+    ffn = g.log_alpha["ffn"].detach()
+    assert abs(float(ffn.mean())) < 0.01 and 0.005 < float(ffn.std()) < 0.02
+    gates = g.sample(8)
+    assert gates.hidden.shape == (g.shape.hidden,) and gates.ffn[0].shape == (g.shape.layers[0].ffn,), "one draw for the batch"
+    first, second = g.sample(8).ffn[0], g.sample(8).ffn[0]
+    assert not torch.equal(first, second), "a new draw every step"
+
+
+def test_cofi_deterministic_cut_closes_the_expected_number_per_layer_and_type():
+    from vtrans.budget import threshold_keep
+    from vtrans.l0 import BETA, SOFT_MASK_FACTOR
+
+    g = _cofi_gates()
+    n0 = g.shape.layers[0].ffn
+    with torch.no_grad():
+        g.log_alpha["ffn"][:n0] = torch.linspace(-4, 4, n0)  # layer 0: about half expected closed
+        g.log_alpha["attn"][1] = -4.0  # layer 1's attention: closed
+        g.log_alpha["heads"][0] = -4.0  # head 0 of layer 0
+        g.log_alpha["hidden"][:3] = -4.0
+    keep = threshold_keep(g.shape, g.scores())
+    expected_closed = round(n0 - float(g.keep_probs("ffn")[:n0].detach().sum()))
+    assert len(keep.ffn[0]) == n0 - expected_closed and keep.ffn[0].min() == n0 - len(keep.ffn[0]), "lowest log α closed"
+    assert len(keep.heads[1]) == 0 and 0 not in keep.heads[0].tolist()
+    assert len(keep.hidden) == g.shape.hidden - 3 and min(keep.hidden.tolist()) == 3
+    scale = g.unit_scales()["ffn"][n0 - 1]
+    assert torch.isclose(scale, torch.sigmoid(torch.tensor(4.0) / BETA * SOFT_MASK_FACTOR)), "kept units carry their soft mask"
+
+
+def test_cofi_log_alpha_stays_in_its_clamp_through_training(task_dir, tmp_path):
+    from vtrans.l0 import LOG_ALPHA_MAX, LOG_ALPHA_MIN
+    from vtrans.safetensors_io import load_file
+
+    run = tmp_path / "run"
+    settings = dict(method="cofi", keep=0.5, sweep=[], probeExamples=0, pruneEpochs=0, minPruneSteps=3, finetuneEpochs=0)
+    api.call("compress", settings_for(task_dir, run, minFinetuneSteps=1, **settings), api.Job())
+    masks = load_file(str(run / "masks.safetensors"))
+    alphas = [t for k, t in masks.items() if "log_alpha" in k]
+    assert alphas, sorted(masks)
+    assert all(float(t.max()) <= LOG_ALPHA_MAX + 1e-6 and float(t.min()) >= LOG_ALPHA_MIN - 1e-6 for t in alphas), (
+        "clamped after every step"
+    )

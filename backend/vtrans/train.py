@@ -352,6 +352,7 @@ class Compressor:
         loss.backward()
         self.dist.average_grads(self.gates.parameters())  # the student's weights: DDP or FSDP did it in the backward
         st.opt_g.step()
+        self.gates.constrain()
         if isinstance(self.gates, VIBGates):
             self.gates.accumulate_fisher(batch.size / share, examples, total=self.dist.sum_)
             self.gates.close_units(s.vib.close_below, s.vib.close_steps, close=self.closing)

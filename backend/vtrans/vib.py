@@ -77,6 +77,9 @@ class UnitGates(nn.Module):
     def keep_probs(self, g: str) -> torch.Tensor:
         raise NotImplementedError
 
+    def constrain(self) -> None:
+        """Keeps the parameters in their allowed range after an optimizer step (nothing to do for most gates)."""
+
     def sample(self, batch: int, track: bool = False, rows: slice = slice(None)) -> Gates:
         """Training gates for a batch of `batch` examples (one draw per example and unit), of which `rows` are this
         worker's."""
