@@ -13,8 +13,9 @@ const LABEL: Record<string, string> = {
   vtrans: 'VTrans',
   fast: 'Fast-VTrans',
   faster: 'Faster-VTrans',
-  cofi: 'CoFi-style L0',
+  cofi: 'CoFi (L0)',
   'torch-pruning': 'Torch-Pruning (DepGraph, PyPI)',
+  kwon: 'Kwon et al. (retraining-free)',
   taylor: 'Taylor (Michel et al.)',
   magnitude: 'Magnitude (L1)',
   random: 'Random',
@@ -255,6 +256,7 @@ const PEER_NOTES: Record<string, string> = {
   cofi: "CoFi's L0 gates as in its public `l0_module.py` (Xia et al. 2022; backend/vtrans/l0.py): hard-concrete gates on heads, FFN neurons, hidden dimensions and whole sublayers, one sample per unit and step, log α clamped to [log 0.01, log 100] after every step, CoFi's per-type start (heads, sublayers and hidden dimensions open at log α 10, FFN neurons at drop rate 0.5), its linear target warm-up over a fifth of pruning, and its deterministic cut (per layer and type the expected number of closed units, rounded, closed by the lowest soft mask; kept units scaled by it), which the common exact cut then fits to the budget. Departs from it in: the Lagrangian on the harness's expected size and VTrans's distillation (logits and hidden states) instead of CoFi's layer distillation with dynamic layer matching; no pre-pruning fine-tuning phase (the student starts from the fine-tuned teacher, which is where CoFi's starts too); the shared step budget (150 + 75 steps) instead of CoFi's 100 epochs for small data, with the harness's mask learning rate (0.1, not CoFi's 0.01, which moves log α too little in 150 steps).",
   'torch-pruning':
     "The Torch-Pruning package (torch-pruning 1.6.1 from PyPI; Fang et al. 2023, DepGraph) run on the Hugging Face model loaded by transformers: MetaPruner, L2 magnitude importance, local pruning of whole heads and FFN neurons at one ratio (the ratio bisected to the budget), the residual width left alone (backend/vtrans/torch_pruning_peer.py). Its pruned model is run once; its choice becomes the unit scores, so the common exact cut keeps it (plus the few units that separate its ratio's size from the budget, in its importance order), and the common fine-tuning follows. Departs from its HF-BERT example, which also prunes head dimensions and the hidden width.",
+  kwon: "Kwon et al. 2022 (retraining-free; backend/vtrans/kwon_peer.py): the diagonal Fisher information of a mask on every head and FFN neuron from the task loss's gradients on 2,048 training samples (batches of 32), their mask search (for every number of heads kept, the most important heads, then as many of the most important neurons as the rest of the budget holds; the largest kept Fisher sum wins), the common exact cut, then the harness's layer-wise least-squares refit of the kept units' scales on the same 2,048 samples in place of their mask tuning (both fit each sublayer's output to the unpruned model's); no fine-tuning. Departs from it in: the budget kind of the run instead of FLOPs, and no mask rearrangement (their swaps inside a layer by the block-diagonal Fisher).",
   taylor:
     'Michel et al. 2019: head and neuron importance E|∂L/∂ξ| with a gate ξ = 1 on every unit, per parameter, on 16 training batches; then the common cut and fine-tuning.',
   magnitude: 'The mean |w| of the weights of each head and neuron (L1 per parameter); then the common cut and fine-tuning.',

@@ -1,7 +1,7 @@
 /**
- * `npm run bench`: VTrans, Fast-VTrans and Faster-VTrans against baselines run by the same harness (random,
- * magnitude, Taylor importance, CoFi-style L0 masks), on the demo tasks, at 0.5 / 0.3 / 0.1 / 0.05 of the
- * encoder parameters. Writes bench/results.json (updated after every run, so an interrupted bench resumes
+ * `npm run bench`: VTrans, Fast-VTrans and Faster-VTrans against peers run by the same harness (random, magnitude,
+ * Taylor importance, CoFi's L0 masks, Kwon et al.'s retraining-free pruning, Torch-Pruning), on the demo tasks, at
+ * 0.5 / 0.3 / 0.1 / 0.05 of the encoder parameters. Writes bench/results.json (updated after every run, so an interrupted bench resumes
  * where it stopped), SVG plots in bench/plots/ and BENCHMARKS.md.
  *
  *   node --import tsx bench/run.ts [--tasks spam,sotu,party] [--methods vtrans,fast,...] [--budgets 0.5,0.3] [--force] [--report-only]
@@ -32,7 +32,7 @@ const ROOT = path.resolve(__dirname, '..');
 const RESULTS = path.join(ROOT, 'bench', 'results.json');
 const WORK = path.join(ROOT, 'bench', 'work');
 
-export const METHODS = ['vtrans', 'fast', 'faster', 'cofi', 'torch-pruning', 'taylor', 'magnitude', 'random'] as const;
+export const METHODS = ['vtrans', 'fast', 'faster', 'cofi', 'torch-pruning', 'kwon', 'taylor', 'magnitude', 'random'] as const;
 export type BenchMethod = (typeof METHODS)[number];
 export const BUDGETS = [0.5, 0.3, 0.1, 0.05];
 export const TASKS: DemoName[] = ['spam', 'sotu', 'party'];
@@ -56,6 +56,7 @@ const METHOD_SETTINGS: Record<BenchMethod, Partial<CompressParams>> = {
   // CoFi's own target warm-up: linear, over about a fifth of pruning (its small-data script: 20 of 96 epochs).
   cofi: { ...PEER_TRAINING, ramp: 'linear', warmup: 0.2 },
   'torch-pruning': SCORED_PEER,
+  kwon: {}, // retraining-free: its recipe has no training to set
   taylor: SCORED_PEER,
   magnitude: SCORED_PEER,
   random: SCORED_PEER,

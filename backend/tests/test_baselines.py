@@ -59,7 +59,7 @@ def test_random_scores_are_seeded():
     assert torch.equal(a["heads"], b["heads"]) and not torch.equal(a["ffn"], c["ffn"])
 
 
-@pytest.mark.parametrize("method", ["random", "magnitude", "taylor", "torch-pruning", "cofi"])
+@pytest.mark.parametrize("method", ["random", "magnitude", "taylor", "torch-pruning", "cofi", "kwon"])
 def test_baselines_run_through_the_same_harness(task_dir, tmp_path, method):
     result = api.call(
         "compress",
@@ -178,3 +178,86 @@ def test_cofi_log_alpha_stays_in_its_clamp_through_training(task_dir, tmp_path):
     assert all(float(t.max()) <= LOG_ALPHA_MAX + 1e-6 and float(t.min()) >= LOG_ALPHA_MIN - 1e-6 for t in alphas), (
         "clamped after every step"
     )
+
+
+def test_kwon_fisher_is_the_sum_of_squared_batch_gradients_and_dead_units_have_none(tmp_path):
+    from vtrans.kwon_peer import mask_fisher
+    from vtrans.models import Gates
+    from vtrans.shards import Shards
+
+    model = build_tiny("bert", "classification", seed=1)
+    _dead_units(model)
+    seqs, labels = synthetic_classification(48, seed=2)
+    shards = Shards(write_shards(str(tmp_path / "d"), seqs, labels, label_names=["a", "b", "c"]))
+    fisher = mask_fisher(model, shards, torch.device("cpu"), samples=48, batch_size=16, seed=0)
+    assert fisher["heads"][1] == 0 and fisher["ffn"][sum(l.ffn for l in model.shape.layers[:2]) + 5] == 0
+    order = np.random.default_rng(0).permutation(48)
+    s = model.shape
+    by_hand = torch.zeros(sum(l.ffn for l in s.layers), dtype=torch.float64)
+    model.eval()
+    for i in range(3):
+        ffn = torch.ones(sum(l.ffn for l in s.layers), requires_grad=True)
+        gates = Gates(ffn=list(torch.split(ffn, [l.ffn for l in s.layers])))
+        b = shards.batch(order[16 * i : 16 * i + 16])
+        logits = model.run(b.input_ids, b.attention_mask, b.token_type_ids, gates=gates).logits
+        (g,) = torch.autograd.grad(torch.nn.functional.cross_entropy(logits, b.labels), ffn)
+        by_hand += g.double().pow(2)
+    assert torch.allclose(fisher["ffn"], by_hand, rtol=1e-4, atol=1e-12)
+    assert all(p.requires_grad for p in model.parameters()), "the weights' flags are given back"
+
+
+def test_kwon_mask_search_finds_the_best_pair_of_counts_under_the_budget():
+    """Their Algorithm 1: over every number of heads kept (the most important ones), the most important neurons that
+    fit; checked against all pairs of counts, and the kept set meets the budget."""
+    from vtrans.budget import size_of
+    from vtrans.kwon_peer import search
+    from vtrans.prune import KeepSet
+
+    s = build_tiny("bert", "classification", seed=1).shape
+    g = torch.Generator().manual_seed(3)
+    n_heads, n_ffn = sum(l.kv_heads for l in s.layers), sum(l.ffn for l in s.layers)
+    fisher = {"heads": torch.rand(n_heads, generator=g) * 50, "ffn": torch.rand(n_ffn, generator=g)}
+    kind, keep = "encoder-params", 0.4
+
+    def kept_size(heads: torch.Tensor, ffn: torch.Tensor) -> float:
+        split = lambda m, sizes: [torch.nonzero(t).flatten() for t in torch.split(m, sizes)]  # noqa: E731
+        ks = KeepSet(torch.arange(s.hidden), split(heads, [l.kv_heads for l in s.layers]), split(ffn, [l.ffn for l in s.layers]))
+        return size_of(ks.pruned_shape(s), kind, 10.0)
+
+    full = size_of(s, kind, 10.0)
+    chosen = search(s, fisher, keep, kind, 10.0)
+    value = float(fisher["heads"][chosen["heads"]].sum() + fisher["ffn"][chosen["ffn"]].sum())
+    assert kept_size(chosen["heads"], chosen["ffn"]) <= keep * full + 1e-6
+    ho, no = torch.argsort(-fisher["heads"]), torch.argsort(-fisher["ffn"])
+    best = 0.0
+    for h in range(n_heads + 1):
+        heads = torch.zeros(n_heads, dtype=torch.bool)
+        heads[ho[:h]] = True
+        if kept_size(heads, torch.zeros(n_ffn, dtype=torch.bool)) > keep * full:
+            break  # these heads alone are over the budget
+        lo, hi = 0, n_ffn  # the most neurons that fit beside h heads (sizes grow with the count)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            ffn = torch.zeros(n_ffn, dtype=torch.bool)
+            ffn[no[:mid]] = True
+            lo, hi = (mid, hi) if kept_size(heads, ffn) <= keep * full else (lo, mid - 1)
+        best = max(best, float(fisher["heads"][ho[:h]].sum() + fisher["ffn"][no[:lo]].sum()))
+    assert value == pytest.approx(best, rel=1e-6)
+
+
+def test_kwon_runs_without_training_and_refits_the_kept_scales(task_dir, tmp_path):
+    from vtrans.safetensors_io import load_file
+
+    def run(name: str, **extra):
+        out = tmp_path / name
+        settings = settings_for(task_dir, out, method="kwon", keep=0.5, budget="encoder-params", sweep=[], probeExamples=0, **extra)
+        return out, api.call("compress", settings, api.Job())
+
+    refit, result = run("refit")
+    plain, plain_result = run("plain", correction={"enabled": False})
+    assert 0.49 <= result["achieved"] <= 0.5 and result["units"] == plain_result["units"], "the same units either way"
+    phases = {json.loads(line)["phase"] for line in (refit / "metrics.jsonl").read_text().splitlines()}
+    assert "finetune" not in phases, phases
+    a, b = load_file(str(refit / "model" / "model.safetensors")), load_file(str(plain / "model" / "model.safetensors"))
+    changed = [k for k in a if not torch.equal(a[k], b[k])]
+    assert changed and all("embeddings" not in k for k in changed), "only the kept units' weights are refit"

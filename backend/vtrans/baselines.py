@@ -5,6 +5,8 @@ exact budget as VTrans (the lowest scores go first):
     torch-pruning  the choice of the Torch-Pruning package's dependency-graph pruner (torch_pruning_peer.py)
     magnitude   mean |w| of the weights that belong to the unit (L1 norm per parameter)
     taylor      Michel et al. 2019: E|∂L/∂ξ_u| with a gate ξ_u = 1 on every unit, per parameter of the unit
+    kwon        Kwon et al. 2022: the Fisher information of the masks and their mask search (kwon_peer.py); no
+                fine-tuning, the kept units' scales refit by least squares instead
 
 They prune attention heads (key/value groups) and FFN neurons, as those methods do; hidden dimensions and
 whole sublayers are left to the head/neuron counts (a sublayer with none left is removed). Scores of heads and
@@ -16,7 +18,7 @@ unit, and how many parameters it carries, each family says (`Block.unit_weights`
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -28,7 +30,7 @@ from .shards import Shards
 from .structure import ModelShape, family_of
 from .vib import GRANULARITIES, UnitGates, VIBSettings
 
-BASELINES = ("random", "magnitude", "taylor", "torch-pruning")  # torch-pruning: torch_pruning_peer.py
+BASELINES = ("random", "magnitude", "taylor", "torch-pruning", "kwon")  # torch_pruning_peer.py, kwon_peer.py
 NEVER = 1e9  # score of units a baseline does not prune
 log = logging.getLogger("vtrans")
 
@@ -73,15 +75,15 @@ def magnitude_scores(model: VTransModel) -> dict[str, torch.Tensor]:
     return _full_scores(s, heads, ffn)
 
 
-def taylor_scores(
+def mask_gradients(
     model: VTransModel,
     shards: Shards,
     device,
-    batches: int = 16,
-    batch_size: int = 32,
-    seed: int = 0,
+    batches: Iterable[np.ndarray],
     should_stop: Callable[[], None] = lambda: None,
-) -> dict[str, torch.Tensor]:
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Per batch of examples (indices into `shards`), the gradient of the task loss by a mask ξ = 1 on every head
+    and FFN neuron (flat per kind). The weights take no gradient; the model is in eval mode meanwhile."""
     s = model.shape
     ones = {
         g: torch.ones(sum(c), device=device, requires_grad=True)
@@ -91,27 +93,47 @@ def taylor_scores(
         heads=list(torch.split(ones["heads"], [l.kv_heads for l in s.layers])),
         ffn=list(torch.split(ones["ffn"], [l.ffn for l in s.layers])),
     )
-    total = {g: torch.zeros(t.numel(), device=device) for g, t in ones.items()}
-    rng = np.random.default_rng(seed)
     was_training = model.training
+    weights = [(p, p.requires_grad) for p in model.parameters()]
     model.eval()
     try:
-        for _ in range(batches):
+        for p, _ in weights:
+            p.requires_grad_(False)
+        for idx in batches:
             should_stop()
-            batch = shards.batch(rng.choice(len(shards), size=min(batch_size, len(shards)), replace=False)).to(device)
+            batch = shards.batch(idx).to(device)
             for t in ones.values():
                 t.grad = None
             loss = task_loss(shards.task, model.run(batch.input_ids, batch.attention_mask, batch.token_type_ids, gates=gates).logits, batch)
             loss.backward()
-            for g, t in ones.items():
-                assert t.grad is not None, "every unit's gate is in the forward pass"
-                total[g] += t.grad.abs()
+            grads = {g: t.grad for g, t in ones.items()}
+            missing = [g for g, t in grads.items() if t is None]
+            assert not missing, f"every unit's gate is in the forward pass ({missing})"
+            yield {g: t.detach() for g, t in grads.items() if t is not None}
     finally:
-        model.zero_grad(set_to_none=True)
+        for p, wanted in weights:
+            p.requires_grad_(wanted)
         model.train(was_training)
-    params = unit_params(s)
+
+
+def taylor_scores(
+    model: VTransModel,
+    shards: Shards,
+    device,
+    batches: int = 16,
+    batch_size: int = 32,
+    seed: int = 0,
+    should_stop: Callable[[], None] = lambda: None,
+) -> dict[str, torch.Tensor]:
+    rng = np.random.default_rng(seed)
+    draws = (rng.choice(len(shards), size=min(batch_size, len(shards)), replace=False) for _ in range(batches))
+    total: dict[str, torch.Tensor] = {}
+    for grads in mask_gradients(model, shards, device, draws, should_stop):
+        for g, t in grads.items():
+            total[g] = total.get(g, torch.zeros_like(t)) + t.abs()
+    params = unit_params(model.shape)
     return _full_scores(
-        s,
+        model.shape,
         torch.log(total["heads"].cpu() / batches / params["heads"] + 1e-20),
         torch.log(total["ffn"].cpu() / batches / params["ffn"] + 1e-20),
     )
@@ -138,6 +160,10 @@ def baseline_scores(
         scores, chosen = torch_pruning_scores(model_dir, model.shape, shards, keep, kind, seq_len)
         log.info("Torch-Pruning's choice: %s", chosen)
         return scores
+    if method == "kwon":
+        from .kwon_peer import kwon_scores
+
+        return kwon_scores(model, shards, device, keep, kind, seq_len, seed=seed, should_stop=should_stop)
     if method == "random":
         return random_scores(model.shape, seed)
     if method == "magnitude":

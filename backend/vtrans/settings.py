@@ -12,8 +12,9 @@ from .errors import UserError
 from .schema import ContractError, camel, dump, parse
 
 Method = Literal["vtrans", "fast", "faster"]
-# Baselines the benchmark runs through the same harness (BENCHMARKS.md): CoFi-style L0 gates and the scorers.
-BaselineMethod = Literal["cofi", "random", "magnitude", "taylor", "torch-pruning"]
+# Peers the benchmark runs through the same harness (BENCHMARKS.md): CoFi's L0 gates, Kwon et al.'s retraining-free
+# pruning, Torch-Pruning and the scorers.
+BaselineMethod = Literal["cofi", "random", "magnitude", "taylor", "torch-pruning", "kwon"]
 BudgetKind = Literal["params", "encoder-params", "flops"]
 Task = Literal["classification", "lm"]
 Precision = Literal["auto", "fp32", "bf16"]
@@ -54,8 +55,11 @@ RECIPES: dict[str, Recipe] = {
     "fast": Recipe(prune_epochs=10.0, finetune_epochs=5.0, fraction=True, train_weights=True),
     "faster": Recipe(prune_epochs=10.0, finetune_epochs=0.0, fraction=True, train_weights=False),
 }
-# The benchmark's baselines follow VTrans's schedule (all data, the same phase lengths).
+# The benchmark's baselines follow VTrans's schedule (all data, the same phase lengths), except Kwon et al.'s
+# retraining-free pruning: a score pass and the least-squares refit, no training at all.
 BASELINE_RECIPE = Recipe(prune_epochs=3.0, finetune_epochs=2.0, fraction=False, train_weights=True)
+RECIPES["kwon"] = Recipe(prune_epochs=0.0, finetune_epochs=0.0, fraction=False, train_weights=False)
+RETRAINING_FREE = ("faster", "kwon")  # no phase 2
 
 
 def recipe_of(method: str) -> Recipe:
@@ -88,7 +92,7 @@ def schedule_of(s: CompressSettings) -> Schedule:
         min_finetune_steps=s.min_finetune_steps,
         fraction=s.data_fraction if r.fraction else 1.0,
         train_weights=r.train_weights,
-        finetune=s.method != "faster",
+        finetune=s.method not in RETRAINING_FREE,
     )
 
 

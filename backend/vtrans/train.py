@@ -38,6 +38,7 @@ from .distributed import SINGLE, Dist, choose_engine
 from .errors import Cancelled, UserError
 from .evaluate import evaluate, task_loss
 from .export import export_onnx
+from .kwon_peer import SAMPLES as KWON_SAMPLES
 from .masks import MaskLadder, load_snapshot_weights, save_snapshot_state
 from .memory import frozen_dtype, plan_memory, worker_bytes
 from .models import VTransModel
@@ -516,9 +517,10 @@ class Compressor:
     def corrector(self) -> Correct | None:
         """The least-squares correction of every cut (VIB methods, when on), on the method's own data."""
         c = self.s.correction
-        if not c.enabled or self.s.method in BASELINES or self.s.method == "cofi":
+        kwon = self.s.method == "kwon"  # their mask tuning, on their 2K samples
+        if not c.enabled or (self.s.method in BASELINES and not kwon) or self.s.method == "cofi":
             return None
-        idx = calibration_indices(len(self.train), self.sched.fraction, c.examples, self.s.seed)
+        idx = calibration_indices(len(self.train), self.sched.fraction, KWON_SAMPLES if kwon else c.examples, self.s.seed)
         return Corrector(self.train, idx, self.device, self.autocast, c.ridge, self.s.batch_size, self.check_stop).correct
 
     def weights_for(self, label: str | None) -> VTransModel:

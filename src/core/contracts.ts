@@ -8,8 +8,8 @@
 
 export type Method = 'vtrans' | 'fast' | 'faster';
 export const METHODS: readonly Method[] = ['vtrans', 'fast', 'faster'];
-export type BaselineMethod = 'cofi' | 'random' | 'magnitude' | 'taylor' | 'torch-pruning';
-export const BASELINE_METHODS: readonly BaselineMethod[] = ['cofi', 'random', 'magnitude', 'taylor', 'torch-pruning'];
+export type BaselineMethod = 'cofi' | 'random' | 'magnitude' | 'taylor' | 'torch-pruning' | 'kwon';
+export const BASELINE_METHODS: readonly BaselineMethod[] = ['cofi', 'random', 'magnitude', 'taylor', 'torch-pruning', 'kwon'];
 export type BudgetKind = 'params' | 'encoder-params' | 'flops';
 export const BUDGET_KINDS: readonly BudgetKind[] = ['params', 'encoder-params', 'flops'];
 export type Task = 'classification' | 'lm';
@@ -111,11 +111,11 @@ export interface CompressSettings {
   maxLength?: number;
   /** Share of the training data Fast- and Faster-VTrans use. */
   dataFraction?: number;
-  /** Phase 1 length in epochs over the method's data (the fraction for fast and faster); default vtrans 3, fast 10, faster 10. */
+  /** Phase 1 length in epochs over the method's data (the fraction for fast and faster); default vtrans 3, fast 10, faster 10, kwon 0. */
   pruneEpochs?: number | null;
   /** Phase 1 is never shorter than this. */
   minPruneSteps?: number;
-  /** Phase 2 (fine-tuning) length in epochs over the method's data; default vtrans 2, fast 5, faster 0. */
+  /** Phase 2 (fine-tuning) length in epochs over the method's data; default vtrans 2, fast 5, faster 0, kwon 0. */
   finetuneEpochs?: number | null;
   /** Phase 2 is never shorter than this. */
   minFinetuneSteps?: number;

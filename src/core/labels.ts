@@ -23,6 +23,7 @@ export const METHOD_LABEL: Record<Method | BaselineMethod, string> = {
   magnitude: 'magnitude',
   taylor: 'Taylor',
   'torch-pruning': 'Torch-Pruning',
+  kwon: 'Kwon et al.',
 };
 
 /** The output shapes of model/ (docs/model-format.md), and what each means for loading it. */
