@@ -55,10 +55,10 @@ def search(shape: ModelShape, fisher: dict[str, torch.Tensor], keep: float, kind
     H = shape.hidden
     at = lambda pq: pq[0] * H + pq[1]  # noqa: E731 (a cost's (slope, intercept) at the full width)
     per_layer = lambda counts: np.repeat(np.arange(shape.n_layers), counts)  # noqa: E731
-    heads = _prefixes(
+    heads = _Prefixes(
         fisher["heads"], per_layer([l.kv_heads for l in shape.layers]), [at(c) for c in cost.head], [at(c) for c in cost.attn]
     )
-    neurons = _prefixes(fisher["ffn"], per_layer([l.ffn for l in shape.layers]), [at(c) for c in cost.neuron], [at(c) for c in cost.ffn])
+    neurons = _Prefixes(fisher["ffn"], per_layer([l.ffn for l in shape.layers]), [at(c) for c in cost.neuron], [at(c) for c in cost.ffn])
     room = keep * cost.full - at(cost.base)
     fit = np.searchsorted(neurons.size, room - heads.size, side="right") - 1  # the most neurons beside each head count
     value = np.where(fit >= 0, heads.value + neurons.value[np.maximum(fit, 0)], -np.inf)
@@ -66,7 +66,7 @@ def search(shape: ModelShape, fisher: dict[str, torch.Tensor], keep: float, kind
     return {"heads": heads.mask(n), "ffn": neurons.mask(max(int(fit[n]), 0))}
 
 
-class _prefixes:
+class _Prefixes:
     """Units of one kind ranked by Fisher information: the size and the Fisher sum of every prefix of the ranking
     (sizes include each sublayer's own cost from its first kept unit on)."""
 
