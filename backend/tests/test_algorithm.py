@@ -285,6 +285,28 @@ def test_the_cut_weighs_importance_against_size():
     assert plain.shape.hidden == s.hidden
 
 
+def test_a_cut_is_corrected_once_per_budget():
+    """The run's own budget is cut for the model and again for the sweep: the correction (minutes on thousands of
+    examples) runs once, and both models are the same."""
+    model = build_tiny("bert", "classification", seed=0)
+    s = model.shape
+    n = {"hidden": s.hidden, "heads": sum(l.kv_heads for l in s.layers), "attn": s.n_layers, "ffn": sum(l.ffn for l in s.layers)}
+    n["ffn_layer"] = s.n_layers
+    scores = {g: torch.linspace(1.0, 5.0, n[g]) for g in n}
+    calls = []
+
+    def correct(source, keep, scales):
+        calls.append(keep.counts())
+        return UnitScales(scales.hidden, [h * 0.5 for h in scales.heads], scales.attn, scales.ffn, scales.ffn_layer)
+
+    selector = Selector(s, _vib_ladder(s, scores), "encoder-params", 0.6, 10.0, 1, lambda label: model, correct=correct)
+    _, _, first = selector.cut(0.6)
+    _, _, again = selector.cut(0.6)
+    selector.cut(0.4)
+    assert len(calls) == 2, calls
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values(), strict=True))
+
+
 def test_phase_1_measures_the_gates_fisher_information(task_dir, tmp_path):
     c = _compressor(task_dir, tmp_path, method="faster", minPruneSteps=6)
     c.phase_prune(None)

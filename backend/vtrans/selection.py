@@ -72,6 +72,9 @@ class Selector:
         self.rule = rule
         self.correct = correct
         self._rankings: dict[tuple[str | None, str], Ranking] = {}
+        # Corrected scales per cut: the run's own budget is cut again for the sweep, and a correction on thousands of
+        # examples takes minutes. The source weights of a label do not change once a Selector exists.
+        self._corrected: dict[tuple[str | None, str, float, str], UnitScales] = {}
 
     def ranking(self, label: str | None, kind: str) -> Ranking:
         """The ranking of one set of gates (a snapshot's, or the final ones for None) for one budget kind, built once."""
@@ -115,7 +118,10 @@ class Selector:
             sel.keep.head_dims = family_of(self.shape.family).uniform_head(source, sel.shape.hidden)
         scales = gates.scales()
         if self.correct is not None:
-            scales = self.correct(source, sel.keep, scales)
+            key = (label, kind or self.run_kind, float(keep), shape or self.output_shape)
+            if key not in self._corrected:
+                self._corrected[key] = self.correct(source, sel.keep, scales)
+            scales = self._corrected[key]
         model = prune_model(source, sel.keep, scales)
         return sel, gates, model.to(device) if device is not None else model
 
