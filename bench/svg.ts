@@ -55,9 +55,11 @@ function marker(kind: string, x: number, y: number, color: string): string {
 }
 
 export function lineChart(series: Series[], o: ChartOptions): string {
-  const W = o.width ?? 640;
+  // The legend's column is as wide as its longest name (about 7 px a character at 12 px).
+  const legend = Math.max(170, 54 + 7 * Math.max(0, ...series.map((s) => s.name.length)));
+  const W = (o.width ?? 640) + legend - 170;
   const H = o.height ?? 400;
-  const m = { l: 64, r: 170, t: 36, b: 48 };
+  const m = { l: 64, r: legend, t: 36, b: 48 };
   const pts = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
   const ys = pts.flatMap((p) => [p.y - (p.err ?? 0), p.y + (p.err ?? 0)]).concat(o.reference ? [o.reference.y] : []);
   const fx = (v: number) => (o.logX ? Math.log10(v) : v);
