@@ -18,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from .baselines import _full_scores, mask_gradients
 from .budget import CostModel
 from .models import VTransModel
 from .shards import Shards
@@ -36,8 +37,6 @@ def mask_fisher(
     should_stop: Callable[[], None] = lambda: None,
 ) -> dict[str, torch.Tensor]:
     """F per head and FFN neuron: the sum over mini-batches of the squared gradient of the loss by the unit's mask."""
-    from .baselines import mask_gradients
-
     order = np.random.default_rng(seed).permutation(len(shards))[: min(samples, len(shards))]
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     total: dict[str, torch.Tensor] = {}
@@ -100,8 +99,6 @@ def kwon_scores(
     """Scores in the baselines' layout: the searched units in [1, 2), the others in [0, 1), each by its Fisher
     information, so the common exact cut keeps the search's choice and fills what is left of the budget in Fisher
     order."""
-    from .baselines import _full_scores
-
     fisher = mask_fisher(model, shards, device, seed=seed, should_stop=should_stop)
     kept = search(model.shape, fisher, keep, kind, seq_len)
     rank = {g: 0.5 * fisher[g].float() / float(fisher[g].max().clamp_min(1e-30)) for g in ("heads", "ffn")}
