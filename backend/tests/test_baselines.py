@@ -181,7 +181,7 @@ def test_cofi_log_alpha_stays_in_its_clamp_through_training(task_dir, tmp_path):
 
 
 def test_kwon_fisher_is_the_sum_of_squared_batch_gradients_and_dead_units_have_none(tmp_path):
-    from vtrans.kwon_peer import mask_fisher
+    from vtrans.kwon_peer import batch_mask_gradients, fisher_information
     from vtrans.models import Gates
     from vtrans.shards import Shards
 
@@ -189,7 +189,9 @@ def test_kwon_fisher_is_the_sum_of_squared_batch_gradients_and_dead_units_have_n
     _dead_units(model)
     seqs, labels = synthetic_classification(48, seed=2)
     shards = Shards(write_shards(str(tmp_path / "d"), seqs, labels, label_names=["a", "b", "c"]))
-    fisher = mask_fisher(model, shards, torch.device("cpu"), samples=48, batch_size=16, seed=0)
+    grads = batch_mask_gradients(model, shards, torch.device("cpu"), samples=48, batch_size=16, seed=0)
+    fisher = fisher_information(grads)
+    assert grads["ffn"].shape == (3, sum(l.ffn for l in model.shape.layers)), "one row per mini-batch"
     assert fisher["heads"][1] == 0 and fisher["ffn"][sum(l.ffn for l in model.shape.layers[:2]) + 5] == 0
     order = np.random.default_rng(0).permutation(48)
     s = model.shape
@@ -243,6 +245,33 @@ def test_kwon_mask_search_finds_the_best_pair_of_counts_under_the_budget():
             lo, hi = (mid, hi) if kept_size(heads, ffn) <= keep * full else (lo, mid - 1)
         best = max(best, float(fisher["heads"][ho[:h]].sum() + fisher["ffn"][no[:lo]].sum()))
     assert value == pytest.approx(best, rel=1e-6)
+
+
+def test_kwon_rearrangement_prunes_together_the_units_whose_gradients_cancel():
+    """Inside a layer, two units with large but opposite gradients cost little pruned together; the diagonal Fisher
+    prunes the weakest unit instead. The count per layer stays, and the pruned set's block-diagonal loss is never
+    above the diagonal choice's."""
+    from vtrans.kwon_peer import rearrange
+
+    v, w = torch.tensor([3.0, -1.0, 2.0, 0.5], dtype=torch.float64), torch.tensor([0.4, 0.3, -0.2, 0.1], dtype=torch.float64)
+    layer0 = torch.stack([w, 0.99 * v, -v])  # unit 0 weakest by Fisher; units 1 and 2 nearly cancel
+    layer1 = torch.stack([0.1 * w, w, v, 2 * v])
+    grads = torch.cat([layer0, layer1]).T  # (batches, units)
+    kept = torch.tensor([False, False, True, False, True, True, True])  # the diagonal's choice: prune 0 and 1
+    out = rearrange(kept, grads, [3, 4])
+    assert out[:3].tolist() == [True, False, False], "units 1 and 2 pruned together"
+    assert out[3:].tolist() == kept[3:].tolist(), "a layer whose weakest unit is also the best to prune is left"
+
+    def loss(mask: torch.Tensor, g: torch.Tensor) -> float:
+        return float(g[:, ~mask].sum(1).pow(2).sum())
+
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        g = torch.randn(8, 10, generator=gen, dtype=torch.float64) * torch.rand(10, generator=gen, dtype=torch.float64)
+        diagonal = torch.ones(10, dtype=torch.bool)
+        diagonal[torch.argsort(g.pow(2).sum(0))[:6]] = False
+        got = rearrange(diagonal, g, [10])
+        assert int((~got).sum()) == 6 and loss(got, g) <= loss(diagonal, g) + 1e-12
 
 
 def test_kwon_runs_without_training_and_refits_the_kept_scales(task_dir, tmp_path):
