@@ -5,6 +5,8 @@
  * where it stopped), SVG plots in bench/plots/ and BENCHMARKS.md.
  *
  *   node --import tsx bench/run.ts [--tasks spam,sotu,party] [--methods vtrans,fast,...] [--budgets 0.5,0.3] [--force] [--report-only]
+ *     (--force runs the chosen entries again; the other passes run where their figures are missing: step costs
+ *     again with --algorithm)
  *   node --import tsx bench/run.ts --algorithm [--tasks spam,party]  (step costs per task, the cut at 7B scale,
  *                                                  predict, phase 1's size gap)
  *   node --import tsx bench/run.ts --shapes       (uniform against heterogeneous at every budget, from one run)
@@ -465,9 +467,9 @@ export function gpuPass(results: Results, python: string, dry: boolean): Record<
 }
 
 /** Re-measures every finished entry's teacher and student, interleaved, once no training runs beside them. */
-async function latencyPass(results: Results, force: boolean): Promise<void> {
+async function latencyPass(results: Results): Promise<void> {
   for (const entry of results.entries) {
-    if (entry.status !== 'done' || !entry.latencyMs || (entry.latencyPass && !force)) continue;
+    if (entry.status !== 'done' || !entry.latencyMs || entry.latencyPass) continue;
     const runDir = path.join(ROOT, entry.runDir);
     if (!fs.existsSync(path.join(runDir, 'model.onnx'))) continue;
     process.stderr.write(`bench: latency ${entry.task} ${entry.method} ${entry.keep}\n`);
@@ -540,18 +542,18 @@ async function main(): Promise<void> {
               `\nbench: ${task} ${method} ${keep} seed ${seed}: ${entry.status}${entry.error ? ` (${entry.error})` : ''} test ${entry.test?.value?.toFixed(4)} in ${entry.totalSeconds.toFixed(0)} s\n`,
             );
           }
-      if (!results.overhead[task] || force) {
+      if (!results.overhead[task]) {
         results.overhead[task] = await stepCosts(python.executable, task);
         save(results);
       }
     }
-    await latencyPass(results, force);
+    await latencyPass(results);
     const spamRun = results.entries.find((e) => e.task === 'spam' && e.method === 'fast' && e.keep === 0.3 && e.status === 'done');
-    if (spamRun && (!results.interactive?.predict || force)) {
+    if (spamRun && !results.interactive?.predict) {
       results.interactive = { ...results.interactive, predict: await predictLatency(backend, path.join(ROOT, spamRun.runDir)) };
       save(results);
     }
-    if (!results.interactive?.heatmaps || force) {
+    if (!results.interactive?.heatmaps) {
       results.interactive = { ...results.interactive, heatmaps: await heatmapRenderTimes() };
       save(results);
     }
