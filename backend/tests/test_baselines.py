@@ -180,6 +180,56 @@ def test_cofi_log_alpha_stays_in_its_clamp_through_training(task_dir, tmp_path):
     )
 
 
+def test_cofi_layer_matching_goes_down_the_layers_and_skips_layers_without_attention():
+    """CoFi's dynamic matching: targets every third teacher layer from the last; each matched to the student layer
+    with the lowest error below the previous match, among layers whose attention is on."""
+    from vtrans.shards import Batch
+    from vtrans.teacher import MatchedLayers
+
+    m = MatchedLayers(8, 8, 6)
+    assert m.targets == [2, 5] and MatchedLayers(8, 8, 12).targets == [2, 5, 8, 11]
+    with torch.no_grad():
+        m.transform.weight.copy_(torch.eye(8))
+        m.transform.bias.zero_()
+    g = torch.Generator().manual_seed(0)
+    teacher = [torch.randn(2, 5, 8, generator=g) for _ in range(6)]
+    batch = Batch(torch.zeros(2, 5, dtype=torch.long), torch.ones(2, 5, dtype=torch.long), None)
+    noise = lambda t, scale: t + scale * torch.randn(t.shape, generator=g)  # noqa: E731
+    student = [torch.randn(2, 5, 8, generator=g) * 3 for _ in range(6)]
+    student[1], student[4], student[3] = teacher[2], teacher[5], noise(teacher[5], 0.3)
+    assert m.align(m.errors(student, teacher, batch)) == [1, 4]
+    assert float(m.loss(student, teacher, batch).detach()) == pytest.approx(0.0, abs=1e-6)
+    assert m.align(m.errors(student, teacher, batch), existing=[True, True, True, True, False, True]) == [1, 3]
+    # The last target takes student layer 5, which the first target would also match best: it must go below.
+    student = [torch.randn(2, 5, 8, generator=g) * 3 for _ in range(6)]
+    teacher[5] = noise(teacher[2], 0.05)
+    student[5], student[1] = teacher[2], noise(teacher[2], 0.5)
+    assert m.align(m.errors(student, teacher, batch)) == [1, 5]
+    kept = torch.tensor([0, 2, 3, 7])
+    x = torch.zeros(2, 5, 8)
+    x[..., kept] = torch.randn(2, 5, 4, generator=g)
+    assert torch.allclose(m.narrowed(kept).transform(x[..., kept]), m.transform(x), atol=1e-6), "the kept columns"
+
+
+def test_cofi_trains_its_layer_map_in_pruning_and_fine_tunes_with_it_narrowed(task_dir, tmp_path):
+    from vtrans.runs import RunDir
+    from vtrans.safetensors_io import load_file
+    from vtrans.teacher import MatchedLayers
+
+    run = tmp_path / "run"
+    settings = dict(method="cofi", keep=0.4, sweep=[], probeExamples=0, pruneEpochs=0, minPruneSteps=4, finetuneEpochs=0)
+    api.call("compress", settings_for(task_dir, run, minFinetuneSteps=3, checkpointEvery=2, **settings), api.Job())
+    trained = load_file(str(run / "checkpoints" / "cofi-layer-map.safetensors"))
+    start = MatchedLayers(trained["transform.weight"].shape[1], trained["transform.weight"].shape[0], 2, seed=0).state_dict()
+    assert not torch.equal(trained["transform.weight"], start["transform.weight"]), "trained in phase 1"
+    state = RunDir(str(run)).load_latest_checkpoint()
+    assert state is not None and state["phase"] == "finetune"
+    narrowed = state["proj"]["transform.weight"]
+    kept_hidden = load_file(str(run / "model" / "model.safetensors"))
+    width = next(t.shape[-1] for k, t in kept_hidden.items() if k.endswith("word_embeddings.weight"))
+    assert narrowed.shape == (trained["transform.weight"].shape[0], width), "reads the kept hidden dimensions"
+
+
 def test_kwon_fisher_is_the_sum_of_squared_batch_gradients_and_dead_units_have_none(tmp_path):
     from vtrans.kwon_peer import batch_mask_gradients, fisher_information
     from vtrans.models import Gates

@@ -1,5 +1,6 @@
 """CoFi's L0 gates (hard concrete, Louizos et al. 2018; Xia et al. 2022, its public `l0_module.py`): the closest
-peer of VTrans, trained by the same harness with the same Lagrangian budget term and distillation, for the benchmark.
+peer of VTrans, trained by the same harness with the same Lagrangian budget term, for the benchmark; it distils as
+CoFi does, with its layer distillation and dynamic layer matching (teacher.py, `MatchedLayers`).
 
 Each unit has log α; a training gate is z = min(1, max(0, s·(r − l) + l)) with
 s = sigmoid((log u − log(1 − u) + log α)/β), u ~ U(0, 1), β = 2/3, l = −0.1, r = 1.1, one u per unit and step (the

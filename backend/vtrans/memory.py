@@ -231,6 +231,7 @@ def half_compute(device: torch.device, precision: str, frozen: torch.dtype) -> b
 
 def plan_memory(comp: Compressor, shape: ModelShape) -> MemoryEstimate:
     """The estimate for a compression about to load its model, checked against the device (`memoryCheck`)."""
+    from .settings import teacher_hidden
     from .teacher import CHUNK, example_bytes
 
     s, sched = comp.s, comp.sched
@@ -239,7 +240,7 @@ def plan_memory(comp: Compressor, shape: ModelShape) -> MemoryEstimate:
     seq_len = int(comp.train.meta.max_len)
     params = count_params(shape)["total"]
     top_k = min(s.distill.top_k, shape.vocab) if shape.task == "lm" else 0
-    hidden = s.distill.hidden > 0
+    hidden = teacher_hidden(s)
     cache, fill_tokens = 0, 0
     if s.distill.enabled and not (shape.task == "lm" and top_k == 0) and s.distill.cache_mb > 0:
         examples = max(1, round(len(comp.train) * sched.fraction))

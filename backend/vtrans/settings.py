@@ -319,6 +319,12 @@ def _camel_keys(value: Any) -> Any:
     return value
 
 
+def teacher_hidden(s: CompressSettings) -> bool:
+    """Whether distillation compares hidden states (the layer-wise MSE, or CoFi's matched layers), so that the
+    teacher's are computed and cached."""
+    return s.distill.enabled and (s.distill.hidden > 0 or s.method == "cofi")
+
+
 def parse_settings(params: dict) -> CompressSettings:
     """The `compress` params (or a run's stored settings), checked; every error names the setting."""
     try:

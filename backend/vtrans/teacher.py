@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .models import VTransModel
 from .shards import Batch, Shards
@@ -258,3 +259,62 @@ def hidden_mse(
         else:
             total = total + err.sum() / (n_tokens * err.shape[-1]) / scale
     return total / max(len(student), 1)
+
+
+# CoFi's distillation weights (its scripts: distill_ce_loss_alpha 0.1, distill_loss_alpha 0.9; no task loss).
+COFI_LOGIT_WEIGHT, COFI_LAYER_WEIGHT = 0.1, 0.9
+
+
+class MatchedLayers(nn.Module):
+    """CoFi's layer distillation with dynamic layer matching (its `layer_distill_version` 4).
+
+    Every third teacher layer counted back from the last (12 layers: 2, 5, 8, 11) is matched to one student layer,
+    each student layer's output first mapped by a learned linear layer (CoFi's `layer_transformation`). The matching
+    is chosen again at every step from the MSE of every (teacher layer, student layer) pair: from the last teacher
+    layer down, the student layer with the lowest error among those below the previous match whose attention is
+    on. The loss is the sum of the matched pairs' MSE, on real tokens."""
+
+    def __init__(self, width: int, hidden: int, n_layers: int, seed: int = 0):
+        super().__init__()
+        self.transform = nn.Linear(width, hidden)
+        with torch.no_grad():  # CoFi's module comes from the BERT initialisation: N(0, 0.02²), zero bias
+            self.transform.weight.normal_(0.0, 0.02, generator=torch.Generator().manual_seed(seed))
+            self.transform.bias.zero_()
+        self.targets = list(range(n_layers - 1, -1, -3))[::-1]
+
+    def narrowed(self, kept_hidden: torch.Tensor) -> MatchedLayers:
+        """The same matching for a student pruned to the hidden dimensions `kept_hidden`: the map reads those
+        columns only (as CoFi prunes its `layer_transformation` with the hidden mask)."""
+        out = MatchedLayers(len(kept_hidden), self.transform.out_features, 0)
+        out.targets = list(self.targets)
+        with torch.no_grad():
+            cols = kept_hidden.to(self.transform.weight.device)
+            out.transform.weight.copy_(self.transform.weight[:, cols])
+            out.transform.bias.copy_(self.transform.bias)
+        return out.to(self.transform.weight.device)
+
+    def errors(self, student: list[torch.Tensor], teacher: list[torch.Tensor], batch: Batch) -> torch.Tensor:
+        """(targets, student layers): the MSE of each matched-able pair on real tokens."""
+        tokens = batch.attention_mask.float().unsqueeze(-1)
+        n = tokens.sum().clamp(min=1.0) * self.transform.out_features
+        mapped = [self.transform(s.float()) for s in student]
+        rows = [torch.stack([((m - teacher[t].float()).pow(2) * tokens).sum() / n for m in mapped]) for t in self.targets]
+        return torch.stack(rows)
+
+    def align(self, errors: torch.Tensor, existing: list[bool] | None = None) -> list[int]:
+        """The student layer matched to each target, last target first, each below the one matched after it."""
+        bound = errors.shape[1]
+        picks: list[int] = []
+        for row in reversed(range(errors.shape[0])):
+            order = torch.argsort(errors[row].detach(), stable=True).tolist()
+            allowed = [i for i in order if i < bound and (existing is None or existing[i])]
+            bound = allowed[0] if allowed else min(bound, errors.shape[1] - 1)  # CoFi: the previous match again
+            picks.append(bound)
+        return picks[::-1]
+
+    def loss(
+        self, student: list[torch.Tensor], teacher: list[torch.Tensor], batch: Batch, existing: list[bool] | None = None
+    ) -> torch.Tensor:
+        errors = self.errors(student, teacher, batch)
+        picks = self.align(errors, existing)
+        return errors[torch.arange(len(picks)), torch.tensor(picks)].sum()

@@ -48,11 +48,11 @@ from .report import Metric, RunReport, TestMetrics, TradeoffPoint, UnitCounts, w
 from .runs import FollowerRunDir, RunDir, write_json
 from .safetensors_io import load_file, save_file
 from .selection import Correct, Selector, summarize
-from .settings import CompressSettings, schedule_of
+from .settings import CompressSettings, schedule_of, teacher_hidden
 from .shapes import other_shape_points, save_output
 from .shards import Batch, Shards, subset_order
 from .structure import ModelShape, count_params
-from .teacher import TeacherCache, TeacherOutputs, hidden_mse, logit_kd
+from .teacher import COFI_LAYER_WEIGHT, COFI_LOGIT_WEIGHT, MatchedLayers, TeacherCache, TeacherOutputs, hidden_mse, logit_kd
 from .vib import GRANULARITIES, VIBGates
 
 log = logging.getLogger("vtrans")
@@ -69,6 +69,7 @@ def pick_device(name: str) -> torch.device:
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
+LAYER_MAP = ("checkpoints", "cofi-layer-map.safetensors")  # CoFi's trained layer map, from phase 1 to phase 2
 
 
 def autocast_for(device: torch.device, precision: str = "auto", weights: torch.dtype = torch.float32):
@@ -121,6 +122,7 @@ class PruneState:
     opt_g: torch.optim.Optimizer
     opt_w: torch.optim.Optimizer | None
     lam: torch.Tensor  # λ1, λ2
+    opt_layers: torch.optim.Optimizer | None = None  # CoFi's layer map (MatchedLayers)
 
 
 class StepTimer:
@@ -161,6 +163,7 @@ class Compressor:
         self.started = time.monotonic()
         self.sched = schedule_of(settings)
         self.teacher_cache: TeacherCache | None = None
+        self.layers: MatchedLayers | None = None  # CoFi's layer distillation (phase 1: at the full hidden width)
         self.closing = True  # whether gates may close at this step (phase 1 sets it)
         self.global_batch = 0  # examples in the step's global batch, of which this worker has its rows (batch_for)
 
@@ -277,7 +280,7 @@ class Compressor:
             return None
         if self.teacher_cache is None:
             self.teacher_cache = TeacherCache(
-                self.teacher, self.train, self.device, self.autocast, d.temperature, d.top_k, d.hidden > 0, d.cache_mb * 2**20
+                self.teacher, self.train, self.device, self.autocast, d.temperature, d.top_k, teacher_hidden(self.s), d.cache_mb * 2**20
             )
         return self.teacher_cache
 
@@ -291,12 +294,24 @@ class Compressor:
 
     # ------------------------------------------------------------------------------------------------------------
     def distill_loss(
-        self, out, teacher: TeacherOutputs | None, batch: Batch, proj: nn.Module | None = None, dim_weights: torch.Tensor | None = None
+        self,
+        out,
+        teacher: TeacherOutputs | None,
+        batch: Batch,
+        proj: nn.Module | None = None,
+        dim_weights: torch.Tensor | None = None,
+        existing: list[bool] | None = None,
     ) -> torch.Tensor:
+        """`proj`: phase 2's map from the pruned hidden width to the teacher's (CoFi: its `MatchedLayers`);
+        `existing`: CoFi's layers whose attention is on."""
         d = self.s.distill
         task = task_loss(self.shape.task, out.logits, batch)
         if not d.enabled or teacher is None:
             return task
+        if isinstance(proj, MatchedLayers):
+            assert teacher.hidden is not None
+            kd = logit_kd(self.shape.task, out.logits, teacher, batch, d.temperature)
+            return COFI_LOGIT_WEIGHT * kd + COFI_LAYER_WEIGHT * proj.loss(out.hidden_states[1:], teacher.hidden, batch, existing)
         loss = (1 - d.alpha) * task + d.alpha * logit_kd(self.shape.task, out.logits, teacher, batch, d.temperature)
         if d.hidden > 0 and teacher.hidden is not None:
             loss = loss + d.hidden * hidden_mse(out.hidden_states[1:], teacher.hidden, batch, proj, dim_weights)
@@ -322,7 +337,12 @@ class Compressor:
         self.run_student = self.dist.wrap(self.student) if train_weights else self.student.run
         opt_g = torch.optim.Adam(self.gates.parameters(), lr=s.mask_lr)
         opt_w = torch.optim.AdamW(self.student.parameters(), lr=s.lr, weight_decay=s.weight_decay) if train_weights else None
-        return PruneState(opt_g, opt_w, torch.zeros(2))
+        opt_layers = None
+        if s.method == "cofi" and s.distill.enabled:
+            # Every worker keeps the layer map whole, with its own AdamW (the same update: AdamW is elementwise).
+            self.layers = MatchedLayers(self.shape.hidden, self.shape.hidden, self.shape.n_layers, s.seed).to(self.device)
+            opt_layers = torch.optim.AdamW(self.layers.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+        return PruneState(opt_g, opt_w, torch.zeros(2), opt_layers)
 
     def prune_step(self, batch: Batch, target: float, st: PruneState, step: int, idx: np.ndarray | None = None) -> dict[str, float]:
         """One step of phase 1: distillation + β·KL + the Lagrangian budget term; λ by gradient ascent. `idx`: the
@@ -336,7 +356,8 @@ class Compressor:
             gates = self.gates.sample(examples, track=isinstance(self.gates, VIBGates), rows=self.dist.rows(examples))
             out = self.run_student(batch.input_ids, batch.attention_mask, batch.token_type_ids, gates=gates)
             share = self.dist.loss_share(batch.size, examples)
-            loss_task = self.distill_loss(out, teacher_out, batch, dim_weights=gates.norm_dims) * share
+            existing = [bool((a != 0).any()) if a is not None else True for a in gates.attn] if self.layers is not None else None
+            loss_task = self.distill_loss(out, teacher_out, batch, self.layers, gates.norm_dims, existing or None) * share
         expected = self.expected_size()
         gap = expected - target
         kl = self.gates.kl()
@@ -350,8 +371,14 @@ class Compressor:
         st.opt_g.zero_grad()
         if st.opt_w:
             st.opt_w.zero_grad()
+        if st.opt_layers:
+            st.opt_layers.zero_grad()
         loss.backward()
         self.dist.average_grads(self.gates.parameters())  # the student's weights: DDP or FSDP did it in the backward
+        if st.opt_layers and self.layers is not None:
+            self.dist.average_grads(self.layers.parameters())
+            torch.nn.utils.clip_grad_norm_(self.layers.parameters(), 1.0)
+            st.opt_layers.step()
         st.opt_g.step()
         self.gates.constrain()
         if isinstance(self.gates, VIBGates):
@@ -403,6 +430,9 @@ class Compressor:
             torch.set_rng_state(resume["rng"])
             if resume.get("noise") is not None:
                 self.noise.set_state(resume["noise"])
+            if self.layers is not None and st.opt_layers is not None and resume.get("layers") is not None:
+                self.layers.load_state_dict(resume["layers"])
+                st.opt_layers.load_state_dict(resume["opt_layers"])
             start = resume["step"]
         warmup_steps = max(1, int(plan.steps * s.warmup))
         self.teacher_for(plan)
@@ -427,6 +457,8 @@ class Compressor:
                         "noise": self.noise.get_state(),
                         "engine": self.dist.engine,
                         "snapshots": snapshots,
+                        "layers": self.layers.state_dict() if self.layers is not None else None,
+                        "opt_layers": st.opt_layers.state_dict() if st.opt_layers is not None else None,
                     },
                     f"1-{step:08d}",
                 )
@@ -472,6 +504,8 @@ class Compressor:
         MaskLadder.save_snapshots(self.run.path, snapshots)
         if weights is not None:
             save_file(weights, self.run.file("checkpoints", "masked-weights.safetensors"))
+        if self.layers is not None:
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.layers.state_dict().items()}, self.run.file(*LAYER_MAP))
 
     def phase_score(self) -> None:
         """Baselines: per-unit scores from a criterion instead of trained gates (no phase 1)."""
@@ -509,6 +543,9 @@ class Compressor:
             self.student.load_state_dict(load_file(weights))
         else:
             self.student = self.teacher
+        if os.path.exists(self.run.file(*LAYER_MAP)):
+            self.layers = MatchedLayers(self.shape.hidden, self.shape.hidden, self.shape.n_layers).to(self.device)
+            self.layers.load_state_dict(load_file(self.run.file(*LAYER_MAP)))
         s = self.s
         self.selector = Selector(
             self.shape, ladder, s.budget, s.keep, self.seq_len, s.round_to, self.weights_for, s.shape, s.cut, self.corrector()
@@ -542,8 +579,10 @@ class Compressor:
         s = self.s
         plan = self.plan("finetune", self.sched.finetune_epochs, self.sched.min_finetune_steps)
         self.teacher_for(plan)
-        proj = None
-        if s.distill.enabled and s.distill.hidden > 0:
+        proj: nn.Module | None = None
+        if self.layers is not None:  # CoFi fine-tunes with its layer distillation, the map narrowed to the kept width
+            proj = self.layers.narrowed(keep.hidden)
+        elif s.distill.enabled and s.distill.hidden > 0:
             proj = nn.Linear(len(keep.hidden), self.shape.hidden, bias=False).to(self.device)
             with torch.no_grad():
                 proj.weight.zero_()
@@ -572,6 +611,7 @@ class Compressor:
             torch.set_rng_state(resume["rng"])
             start = resume["step"]
             best, best_state = resume.get("best"), resume.get("best_state")
+        existing = [layer.kv_heads > 0 for layer in pruned.shape.layers]  # CoFi matches layers with attention only
         timer = StepTimer()
         evals_at = {plan.steps} | {k * plan.steps_per_epoch for k in range(1, plan.steps // plan.steps_per_epoch + 1)}
         for step in range(start, plan.steps):
@@ -596,7 +636,9 @@ class Compressor:
             teacher_out = self.teacher_outputs(idx, batch)
             with self.autocast():
                 out = run_pruned(batch.input_ids, batch.attention_mask, batch.token_type_ids)
-                loss = self.distill_loss(out, teacher_out, batch, proj=proj) * self.dist.loss_share(batch.size, self.global_batch)
+                loss = self.distill_loss(out, teacher_out, batch, proj, existing=existing) * self.dist.loss_share(
+                    batch.size, self.global_batch
+                )
             self.check_step(step, float(loss.detach()), "phase 2 (fine-tune)", f"Lower the learning rate (lr is {s.lr}).")
             opt.zero_grad()
             if opt_proj is not None:
