@@ -71,6 +71,12 @@ const TASK_SETTINGS: Record<DemoName, Partial<CompressParams>> = {
   party: { batchSize: 32, evalLimit: 3000 },
 };
 const COMMON: Partial<CompressParams> = { sweep: [], probeExamples: 0, seed: 0 };
+/**
+ * A method's code, where it changed what a run computes under the same settings: entries from an older revision
+ * are stale. cofi 2: its own distillation (layer distillation with dynamic matching) instead of VTrans's.
+ */
+const REVISIONS: Partial<Record<BenchMethod, number>> = { cofi: 2 };
+const revisionOf = (method: BenchMethod): number => REVISIONS[method] ?? 1;
 
 /** The settings an entry runs with: what decides whether a stored entry still stands. */
 export function settingsFor(task: DemoName, method: BenchMethod, keep: number, seed = 0): Partial<CompressParams> {
@@ -104,6 +110,8 @@ export interface Entry {
   teacherFlopsPerToken?: number;
   /** The settings it ran with (on top of the method's defaults); an entry whose settings are not the current ones is stale. */
   settings?: Partial<CompressParams>;
+  /** The revision of the method's code it ran with (REVISIONS); absent: 1. */
+  revision?: number;
   stale?: boolean;
   /** Steps of each phase, as the run planned them. */
   steps?: Record<string, number>;
@@ -212,12 +220,15 @@ function currentSettings(): Results['settings'] {
 }
 
 /**
- * Stale: run with other settings, or a VTrans variant without its recorded steps (its schedule is the backend's
+ * Stale: run with other settings or an older revision of the method's code, or a VTrans variant without its recorded steps (its schedule is the backend's
  * default recipe, which entries from before `steps` was kept cannot show to be the current one).
  */
 function markStale(r: Results): void {
   for (const e of r.entries) {
-    const current = sameSettings(e.settings, settingsFor(e.task, e.method, e.keep, e.seed ?? 0)) && (!SWEPT.has(e.method) || !!e.steps);
+    const current =
+      sameSettings(e.settings, settingsFor(e.task, e.method, e.keep, e.seed ?? 0)) &&
+      (e.revision ?? 1) === revisionOf(e.method) &&
+      (!SWEPT.has(e.method) || !!e.steps);
     if (current) delete e.stale;
     else e.stale = true;
   }
@@ -271,6 +282,7 @@ async function runEntry(
     onnxBytes: null,
     units: null,
     settings,
+    revision: revisionOf(method),
   };
   const steps: Record<string, number> = {};
   try {

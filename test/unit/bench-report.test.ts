@@ -81,7 +81,7 @@ describe('BENCHMARKS.md', () => {
 
   it('leaves stale entries out and says so', () => {
     const md = render(results([entry('faster', 0.3, 0, 700), entry('random', 0.3, 0, 100, { stale: true })]));
-    assert.match(md, /\*\*1 stored entries ran with settings that are no longer the benchmark's \(party Random\)/);
+    assert.match(md, /\*\*1 stored entries ran with settings or method code that are no longer the benchmark's \(party Random\)/);
     assert.doesNotMatch(md, /10\.00%/);
   });
 
