@@ -2,7 +2,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DemoName } from '../examples/build/model';
-import type { BenchMethod, Entry, Results } from './run';
+import type { BenchMethod } from './plan';
+import type { Entry, Results } from './run';
 import { METHODS } from '../src/core/contracts';
 import { median } from '../src/core/onnxEval';
 import { ROUNDS } from './latency';
