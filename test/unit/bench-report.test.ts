@@ -90,6 +90,25 @@ describe('BENCHMARKS.md', () => {
     assert.match(md, /\| Faster-VTrans \| 0\.3 \| 69\.00% \| 72\.00% \| -3\.00 pts \| no \|/);
   });
 
+  it("checks Faster-VTrans against VTrans: its share of the wall time and the points it gives up, on the seeds' mean", () => {
+    const md = render(
+      results([
+        entry('vtrans', 0.3, 0, 720, { compressSeconds: 1000 }),
+        ...[0, 1].map((s) => entry('faster', 0.3, s, 700 + s, { compressSeconds: 80 + 40 * s })),
+        entry('vtrans', 0.5, 0, 700, { compressSeconds: 1000 }),
+        entry('faster', 0.5, 0, 690, { compressSeconds: 150 }),
+      ]),
+    );
+    assert.match(
+      md,
+      /\| 0\.3 \| 100 s \(2\) \| 1000 s \(1\) \| 0\.100 \| yes \| 70\.05% \| 72\.00% \| -1\.95 pts \| \[-\d+\.\d+, [-+]\d+\.\d+\] \| no \|/,
+    );
+    assert.match(
+      md,
+      /\| 0\.5 \| 150 s \(1\) \| 1000 s \(1\) \| 0\.150 \| no \| 69\.00% \| 70\.00% \| -1\.00 pts \| \[-\d+\.\d+, [-+]\d+\.\d+\] \| yes \|/,
+    );
+  });
+
   it('plots each method at each budget against its wall time, labelled with the budget', () => {
     const r = results([entry('faster', 0.5, 0, 700), entry('faster', 0.3, 0, 690), entry('random', 0.3, 0, 600)]);
     assert.match(render(r), /!\[party time to accuracy\]\(bench\/plots\/party-time-to-accuracy\.svg\)/);
