@@ -435,38 +435,6 @@ def test_correction_of_a_cut_that_keeps_everything_changes_nothing(tmp_path):
         assert torch.allclose(a, b, atol=1e-3)
 
 
-def test_a_cut_whose_removed_units_are_closed_is_not_refitted(tmp_path):
-    """At a VIB run's own budget every unit outside the cut is closed (scale 0), so the model before the cut is the
-    cut model: the refit would give the scales back, and is skipped (it read the examples for nothing)."""
-    model = build_tiny("bert", "classification", seed=0)
-    randomize(model, 0, std=0.12)
-    s = model.shape
-    seqs = [list(np.random.default_rng(i).integers(3, 90, 10)) for i in range(16)]
-    write_shards(str(tmp_path / "c"), seqs, [i % 3 for i in range(16)], label_names=["a", "b", "c"])
-    shards = Shards(str(tmp_path / "c"))
-    keep = KeepSet(torch.arange(s.hidden), [torch.arange(l.kv_heads)[1:] for l in s.layers], [torch.arange(l.ffn)[::2] for l in s.layers])
-    g = torch.Generator().manual_seed(1)
-    trained = UnitScales.ones(s)
-    for scales, kept in zip(trained.heads + trained.ffn, keep.heads + keep.ffn, strict=True):
-        scales.copy_(torch.rand(len(scales), generator=g) + 0.5)
-        removed = torch.ones(len(scales), dtype=torch.bool)
-        removed[kept] = False
-        scales[removed] = 0.0
-
-    def must_not_run():
-        raise AssertionError("the refit ran")
-
-    assert Corrector(shards, np.arange(16), torch.device("cpu"), should_stop=must_not_run).correct(model, keep, trained) is trained
-    # The same fit, made to run by a removed unit that barely writes, returns the scales it started from.
-    trained.ffn[0][1] = 1e-6
-    refit = Corrector(shards, np.arange(16), torch.device("cpu"), ridge=1e-3).correct(model, keep, trained)
-    for a, b in zip(refit.heads + refit.ffn, trained.heads + trained.ffn, strict=True):
-        assert torch.allclose(a, b, atol=1e-3)
-    trained.ffn[0][1] = 0.5  # a removed neuron that writes: refitted
-    refit = Corrector(shards, np.arange(16), torch.device("cpu"), ridge=1e-3).correct(model, keep, trained)
-    assert not torch.allclose(refit.ffn[0], trained.ffn[0], atol=1e-3)
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # The hard cut matches training
 

@@ -15,10 +15,6 @@ with y the reference's output of that sublayer on the kept hidden dimensions. Th
 normal equations come from the contributions directly; for neurons as (W_dᵀW_d) ⊙ Σ_t a_t a_tᵀ, which needs only
 the activations. A sublayer with more than `MAX_UNITS` kept units is left as it is.
 
-At a VIB run's own budget the commit closed every unit outside the cut (scale 0), so the reference is the cut model
-itself and the refit is skipped (`removes_nothing_that_writes`): it acts on the cuts at other budgets (the sweep,
-re-thresholded exports), which remove units that still write.
-
 Cost: one forward pass of the reference over the examples, and for each of the 2·L sublayers one pass of the cut
 model up to that sublayer (the forward stops there): about L forward passes of the smaller model. Memory: the
 reference's outputs on the kept hidden dimensions, 2·L × tokens × kept hidden × 2 bytes.
@@ -133,8 +129,6 @@ class Corrector:
 
     def correct(self, source: VTransModel, keep: KeepSet, scales: UnitScales) -> UnitScales:
         """The scales with those of the kept heads and neurons refitted (hidden and sublayer scales unchanged)."""
-        if removes_nothing_that_writes(keep, scales):
-            return scales
         s = source.shape
         was_training = source.training
         source.eval()
@@ -233,19 +227,6 @@ class Corrector:
         if not bool(torch.isfinite(m).all()):
             return None
         return m.float()
-
-
-def removes_nothing_that_writes(keep: KeepSet, scales: UnitScales) -> bool:
-    """Whether every head and neuron the cut removes has scale 0 (and the head width is not cut): the model before
-    the cut is then the cut model itself, and the refit would give back the scales it started from. That is the
-    VIB methods' own cut, since their commit closed every unit outside it."""
-
-    def silent(all_scales: torch.Tensor, kept: torch.Tensor) -> bool:
-        removed = torch.ones(len(all_scales), dtype=torch.bool)
-        removed[kept] = False
-        return not bool(all_scales[removed].any())
-
-    return keep.head_dims is None and all(silent(a, k) for a, k in zip(scales.heads + scales.ffn, keep.heads + keep.ffn, strict=True))
 
 
 def calibration_indices(n_train: int, fraction: float, examples: int, seed: int) -> np.ndarray:
