@@ -14,7 +14,7 @@ from vtrans.correction import Corrector, output_projection
 from vtrans.masks import MaskLadder
 from vtrans.models.common import Gates, WeightedLayerNorm, layer_norm
 from vtrans.prune import KeepSet, UnitScales, masked_gates, prune_model
-from vtrans.selection import Selector
+from vtrans.selection import ScaleChoice, Selector
 from vtrans.settings import RECIPES, VIBSettings, parse_settings, schedule_of
 from vtrans.shards import Shards
 from vtrans.structure import shape_from_config
@@ -252,12 +252,14 @@ def test_gated_layer_norm_equals_the_norm_then_the_hidden_gates():
     assert torch.allclose(folded, apart, atol=1e-5)
 
 
-def _vib_ladder(shape, scores: dict[str, torch.Tensor], fisher: dict[str, torch.Tensor] | None = None) -> MaskLadder:
-    """A mask ladder whose final gates have the given scores (log α, μ = 1) and Fisher information."""
+def _vib_ladder(
+    shape, scores: dict[str, torch.Tensor], fisher: dict[str, torch.Tensor] | None = None, mu: dict[str, float] | None = None
+) -> MaskLadder:
+    """A mask ladder whose final gates have the given scores (log α), μ (default 1) and Fisher information."""
     gates = VIBGates(shape, VIBSettings())
     with torch.no_grad():
         for g in GRANULARITIES:
-            gates.mu[g].fill_(1.0)
+            gates.mu[g].fill_((mu or {}).get(g, 1.0))
             gates.logvar[g].copy_(-scores[g])
             if fisher is not None:
                 gates.fisher(g).copy_(fisher[g])
@@ -305,6 +307,55 @@ def test_a_cut_is_corrected_once_per_budget():
     selector.cut(0.4)
     assert len(calls) == 2, calls
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values(), strict=True))
+
+
+def _logit_agreement(teacher, ids: torch.Tensor):
+    """A score for a cut model: minus its logits' squared error against the teacher's (higher is better)."""
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        want = teacher(ids, mask)
+
+    def score(model) -> float:
+        with torch.no_grad():
+            return -float(((model.eval()(ids, mask) - want) ** 2).mean())
+
+    return score
+
+
+@pytest.mark.parametrize("trained_mu", [-1.0, 1.0])
+def test_a_cut_of_frozen_weight_masks_takes_the_better_scales_once_per_budget(trained_mu):
+    """Scales that wreck the model (μ = -1) lose to scale 1; scales of 1 tie, and a tie keeps the trained ones. The
+    choice is made once per budget, and the model the cut returns is the one that won."""
+    model = build_tiny("bert", "classification", seed=0)
+    s = model.shape
+    n = {"hidden": s.hidden, "heads": sum(l.kv_heads for l in s.layers), "attn": s.n_layers, "ffn": sum(l.ffn for l in s.layers)}
+    n["ffn_layer"] = s.n_layers
+    ladder = _vib_ladder(s, {g: torch.linspace(1.0, 5.0, n[g]) for g in n}, mu={"heads": trained_mu, "ffn": trained_mu})
+    calls = []
+    score = _logit_agreement(model, torch.randint(0, s.vocab, (8, 12), generator=torch.Generator().manual_seed(0)))
+    choice = ScaleChoice(score, lambda a, b: a > b, lambda keep, name, scores: calls.append((keep, name, scores)))
+    selector = Selector(s, ladder, "encoder-params", 0.6, 10.0, 1, lambda label: model, scale_choice=choice)
+    sel, gates, cut = selector.cut(0.6)
+    selector.cut(0.6)
+    assert len(calls) == 1
+    keep, name, scores = calls[0]
+    assert keep == 0.6 and name == ("one" if trained_mu < 0 else "trained")
+    assert scores["one"] > scores["trained"] if trained_mu < 0 else scores["one"] == scores["trained"]
+    want = prune_model(model, sel.keep, UnitScales.ones(s) if trained_mu < 0 else gates.scales())
+    assert all(torch.equal(a, b) for a, b in zip(cut.state_dict().values(), want.state_dict().values(), strict=True))
+
+
+def test_faster_vtrans_records_its_choice_and_ships_the_model_its_sweep_scored(task_dir, tmp_path):
+    run = tmp_path / "run"
+    api.call("compress", settings_for(task_dir, run, method="faster", keep=0.5, sweep=[0.3], probeExamples=0), api.Job())
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    cuts = {r["keep"]: r for r in records if r["phase"] == "cut"}
+    assert set(cuts) == {0.5, 0.3}, cuts  # one choice per budget: the run's own cut is not measured twice
+    sweep = {p["keep"]: p["metric"] for p in json.loads((run / "report.json").read_text())["tradeoff"] if p["source"] == "sweep"}
+    for keep, r in cuts.items():
+        assert r["scales"] in ("trained", "one")
+        assert sweep[keep] == pytest.approx(r["dev"][r["scales"]], abs=1e-9)
+        assert r["dev"][r["scales"]] >= max(r["dev"].values())
 
 
 def test_phase_1_measures_the_gates_fisher_information(task_dir, tmp_path):

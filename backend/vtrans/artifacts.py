@@ -18,7 +18,7 @@ import torch
 from .checkpoint import load_model, load_shape
 from .correction import Corrector, calibration_indices
 from .errors import Cancelled, UserError
-from .evaluate import evaluate
+from .evaluate import better_metric, evaluate
 from .export import export_onnx
 from .masks import SNAPSHOT_FILE, MaskLadder, load_snapshot_weights
 from .models import VTransModel
@@ -26,8 +26,8 @@ from .protocol import PredictResult, RethresholdParams, RethresholdResult, Sweep
 from .report import RunReport, UnitCount, UnitCounts, layer_reports, read_report, sorted_points, write_report
 from .runs import RunDir, RunInfo
 from .safetensors_io import load_file
-from .selection import Correct, Selector, summarize
-from .settings import METHODS, CompressSettings, schedule_of
+from .selection import Correct, ScaleChoice, Selector, summarize
+from .settings import METHODS, CompressSettings, masks_on_frozen_weights, schedule_of
 from .shapes import check_shape, how_to_load, other_shape, other_shape_points, save_output
 from .shards import Shards
 
@@ -57,7 +57,17 @@ class RunArtifacts:
         self.device = torch.device("cpu")  # where corrections run; set by the handler that cuts
         self.autocast = contextlib.nullcontext
         self.selector = Selector(
-            self.shape, ladder, s.budget, s.keep, self.seq_len, s.round_to, self.weights_for, s.shape, s.cut, self._corrector()
+            self.shape,
+            ladder,
+            s.budget,
+            s.keep,
+            self.seq_len,
+            s.round_to,
+            self.weights_for,
+            s.shape,
+            s.cut,
+            self._corrector(),
+            self._scale_choice(),
         )
 
     def _corrector(self) -> Correct | None:
@@ -73,6 +83,18 @@ class RunArtifacts:
             return corrector.correct(source.to(self.device), keep, scales)
 
         return correct
+
+    def _scale_choice(self) -> ScaleChoice | None:
+        """The run's choice of scales for every cut (masks trained on frozen weights), on its dev split as its
+        sweep measured it: a re-thresholded export gets the model the sweep scored."""
+        s = self.settings
+        if not masks_on_frozen_weights(s.method) or not os.path.exists(s.eval_shards):
+            return None
+
+        def dev(model: VTransModel) -> float:
+            return evaluate(model.to(self.device), Shards(s.eval_shards), self.device, limit=s.eval_limit, autocast=self.autocast).value
+
+        return ScaleChoice(dev, lambda a, b: better_metric(self.shape.task, a, b))
 
     def on(self, device: torch.device, autocast) -> RunArtifacts:
         """Corrections of the following cuts run on this device."""

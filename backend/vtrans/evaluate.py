@@ -15,6 +15,11 @@ from .report import Metric
 from .shards import Batch, Shards
 
 
+def better_metric(task: str, a: float, b: float) -> bool:
+    """Whether metric a beats b: lower perplexity for a language model, higher accuracy for a classifier."""
+    return a < b if task == "lm" else a > b
+
+
 def task_loss(task: str, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
     if task == "classification":
         assert batch.labels is not None, "classification shards have labels"

@@ -97,10 +97,10 @@ class RunInfo:
 
 @dataclass
 class MetricsRecord:
-    """One line of metrics.jsonl: a training step's figures, or an evaluation."""
+    """One line of metrics.jsonl: a training step's figures, an evaluation, or the scales a cut chose."""
 
     time: str
-    phase: Literal["teacher", "prune", "finetune"]
+    phase: Literal["teacher", "prune", "finetune", "cut"]
     step: int | None = None
     loss: float | None = None
     kl: float | None = None
@@ -108,6 +108,11 @@ class MetricsRecord:
     target: float | None = field(default=None, metadata={"doc": "The budget target at this step (ramps from 1 to keep)."})
     lambda_: list[float] | None = field(default=None, metadata={"json": "lambda", "doc": "λ1, λ2 of the budget term."})
     eval: Metric | None = None
+    keep: float | None = field(default=None, metadata={"doc": "The budget of a cut."})
+    scales: Literal["trained", "one"] | None = field(
+        default=None, metadata={"doc": "What a cut of masks trained on frozen weights folded in: the trained scales, or scale 1."}
+    )
+    dev: dict[str, float] | None = field(default=None, metadata={"doc": "A cut's dev metric with each choice of scales."})
 
 
 class RunDir:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, cast
 
 import torch
@@ -39,6 +39,24 @@ if TYPE_CHECKING:
 
 WeightsFor = Callable[[str | None], VTransModel]
 Correct = Callable[[VTransModel, "KeepSet", UnitScales], UnitScales]
+
+
+@dataclass
+class ScaleChoice:
+    """For masks trained on frozen weights (Faster-VTrans, settings.masks_on_frozen_weights): each cut folds in the
+    trained scales (refitted by the correction, when on) or scale 1, whichever model scores better on the dev split
+    (ties keep the trained scales).
+
+    Why: with the weights frozen, μ stands in for the weights that did not train, and on a small data fraction it
+    drifts far from 1 (on party an attention sublayer's scale went to -0.7, the kept neurons to 1.5 on average); the
+    same keep-set at scale 1 is the teacher's own units, and scored 4-7 points higher on dev and test at keep 0.3.
+    Which is better depends on the run and the budget, so each cut measures both."""
+
+    score: Callable[[VTransModel], float]  # the dev metric, as the sweep measures it
+    better: Callable[[float, float], bool]
+    chosen: Callable[[float, str, dict[str, float]], None] = lambda keep, name, scores: None
+
+
 TABLE_STEPS = 100  # report.json's prediction table: keep = 0.01, 0.02, ..., 1.00
 
 
@@ -60,6 +78,7 @@ class Selector:
         output_shape: str = "heterogeneous",
         rule: str = "fisher",
         correct: Correct | None = None,
+        scale_choice: ScaleChoice | None = None,
     ):
         self.shape = shape
         self.ladder = ladder
@@ -71,10 +90,12 @@ class Selector:
         self.output_shape = output_shape  # the run's: heterogeneous or uniform (docs/model-format.md)
         self.rule = rule
         self.correct = correct
+        self.scale_choice = scale_choice
         self._rankings: dict[tuple[str | None, str], Ranking] = {}
-        # Corrected scales per cut: the run's own budget is cut again for the sweep, and a correction on thousands of
-        # examples takes minutes. The source weights of a label do not change once a Selector exists.
-        self._corrected: dict[tuple[str | None, str, float, str], UnitScales] = {}
+        # The scales of each cut: the run's own budget is cut again for the sweep, and a correction on thousands of
+        # examples takes minutes (a scale choice, two evaluations). The source weights of a label do not change once
+        # a Selector exists.
+        self._scales: dict[tuple[str | None, str, float, str], UnitScales] = {}
 
     def ranking(self, label: str | None, kind: str) -> Ranking:
         """The ranking of one set of gates (a snapshot's, or the final ones for None) for one budget kind, built once."""
@@ -116,14 +137,24 @@ class Selector:
         source = self.weights_for(label)
         if (shape or self.output_shape) == "uniform":
             sel.keep.head_dims = family_of(self.shape.family).uniform_head(source, sel.shape.hidden)
-        scales = gates.scales()
-        if self.correct is not None:
-            key = (label, kind or self.run_kind, float(keep), shape or self.output_shape)
-            if key not in self._corrected:
-                self._corrected[key] = self.correct(source, sel.keep, scales)
-            scales = self._corrected[key]
-        model = prune_model(source, sel.keep, scales)
+        key = (label, kind or self.run_kind, float(keep), shape or self.output_shape)
+        if key not in self._scales:
+            self._scales[key] = self.scales_of(float(keep), source, sel.keep, gates.scales())
+        model = prune_model(source, sel.keep, self._scales[key])
         return sel, gates, model.to(device) if device is not None else model
+
+    def scales_of(self, keep: float, source: VTransModel, kept: KeepSet, trained: UnitScales) -> UnitScales:
+        """The scales a cut folds in: the trained ones, refitted by the correction when on, or scale 1 where the
+        ScaleChoice finds it better."""
+        fitted = self.correct(source, kept, trained) if self.correct is not None else trained
+        if self.scale_choice is None:
+            return fitted
+        c = self.scale_choice
+        candidates = {"trained": fitted, "one": UnitScales.ones(self.shape)}
+        scores = {name: c.score(prune_model(source, kept, s)) for name, s in candidates.items()}
+        name = "one" if c.better(scores["one"], scores["trained"]) else "trained"
+        c.chosen(keep, name, scores)
+        return candidates[name]
 
     def point(
         self,

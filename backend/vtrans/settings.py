@@ -65,6 +65,12 @@ def recipe_of(method: str) -> Recipe:
     return RECIPES.get(method, BASELINE_RECIPE)
 
 
+def masks_on_frozen_weights(method: str) -> bool:
+    """A VIB method whose masks train on the frozen source weights (Faster-VTrans): its cuts also try scale 1
+    (selection.better_of_trained_and_unit_scales)."""
+    return method in METHODS and not recipe_of(method).train_weights
+
+
 def _recipe_doc(key: str) -> str:
     return ", ".join(f"{m} {getattr(r, key):g}" for m, r in RECIPES.items())
 

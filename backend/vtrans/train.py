@@ -36,7 +36,7 @@ from .checkpoint import load_model, load_shape
 from .correction import Corrector, calibration_indices
 from .distributed import SINGLE, Dist, choose_engine
 from .errors import Cancelled, UserError
-from .evaluate import evaluate, task_loss
+from .evaluate import better_metric, evaluate, task_loss
 from .export import export_onnx
 from .kwon_peer import SAMPLES as KWON_SAMPLES
 from .masks import MaskLadder, load_snapshot_weights, save_snapshot_state
@@ -47,8 +47,8 @@ from .prune import KeepSet
 from .report import Metric, RunReport, TestMetrics, TradeoffPoint, UnitCounts, write_report
 from .runs import FollowerRunDir, RunDir, write_json
 from .safetensors_io import load_file, save_file
-from .selection import Correct, Selector, summarize
-from .settings import CompressSettings, schedule_of, teacher_hidden
+from .selection import Correct, ScaleChoice, Selector, summarize
+from .settings import CompressSettings, masks_on_frozen_weights, schedule_of, teacher_hidden
 from .shapes import other_shape_points, save_output
 from .shards import Batch, Shards, subset_order
 from .structure import ModelShape, count_params
@@ -548,7 +548,17 @@ class Compressor:
             self.layers.load_state_dict(load_file(self.run.file(*LAYER_MAP)))
         s = self.s
         self.selector = Selector(
-            self.shape, ladder, s.budget, s.keep, self.seq_len, s.round_to, self.weights_for, s.shape, s.cut, self.corrector()
+            self.shape,
+            ladder,
+            s.budget,
+            s.keep,
+            self.seq_len,
+            s.round_to,
+            self.weights_for,
+            s.shape,
+            s.cut,
+            self.corrector(),
+            self.scale_choice(),
         )
 
     def corrector(self) -> Correct | None:
@@ -559,6 +569,18 @@ class Compressor:
             return None
         idx = calibration_indices(len(self.train), self.sched.fraction, KWON_SAMPLES if kwon else c.examples, self.s.seed)
         return Corrector(self.train, idx, self.device, self.autocast, c.ridge, self.s.batch_size, self.check_stop).correct
+
+    def scale_choice(self) -> ScaleChoice | None:
+        """Masks trained on frozen weights: every cut takes the trained scales or scale 1, the better on dev."""
+        if not masks_on_frozen_weights(self.s.method):
+            return None
+
+        def chosen(keep: float, name: str, scores: dict[str, float]) -> None:
+            log.info("cut at keep %g: %s scales (dev %s)", keep, name, ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
+            self.run.append_metric("cut", keep=keep, scales=name, dev=scores)
+
+        dev = lambda model: self.metric(model.to(self.device), self.eval, limit=self.s.eval_limit).value  # noqa: E731
+        return ScaleChoice(dev, self.better, chosen)
 
     def weights_for(self, label: str | None) -> VTransModel:
         """The weights the gates of a snapshot (or, for None, the final gates) were trained with."""
@@ -676,7 +698,7 @@ class Compressor:
         return pruned.eval()
 
     def better(self, a: float, b: float) -> bool:
-        return a < b if self.shape.task == "lm" else a > b
+        return better_metric(self.shape.task, a, b)
 
     def metric(self, model: VTransModel, shards: Shards, limit: int | None = None, per_example: dict | None = None) -> Metric:
         limit = limit if limit is not None else self.s.eval_examples

@@ -306,10 +306,10 @@ export interface RunInfo {
   result?: CompressResult | RethresholdResult;
 }
 
-/** One line of metrics.jsonl: a training step's figures, or an evaluation. */
+/** One line of metrics.jsonl: a training step's figures, an evaluation, or the scales a cut chose. */
 export interface MetricsRecord {
   time: string;
-  phase: 'teacher' | 'prune' | 'finetune';
+  phase: 'teacher' | 'prune' | 'finetune' | 'cut';
   step?: number;
   loss?: number;
   kl?: number;
@@ -320,6 +320,12 @@ export interface MetricsRecord {
   /** λ1, λ2 of the budget term. */
   lambda?: number[];
   eval?: Metric;
+  /** The budget of a cut. */
+  keep?: number;
+  /** What a cut of masks trained on frozen weights folded in: the trained scales, or scale 1. */
+  scales?: 'trained' | 'one';
+  /** A cut's dev metric with each choice of scales. */
+  dev?: Record<string, number>;
 }
 
 /** ModelInfo(dir: 'str', family: 'str', task: 'Task', layers: 'int', heads: 'int', hidden: 'int', ffn: 'int', vocab: 'int') */
