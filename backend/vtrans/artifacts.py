@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import os
 import shutil
 import threading
@@ -56,19 +57,7 @@ class RunArtifacts:
         s = self.settings
         self.device = torch.device("cpu")  # where corrections run; set by the handler that cuts
         self.autocast = contextlib.nullcontext
-        self.selector = Selector(
-            self.shape,
-            ladder,
-            s.budget,
-            s.keep,
-            self.seq_len,
-            s.round_to,
-            self.weights_for,
-            s.shape,
-            s.cut,
-            self._corrector(),
-            self._scale_choice(),
-        )
+        self.selector = Selector.of_run(s, self.shape, ladder, self.seq_len, self.weights_for, self._corrector(), self._scale_choice())
 
     def _corrector(self) -> Correct | None:
         """The run's least-squares correction of every cut, on the same examples the run used."""
@@ -91,10 +80,13 @@ class RunArtifacts:
         if not masks_on_frozen_weights(s.method) or not os.path.exists(s.eval_shards):
             return None
 
-        def dev(model: VTransModel) -> float:
-            return evaluate(model.to(self.device), Shards(s.eval_shards), self.device, limit=s.eval_limit, autocast=self.autocast).value
+        shards: list[Shards] = []  # opened at the first cut, not when the artifacts load (predict needs no data)
 
-        return ScaleChoice(dev, lambda a, b: better_metric(self.shape.task, a, b))
+        def dev(model: VTransModel) -> float:
+            shards[:] = shards or [Shards(s.eval_shards)]
+            return evaluate(model.to(self.device), shards[0], self.device, limit=s.eval_limit, autocast=self.autocast).value
+
+        return ScaleChoice(dev, functools.partial(better_metric, self.shape.task))
 
     def on(self, device: torch.device, autocast) -> RunArtifacts:
         """Corrections of the following cuts run on this device."""

@@ -28,7 +28,7 @@ from .models import VTransModel
 from .protocol import PredictResult
 from .prune import UnitScales, prune_model
 from .report import Metric, ModelSummary, PredictedSize, PredictionTable, TradeoffPoint, UnitCounts
-from .settings import BudgetKind, OutputShape
+from .settings import BudgetKind, CompressSettings, OutputShape
 from .shapes import check_shape
 from .structure import ModelShape, count_params, family_of, flops_per_token
 from .uniform import select_uniform
@@ -96,6 +96,20 @@ class Selector:
         # examples takes minutes (a scale choice, two evaluations). The source weights of a label do not change once
         # a Selector exists.
         self._scales: dict[tuple[str | None, str, float, str], UnitScales] = {}
+
+    @classmethod
+    def of_run(
+        cls,
+        s: CompressSettings,
+        shape: ModelShape,
+        ladder: MaskLadder,
+        seq_len: float,
+        weights_for: WeightsFor,
+        correct: Correct | None,
+        scale_choice: ScaleChoice | None,
+    ) -> Selector:
+        """The selector of a run: its budget, rounding, output shape and cut rule from its settings."""
+        return cls(shape, ladder, s.budget, s.keep, seq_len, s.round_to, weights_for, s.shape, s.cut, correct, scale_choice)
 
     def ranking(self, label: str | None, kind: str) -> Ranking:
         """The ranking of one set of gates (a snapshot's, or the final ones for None) for one budget kind, built once."""

@@ -67,7 +67,7 @@ def recipe_of(method: str) -> Recipe:
 
 def masks_on_frozen_weights(method: str) -> bool:
     """A VIB method whose masks train on the frozen source weights (Faster-VTrans): its cuts also try scale 1
-    (selection.better_of_trained_and_unit_scales)."""
+    (selection.ScaleChoice)."""
     return method in METHODS and not recipe_of(method).train_weights
 
 

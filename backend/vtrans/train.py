@@ -547,19 +547,7 @@ class Compressor:
             self.layers = MatchedLayers(self.shape.hidden, self.shape.hidden, self.shape.n_layers).to(self.device)
             self.layers.load_state_dict(load_file(self.run.file(*LAYER_MAP)))
         s = self.s
-        self.selector = Selector(
-            self.shape,
-            ladder,
-            s.budget,
-            s.keep,
-            self.seq_len,
-            s.round_to,
-            self.weights_for,
-            s.shape,
-            s.cut,
-            self.corrector(),
-            self.scale_choice(),
-        )
+        self.selector = Selector.of_run(s, self.shape, ladder, self.seq_len, self.weights_for, self.corrector(), self.scale_choice())
 
     def corrector(self) -> Correct | None:
         """The least-squares correction of every cut (VIB methods, when on), on the method's own data."""
