@@ -45,9 +45,10 @@ export const COMMON: Partial<CompressParams> = { sweep: [], probeExamples: 0, se
 /**
  * A method's code, where it changed what a run computes under the same settings: entries from an older revision
  * are stale. cofi 2: its own distillation (layer distillation with dynamic matching) instead of VTrans's. faster 2:
- * every cut takes the trained scales or scale 1, the better on dev (selection.ScaleChoice).
+ * every cut takes the trained scales or scale 1, the better on dev (selection.ScaleChoice). faster 3: the other
+ * output shape's cut follows the budget's choice, and the chosen model's dev metric is not evaluated again.
  */
-const REVISIONS: Partial<Record<BenchMethod, number>> = { cofi: 2, faster: 2 };
+const REVISIONS: Partial<Record<BenchMethod, number>> = { cofi: 2, faster: 3 };
 export const revisionOf = (method: BenchMethod): number => REVISIONS[method] ?? 1;
 
 /** The settings an entry runs with: what decides whether a stored entry still stands. */

@@ -14,6 +14,7 @@ from vtrans.correction import Corrector, output_projection
 from vtrans.masks import MaskLadder
 from vtrans.models.common import Gates, WeightedLayerNorm, layer_norm
 from vtrans.prune import KeepSet, UnitScales, masked_gates, prune_model
+from vtrans.report import Metric
 from vtrans.selection import ScaleChoice, Selector
 from vtrans.settings import RECIPES, VIBSettings, parse_settings, schedule_of
 from vtrans.shards import Shards
@@ -315,9 +316,9 @@ def _logit_agreement(teacher, ids: torch.Tensor):
     with torch.no_grad():
         want = teacher(ids, mask)
 
-    def score(model) -> float:
+    def score(model) -> Metric:
         with torch.no_grad():
-            return -float(((model.eval()(ids, mask) - want) ** 2).mean())
+            return Metric("agreement", -float(((model.eval()(ids, mask) - want) ** 2).mean()), count=len(ids))
 
     return score
 
@@ -325,24 +326,35 @@ def _logit_agreement(teacher, ids: torch.Tensor):
 @pytest.mark.parametrize("trained_mu", [-1.0, 1.0])
 def test_a_cut_of_frozen_weight_masks_takes_the_better_scales_once_per_budget(trained_mu):
     """Scales that wreck the model (μ = -1) lose to scale 1; scales of 1 tie, and a tie keeps the trained ones. The
-    choice is made once per budget, and the model the cut returns is the one that won."""
+    choice is made once per budget, for both output shapes, and the model the cut returns is the one that won, its
+    score kept for an evaluation on as many examples."""
     model = build_tiny("bert", "classification", seed=0)
     s = model.shape
     n = {"hidden": s.hidden, "heads": sum(l.kv_heads for l in s.layers), "attn": s.n_layers, "ffn": sum(l.ffn for l in s.layers)}
     n["ffn_layer"] = s.n_layers
     ladder = _vib_ladder(s, {g: torch.linspace(1.0, 5.0, n[g]) for g in n}, mu={"heads": trained_mu, "ffn": trained_mu})
-    calls = []
-    score = _logit_agreement(model, torch.randint(0, s.vocab, (8, 12), generator=torch.Generator().manual_seed(0)))
-    choice = ScaleChoice(score, lambda a, b: a > b, lambda keep, name, scores: calls.append((keep, name, scores)))
-    selector = Selector(s, ladder, "encoder-params", 0.6, 10.0, 1, lambda label: model, scale_choice=choice)
+    calls, fits, scored = [], [], []
+    agreement = _logit_agreement(model, torch.randint(0, s.vocab, (8, 12), generator=torch.Generator().manual_seed(0)))
+    score = lambda m: scored.append(1) or agreement(m)  # noqa: E731
+    fit = lambda source, keep, scales: fits.append(1) or scales  # noqa: E731
+    choice = ScaleChoice(score, lambda a, b: a > b, lambda: 8, lambda keep, name, scores: calls.append((keep, name, scores)))
+    selector = Selector(s, ladder, "encoder-params", 0.6, 10.0, 1, lambda label: model, correct=fit, scale_choice=choice)
     sel, gates, cut = selector.cut(0.6)
     selector.cut(0.6)
-    assert len(calls) == 1
+    assert len(calls) == 1 and len(scored) == 2 and len(fits) == 1
     keep, name, scores = calls[0]
     assert keep == 0.6 and name == ("one" if trained_mu < 0 else "trained")
     assert scores["one"] > scores["trained"] if trained_mu < 0 else scores["one"] == scores["trained"]
     want = prune_model(model, sel.keep, UnitScales.ones(s) if trained_mu < 0 else gates.scales())
     assert all(torch.equal(a, b) for a, b in zip(cut.state_dict().values(), want.state_dict().values(), strict=True))
+    assert selector.scored(0.6, 8).value == agreement(cut).value and selector.scored(0.6, 7) is None
+    usel, ugates, ucut = selector.cut(0.6, shape="uniform")  # the budget's choice, neither scored nor refitted for scale 1
+    assert len(calls) == 1 and len(scored) == 2 and len(fits) == (1 if trained_mu < 0 else 2)
+    uwant = prune_model(model, usel.keep, UnitScales.ones(s) if trained_mu < 0 else ugates.scales())
+    assert all(torch.equal(a, b) for a, b in zip(ucut.state_dict().values(), uwant.state_dict().values(), strict=True))
+    assert selector.scored(0.6, 8, shape="uniform") is None  # not scored: a sweep evaluates it
+    selector.cut(0.4, shape="uniform")  # a new budget: its first cut chooses, whatever the shape
+    assert len(calls) == 2 and calls[1][0] == 0.4
 
 
 def test_faster_vtrans_records_its_choice_and_ships_the_model_its_sweep_scored(task_dir, tmp_path):
@@ -356,6 +368,9 @@ def test_faster_vtrans_records_its_choice_and_ships_the_model_its_sweep_scored(t
         assert r["scales"] in ("trained", "one")
         assert sweep[keep] == pytest.approx(r["dev"][r["scales"]], abs=1e-9)
         assert r["dev"][r["scales"]] >= max(r["dev"].values())
+    report = json.loads((run / "report.json").read_text())
+    assert report["student"]["metric"]["value"] == pytest.approx(cuts[0.5]["dev"][cuts[0.5]["scales"]], abs=1e-9)
+    assert {p["keep"] for p in report["tradeoff"] if p["source"] == "sweep:uniform"} == {0.5, 0.3}
 
 
 def test_phase_1_measures_the_gates_fisher_information(task_dir, tmp_path):

@@ -24,7 +24,7 @@ from .export import export_onnx
 from .masks import SNAPSHOT_FILE, MaskLadder, load_snapshot_weights
 from .models import VTransModel
 from .protocol import PredictResult, RethresholdParams, RethresholdResult, SweepParams, SweepResult
-from .report import RunReport, UnitCount, UnitCounts, layer_reports, read_report, sorted_points, write_report
+from .report import Metric, RunReport, UnitCount, UnitCounts, layer_reports, read_report, sorted_points, write_report
 from .runs import RunDir, RunInfo
 from .safetensors_io import load_file
 from .selection import Correct, ScaleChoice, Selector, summarize
@@ -82,11 +82,15 @@ class RunArtifacts:
 
         shards: list[Shards] = []  # opened at the first cut, not when the artifacts load (predict needs no data)
 
-        def dev(model: VTransModel) -> float:
+        def dev_split() -> Shards:
             shards[:] = shards or [Shards(s.eval_shards)]
-            return evaluate(model.to(self.device), shards[0], self.device, limit=s.eval_limit, autocast=self.autocast).value
+            return shards[0]
 
-        return ScaleChoice(dev, functools.partial(better_metric, self.shape.task))
+        def dev(model: VTransModel) -> Metric:
+            return evaluate(model.to(self.device), dev_split(), self.device, limit=s.eval_limit, autocast=self.autocast)
+
+        examples = lambda: min(s.eval_limit, len(dev_split()))  # noqa: E731
+        return ScaleChoice(dev, functools.partial(better_metric, self.shape.task), examples)
 
     def on(self, device: torch.device, autocast) -> RunArtifacts:
         """Corrections of the following cuts run on this device."""
@@ -242,15 +246,19 @@ def sweep(art: RunArtifacts, p: SweepParams, device: torch.device, autocast, pro
     kind = p.budget or art.settings.budget
     budgets = sorted({float(b) for b in p.budgets}, reverse=True)
     art.on(device, autocast)
+    # The run's scale choice scored its cuts on its own dev split: those metrics stand for this sweep's on the same.
+    same_split = os.path.abspath(p.eval_shards or art.settings.eval_shards) == os.path.abspath(art.settings.eval_shards)
+    examples = len(shards) if p.limit is None else min(int(p.limit), len(shards))
     points = []
     for i, keep in enumerate(budgets):
         check()
         sel, _, model = art.selector.cut(keep, kind, device)
-        metric = evaluate(model, shards, device, limit=p.limit, autocast=autocast, should_stop=check)
+        metric = art.selector.scored(keep, examples, kind) if same_split else None
+        metric = metric or evaluate(model, shards, device, limit=p.limit, autocast=autocast, should_stop=check)
         points.append(art.selector.point("sweep", keep, kind, sel.shape, metric, UnitCounts.of(art.shape, sel.keep)))
         progress({"runDir": art.run.path, "phase": "sweep", "step": i + 1, "total": len(budgets)})
     evaluate_other = lambda m: evaluate(m, shards, device, limit=p.limit, autocast=autocast, should_stop=check)  # noqa: E731
-    points += other_shape_points(art.selector, budgets, kind, evaluate_other, check, device)
+    points += other_shape_points(art.selector, budgets, kind, evaluate_other, check, device, examples if same_split else None)
     if art.report is not None:
         swept = ("sweep", f"sweep:{other_shape(art.selector.output_shape)}")
         kept = [q for q in art.report.tradeoff if not (q.source in swept and q.kind == kind and q.keep in budgets)]

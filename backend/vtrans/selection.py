@@ -39,21 +39,31 @@ if TYPE_CHECKING:
 
 WeightsFor = Callable[[str | None], VTransModel]
 Correct = Callable[[VTransModel, "KeepSet", UnitScales], UnitScales]
+CutKey = tuple[str | None, str, float, str]  # snapshot label, budget kind, keep, output shape
 
 
 @dataclass
 class ScaleChoice:
-    """For masks trained on frozen weights (Faster-VTrans, settings.masks_on_frozen_weights): each cut folds in the
-    trained scales (refitted by the correction, when on) or scale 1, whichever model scores better on the dev split
-    (ties keep the trained scales).
+    """For masks trained on frozen weights (Faster-VTrans, settings.masks_on_frozen_weights): the first cut at a
+    budget folds in the trained scales (refitted by the correction, when on) or scale 1, whichever model scores better
+    on the dev split (ties keep the trained scales); the other output shape's cut at that budget takes the same kind
+    of scales without scoring them again.
 
     Why: with the weights frozen, μ stands in for the weights that did not train, and on a small data fraction it
     drifts far from 1 (on party an attention sublayer's scale went to -0.7, the kept neurons to 1.5 on average); the
     same keep-set at scale 1 is the teacher's own units, and scored 4-7 points higher on dev and test at keep 0.3.
-    Which is better depends on the run and the budget, so each cut measures both."""
+    Which is better depends on the run and the budget, so each budget measures both. Whether μ drifted is a fact of
+    the gates at that budget, not of the output shape: on party both shapes chose scale 1, the uniform cut by the
+    wider margin (9.4 points against 3.5), so the second shape's two evaluations and refit bought nothing.
 
-    score: Callable[[VTransModel], float]  # the dev metric, as the sweep measures it
+    The chosen model's metric is kept (Selector.scored): the sweep point and the student metric of the same model on
+    the same examples are that metric, not another evaluation."""
+
+    score: Callable[[VTransModel], Metric]  # the dev metric, as the sweep measures it
     better: Callable[[float, float], bool]
+    # How many dev examples (the first, in file order) each score reads; a function, as a re-thresholded export
+    # opens its dev split at its first cut only (predict needs no data).
+    examples: Callable[[], int]
     chosen: Callable[[float, str, dict[str, float]], None] = lambda keep, name, scores: None
 
 
@@ -95,7 +105,9 @@ class Selector:
         # The scales of each cut: the run's own budget is cut again for the sweep, and a correction on thousands of
         # examples takes minutes (a scale choice, two evaluations). The source weights of a label do not change once
         # a Selector exists.
-        self._scales: dict[tuple[str | None, str, float, str], UnitScales] = {}
+        self._scales: dict[CutKey, UnitScales] = {}
+        self._choices: dict[tuple[str | None, str, float], str] = {}  # a budget's scales, by its first cut
+        self._metrics: dict[CutKey, Metric] = {}  # the dev metric of each scored cut's model
 
     @classmethod
     def of_run(
@@ -149,26 +161,44 @@ class Selector:
         (refitted by the correction, when on)."""
         sel, gates, label = self.choose(keep, kind, shape)
         source = self.weights_for(label)
-        if (shape or self.output_shape) == "uniform":
+        key = self._key(label, keep, kind, shape)
+        if key[3] == "uniform":
             sel.keep.head_dims = family_of(self.shape.family).uniform_head(source, sel.shape.hidden)
-        key = (label, kind or self.run_kind, float(keep), shape or self.output_shape)
         if key not in self._scales:
-            self._scales[key] = self.scales_of(float(keep), source, sel.keep, gates.scales())
+            self._scales[key] = self.scales_of(key, source, sel.keep, gates.scales())
         model = prune_model(source, sel.keep, self._scales[key])
         return sel, gates, model.to(device) if device is not None else model
 
-    def scales_of(self, keep: float, source: VTransModel, kept: KeepSet, trained: UnitScales) -> UnitScales:
+    def _key(self, label: str | None, keep: float, kind: str | None, shape: str | None) -> CutKey:
+        return (label, kind or self.run_kind, float(keep), shape or self.output_shape)
+
+    def scales_of(self, key: CutKey, source: VTransModel, kept: KeepSet, trained: UnitScales) -> UnitScales:
         """The scales a cut folds in: the trained ones, refitted by the correction when on, or scale 1 where the
-        ScaleChoice finds it better."""
-        fitted = self.correct(source, kept, trained) if self.correct is not None else trained
-        if self.scale_choice is None:
-            return fitted
+        ScaleChoice finds it better (or found it better for the budget's other output shape)."""
         c = self.scale_choice
-        candidates = {"trained": fitted, "one": UnitScales.ones(self.shape)}
-        scores = {name: c.score(prune_model(source, kept, s)) for name, s in candidates.items()}
-        name = "one" if c.better(scores["one"], scores["trained"]) else "trained"
-        c.chosen(keep, name, scores)
-        return candidates[name]
+        fit = lambda: self.correct(source, kept, trained) if self.correct is not None else trained  # noqa: E731
+        if c is None:
+            return fit()
+        candidates = {"trained": fit, "one": lambda: UnitScales.ones(self.shape)}
+        budget = key[:3]
+        followed = self._choices.get(budget)
+        if followed is not None:  # no refit for scale 1, no scoring
+            return candidates[followed]()
+        scales = {name: make() for name, make in candidates.items()}
+        metrics = {name: c.score(prune_model(source, kept, s)) for name, s in scales.items()}
+        name = "one" if c.better(metrics["one"].value, metrics["trained"].value) else "trained"
+        self._choices[budget] = name
+        self._metrics[key] = metrics[name]
+        c.chosen(key[2], name, {n: m.value for n, m in metrics.items()})
+        return scales[name]
+
+    def scored(self, keep: float, examples: int, kind: str | None = None, shape: str | None = None) -> Metric | None:
+        """The dev metric the scale choice measured for the model `cut` returns at this budget, where it read
+        `examples` examples (as the caller's evaluation would); None where it did not score that model."""
+        if self.scale_choice is None or self.scale_choice.examples() != examples:
+            return None
+        _, _, label = self.choose(keep, kind, shape)
+        return self._metrics.get(self._key(label, keep, kind, shape))
 
     def point(
         self,

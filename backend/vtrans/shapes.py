@@ -117,10 +117,12 @@ def other_shape_points(
     metric: Callable[[VTransModel], Metric],
     check: Callable[[], None] = lambda: None,
     device=None,
+    examples: int | None = None,
 ) -> list[TradeoffPoint]:
     """Sweep points of the shape the run did not ship (source `sweep:<shape>`): the same budgets re-thresholded
     under that shape's constraint and evaluated, so the tradeoff view shows what each shape costs. None when the
-    source model has no such shape (a uniform cut of a model that already lost a sublayer)."""
+    source model has no such shape (a uniform cut of a model that already lost a sublayer). `examples`: how many
+    the metric reads, so that a cut the selector already scored on as many is not evaluated again."""
     shape = other_shape(selector.output_shape)
     points = []
     for keep in sorted(set(budgets), reverse=True):
@@ -130,7 +132,6 @@ def other_shape_points(
         except UserError as e:
             log.info("no %s tradeoff points: %s", shape, e)
             return []
-        points.append(
-            selector.point(f"sweep:{shape}", keep, kind, sel.shape, metric(model), UnitCounts.of(selector.shape, sel.keep), shape)
-        )
+        value = (examples is not None and selector.scored(keep, examples, kind, shape)) or metric(model)
+        points.append(selector.point(f"sweep:{shape}", keep, kind, sel.shape, value, UnitCounts.of(selector.shape, sel.keep), shape))
     return points

@@ -567,8 +567,12 @@ class Compressor:
             log.info("cut at keep %g: %s scales (dev %s)", keep, name, ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
             self.run.append_metric("cut", keep=keep, scales=name, dev=scores)
 
-        dev = lambda model: self.metric(model.to(self.device), self.eval, limit=self.s.eval_limit).value  # noqa: E731
-        return ScaleChoice(dev, self.better, chosen)
+        dev = lambda model: self.metric(model.to(self.device), self.eval, limit=self.s.eval_limit)  # noqa: E731
+        return ScaleChoice(dev, self.better, lambda: self.examples(self.s.eval_limit), chosen)
+
+    def examples(self, limit: int | None) -> int:
+        """How many dev examples an evaluation with this limit reads."""
+        return len(self.eval) if limit is None else min(int(limit), len(self.eval))
 
     def weights_for(self, label: str | None) -> VTransModel:
         """The weights the gates of a snapshot (or, for None, the final gates) were trained with."""
@@ -713,11 +717,12 @@ class Compressor:
         for i, keep in enumerate(sorted(set(budgets), reverse=True)):
             self.check_stop()
             sel, _, model = self.selector.cut(keep, device=self.device)
-            metric = self.metric(model, self.eval, limit=self.s.eval_limit)
+            metric = self.selector.scored(keep, self.examples(self.s.eval_limit)) or self.metric(model, self.eval, limit=self.s.eval_limit)
             points.append(self.selector.point("sweep", keep, self.s.budget, sel.shape, metric, UnitCounts.of(self.shape, sel.keep)))
             self.emit("sweep", i + 1, len(set(budgets)))
         evaluate_other = lambda model: self.metric(model, self.eval, limit=self.s.eval_limit)  # noqa: E731
-        return points + other_shape_points(self.selector, budgets, self.s.budget, evaluate_other, self.check_stop, self.device)
+        examples = self.examples(self.s.eval_limit)
+        return points + other_shape_points(self.selector, budgets, self.s.budget, evaluate_other, self.check_stop, self.device, examples)
 
     # ------------------------------------------------------------------------------------------------------------
     def resume_state(self) -> dict | None:
@@ -762,7 +767,9 @@ class Compressor:
         units = UnitCounts.of(self.shape, sel.keep)
         if not self.dist.main:  # rank 0 evaluates, exports and reports; the others return what they trained
             return self.result(sel, summarize(self.shape, self.seq_len, None), summarize(sel.shape, self.seq_len, None), units, None)
-        student_metric = self.metric(pruned, self.eval)
+        # Without fine-tuning the student is the cut model, which a scale choice may already have scored.
+        scored = None if self.sched.finetune else self.selector.scored(s.keep, self.examples(s.eval_examples))
+        student_metric = scored or self.metric(pruned, self.eval)
         test_metrics = None
         if self.test is not None:
             test_metrics = self.test_metrics(pruned)
