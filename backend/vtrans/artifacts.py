@@ -19,7 +19,7 @@ import torch
 from .checkpoint import load_model, load_shape
 from .correction import Corrector, calibration_indices
 from .errors import Cancelled, UserError
-from .evaluate import better_metric, evaluate
+from .evaluate import better_metric, evaluate, examples_read
 from .export import export_onnx
 from .masks import SNAPSHOT_FILE, MaskLadder, load_snapshot_weights
 from .models import VTransModel
@@ -89,8 +89,7 @@ class RunArtifacts:
         def dev(model: VTransModel) -> Metric:
             return evaluate(model.to(self.device), dev_split(), self.device, limit=s.eval_limit, autocast=self.autocast)
 
-        examples = lambda: min(s.eval_limit, len(dev_split()))  # noqa: E731
-        return ScaleChoice(dev, functools.partial(better_metric, self.shape.task), examples)
+        return ScaleChoice(dev, functools.partial(better_metric, self.shape.task), lambda: examples_read(dev_split(), s.eval_limit))
 
     def on(self, device: torch.device, autocast) -> RunArtifacts:
         """Corrections of the following cuts run on this device."""
@@ -248,7 +247,7 @@ def sweep(art: RunArtifacts, p: SweepParams, device: torch.device, autocast, pro
     art.on(device, autocast)
     # The run's scale choice scored its cuts on its own dev split: those metrics stand for this sweep's on the same.
     same_split = os.path.abspath(p.eval_shards or art.settings.eval_shards) == os.path.abspath(art.settings.eval_shards)
-    examples = len(shards) if p.limit is None else min(int(p.limit), len(shards))
+    examples = examples_read(shards, p.limit)
     points = []
     for i, keep in enumerate(budgets):
         check()

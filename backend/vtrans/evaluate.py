@@ -54,6 +54,11 @@ def macro_f1(pred: torch.Tensor, gold: torch.Tensor, classes: int) -> float:
     return sum(scores) / len(scores) if scores else 0.0
 
 
+def examples_read(shards: Shards, limit: int | None) -> int:
+    """How many examples an evaluation with this limit reads: the first ones, in file order."""
+    return len(shards) if limit is None else min(int(limit), len(shards))
+
+
 @torch.no_grad()
 def evaluate(
     model: VTransModel,
@@ -72,7 +77,7 @@ def evaluate(
     was_training = model.training
     model.eval()
     # The first `limit` examples in file order (the TypeScript evaluator takes the same ones), by length.
-    n = len(shards) if limit is None else min(int(limit), len(shards))
+    n = examples_read(shards, limit)
     order = np.argsort(shards.lengths[:n], kind="stable")
     task = shards.task
     preds, golds = [], []

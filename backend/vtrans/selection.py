@@ -107,7 +107,8 @@ class Selector:
         # a Selector exists.
         self._scales: dict[CutKey, UnitScales] = {}
         self._choices: dict[tuple[str | None, str, float], str] = {}  # a budget's scales, by its first cut
-        self._metrics: dict[CutKey, Metric] = {}  # the dev metric of each scored cut's model
+        # The dev metric of each scored cut's model, by budget and shape (a budget's snapshot label follows from it).
+        self._metrics: dict[tuple[str, float, str], Metric] = {}
 
     @classmethod
     def of_run(
@@ -188,7 +189,7 @@ class Selector:
         metrics = {name: c.score(prune_model(source, kept, s)) for name, s in scales.items()}
         name = "one" if c.better(metrics["one"].value, metrics["trained"].value) else "trained"
         self._choices[budget] = name
-        self._metrics[key] = metrics[name]
+        self._metrics[key[1:]] = metrics[name]
         c.chosen(key[2], name, {n: m.value for n, m in metrics.items()})
         return scales[name]
 
@@ -197,8 +198,7 @@ class Selector:
         `examples` examples (as the caller's evaluation would); None where it did not score that model."""
         if self.scale_choice is None or self.scale_choice.examples() != examples:
             return None
-        _, _, label = self.choose(keep, kind, shape)
-        return self._metrics.get(self._key(label, keep, kind, shape))
+        return self._metrics.get(self._key(None, keep, kind, shape)[1:])
 
     def point(
         self,

@@ -36,7 +36,7 @@ from .checkpoint import load_model, load_shape
 from .correction import Corrector, calibration_indices
 from .distributed import SINGLE, Dist, choose_engine
 from .errors import Cancelled, UserError
-from .evaluate import better_metric, evaluate, task_loss
+from .evaluate import better_metric, evaluate, examples_read, task_loss
 from .export import export_onnx
 from .kwon_peer import SAMPLES as KWON_SAMPLES
 from .masks import MaskLadder, load_snapshot_weights, save_snapshot_state
@@ -572,7 +572,7 @@ class Compressor:
 
     def examples(self, limit: int | None) -> int:
         """How many dev examples an evaluation with this limit reads."""
-        return len(self.eval) if limit is None else min(int(limit), len(self.eval))
+        return examples_read(self.eval, limit)
 
     def weights_for(self, label: str | None) -> VTransModel:
         """The weights the gates of a snapshot (or, for None, the final gates) were trained with."""
