@@ -301,17 +301,18 @@ function fasterAgainstVTrans(cells: Cell[], budgets: number[]): string[] {
     if (!faster || !vtrans) continue;
     // The two may have run in different sessions: the teacher's batch-32 latency beside each (the same model, measured
     // in its bench's latency pass) says how fast each machine was, and the goal holds only where it holds at equal speed.
-    const speed =
-      teacherLatency(faster) !== undefined && teacherLatency(vtrans) !== undefined ? teacherLatency(vtrans)! / teacherLatency(faster)! : 1;
+    const [fasterMs, vtransMs] = [teacherLatency(faster), teacherLatency(vtrans)];
+    const measured = fasterMs !== undefined && vtransMs !== undefined;
     const share = faster.compressSeconds / vtrans.compressSeconds;
-    const matched = share * speed;
+    const matched = measured ? (share * vtransMs) / fasterMs : share;
+    const latencies = measured ? `${fasterMs.toFixed(0)} / ${vtransMs.toFixed(0)} ms` : '—';
     const name = vtrans.test!.name;
     const acc = name === 'accuracy';
     const gap = acc ? 100 * (faster.test!.value - vtrans.test!.value) : 100 * (faster.test!.value / vtrans.test!.value - 1);
     const i = intervalOf(faster, vtrans);
     const interval = i ? `[${fmtDiff(name, i.low)}, ${fmtDiff(name, i.high)}]` : '—';
     rows.push(
-      `| ${b} | ${faster.compressSeconds.toFixed(0)} s (${faster.runs.length}) | ${vtrans.compressSeconds.toFixed(0)} s (${vtrans.runs.length}) | ${share.toFixed(3)} | ${latencyPair(faster, vtrans)} | ${matched.toFixed(3)} | ${Math.max(share, matched) <= 0.1 ? 'yes' : 'no'} | ${fmtMetric(name, faster.test!.value)} | ${fmtMetric(name, vtrans.test!.value)} | ${gap >= 0 ? '+' : ''}${gap.toFixed(2)}${acc ? ' pts' : ' %'} | ${interval} | ${(acc ? gap >= -1.5 : gap <= 5) ? 'yes' : 'no'} |`,
+      `| ${b} | ${faster.compressSeconds.toFixed(0)} s (${faster.runs.length}) | ${vtrans.compressSeconds.toFixed(0)} s (${vtrans.runs.length}) | ${share.toFixed(3)} | ${latencies} | ${matched.toFixed(3)} | ${Math.max(share, matched) <= 0.1 ? 'yes' : 'no'} | ${fmtMetric(name, faster.test!.value)} | ${fmtMetric(name, vtrans.test!.value)} | ${gap >= 0 ? '+' : ''}${gap.toFixed(2)}${acc ? ' pts' : ' %'} | ${interval} | ${(acc ? gap >= -1.5 : gap <= 5) ? 'yes' : 'no'} |`,
     );
   }
   if (!rows.length) return [];
@@ -330,12 +331,7 @@ function fasterAgainstVTrans(cells: Cell[], budgets: number[]): string[] {
 /** The mean over a cell's runs of the teacher's batch-32 latency, where every run has one. */
 function teacherLatency(cell: Cell): number | undefined {
   const ms = cell.runs.map((e) => e.latencyMs?.teacher['32']);
-  return ms.every((x) => x !== undefined) ? ms.reduce((a, b) => a + b!, 0) / ms.length : undefined;
-}
-
-function latencyPair(faster: Cell, vtrans: Cell): string {
-  const [f, v] = [teacherLatency(faster), teacherLatency(vtrans)];
-  return f === undefined || v === undefined ? '—' : `${f.toFixed(0)} / ${v.toFixed(0)} ms`;
+  return ms.every((x) => x !== undefined) ? meanStd(ms as number[]).mean : undefined;
 }
 
 function sweepCheck(entries: Entry[], budgets: number[]): string[] {
