@@ -11,15 +11,16 @@ from conftest import settings_for
 from vtrans import api
 from vtrans.budget import Ranking, expected_fraction, select_keep, size_of, threshold_keep
 from vtrans.correction import Corrector, output_projection
+from vtrans.evaluate import lm_loss
 from vtrans.masks import MaskLadder
 from vtrans.models.common import Gates, WeightedLayerNorm, layer_norm
 from vtrans.prune import KeepSet, UnitScales, masked_gates, prune_model
 from vtrans.report import Metric
 from vtrans.selection import ScaleChoice, Selector
 from vtrans.settings import RECIPES, VIBSettings, parse_settings, schedule_of
-from vtrans.shards import Shards
+from vtrans.shards import Batch, Shards
 from vtrans.structure import shape_from_config
-from vtrans.teacher import TeacherCache, hidden_mse, topk_kd
+from vtrans.teacher import TeacherCache, TeacherOutputs, hidden_mse, lm_distill_loss, topk_kd
 from vtrans.testing import LLAMA_2_7B, build_tiny, randomize, write_shards
 from vtrans.train import Compressor
 from vtrans.vib import GRANULARITIES, VIBGates
@@ -128,6 +129,40 @@ def test_topk_distillation_is_exact_with_the_whole_vocabulary_and_close_with_the
             assert 0 < float(kd.detach()) <= float(full.detach()) + 1e-6  # a coarsening never increases the KL
     kd.backward()
     assert s.grad is not None and torch.isfinite(s.grad).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_lm_distillation_matches_the_two_losses_side_by_side(dtype):
+    """The fused op's value and gradient are those of `lm_loss` and `topk_kd` computed apart, with padding, a
+    vocabulary wider than one row block, and a row whose student puts all its mass on the teacher's top k (the clamp)."""
+    torch.manual_seed(0)
+    B, L, V, k, T, alpha = 3, 7, 70_000, 5, 2.0, 0.3
+    ids = torch.randint(0, V, (B, L))
+    mask = torch.ones(B, L, dtype=torch.long)
+    mask[1, 4:] = 0
+    logp = torch.log_softmax(torch.randn(B, L, V) * 4 / T, -1)
+    top, idx = logp.topk(k, -1)
+    tail = torch.log1p(-top.exp().sum(-1).clamp(max=1 - 1e-6))
+    teacher = TeacherOutputs(top_idx=idx, top_logp=top, tail_logp=tail)
+    batch = Batch(input_ids=ids, attention_mask=mask, labels=None)
+    logits = torch.randn(B, L, V) * 3
+    logits[0, 1, idx[0, 1]] = 60.0  # the student's mass all in the teacher's top k: its tail's log is clamped
+    logits = logits.to(dtype)
+    grads = []
+    for fused in (False, True):
+        x = logits.clone().requires_grad_(True)
+        if fused:
+            loss = lm_distill_loss(x, teacher, batch, T, alpha)
+        else:
+            v = mask.bool()
+            loss = (1 - alpha) * lm_loss(x, batch) + alpha * topk_kd(x[v], idx[v], top[v], tail[v], T)
+        loss.backward()
+        assert x.grad is not None and x.grad.dtype == dtype
+        grads.append((float(loss), x.grad.float()))
+    (ref, g_ref), (got, g_got) = grads
+    assert got == pytest.approx(ref, rel=1e-5)
+    assert torch.allclose(g_got, g_ref, atol=1e-3 * float(g_ref.abs().max()))
+    assert float(g_got[1, 4:].abs().max()) == 0.0  # padding gets no gradient
 
 
 def test_lm_teacher_cache_keeps_top_k(tmp_path):

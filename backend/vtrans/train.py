@@ -52,7 +52,16 @@ from .settings import CompressSettings, masks_on_frozen_weights, schedule_of, te
 from .shapes import other_shape_points, save_output
 from .shards import Batch, Shards, subset_order
 from .structure import ModelShape, count_params
-from .teacher import COFI_LAYER_WEIGHT, COFI_LOGIT_WEIGHT, MatchedLayers, TeacherCache, TeacherOutputs, hidden_mse, logit_kd
+from .teacher import (
+    COFI_LAYER_WEIGHT,
+    COFI_LOGIT_WEIGHT,
+    MatchedLayers,
+    TeacherCache,
+    TeacherOutputs,
+    hidden_mse,
+    lm_distill_loss,
+    logit_kd,
+)
 from .vib import GRANULARITIES, VIBGates
 
 log = logging.getLogger("vtrans")
@@ -304,15 +313,17 @@ class Compressor:
     ) -> torch.Tensor:
         """`proj`: phase 2's map from the pruned hidden width to the teacher's (CoFi: its `MatchedLayers`);
         `existing`: CoFi's layers whose attention is on."""
-        d = self.s.distill
-        task = task_loss(self.shape.task, out.logits, batch)
+        d, task = self.s.distill, self.shape.task
         if not d.enabled or teacher is None:
-            return task
+            return task_loss(task, out.logits, batch)
         if isinstance(proj, MatchedLayers):
             assert teacher.hidden is not None
-            kd = logit_kd(self.shape.task, out.logits, teacher, batch, d.temperature)
+            kd = logit_kd(task, out.logits, teacher, batch, d.temperature)
             return COFI_LOGIT_WEIGHT * kd + COFI_LAYER_WEIGHT * proj.loss(out.hidden_states[1:], teacher.hidden, batch, existing)
-        loss = (1 - d.alpha) * task + d.alpha * logit_kd(self.shape.task, out.logits, teacher, batch, d.temperature)
+        if task == "lm" and teacher.top_idx is not None:
+            loss = lm_distill_loss(out.logits, teacher, batch, d.temperature, d.alpha)  # both terms in one pass
+        else:
+            loss = (1 - d.alpha) * task_loss(task, out.logits, batch) + d.alpha * logit_kd(task, out.logits, teacher, batch, d.temperature)
         if d.hidden > 0 and teacher.hidden is not None:
             loss = loss + d.hidden * hidden_mse(out.hidden_states[1:], teacher.hidden, batch, proj, dim_weights)
         return loss
