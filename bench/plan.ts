@@ -2,7 +2,8 @@
  * What the benchmark runs: methods, budgets, tasks and seeds, the settings each entry runs with, and whether a
  * stored entry still stands for them.
  */
-import type { DemoName } from '../examples/build/model';
+import { createHash } from 'node:crypto';
+import { recipe, type DemoName } from '../examples/build/recipes';
 import type { CompressParams } from '../src/core/protocol';
 import { SWEPT } from './report';
 import type { Entry, Results } from './run';
@@ -51,6 +52,16 @@ export const COMMON: Partial<CompressParams> = { sweep: [], probeExamples: 0, se
 const REVISIONS: Partial<Record<BenchMethod, number>> = { cofi: 2, faster: 3 };
 export const revisionOf = (method: BenchMethod): number => REVISIONS[method] ?? 1;
 
+/**
+ * What identifies the teacher a task's entries compress: its build recipe (architecture, data files, training
+ * schedule). An entry that compressed another teacher is stale: its figures and the teacher's no longer pair.
+ */
+export const teacherOf = (task: DemoName): string =>
+  createHash('sha256')
+    .update(JSON.stringify(recipe(task, 0)))
+    .digest('hex')
+    .slice(0, 12);
+
 /** The settings an entry runs with: what decides whether a stored entry still stands. */
 export function settingsFor(task: DemoName, method: BenchMethod, keep: number, seed = 0): Partial<CompressParams> {
   const sweep = SWEPT.has(method) && keep === Math.max(...BUDGETS) ? { sweep: BUDGETS } : {};
@@ -65,7 +76,7 @@ export function currentSettings(): Results['settings'] {
 }
 
 /**
- * Whether a stored entry stands: run with the current settings and revision of its method's code, and for a VTrans
+ * Whether a stored entry stands: run on the current teacher, with the current settings and revision of its method's code, and for a VTrans
  * variant with its recorded steps (its schedule is the backend's default recipe, which entries from before `steps`
  * was kept cannot show to be the current one).
  */
@@ -73,6 +84,7 @@ export function isCurrent(e: Entry): boolean {
   return (
     sameSettings(e.settings, settingsFor(e.task, e.method, e.keep, e.seed ?? 0)) &&
     (e.revision ?? 1) === revisionOf(e.method) &&
+    e.teacher === teacherOf(e.task) &&
     (!SWEPT.has(e.method) || !!e.steps)
   );
 }

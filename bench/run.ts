@@ -40,6 +40,7 @@ import {
   settingsFor,
   TASK_SETTINGS,
   TASKS,
+  teacherOf,
   type BenchMethod,
 } from './plan';
 import { writeBenchmarksMd } from './report';
@@ -75,6 +76,8 @@ export interface Entry {
   teacherFlopsPerToken?: number;
   /** The settings it ran with (on top of the method's defaults); an entry whose settings are not the current ones is stale. */
   settings?: Partial<CompressParams>;
+  /** The teacher it compressed (plan.teacherOf); an entry from another is stale. */
+  teacher?: string;
   /** The revision of the method's code it ran with (REVISIONS); absent: 1. */
   revision?: number;
   stale?: boolean;
@@ -235,6 +238,7 @@ async function runEntry(
     onnxBytes: null,
     units: null,
     settings,
+    teacher: teacherOf(task),
     revision: revisionOf(method),
   };
   const steps: Record<string, number> = {};
