@@ -1,10 +1,10 @@
 /**
- * Which stored benchmark entries still stand (bench/plan.ts): the current settings, the current revision of the
- * method's code, and for a VTrans variant its recorded steps.
+ * Which stored benchmark entries still stand (bench/plan.ts): the current teacher, the current settings, the current
+ * revision of the method's code, and for a VTrans variant its recorded steps.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isCurrent, revisionOf, settingsFor, type BenchMethod } from '../../bench/plan';
+import { isCurrent, revisionOf, settingsFor, teacherOf, type BenchMethod } from '../../bench/plan';
 import type { Entry } from '../../bench/run';
 
 function stored(method: BenchMethod, keep: number, extra: Partial<Entry> = {}): Entry {
@@ -29,6 +29,7 @@ function stored(method: BenchMethod, keep: number, extra: Partial<Entry> = {}): 
     units: null,
     settings: settingsFor('party', method, keep, 0),
     revision: revisionOf(method),
+    teacher: teacherOf('party'),
     ...extra,
   };
 }
@@ -48,6 +49,16 @@ describe('benchmark plan: stale entries', () => {
     assert.equal(isCurrent(stored('cofi', 0.3, { revision: undefined })), false);
     assert.equal(isCurrent(stored('cofi', 0.3)), true);
     assert.equal(isCurrent(stored('random', 0.3, { revision: undefined })), true);
+  });
+
+  it('drops an entry that compressed another teacher, or one that does not say which', () => {
+    assert.equal(isCurrent(stored('kwon', 0.3, { teacher: teacherOf('spam') })), false);
+    assert.equal(isCurrent(stored('kwon', 0.3, { teacher: undefined })), false);
+  });
+
+  it("names a task's teacher by its recipe, the same on every call", () => {
+    assert.equal(teacherOf('party'), teacherOf('party'));
+    assert.notEqual(teacherOf('party'), teacherOf('sotu'));
   });
 
   it('drops a VTrans variant without its recorded steps', () => {
