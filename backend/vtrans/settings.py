@@ -156,6 +156,13 @@ class VIBSettings:
     close_steps: int = field(
         default=20, metadata={"doc": "Steps below `closeBelow` after which a unit is closed (0: never).", "minimum": 0}
     )
+    drop_closed: bool = field(
+        default=False,
+        metadata={
+            "doc": "After the commit, run the rest of phase 1 on a smaller model with the closed units physically removed: "
+            "the same outputs and gradients for every open unit, cheaper steps (one process only).",
+        },
+    )
 
 
 @dataclass

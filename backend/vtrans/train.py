@@ -35,6 +35,7 @@ from .budget import Ranking, expected_fraction, size_of
 from .checkpoint import load_model, load_shape
 from .correction import Corrector, calibration_indices
 from .distributed import SINGLE, Dist, choose_engine
+from .drop import DroppedStudent, open_units
 from .errors import Cancelled, UserError
 from .evaluate import better_metric, evaluate, examples_read, task_loss
 from .export import export_onnx
@@ -174,6 +175,7 @@ class Compressor:
         self.teacher_cache: TeacherCache | None = None
         self.layers: MatchedLayers | None = None  # CoFi's layer distillation (phase 1: at the full hidden width)
         self.closing = True  # whether gates may close at this step (phase 1 sets it)
+        self.dropped: DroppedStudent | None = None  # phase 1 after the commit, with `vib.dropClosed`
         self.global_batch = 0  # examples in the step's global batch, of which this worker has its rows (batch_for)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -307,7 +309,7 @@ class Compressor:
         out,
         teacher: TeacherOutputs | None,
         batch: Batch,
-        proj: nn.Module | None = None,
+        proj: nn.Module | Callable[[torch.Tensor], torch.Tensor] | None = None,
         dim_weights: torch.Tensor | None = None,
         existing: list[bool] | None = None,
     ) -> torch.Tensor:
@@ -335,6 +337,7 @@ class Compressor:
         train_weights = self.sched.train_weights
         # Faster-VTrans: the student is the teacher's own frozen weights (the teacher is the model with the gates off).
         self.student = self.trainable_copy() if train_weights or s.init_weights else self.teacher
+        self.own_weights = self.student is not self.teacher  # else phase 1 has no weights of its own to save
         self.student.body.checkpointing = self.memory.activation_checkpointing
         if s.init_weights:
             self.student.load_state_dict(load_file(s.init_weights))
@@ -365,10 +368,13 @@ class Compressor:
             self.student.train(self.sched.train_weights)
             examples = self.global_batch if self.dist.active else batch.size
             gates = self.gates.sample(examples, track=isinstance(self.gates, VIBGates), rows=self.dist.rows(examples))
-            out = self.run_student(batch.input_ids, batch.attention_mask, batch.token_type_ids, gates=gates)
+            dropped = self.dropped
+            student_gates = gates if dropped is None else dropped.gates(gates)
+            out = self.run_student(batch.input_ids, batch.attention_mask, batch.token_type_ids, gates=student_gates)
             share = self.dist.loss_share(batch.size, examples)
             existing = [bool((a != 0).any()) if a is not None else True for a in gates.attn] if self.layers is not None else None
-            loss_task = self.distill_loss(out, teacher_out, batch, self.layers, gates.norm_dims, existing or None) * share
+            proj = self.layers if dropped is None else dropped.widen
+            loss_task = self.distill_loss(out, teacher_out, batch, proj, gates.norm_dims, existing or None) * share
         expected = self.expected_size()
         gap = expected - target
         kl = self.gates.kl()
@@ -425,6 +431,34 @@ class Compressor:
         self.gates.commit(sel.keep)
         st.lam.zero_()
         log.info("phase 1: committed to the cut at %.4f of %s", sel.fraction, s.budget)
+        self.drop_closed(st)
+
+    def drop_closed(self, st: PruneState) -> None:
+        """With `vib.dropClosed`, once committed: the rest of phase 1 runs the student with its closed units
+        physically removed (drop.py). One process only: a sharded or replicated student keeps its full shape."""
+        if not (self.s.vib.drop_closed and isinstance(self.gates, VIBGates) and bool(self.gates.committed)):
+            return
+        if self.dist.active or self.layers is not None or self.dropped is not None:
+            return
+        d = DroppedStudent(self.student, open_units(self.gates), self.device)
+        if st.opt_w is None:  # Faster-VTrans: frozen weights (the teacher's, which stay whole)
+            for p in d.model.parameters():
+                p.requires_grad_(False)
+        else:
+            st.opt_w = d.optimizer(st.opt_w)
+        self.dropped, self.student, self.run_student = d, d.model, d.model.run
+        left, full = sum(p.numel() for p in d.model.parameters()), sum(p.numel() for p in self.teacher.parameters())
+        log.info("phase 1: closed units dropped, %d of %d weights left", left, full)
+
+    def student_state(self) -> dict[str, torch.Tensor]:
+        """The student's full-size weights (the dropped student's written back into the full ones)."""
+        return self.dropped.full_state() if self.dropped is not None else self.dist.full_state(self.student)
+
+    def student_optimizer_state(self, st: PruneState) -> dict:
+        assert st.opt_w is not None
+        if self.dropped is not None:
+            return self.dropped.full_optimizer_state(st.opt_w)
+        return self.dist.full_optimizer_state(self.student, st.opt_w)
 
     def phase_prune(self, resume: dict | None) -> None:
         s = self.s
@@ -445,6 +479,7 @@ class Compressor:
                 self.layers.load_state_dict(resume["layers"])
                 st.opt_layers.load_state_dict(resume["opt_layers"])
             start = resume["step"]
+            self.drop_closed(st)  # resumed after the commit: drop again what the commit closed
         warmup_steps = max(1, int(plan.steps * s.warmup))
         self.teacher_for(plan)
         pending = sorted((b for b in set(s.sweep) if s.keep < b < 1.0), reverse=True)
@@ -461,8 +496,8 @@ class Compressor:
                         "gates": self.gates.state_dict(),
                         "opt_g": st.opt_g.state_dict(),
                         # Whole on rank 0 (gathered from the shards under FSDP): a run resumes on any number of workers.
-                        "student": self.dist.full_state(self.student) if st.opt_w else None,
-                        "opt_w": self.dist.full_optimizer_state(self.student, st.opt_w) if st.opt_w else None,
+                        "student": self.student_state() if st.opt_w else None,
+                        "opt_w": self.student_optimizer_state(st) if st.opt_w else None,
                         "lam": st.lam,
                         "rng": torch.get_rng_state(),
                         "noise": self.noise.get_state(),
@@ -489,8 +524,8 @@ class Compressor:
             while pending and expected <= pending[0]:
                 label = str(pending.pop(0))
                 snapshots[label] = self.gates.state()
-                if self.student is not self.teacher:
-                    snapshot = self.dist.full_state(self.student)  # every worker takes part in the gathering
+                if self.own_weights:
+                    snapshot = self.student_state()  # every worker takes part in the gathering
                     if self.dist.main:
                         save_snapshot_state(self.run.path, label, snapshot)
             timer.tick()
@@ -505,7 +540,8 @@ class Compressor:
             if step % 10 == 0 or step + 1 == plan.steps:
                 self.run.append_metric("prune", step=step + 1, **record)
         # The weights and masks that every re-thresholded model is cut from.
-        weights = self.dist.full_state(self.student) if self.student is not self.teacher else None
+        weights = self.student_state() if self.own_weights else None
+        self.dropped = None
         if self.dist.main:
             self.save_phase1(snapshots, weights)
         self.dist.barrier()  # the other workers read them back in restore_phase1

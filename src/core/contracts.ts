@@ -71,6 +71,8 @@ export interface VIBSettings {
   commit?: boolean;
   /** Steps below `closeBelow` after which a unit is closed (0: never). */
   closeSteps?: number;
+  /** After the commit, run the rest of phase 1 on a smaller model with the closed units physically removed: the same outputs and gradients for every open unit, cheaper steps (one process only). */
+  dropClosed?: boolean;
 }
 
 /** The retraining-free least-squares correction of the kept units' scales (docs/algorithm.md). */
@@ -792,6 +794,7 @@ export const COMPRESS_DEFAULTS = {
     closeBelow: 4.0,
     commit: true,
     closeSteps: 20,
+    dropClosed: false,
   },
   correction: { enabled: true, examples: 256, ridge: 0.001 },
   activationCheckpointing: 'auto',
