@@ -554,21 +554,21 @@ function stepCostSection(r: Results): string[] {
   const out = [
     '## Step costs',
     '',
-    "A plain fine-tuning step (task loss, backward, clipping, AdamW) against a VTrans mask step (masks and weights, the teacher's outputs read from the cache as in every epoch after the first) and a Faster-VTrans mask step (masks alone on the frozen weights), the three interleaved in one process at the same batch. Each task is measured in several processes; the one with the median VTrans ratio is shown, with the range over all of them. Goals: a VTrans step ≤ 1.25x, a Faster-VTrans step ≤ 0.8x.",
+    "A plain fine-tuning step (task loss, backward, clipping, AdamW) against a VTrans mask step (masks and weights, the teacher's outputs read from the cache as in every epoch after the first) and a Faster-VTrans mask step (masks alone on the frozen weights), the three interleaved in one process at the same batch. Each task is measured in several processes; the one with the median VTrans ratio is shown, with the range over all of them. Goals: a VTrans step ≤ 1.25x, a Faster-VTrans step ≤ 0.8x. The last column: a VTrans step after a commit at keep 0.3 of the encoder's parameters with `vib.dropClosed`, whose student has its closed units physically removed (docs/algorithm.md), against the plain step (— where not measured).",
     '',
-    "| task | measured | plain step | VTrans step | ratio | with the teacher's forward | Faster-VTrans step | ratio |",
-    '|---|---|---:|---:|---:|---:|---:|---:|',
+    "| task | measured | plain step | VTrans step | ratio | with the teacher's forward | Faster-VTrans step | ratio | VTrans step after the drop |",
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   const ms = (v: unknown) => `${(1000 * Number(v)).toFixed(0)} ms`;
   for (const task of Object.keys(r.tasks) as DemoName[]) {
     const costs = r.overhead[task];
     if (!costs) {
-      out.push(`| ${task} | not with the current code: \`npm run bench -- --algorithm --tasks ${task}\` | | | | | | |`);
+      out.push(`| ${task} | not with the current code: \`npm run bench -- --algorithm --tasks ${task}\` | | | | | | | |`);
       continue;
     }
     const o = costs.median;
     if ('error' in o) {
-      out.push(`| ${task} | ${costs.at.slice(0, 10)} | ${String(o.error)} | | | | | |`);
+      out.push(`| ${task} | ${costs.at.slice(0, 10)} | ${String(o.error)} | | | | | | |`);
       continue;
     }
     const range = (key: string) => {
@@ -576,8 +576,9 @@ function stepCostSection(r: Results): string[] {
       return v.length > 1 ? ` (${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)})` : '';
     };
     const x = (key: string) => `${Number(o[key]).toFixed(2)}x`;
+    const dropped = o.vtransDroppedStepSeconds === undefined ? '—' : `${ms(o.vtransDroppedStepSeconds)}, ${x('vtransDroppedOverhead')}`;
     out.push(
-      `| ${task} (batch ${o.batchSize}, length ${o.seqLen}, ${o.threads} threads, ${o.steps} steps × ${costs.repeats.length} processes) | ${costs.at.slice(0, 10)} | ${ms(o.plainStepSeconds)} | ${ms(o.vtransStepSeconds)} | **${x('vtransOverhead')}**${range('vtransOverhead')} | ${x('vtransUncachedOverhead')} | ${ms(o.fasterStepSeconds)} | **${x('fasterOverhead')}**${range('fasterOverhead')} |`,
+      `| ${task} (batch ${o.batchSize}, length ${o.seqLen}, ${o.threads} threads, ${o.steps} steps × ${costs.repeats.length} processes) | ${costs.at.slice(0, 10)} | ${ms(o.plainStepSeconds)} | ${ms(o.vtransStepSeconds)} | **${x('vtransOverhead')}**${range('vtransOverhead')} | ${x('vtransUncachedOverhead')} | ${ms(o.fasterStepSeconds)} | **${x('fasterOverhead')}**${range('fasterOverhead')} | ${dropped} |`,
     );
   }
   return out;

@@ -103,6 +103,9 @@ def _compressor(model_dir: str, shards_dir: str, run_dir: str, method: str, dev,
     return c
 
 
+DROPPED_AT = 0.3  # the keep (of the encoder's parameters) a dropped step's student is cut at
+
+
 def overhead(
     model_dir: str,
     shards_dir: str,
@@ -117,7 +120,8 @@ def overhead(
 
     vtrans: masks and weights (distillation from the teacher's outputs, read from the cache as in every epoch after
     the first and in phase 2; `vtransUncachedOverhead` with the teacher's forward in the step); faster: the masks
-    alone on the frozen weights."""
+    alone on the frozen weights; vtransDropped: a VTrans step after a commit at keep 0.3 of the encoder's parameters
+    with `vib.dropClosed` (the smaller student)."""
     dev = pick_device(device)
     threads = set_threads(threads)
     shards = Shards(shards_dir)
@@ -146,6 +150,16 @@ def overhead(
             fns[method] = functools.partial(c.prune_step, batch, 0.5, st, 0, idx)
             if method == "vtrans":
                 fns["vtransUncached"] = functools.partial(c.prune_step, batch, 0.5, st, 0)
+        # The second half of phase 1 with `vib.dropClosed`: committed at keep 0.3 of the encoder's parameters (the
+        # benchmark's budget kind), the closed units dropped.
+        dropped = {"keep": DROPPED_AT, "budget": "encoder-params", "vib": {"dropClosed": True}}
+        c = _compressor(model_dir, shards_dir, os.path.join(tmp, "dropped"), "vtrans", dev, dropped)
+        st = c.setup_prune()
+        cache = c.new_teacher_cache()
+        if cache is not None:
+            cache.fill(idx)
+        c.commit(st)
+        fns["vtransDropped"] = functools.partial(c.prune_step, batch, DROPPED_AT, st, 0, idx)
         t = _interleaved(fns, steps, dev, clock if dev.type == "cpu" else "wall")
     return {
         "clock": clock if dev.type == "cpu" else "wall",
@@ -161,6 +175,9 @@ def overhead(
         "vtransOverhead": t["vtrans"] / t["plain"],
         "fasterOverhead": t["faster"] / t["plain"],
         "vtransUncachedOverhead": t["vtransUncached"] / t["plain"],
+        "droppedAt": DROPPED_AT,
+        "vtransDroppedStepSeconds": t["vtransDropped"],
+        "vtransDroppedOverhead": t["vtransDropped"] / t["plain"],
     }
 
 
