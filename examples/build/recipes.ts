@@ -117,7 +117,7 @@ export function recipe(name: BuildName, vocab: number): Recipe {
       eos_token_id: vocab - 1,
       tie_word_embeddings: true,
     },
-    train: { steps: 300, lr: 2e-3, batchSize: 16 },
+    train: { epochs: 2, lr: 2e-3, batchSize: 32, evals: 4 },
     files: { train: 'train.txt', dev: 'dev.txt', test: 'test.txt' },
   };
 }
