@@ -64,14 +64,13 @@ class DroppedStudent:
 
     def __init__(self, full: VTransModel, keep: KeepSet, device: torch.device):
         keep = KeepSet(keep.hidden.sort().values, [h.sort().values for h in keep.heads], [f.sort().values for f in keep.ffn])
-        self.keep = keep
         self.width = full.shape.hidden
         self.index = source_index(full, keep)
         self.full = {k: v.detach().cpu().clone() for k, v in full.state_dict().items()}
-        self.full_names = [n for n, _ in full.named_parameters()]
+        # A parameter's place in the full optimiser's state dict, by name.
+        self.full_position = {n: i for i, (n, _) in enumerate(full.named_parameters())}
         self.model = prune_model(full, keep).to(device)
         self.model.body.checkpointing = full.body.checkpointing
-        self.names = [n for n, _ in self.model.named_parameters()]
         for p in self.model.parameters():
             p.requires_grad_(True)
         self._hidden = keep.hidden.to(device)
@@ -102,14 +101,20 @@ class DroppedStudent:
 
     # -- weights and optimiser state ----------------------------------------------------------------------------
     def _write_back(self, into: torch.Tensor, name: str, value: torch.Tensor) -> torch.Tensor:
-        out = into.clone()
-        out.view(-1)[self.index[name].view(-1)] = value.detach().cpu().reshape(-1).to(out.dtype)
-        return out
+        """`into` (a full-size tensor, changed in place) with the smaller tensor's entries written at their places."""
+        into.view(-1)[self.index[name].view(-1)] = value.detach().cpu().reshape(-1).to(into.dtype)
+        return into
 
     def full_state(self) -> dict[str, torch.Tensor]:
         """The full state dict: the weights at the drop with the trained open entries written back."""
         pruned = self.model.state_dict()
-        return {k: self._write_back(v, k, pruned[k]) if k in self.index else v.clone() for k, v in self.full.items()}
+        return {k: self._write_back(v.clone(), k, pruned[k]) if k in self.index else v.clone() for k, v in self.full.items()}
+
+    def _pairs(self):
+        """(name, full optimiser position, parameter) of every smaller parameter that has a full twin."""
+        for name, p in self.model.named_parameters():
+            if name in self.index and name in self.full_position:
+                yield name, self.full_position[name], p
 
     def optimizer(self, full_opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
         """A new optimiser of the smaller model's weights (the full one's kind and hyperparameters, one parameter
@@ -117,39 +122,36 @@ class DroppedStudent:
         `full_optimizer_state`."""
         assert len(full_opt.param_groups) == 1, "one parameter group"
         full = full_opt.state_dict()
-        self._full_opt = {"state": {k: _cpu(v) for k, v in full["state"].items()}, "param_groups": copy.deepcopy(full["param_groups"])}
+        self._full_opt = {
+            "state": {i: {k: _cpu(v) for k, v in st.items()} for i, st in full["state"].items()},
+            "param_groups": copy.deepcopy(full["param_groups"]),
+        }
         opt = cast(Any, type(full_opt))(self.model.parameters())
         opt.param_groups[0].update({k: v for k, v in full_opt.param_groups[0].items() if k != "params"})
-        by_name = dict(zip(self.full_names, range(len(self.full_names))))
-        full_state = self._full_opt["state"]
-        for name, p in zip(self.names, self.model.parameters()):
-            state = full_state.get(by_name.get(name, -1))
-            if state is None or name not in self.index:
-                continue
-            opt.state[p] = {k: self._slice(name, v, p) for k, v in state.items()}
+        for name, i, p in self._pairs():
+            if i in self._full_opt["state"]:
+                opt.state[p] = {k: self._slice(name, v, p) for k, v in self._full_opt["state"][i].items()}
         return opt
 
     def _slice(self, name: str, v: torch.Tensor, like: nn.Parameter) -> torch.Tensor:
         if not isinstance(v, torch.Tensor) or v.dim() == 0:
-            return v.clone() if isinstance(v, torch.Tensor) else v
+            return _cpu(v)  # AdamW's step count
         return v.reshape(-1)[self.index[name].view(-1)].view(like.shape).to(like.device).clone()
 
     def full_optimizer_state(self, opt: torch.optim.Optimizer) -> dict:
         """The full optimiser's state dict with the smaller one's moments written back (what a checkpoint holds)."""
         assert self._full_opt is not None, "optimizer() made the smaller optimiser"
         out = copy.deepcopy(self._full_opt)
-        by_name = dict(zip(self.full_names, range(len(self.full_names))))
-        for name, p in zip(self.names, self.model.parameters()):
-            i, state = by_name.get(name), opt.state.get(p)
-            if i is None or not state or i not in out["state"]:
+        for name, i, p in self._pairs():
+            state = opt.state.get(p)
+            if not state or i not in out["state"]:
                 continue
             for k, v in state.items():
-                if isinstance(v, torch.Tensor) and v.dim() > 0:
-                    out["state"][i][k] = self._write_back(out["state"][i][k], name, v)
-                else:
-                    out["state"][i][k] = v.detach().cpu().clone() if isinstance(v, torch.Tensor) else v
+                tensor = isinstance(v, torch.Tensor) and v.dim() > 0
+                out["state"][i][k] = self._write_back(out["state"][i][k], name, v) if tensor else _cpu(v)
         return out
 
 
-def _cpu(state: dict) -> dict:
-    return {k: v.detach().cpu().clone() if isinstance(v, torch.Tensor) else v for k, v in state.items()}
+def _cpu(v: Any) -> Any:
+    """An optimiser state value on the CPU, copied (tensors), or as it is."""
+    return v.detach().cpu().clone() if isinstance(v, torch.Tensor) else v

@@ -24,32 +24,40 @@ export interface Recipe {
   files: { train: string; dev: string; test: string };
 }
 
+/** config.json of a BERT ham/spam classifier trained from random weights (the spam demo and the sample project). */
+function bertSpamClassifier(
+  vocab: number,
+  size: { hidden: number; layers: number; ffn: number; positions: number },
+): Record<string, unknown> {
+  return {
+    architectures: ['BertForSequenceClassification'],
+    model_type: 'bert',
+    vocab_size: vocab,
+    hidden_size: size.hidden,
+    num_hidden_layers: size.layers,
+    num_attention_heads: 4,
+    intermediate_size: size.ffn,
+    hidden_act: 'gelu',
+    hidden_dropout_prob: 0.1,
+    attention_probs_dropout_prob: 0.1,
+    max_position_embeddings: size.positions,
+    type_vocab_size: 2,
+    layer_norm_eps: 1e-12,
+    pad_token_id: 0,
+    initializer_range: 0.02,
+    id2label: { '0': 'ham', '1': 'spam' },
+    label2id: { ham: 0, spam: 1 },
+    problem_type: 'single_label_classification',
+  };
+}
+
 export function recipe(name: BuildName, vocab: number): Recipe {
   if (name === 'sample') {
     // The sample project shipped in the extension: small enough to ship and to compress in seconds.
     return {
       task: 'classification',
       maxLen: 128,
-      config: {
-        architectures: ['BertForSequenceClassification'],
-        model_type: 'bert',
-        vocab_size: vocab,
-        hidden_size: 64,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        intermediate_size: 256,
-        hidden_act: 'gelu',
-        hidden_dropout_prob: 0.1,
-        attention_probs_dropout_prob: 0.1,
-        max_position_embeddings: 160,
-        type_vocab_size: 2,
-        layer_norm_eps: 1e-12,
-        pad_token_id: 0,
-        initializer_range: 0.02,
-        id2label: { '0': 'ham', '1': 'spam' },
-        label2id: { ham: 0, spam: 1 },
-        problem_type: 'single_label_classification',
-      },
+      config: bertSpamClassifier(vocab, { hidden: 64, layers: 2, ffn: 256, positions: 160 }),
       train: { epochs: 6, lr: 2e-3, batchSize: 32 },
       files: { train: 'train.jsonl', dev: 'dev.jsonl', test: 'test.jsonl' },
     };
@@ -70,26 +78,7 @@ export function recipe(name: BuildName, vocab: number): Recipe {
     return {
       task: 'classification',
       maxLen: DEMO_MAX_LEN.spam,
-      config: {
-        architectures: ['BertForSequenceClassification'],
-        model_type: 'bert',
-        vocab_size: vocab,
-        hidden_size: 128,
-        num_hidden_layers: 4,
-        num_attention_heads: 4,
-        intermediate_size: 512,
-        hidden_act: 'gelu',
-        hidden_dropout_prob: 0.1,
-        attention_probs_dropout_prob: 0.1,
-        max_position_embeddings: 512,
-        type_vocab_size: 2,
-        layer_norm_eps: 1e-12,
-        pad_token_id: 0,
-        initializer_range: 0.02,
-        id2label: { '0': 'ham', '1': 'spam' },
-        label2id: { ham: 0, spam: 1 },
-        problem_type: 'single_label_classification',
-      },
+      config: bertSpamClassifier(vocab, { hidden: 128, layers: 4, ffn: 512, positions: 512 }),
       train: { epochs: 2, lr: 1e-3, batchSize: 32 },
       files: { train: 'train.jsonl', dev: 'dev.jsonl', test: 'test.jsonl' },
     };
