@@ -17,7 +17,7 @@ import threading
 import torch
 
 from .checkpoint import load_model, load_shape
-from .correction import Corrector, calibration_indices
+from .correction import Corrector, calibration_indices, refit_of
 from .errors import Cancelled, UserError
 from .evaluate import better_metric, evaluate, examples_read
 from .export import export_onnx
@@ -68,7 +68,7 @@ class RunArtifacts:
         def correct(source: VTransModel, keep, scales):
             train = Shards(s.train_shards)
             idx = calibration_indices(len(train), schedule_of(s).fraction, s.correction.examples, s.seed)
-            corrector = Corrector(train, idx, self.device, self.autocast, s.correction.ridge, s.batch_size)
+            corrector = Corrector(train, idx, self.device, self.autocast, s.correction.ridge, s.batch_size, refit=refit_of(s))
             return corrector.correct(source.to(self.device), keep, scales)
 
         return correct

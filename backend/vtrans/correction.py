@@ -1,6 +1,13 @@
-"""A retraining-free correction of a cut model (after Kwon et al. 2022, "A Fast Post-Training Pruning Framework for
-Transformers"): the scales of the kept heads and FFN neurons are refitted, sublayer by sublayer, by ridge-regularised
-least squares, so that each sublayer's output reproduces the model before the cut.
+"""A retraining-free correction of a cut model: sublayer by sublayer, ridge-regularised least squares makes each
+sublayer's output reproduce the model before the cut. Two refits (`correction.refit`):
+
+- "scales" (the default): one multiplier per kept head and neuron (Kwon et al. 2022, "A Fast Post-Training Pruning
+  Framework for Transformers", whose mask tuning it stands in for; the Kwon peer always uses it).
+- "weights": each sublayer's output projection (the weight through which its kept heads or neurons write into the
+  residual stream, and its bias) is refitted as a whole, a linear regression of the reference's output on the kept
+  units' channels. It can move what a removed unit wrote onto the kept units that correlate with it, which one
+  multiplier per unit cannot; it also has far more to fit from the same examples (docs/algorithm.md: what it did on
+  party).
 
 The reference ("the unpruned model") is the source weights with the trained gates' scales and the cut's hidden
 dimensions but every head and neuron kept: for Faster-VTrans the frozen model with its gates, for VTrans the
@@ -10,14 +17,22 @@ times its column of the down projection) and b the projection's bias; the multip
 
     Σ_tokens ‖Σ_u m_u·r_u + b − y‖² + λ·‖m − 1‖²,    λ = ridge · mean diagonal of the normal equations,
 
-with y the reference's output of that sublayer on the kept hidden dimensions. The cut model's own inputs are used
-(its earlier sublayers already corrected), so a sublayer also makes up for the error that reaches it. For heads the
-normal equations come from the contributions directly; for neurons as (W_dᵀW_d) ⊙ Σ_t a_t a_tᵀ, which needs only
-the activations. A sublayer with more than `MAX_UNITS` kept units is left as it is.
+with y the reference's output of that sublayer on the kept hidden dimensions. For heads the normal equations come
+from the contributions directly; for neurons as (W_dᵀW_d) ⊙ Σ_t a_t a_tᵀ, which needs only the activations. The
+weight refit solves, with x_t the sublayer's kept input channels (a head's context, a neuron's activation) and 1
+appended where the projection has a bias, Θ = [Wᵀ; b] minimising
+
+    Σ_tokens ‖x_tᵀΘ − y_t‖² + λ·‖Θ − Θ₀‖²,    λ = ridge · mean diagonal of Σ x xᵀ,
+
+from the normal equations (Σ x xᵀ + λI) Θ = Σ x y_tᵀ + λΘ₀, Θ₀ the cut's own projection (the scales folded in).
+Either way the cut model's own inputs are used (its earlier sublayers already corrected), so a sublayer also makes
+up for the error that reaches it. A sublayer with more than `MAX_UNITS` kept units (weights: input channels) is left
+as it is.
 
 Cost: one forward pass of the reference over the examples, and for each of the 2·L sublayers one pass of the cut
-model up to that sublayer (the forward stops there): about L forward passes of the smaller model. Memory: the
-reference's outputs on the kept hidden dimensions, 2·L × tokens × kept hidden × 2 bytes.
+model up to that sublayer (the forward stops there): about L forward passes of the smaller model, and for the weight
+refit one (inputs + 1)² solve per sublayer. Memory: the reference's outputs on the kept hidden dimensions,
+2·L × tokens × kept hidden × 2 bytes.
 """
 
 from __future__ import annotations
@@ -30,10 +45,16 @@ import numpy as np
 import torch
 
 from .models import Gates, VTransModel
-from .prune import KeepSet, UnitScales, masked_gates, prune_model
+from .prune import KeepSet, Refit, UnitScales, masked_gates, output_projection_of, prune_model
+from .settings import CompressSettings, RefitKind
 from .shards import Batch, Shards
 
 MAX_UNITS = 8192  # normal equations of more units than this (n² floats) are not formed
+
+
+def refit_of(s: CompressSettings) -> RefitKind:
+    """What a run's corrections refit: the Kwon peer always the scales (their mask tuning), others as set."""
+    return "scales" if s.method == "kwon" else s.correction.refit
 
 
 class _Stop(Exception):
@@ -91,14 +112,9 @@ class _Probe(Gates):
 
 
 def output_projection(model: VTransModel, layer: int, kind: str) -> torch.Tensor | None:
-    """The weight (hidden, inputs) through which a sublayer's units write: the last of the block's unit weights of
-    that kind (every family lists the output projection last; tests/test_correction.py checks it)."""
-    units = [u for u in model.body.blocks()[layer].unit_weights() if u.kind == ("heads" if kind == "attn" else "ffn")]
-    if not units:
-        return None
-    u = units[-1]
-    w = u.weight.detach()
-    return w if u.axis == 1 else w.t()  # nn.Linear (out, in) | GPT-2's Conv1D (in, out)
+    """The weight (hidden, inputs) through which a sublayer's units write (prune.output_projection_of)."""
+    projection = output_projection_of(model, layer, kind)
+    return None if projection is None else projection.matrix()
 
 
 class Corrector:
@@ -113,6 +129,7 @@ class Corrector:
         ridge: float = 0.001,
         batch_size: int = 32,
         should_stop: Callable[[], None] = lambda: None,
+        refit: RefitKind = "scales",
     ):
         order = np.asarray(indices, dtype=np.int64)
         order = order[np.argsort(shards.lengths[order], kind="stable")]  # less padding
@@ -121,15 +138,16 @@ class Corrector:
         self.autocast = autocast
         self.ridge = ridge
         self.should_stop = should_stop
+        self.refit = refit
 
     def _run(self, model: VTransModel, batch: Batch, probe: _Probe) -> None:
         b = batch.to(self.device)
         with torch.no_grad(), self.autocast(), contextlib.suppress(_Stop):
             model.run(b.input_ids, b.attention_mask, b.token_type_ids, gates=probe)
 
-    def correct(self, source: VTransModel, keep: KeepSet, scales: UnitScales) -> UnitScales:
-        """The scales with those of the kept heads and neurons refitted (hidden and sublayer scales unchanged)."""
-        s = source.shape
+    def correct(self, source: VTransModel, keep: KeepSet, scales: UnitScales) -> Refit:
+        """The cut's refit: its output projections (weights) or the kept heads' and neurons' scales (scales)
+        refitted; hidden and sublayer scales unchanged."""
         was_training = source.training
         source.eval()
         try:
@@ -137,23 +155,97 @@ class Corrector:
         finally:
             source.train(was_training)
         pruned = prune_model(source, keep, scales).to(self.device).eval()
+        if self.refit == "weights":
+            return self._refit_weights(pruned, keep, scales, reference)
+        return self._refit_scales(pruned, keep, scales, reference)
+
+    def _sites(self, keep: KeepSet):
+        for layer in range(len(keep.heads)):
+            for kind, units in (("attn", len(keep.heads[layer])), ("ffn", len(keep.ffn[layer]))):
+                if units:
+                    self.should_stop()
+                    yield _Site(layer, kind)
+
+    def _refit_scales(self, pruned: VTransModel, keep: KeepSet, scales: UnitScales, reference) -> Refit:
+        s = pruned.shape
         mult_heads: dict[int, torch.Tensor] = {}
         mult_ffn: dict[int, torch.Tensor] = {}
-        for layer in range(s.n_layers):
-            for kind, units in (("attn", len(keep.heads[layer])), ("ffn", len(keep.ffn[layer]))):
-                if units == 0 or units > MAX_UNITS:
-                    continue
-                self.should_stop()
-                m = self._fit(pruned, _Site(layer, kind), reference, mult_heads, mult_ffn, s.layers[layer].group_size)
-                if m is not None:
-                    (mult_heads if kind == "attn" else mult_ffn)[layer] = m
+        for site in self._sites(keep):
+            units = len((keep.heads if site.kind == "attn" else keep.ffn)[site.layer])
+            if units > MAX_UNITS:
+                continue
+            m = self._fit(pruned, site, reference, mult_heads, mult_ffn, s.layers[site.layer].group_size)
+            if m is not None:
+                (mult_heads if site.kind == "attn" else mult_ffn)[site.layer] = m
         heads = [h.clone() for h in scales.heads]
         ffn = [f.clone() for f in scales.ffn]
         for layer, m in mult_heads.items():
             heads[layer][keep.heads[layer].sort().values] *= m.cpu().float()
         for layer, m in mult_ffn.items():
             ffn[layer][keep.ffn[layer].sort().values] *= m.cpu().float()
-        return UnitScales(scales.hidden.clone(), heads, scales.attn.clone(), ffn, scales.ffn_layer.clone())
+        return Refit(UnitScales(scales.hidden.clone(), heads, scales.attn.clone(), ffn, scales.ffn_layer.clone()))
+
+    def _refit_weights(self, pruned: VTransModel, keep: KeepSet, scales: UnitScales, reference) -> Refit:
+        """Each sublayer's output projection refitted in turn, in place in the cut model, so that the next sublayer
+        reads the corrected stream."""
+        projections = {}
+        for site in self._sites(keep):
+            projection = output_projection_of(pruned, site.layer, site.kind)
+            if projection is None or projection.matrix().shape[1] > MAX_UNITS:
+                continue
+            fitted = self._fit_projection(pruned, site, reference, projection.matrix().float(), projection.bias)
+            if fitted is None:
+                continue
+            projection.set(*fitted)
+            matrix, bias = fitted
+            projections[(site.layer, site.kind)] = (matrix.cpu(), None if bias is None else bias.cpu())
+        return Refit(scales, projections)
+
+    def _inputs(self, pruned: VTransModel, site: _Site, batch: Batch) -> torch.Tensor | None:
+        """The sublayer's input channels to its output projection on the batch's real tokens, (tokens, inputs)."""
+        probe = _Probe(None, site, record_out=False, stop=True)
+        self._run(pruned, batch, probe)
+        if probe.units is None:
+            return None
+        valid = batch.attention_mask.bool().to(self.device)
+        if site.kind == "attn":
+            B, h, T, d = probe.units.shape
+            return probe.units.transpose(1, 2).reshape(B, T, h * d)[valid].float()
+        return probe.units[valid].float()
+
+    def _fit_projection(
+        self, pruned: VTransModel, site: _Site, reference, W0: torch.Tensor, bias: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+        """The ridge regression of the reference's output on the sublayer's inputs: (hidden, inputs) and the bias."""
+        G: torch.Tensor | None = None
+        C: torch.Tensor | None = None
+        for batch, ref in zip(self.batches, reference):
+            x = self._inputs(pruned, site, batch)
+            if x is None:
+                return None
+            if bias is not None:
+                x = torch.cat([x, torch.ones(len(x), 1, device=x.device)], 1)
+            y = ref[(site.layer, site.kind)].float()
+            Gb, Cb = (x.t() @ x).double(), (x.t() @ y).double()  # fp32 products, fp64 sums (see _fit)
+            G = Gb if G is None else G + Gb
+            C = Cb if C is None else C + Cb
+        if G is None or C is None:
+            return None
+        theta0 = W0.t().double()
+        if bias is not None:
+            theta0 = torch.cat([theta0, bias.detach().double().view(1, -1).to(theta0.device)], 0)
+        lam = self.ridge * float(G.diagonal().mean().clamp(min=1e-12))
+        A = G + lam * torch.eye(len(G), dtype=G.dtype, device=G.device)
+        rhs = C + lam * theta0.to(G.device)
+        try:
+            theta = torch.linalg.solve(A, rhs)
+        except RuntimeError:
+            theta = torch.linalg.lstsq(A, rhs).solution
+        if not bool(torch.isfinite(theta).all()):
+            return None
+        theta = theta.float()
+        k = W0.shape[1]
+        return theta[:k].t().contiguous(), (theta[k] if bias is not None else None)
 
     def _reference(self, source: VTransModel, keep: KeepSet, scales: UnitScales) -> list[dict[tuple[int, str], torch.Tensor]]:
         """Per batch: every sublayer's write on the kept hidden dimensions and real tokens, with all heads and

@@ -10,22 +10,24 @@ projection. Norm statistics cover only the kept hidden dimensions, so the
 masked model computes them the same way (`Gates.norm_dims`).
 
 Which weights those are, by name, each family knows (`Family.slice_weights` in models/<family>.py); this module is
-the generic part: keep-sets, scales, the hard-mask gates that equal a pruned model, and `prune_model`.
+the generic part: keep-sets, scales, the hard-mask gates that equal a pruned model, and `prune_model`, which also
+places the output projections a least-squares correction refitted (`Refit`, correction.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
+from torch import nn
 
 from .checkpoint import load_state
 from .models import Gates, VTransModel, build_model
 from .models.common import Slicer, group_channels, query_channels
 from .structure import LayerShape, ModelShape, family_of, shape_from_config
 
-__all__ = ["KeepSet", "UnitScales", "masked_gates", "prune_model", "pruned_config", "query_channels", "group_channels"]
+__all__ = ["KeepSet", "Refit", "UnitScales", "masked_gates", "prune_model", "pruned_config", "query_channels", "group_channels"]
 
 
 @dataclass
@@ -73,6 +75,54 @@ class UnitScales:
         )
 
 
+Site = tuple[int, str]  # (layer, "attn" | "ffn"): one sublayer
+
+
+@dataclass
+class Refit:
+    """What a cut folds into its pruned model: the units' scales, and the output projections (weight and bias, in
+    the pruned model's own layout) that the least-squares correction refitted; a sublayer without one keeps the
+    source's weights with the scales folded in."""
+
+    scales: UnitScales
+    projections: dict[Site, tuple[torch.Tensor, torch.Tensor | None]] = field(default_factory=dict)
+
+
+@dataclass
+class OutputProjection:
+    """The weight through which a sublayer's units write into the residual stream, its bias, and the axis of the
+    weight that indexes the units' channels (1 for nn.Linear's (out, in), 0 for GPT-2's Conv1D (in, out))."""
+
+    weight: torch.Tensor
+    bias: nn.Parameter | None
+    axis: int
+
+    def matrix(self) -> torch.Tensor:
+        """The weight as (hidden, inputs), detached."""
+        w = self.weight.detach()
+        return w if self.axis == 1 else w.t()
+
+    def set(self, matrix: torch.Tensor, bias: torch.Tensor | None) -> None:
+        """Places a refitted (hidden, inputs) matrix and bias, in the weight's layout and dtype."""
+        with torch.no_grad():
+            self.weight.copy_(matrix if self.axis == 1 else matrix.t())
+            if self.bias is not None and bias is not None:
+                self.bias.copy_(bias)
+
+
+def output_projection_of(model: VTransModel, layer: int, kind: str) -> OutputProjection | None:
+    """A sublayer's output projection: the last of the block's unit weights of that kind (every family lists the
+    output projection last; tests/test_algorithm.py checks it), with the bias of the module that holds it."""
+    block = model.body.blocks()[layer]
+    units = [u for u in block.unit_weights() if u.kind == ("heads" if kind == "attn" else "ffn")]
+    if not units:
+        return None
+    u = units[-1]
+    holder = next((m for m in block.modules() if getattr(m, "weight", None) is u.weight), None)
+    bias = getattr(holder, "bias", None)
+    return OutputProjection(u.weight, bias if isinstance(bias, nn.Parameter) else None, u.axis)
+
+
 def masked_gates(s: ModelShape, keep: KeepSet, scales: UnitScales | None = None, device: torch.device | str | None = None) -> Gates:
     """Gates that apply a keep-set as a hard mask (times the scales) to the unpruned model."""
     scales = scales or UnitScales.ones(s)
@@ -101,10 +151,12 @@ def pruned_config(s: ModelShape, p: ModelShape) -> dict[str, Any]:
     return family_of(s.family).pruned_config(s, p)
 
 
-def prune_model(model: VTransModel, keep: KeepSet, scales: UnitScales | None = None) -> VTransModel:
-    """A new, smaller model with only the kept units and the scales folded in (the source is left unchanged)."""
+def prune_model(model: VTransModel, keep: KeepSet, scales: UnitScales | Refit | None = None) -> VTransModel:
+    """A new, smaller model with only the kept units and the scales folded in, and a refit's output projections in
+    place (the source is left unchanged)."""
     s = model.shape
-    scales = scales or UnitScales.ones(s)
+    refit = scales if isinstance(scales, Refit) else Refit(scales or UnitScales.ones(s))
+    scales = refit.scales
     head_dims = None if keep.head_dims is None else keep.head_dims.sort().values
     keep = KeepSet(keep.hidden.sort().values, [h.sort().values for h in keep.heads], [f.sort().values for f in keep.ffn], head_dims)
     target = build_model(shape_from_config(pruned_config(s, keep.pruned_shape(s)), "pruned config", s.task))
@@ -112,4 +164,8 @@ def prune_model(model: VTransModel, keep: KeepSet, scales: UnitScales | None = N
     with torch.no_grad():
         family_of(s.family).slice_weights(s, keep, scales, st)
     load_state(target, st.out, "pruned weights")
+    for (layer, kind), (matrix, bias) in refit.projections.items():
+        projection = output_projection_of(target, layer, kind)
+        if projection is not None:
+            projection.set(matrix, bias)
     return target.eval()

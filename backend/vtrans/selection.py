@@ -4,8 +4,9 @@ One `Selector` serves a compression while it runs (the final cut and the tradeof
 afterwards (export at another budget, live budget tuning, more sweep points): the mask ladder picks the gates a
 budget is cut from (a phase-1 snapshot above the run's target, else the final masks), a `Ranking` of those gates
 the exact keep-set (cost-aware for VIB gates: `cut` "density"; ranked once per set of gates and budget kind, so
-that a budget is a binary search), the least-squares correction (`Corrector`, when given) the kept units' scales,
-and `prune_model` the smaller model from the weights those gates were trained with.
+that a budget is a binary search), the least-squares correction (`Corrector`, when given) the cut's output
+projections or its kept units' scales, and `prune_model` the smaller model from the weights those gates were trained
+with.
 
 `predict` is the one prediction function: the status bar, the tradeoff marker and report.json's prediction
 table all come from it.
@@ -26,7 +27,7 @@ from .errors import UserError
 from .masks import MaskLadder
 from .models import VTransModel
 from .protocol import PredictResult
-from .prune import UnitScales, prune_model
+from .prune import Refit, UnitScales, prune_model
 from .report import Metric, ModelSummary, PredictedSize, PredictionTable, TradeoffPoint, UnitCounts
 from .settings import BudgetKind, CompressSettings, OutputShape
 from .shapes import check_shape
@@ -38,16 +39,16 @@ if TYPE_CHECKING:
     from .prune import KeepSet
 
 WeightsFor = Callable[[str | None], VTransModel]
-Correct = Callable[[VTransModel, "KeepSet", UnitScales], UnitScales]
+Correct = Callable[[VTransModel, "KeepSet", UnitScales], Refit]
 CutKey = tuple[str | None, str, float, str]  # snapshot label, budget kind, keep, output shape
 
 
 @dataclass
 class ScaleChoice:
     """For masks trained on frozen weights (Faster-VTrans, settings.masks_on_frozen_weights): the first cut at a
-    budget folds in the trained scales (refitted by the correction, when on) or scale 1, whichever model scores better
-    on the dev split (ties keep the trained scales); the other output shape's cut at that budget takes the same kind
-    of scales without scoring them again.
+    budget folds in the trained scales (corrected, when the correction is on) or scale 1, whichever model scores
+    better on the dev split (ties keep the trained scales); the other output shape's cut at that budget takes the same
+    kind of scales without scoring them again.
 
     Why: with the weights frozen, μ stands in for the weights that did not train, and on a small data fraction it
     drifts far from 1 (on party an attention sublayer's scale went to -0.7, the kept neurons to 1.5 on average); the
@@ -102,10 +103,10 @@ class Selector:
         self.correct = correct
         self.scale_choice = scale_choice
         self._rankings: dict[tuple[str | None, str], Ranking] = {}
-        # The scales of each cut: the run's own budget is cut again for the sweep, and a correction on thousands of
+        # What each cut folds in: the run's own budget is cut again for the sweep, and a correction on thousands of
         # examples takes minutes (a scale choice, two evaluations). The source weights of a label do not change once
         # a Selector exists.
-        self._scales: dict[CutKey, UnitScales] = {}
+        self._refits: dict[CutKey, Refit] = {}
         self._choices: dict[tuple[str | None, str, float], str] = {}  # a budget's scales, by its first cut
         # The dev metric of each scored cut's model, by budget and shape (a budget's snapshot label follows from it).
         self._metrics: dict[tuple[str, float, str], Metric] = {}
@@ -159,39 +160,42 @@ class Selector:
         self, keep: float, kind: str | None = None, device: torch.device | None = None, shape: str | None = None
     ) -> tuple[Selection, UnitGates, VTransModel]:
         """The pruned model at a budget (in an output shape, default the run's), with the gates' scales folded in
-        (refitted by the correction, when on)."""
+        (corrected, when the correction is on)."""
         sel, gates, label = self.choose(keep, kind, shape)
         source = self.weights_for(label)
         key = self._key(label, keep, kind, shape)
         if key[3] == "uniform":
             sel.keep.head_dims = family_of(self.shape.family).uniform_head(source, sel.shape.hidden)
-        if key not in self._scales:
-            self._scales[key] = self.scales_of(key, source, sel.keep, gates.scales())
-        model = prune_model(source, sel.keep, self._scales[key])
+        if key not in self._refits:
+            self._refits[key] = self.refit_of(key, source, sel.keep, gates.scales())
+        model = prune_model(source, sel.keep, self._refits[key])
         return sel, gates, model.to(device) if device is not None else model
 
     def _key(self, label: str | None, keep: float, kind: str | None, shape: str | None) -> CutKey:
         return (label, kind or self.run_kind, float(keep), shape or self.output_shape)
 
-    def scales_of(self, key: CutKey, source: VTransModel, kept: KeepSet, trained: UnitScales) -> UnitScales:
-        """The scales a cut folds in: the trained ones, refitted by the correction when on, or scale 1 where the
+    def refit_of(self, key: CutKey, source: VTransModel, kept: KeepSet, trained: UnitScales) -> Refit:
+        """What a cut folds in: the trained scales, corrected when the correction is on, or scale 1 where the
         ScaleChoice finds it better (or found it better for the budget's other output shape)."""
         c = self.scale_choice
-        fit = lambda: self.correct(source, kept, trained) if self.correct is not None else trained  # noqa: E731
+
+        def fit(scales: UnitScales) -> Refit:
+            return self.correct(source, kept, scales) if self.correct is not None else Refit(scales)
+
         if c is None:
-            return fit()
-        candidates = {"trained": fit, "one": lambda: UnitScales.ones(self.shape)}
+            return fit(trained)
+        candidates = {"trained": lambda: fit(trained), "one": lambda: Refit(UnitScales.ones(self.shape))}
         budget = key[:3]
         followed = self._choices.get(budget)
-        if followed is not None:  # no refit for scale 1, no scoring
+        if followed is not None:  # no correction for scale 1, no scoring
             return candidates[followed]()
-        scales = {name: make() for name, make in candidates.items()}
-        metrics = {name: c.score(prune_model(source, kept, s)) for name, s in scales.items()}
+        refits = {name: make() for name, make in candidates.items()}
+        metrics = {name: c.score(prune_model(source, kept, r)) for name, r in refits.items()}
         name = "one" if c.better(metrics["one"].value, metrics["trained"].value) else "trained"
         self._choices[budget] = name
         self._metrics[key[1:]] = metrics[name]
         c.chosen(key[2], name, {n: m.value for n, m in metrics.items()})
-        return scales[name]
+        return refits[name]
 
     def scored(self, keep: float, examples: int, kind: str | None = None, shape: str | None = None) -> Metric | None:
         """The dev metric the scale choice measured for the model `cut` returns at this budget, where it read

@@ -23,6 +23,7 @@ DeviceChoice = Literal["auto", "cpu", "cuda"]
 # the same size in the family's standard config, loaded by stock transformers.
 OutputShape = Literal["heterogeneous", "uniform"]
 CutRule = Literal["fisher", "information", "score"]
+RefitKind = Literal["scales", "weights"]
 RampShape = Literal["cubic", "linear"]
 Parallel = Literal["auto", "ddp", "fsdp"]
 Checkpointing = Literal["auto", "on", "off"]
@@ -196,7 +197,7 @@ class DistillSettings:
 
 @dataclass
 class CorrectionSettings:
-    """The retraining-free least-squares correction of the kept units' scales (docs/algorithm.md)."""
+    """The retraining-free least-squares correction of every cut model (correction.py, docs/algorithm.md)."""
 
     enabled: bool = field(
         default=True,
@@ -205,11 +206,18 @@ class CorrectionSettings:
             "exports) so that each sublayer reproduces the unpruned model's output, layer by layer."
         ),
     )
+    refit: RefitKind = field(
+        default="scales",
+        metadata=doc(
+            "What the correction refits: one multiplier per kept head and neuron (scales, as Kwon et al.'s mask tuning), or "
+            "each sublayer's output projection and bias as a whole (weights)."
+        ),
+    )
     examples: int = field(default=256, metadata=doc("Training examples the correction reads.", minimum=1))
     ridge: float = field(
         default=0.001,
         metadata=doc(
-            "Ridge weight (relative to the mean diagonal of the normal equations) pulling the scales towards the trained ones.", minimum=0
+            "Ridge weight (relative to the mean diagonal of the normal equations) pulling the refit towards the cut as it was.", minimum=0
         ),
     )
 
@@ -291,7 +299,7 @@ class CompressSettings:
     distill: DistillSettings = field(default_factory=DistillSettings, metadata=doc("Distillation from the unpruned teacher."))
     vib: VIBSettings = field(default_factory=VIBSettings, metadata=doc("The VIB gates."))
     correction: CorrectionSettings = field(
-        default_factory=CorrectionSettings, metadata=doc("The least-squares correction of the kept units' scales after a cut.")
+        default_factory=CorrectionSettings, metadata=doc("The least-squares correction of every cut model.")
     )
     activation_checkpointing: Checkpointing = field(
         default="auto",

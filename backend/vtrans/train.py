@@ -33,7 +33,7 @@ from torch import nn
 from .baselines import BASELINES, ScoreGates, baseline_scores, make_gates
 from .budget import Ranking, expected_fraction, size_of
 from .checkpoint import load_model, load_shape
-from .correction import Corrector, calibration_indices
+from .correction import Corrector, calibration_indices, refit_of
 from .distributed import SINGLE, Dist, choose_engine
 from .drop import DroppedStudent, open_units
 from .errors import Cancelled, UserError
@@ -603,7 +603,7 @@ class Compressor:
         if not c.enabled or (self.s.method in BASELINES and not kwon) or self.s.method == "cofi":
             return None
         idx = calibration_indices(len(self.train), self.sched.fraction, KWON_SAMPLES if kwon else c.examples, self.s.seed)
-        return Corrector(self.train, idx, self.device, self.autocast, c.ridge, self.s.batch_size, self.check_stop).correct
+        return Corrector(self.train, idx, self.device, self.autocast, c.ridge, self.s.batch_size, self.check_stop, refit_of(self.s)).correct
 
     def scale_choice(self) -> ScaleChoice | None:
         """Masks trained on frozen weights: every cut takes the trained scales or scale 1, the better on dev."""

@@ -75,13 +75,15 @@ export interface VIBSettings {
   dropClosed?: boolean;
 }
 
-/** The retraining-free least-squares correction of the kept units' scales (docs/algorithm.md). */
+/** The retraining-free least-squares correction of every cut model (correction.py, docs/algorithm.md). */
 export interface CorrectionSettings {
   /** Refit the scales of the kept heads and neurons of every cut model (Faster-VTrans's model, the sweep, re-thresholded exports) so that each sublayer reproduces the unpruned model's output, layer by layer. */
   enabled?: boolean;
+  /** What the correction refits: one multiplier per kept head and neuron (scales, as Kwon et al.'s mask tuning), or each sublayer's output projection and bias as a whole (weights). */
+  refit?: 'scales' | 'weights';
   /** Training examples the correction reads. */
   examples?: number;
-  /** Ridge weight (relative to the mean diagonal of the normal equations) pulling the scales towards the trained ones. */
+  /** Ridge weight (relative to the mean diagonal of the normal equations) pulling the refit towards the cut as it was. */
   ridge?: number;
 }
 
@@ -163,7 +165,7 @@ export interface CompressSettings {
   distill?: DistillSettings;
   /** The VIB gates. */
   vib?: VIBSettings;
-  /** The least-squares correction of the kept units' scales after a cut. */
+  /** The least-squares correction of every cut model. */
   correction?: CorrectionSettings;
   /** Recompute each transformer layer's activations in the backward pass instead of keeping them (about a third more compute, activations of one layer instead of all); auto: on from 1B parameters (docs/algorithm.md, Memory). */
   activationCheckpointing?: 'auto' | 'on' | 'off';
@@ -796,7 +798,7 @@ export const COMPRESS_DEFAULTS = {
     closeSteps: 20,
     dropClosed: false,
   },
-  correction: { enabled: true, examples: 256, ridge: 0.001 },
+  correction: { enabled: true, refit: 'scales', examples: 256, ridge: 0.001 },
   activationCheckpointing: 'auto',
   memoryCheck: true,
   threads: null,
