@@ -308,9 +308,12 @@ function fasterAgainstVTrans(cells: Cell[], budgets: number[]): string[] {
     const latencies = measured ? `${fasterMs.toFixed(0)} / ${vtransMs.toFixed(0)} ms` : '—';
     const name = vtrans.test!.name;
     const acc = name === 'accuracy';
-    const gap = acc ? 100 * (faster.test!.value - vtrans.test!.value) : 100 * (faster.test!.value / vtrans.test!.value - 1);
+    // Perplexity: the difference and its interval both as a share of VTrans's perplexity.
+    const relative = (d: number) => (acc ? 100 * d : (100 * d) / vtrans.test!.value);
+    const gap = relative(faster.test!.value - vtrans.test!.value);
     const i = intervalOf(faster, vtrans);
-    const interval = i ? `[${fmtDiff(name, i.low)}, ${fmtDiff(name, i.high)}]` : '—';
+    const signed = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(2)}${acc ? '' : ' %'}`;
+    const interval = i ? `[${signed(relative(i.low))}, ${signed(relative(i.high))}]` : '—';
     rows.push(
       `| ${b} | ${faster.compressSeconds.toFixed(0)} s (${faster.runs.length}) | ${vtrans.compressSeconds.toFixed(0)} s (${vtrans.runs.length}) | ${share.toFixed(3)} | ${latencies} | ${matched.toFixed(3)} | ${Math.max(share, matched) <= 0.1 ? 'yes' : 'no'} | ${fmtMetric(name, faster.test!.value)} | ${fmtMetric(name, vtrans.test!.value)} | ${gap >= 0 ? '+' : ''}${gap.toFixed(2)}${acc ? ' pts' : ' %'} | ${interval} | ${(acc ? gap >= -1.5 : gap <= 5) ? 'yes' : 'no'} |`,
     );

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import logging
 import os
 import shutil
 import threading
@@ -28,6 +29,8 @@ from .report import Metric, RunReport, UnitCount, UnitCounts, layer_reports, rea
 from .runs import RunDir, RunInfo
 from .safetensors_io import load_file
 from .selection import Correct, ScaleChoice, Selector, summarize
+
+log = logging.getLogger("vtrans")
 from .settings import METHODS, CompressSettings, masks_on_frozen_weights, schedule_of
 from .shapes import check_shape, how_to_load, other_shape, other_shape_points, save_output
 from .shards import Shards
@@ -89,7 +92,12 @@ class RunArtifacts:
         def dev(model: VTransModel) -> Metric:
             return evaluate(model.to(self.device), dev_split(), self.device, limit=s.eval_limit, autocast=self.autocast)
 
-        return ScaleChoice(dev, functools.partial(better_metric, self.shape.task), lambda: examples_read(dev_split(), s.eval_limit))
+        def chosen(keep: float, name: str, scores: dict[str, float]) -> None:
+            # Said as the run's own cuts say it: with scale 1 chosen, the correction does not reach the exported model.
+            log.info("cut at keep %g: %s scales (dev %s)", keep, name, ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
+
+        better = functools.partial(better_metric, self.shape.task)
+        return ScaleChoice(dev, better, lambda: examples_read(dev_split(), s.eval_limit), chosen)
 
     def on(self, device: torch.device, autocast) -> RunArtifacts:
         """Corrections of the following cuts run on this device."""

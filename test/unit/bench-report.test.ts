@@ -109,6 +109,31 @@ describe('BENCHMARKS.md', () => {
     );
   });
 
+  it("gives a perplexity gap and its interval both as a share of VTrans's perplexity", () => {
+    // 200 windows of 10 tokens: every window's perplexity is exp(nll / 10), so both runs' test perplexity is exact.
+    const lm = (method: Entry['method'], ppl: number, spread: number): Entry => {
+      const nll = Array.from({ length: 200 }, (_, i) => 10 * Math.log(ppl * (1 + spread * (i % 2 ? 1 : -1))));
+      const test = { name: 'perplexity', value: Math.exp(nll.reduce((a, b) => a + b, 0) / 2000) };
+      return entry(method, 0.3, 0, 0, {
+        task: 'sotu',
+        dev: test,
+        test,
+        teacherTest: test,
+        scores: { kind: 'perplexity', nll, tokens: nll.map(() => 10) },
+      });
+    };
+    const r = results([lm('vtrans', 160, 0.05), { ...lm('faster', 190, 0.05), compressSeconds: 10 }]);
+    r.tasks = { sotu: { modelDir: 'm', training: {} } };
+    const row = render(r)
+      .split('\n')
+      .find((l) => l.startsWith('| 0.3 | 10 s (1) | 100 s (1) |'));
+    const m = row?.match(/\| ([-+]\d+\.\d+) % \| \[([-+]\d+\.\d+) %, ([-+]\d+\.\d+) %\] \| no \|$/);
+    assert.ok(m, row);
+    const [gap, low, high] = m.slice(1).map(Number);
+    assert.ok(Math.abs(gap - 18.75) < 0.05, `the gap is 190 / 160 - 1 = 18.75 %, got ${gap}`);
+    assert.ok(low <= gap && gap <= high && high - low < 5, `the interval [${low}, ${high}] in % brackets the gap`);
+  });
+
   it("scales Faster-VTrans's share to the speed of the machine VTrans ran on, by the teacher latency beside each run", () => {
     const latency = (teacher: number) => ({ teacher: { '1': 1, '32': teacher }, student: { '1': 1, '32': 1 } });
     const md = render(
