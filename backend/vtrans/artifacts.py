@@ -29,11 +29,11 @@ from .report import Metric, RunReport, UnitCount, UnitCounts, layer_reports, rea
 from .runs import RunDir, RunInfo
 from .safetensors_io import load_file
 from .selection import Correct, ScaleChoice, Selector, summarize
-
-log = logging.getLogger("vtrans")
 from .settings import METHODS, CompressSettings, masks_on_frozen_weights, schedule_of
 from .shapes import check_shape, how_to_load, other_shape, other_shape_points, save_output
 from .shards import Shards
+
+log = logging.getLogger("vtrans")
 
 
 class RunArtifacts:
