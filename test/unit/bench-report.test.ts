@@ -87,7 +87,21 @@ describe('BENCHMARKS.md', () => {
 
   it('checks the sweep of the largest budget against the run trained at each budget', () => {
     const md = render(results([entry('faster', 0.5, 0, 700, { sweep: [{ keep: 0.3, value: 0.69 }] }), entry('faster', 0.3, 0, 720)]));
-    assert.match(md, /\| Faster-VTrans \| 0\.3 \| 69\.00% \| 72\.00% \| -3\.00 pts \| no \|/);
+    assert.match(md, /\| Faster-VTrans \| 0\.3 \| 69\.00% \(1\) \| 72\.00% \(1\) \| -3\.00 pts \| -3\.00 \(0\) \| no \|/);
+  });
+
+  it("checks the sweep on the mean over seeds of each side, each seed's pair beside it", () => {
+    const md = render(
+      results([
+        ...[0, 1, 2].map((s) => entry('faster', 0.5, s, 700, { sweep: [{ keep: 0.3, value: [0.69, 0.7, 0.71][s] }] })),
+        ...[0, 1, 2].map((s) => entry('faster', 0.3, s, [712, 700, 688][s])),
+      ]),
+    );
+    // Seed 0 alone is 2.2 points short; the means are 0.
+    assert.match(
+      md,
+      /\| Faster-VTrans \| 0\.3 \| 70\.00% \(3\) \| 70\.00% \(3\) \| \+0\.00 pts \| -2\.20 \(0\), \+0\.00 \(1\), \+2\.20 \(2\) \| yes \|/,
+    );
   });
 
   it("checks Faster-VTrans against VTrans: its share of the wall time and the points it gives up, on the seeds' mean", () => {
