@@ -146,6 +146,8 @@ function verdict(i: Interval, metric: string): string {
 }
 
 const fmtDiff = (metric: string, v: number) => `${v >= 0 ? '+' : ''}${fmtSpread(metric, v)}`;
+/** A difference with its sign, two decimals. */
+const signed = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(2)}`;
 
 function intervalsSection(cells: Cell[], budgets: number[]): string[] {
   const rows: string[] = [];
@@ -312,10 +314,10 @@ function fasterAgainstVTrans(cells: Cell[], budgets: number[]): string[] {
     const relative = (d: number) => (acc ? 100 * d : (100 * d) / vtrans.test!.value);
     const gap = relative(faster.test!.value - vtrans.test!.value);
     const i = intervalOf(faster, vtrans);
-    const signed = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(2)}${acc ? '' : ' %'}`;
-    const interval = i ? `[${signed(relative(i.low))}, ${signed(relative(i.high))}]` : '—';
+    const unit = acc ? '' : ' %';
+    const interval = i ? `[${signed(relative(i.low))}${unit}, ${signed(relative(i.high))}${unit}]` : '—';
     rows.push(
-      `| ${b} | ${faster.compressSeconds.toFixed(0)} s (${faster.runs.length}) | ${vtrans.compressSeconds.toFixed(0)} s (${vtrans.runs.length}) | ${share.toFixed(3)} | ${latencies} | ${matched.toFixed(3)} | ${Math.max(share, matched) <= 0.1 ? 'yes' : 'no'} | ${fmtMetric(name, faster.test!.value)} | ${fmtMetric(name, vtrans.test!.value)} | ${gap >= 0 ? '+' : ''}${gap.toFixed(2)}${acc ? ' pts' : ' %'} | ${interval} | ${(acc ? gap >= -1.5 : gap <= 5) ? 'yes' : 'no'} |`,
+      `| ${b} | ${faster.compressSeconds.toFixed(0)} s (${faster.runs.length}) | ${vtrans.compressSeconds.toFixed(0)} s (${vtrans.runs.length}) | ${share.toFixed(3)} | ${latencies} | ${matched.toFixed(3)} | ${Math.max(share, matched) <= 0.1 ? 'yes' : 'no'} | ${fmtMetric(name, faster.test!.value)} | ${fmtMetric(name, vtrans.test!.value)} | ${signed(gap)}${acc ? ' pts' : ' %'} | ${interval} | ${(acc ? gap >= -1.5 : gap <= 5) ? 'yes' : 'no'} |`,
     );
   }
   if (!rows.length) return [];
@@ -337,40 +339,34 @@ function teacherLatency(cell: Cell): number | undefined {
   return ms.every((x) => x !== undefined) ? meanStd(ms as number[]).mean : undefined;
 }
 
-/** Dev metric of every done run of `method` at `keep`, by seed. */
-function devBySeed(entries: Entry[], method: string, keep: number): Map<number, number> {
-  const runs = entries.filter((e) => e.method === method && e.keep === keep && e.status === 'done' && e.dev);
-  return new Map(runs.map((e) => [e.seed ?? 0, e.dev!.value]));
-}
-
 /**
  * The sweep of each seed's run at the largest budget against the runs trained at each smaller one, on the mean over
  * seeds of each side (one seed's run is as noisy as the gap the goal allows); the same seed's pair beside it.
  */
 function sweepCheck(cells: Cell[], budgets: number[]): string[] {
-  const entries = cells.flatMap((c) => c.runs);
   const top = Math.max(...budgets);
+  const devBySeed = (m: string, keep: number, value: (e: Entry) => number | undefined) =>
+    new Map(
+      (cells.find((c) => c.method === m && c.keep === keep)?.runs ?? [])
+        .filter((e) => e.dev && value(e) !== undefined)
+        .map((e) => [e.seed ?? 0, value(e)!]),
+    );
   const rows: string[] = [];
   for (const m of SWEPT) {
-    const sources = entries.filter((e) => e.method === m && e.keep === top && e.status === 'done' && e.sweep && e.dev);
-    if (!sources.length) continue;
-    const acc = sources[0].dev!.name === 'accuracy';
+    const name = cells.find((c) => c.method === m && c.keep === top)?.runs.find((e) => e.sweep && e.dev)?.dev!.name;
+    if (!name) continue;
+    const acc = name === 'accuracy';
     const gapOf = (point: number, own: number) => (acc ? 100 * (point - own) : 100 * (point / own - 1));
-    const fmtGap = (g: number) => `${g >= 0 ? '+' : ''}${g.toFixed(2)}`;
     for (const b of budgets.filter((x) => x < top)) {
-      const swept = new Map<number, number>();
-      for (const e of sources) {
-        const point = e.sweep!.find((p) => p.keep === b);
-        if (point) swept.set(e.seed ?? 0, point.value);
-      }
-      const own = devBySeed(entries, m, b);
+      const swept = devBySeed(m, top, (e) => e.sweep?.find((p) => p.keep === b)?.value);
+      const own = devBySeed(m, b, (e) => e.dev!.value);
       if (!swept.size || !own.size) continue;
       const point = meanStd([...swept.values()]).mean;
       const trained = meanStd([...own.values()]).mean;
       const gap = gapOf(point, trained);
-      const paired = [...swept].filter(([seed]) => own.has(seed)).map(([seed, v]) => `${fmtGap(gapOf(v, own.get(seed)!))} (${seed})`);
+      const paired = [...swept].filter(([seed]) => own.has(seed)).map(([seed, v]) => `${signed(gapOf(v, own.get(seed)!))} (${seed})`);
       rows.push(
-        `| ${LABEL[m]} | ${b} | ${fmtMetric(sources[0].dev!.name, point)} (${swept.size}) | ${fmtMetric(sources[0].dev!.name, trained)} (${own.size}) | ${fmtGap(gap)}${acc ? ' pts' : ' %'} | ${paired.join(', ') || '—'} | ${(acc ? gap >= -2 : gap <= 5) ? 'yes' : 'no'} |`,
+        `| ${LABEL[m]} | ${b} | ${fmtMetric(name, point)} (${swept.size}) | ${fmtMetric(name, trained)} (${own.size}) | ${signed(gap)}${acc ? ' pts' : ' %'} | ${paired.join(', ') || '—'} | ${(acc ? gap >= -2 : gap <= 5) ? 'yes' : 'no'} |`,
       );
     }
   }
@@ -633,7 +629,7 @@ function algorithmSection(r: Results): string[] {
     if ('error' in f) out.push(`| ${String(f.method ?? '?')} | ${String(f.error)} | | | | | | |`);
     else {
       const pct = (v: unknown) => `${(100 * Number(v)).toFixed(2)}%`;
-      const pts = (v: unknown) => `${100 * Number(v) >= 0 ? '+' : ''}${(100 * Number(v)).toFixed(2)} pts`;
+      const pts = (v: unknown) => `${signed(100 * Number(v))} pts`;
       out.push(
         `| ${String(f.method)} | ${f.steps} | ${Number(f.seconds).toFixed(0)} | ${pct(f.target)} ${f.budget} | ${pct(f.expected)} | ${pct(f.achieved)} | ${pts(f.expectedGap)} | ${pts(f.achievedGap)} |`,
       );
