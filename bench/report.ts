@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DemoName } from '../examples/build/model';
+import { splitByBuild, type TaskBuilds } from './builds';
 import type { BenchMethod } from './plan';
 import type { Entry, Results } from './run';
 import { METHODS } from '../src/core/contracts';
@@ -394,9 +395,22 @@ function sweepCheck(cells: Cell[], budgets: number[]): string[] {
   ];
 }
 
+/** Where a task's stored entries also compressed another build of its teacher: how many, and how to tell the builds apart. */
+function otherBuildNotice(task: string, other: TaskBuilds['others'][number], shown: Entry[]): string[] {
+  const metric = other.entries.find((e) => e.teacherTest)!.teacherTest!.name;
+  const shownTest = shown.find((e) => e.teacherTest)?.teacherTest?.value;
+  return [
+    `**${task}: ${other.entries.length} stored entries (${[...new Set(other.entries.map((e) => LABEL[e.method]))].join(', ')}) compressed another build of the teacher from the same recipe (its test ${metric} ${fmtMetric(metric, other.teacherTest)}${shownTest === undefined ? '' : `, against ${fmtMetric(metric, shownTest)} for the ${shown.length} shown`}). Training from random weights is not bit-reproducible across CPUs, and students of different teachers do not pair, so they are left out; \`npm run bench\` on a machine that builds the shown teacher runs them again.**`,
+    '',
+  ];
+}
+
 export function writeBenchmarksMd(all: Results, root: string): void {
   const stale = all.entries.filter((e) => e.stale);
-  const r: Results = { ...all, entries: all.entries.filter((e) => !e.stale) };
+  const fresh = all.entries.filter((e) => !e.stale);
+  // Each task's tables show one build of its teacher (builds.ts); the entries of any other are counted, not mixed in.
+  const builds = [...new Set(fresh.map((e) => e.task))].map((task) => ({ task, ...splitByBuild(fresh.filter((e) => e.task === task)) }));
+  const r: Results = { ...all, entries: builds.flatMap((b) => b.entries) };
   const teacherFlopsOf = teacherFlopsByTask(r, root);
   const plots = path.join(root, 'bench', 'plots');
   fs.mkdirSync(plots, { recursive: true });
@@ -424,6 +438,7 @@ export function writeBenchmarksMd(all: Results, root: string): void {
           '',
         ]
       : []),
+    ...builds.flatMap((b) => b.others.flatMap((o) => otherBuildNotice(b.task, o, b.entries))),
     '**How far these tables go.** A cell with several seeds shows mean ± standard deviation (seeds); one without is one',
     'seed. On the spam test split one example is 0.2 points of accuracy. A claim that one method beats another is made only',
     'from a paired bootstrap interval that excludes 0 (the interval tables, and "Where VTrans loses"); the sizes, wall times',

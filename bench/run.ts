@@ -15,6 +15,7 @@
  *                                                  shapes on the CPU, written to bench/work/gpu-dry.json instead)
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -43,6 +44,7 @@ import {
   teacherOf,
   type BenchMethod,
 } from './plan';
+import { buildOf, splitByBuild, testsOfDigests } from './builds';
 import { writeBenchmarksMd } from './report';
 import type { ExampleScores } from './stats';
 
@@ -78,6 +80,8 @@ export interface Entry {
   settings?: Partial<CompressParams>;
   /** The teacher it compressed (plan.teacherOf); an entry from another is stale. */
   teacher?: string;
+  /** The digest of that teacher's weights (plan.buildOf): entries of different builds of one recipe are reported apart. */
+  teacherDigest?: string;
   /** The revision of the method's code it ran with (REVISIONS); absent: 1. */
   revision?: number;
   stale?: boolean;
@@ -115,7 +119,8 @@ export interface Results {
     tasks: Record<string, Partial<CompressParams>>;
     common: Partial<CompressParams>;
   };
-  tasks: Partial<Record<DemoName, { modelDir: string; training: Record<string, unknown> }>>;
+  /** Each task's teacher as the last bench built it (teacherDigest: plan.buildOf). */
+  tasks: Partial<Record<DemoName, { modelDir: string; training: Record<string, unknown>; teacherDigest?: string }>>;
   entries: Entry[];
   /** Step costs per task (`--algorithm`, or a task's first grid pass): the process with the median VTrans ratio of
    * `repeats` (each its own process, plain, VTrans and Faster-VTrans steps interleaved within it). */
@@ -198,6 +203,24 @@ function save(r: Results): void {
   writeBenchmarksMd(r, ROOT);
 }
 
+/** The first 12 hex digits of the SHA-256 of a model's weights file: which build of a teacher this is. */
+function weightsDigest(modelDir: string): string {
+  return createHash('sha256')
+    .update(fs.readFileSync(path.join(modelDir, 'model.safetensors')))
+    .digest('hex')
+    .slice(0, 12);
+}
+
+/** Say so when the teacher built here is not the one BENCHMARKS.md shows: this machine's runs are reported apart. */
+function warnOtherBuild(r: Results, task: DemoName, digest: string): void {
+  const builds = splitByBuild(r.entries.filter((e) => e.task === task));
+  if (builds.shown === undefined || builds.shown === digest) return;
+  const here = builds.others.find((o) => o.build === digest);
+  process.stderr.write(
+    `bench: ${task}: the teacher built here (weights ${digest}${here ? `, test ${here.teacherTest}` : ''}) is another build than the one ${builds.entries.length} stored entries compressed; its ${here?.entries.length ?? 0} entries are reported apart until this build holds the most.\n`,
+  );
+}
+
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
@@ -211,6 +234,7 @@ async function runEntry(
   method: BenchMethod,
   keep: number,
   seed: number,
+  teacherDigest: string,
 ): Promise<Entry> {
   const workspace = path.join(WORK, task);
   const runDir = path.join(workspace, 'runs', `${method}-${keep}${seed ? `-seed${seed}` : ''}`);
@@ -239,6 +263,7 @@ async function runEntry(
     units: null,
     settings,
     teacher: teacherOf(task),
+    teacherDigest,
     revision: revisionOf(method),
   };
   const steps: Record<string, number> = {};
@@ -494,23 +519,27 @@ async function main(): Promise<void> {
   try {
     for (const task of tasks) {
       const built = await buildDemoModel(task);
-      results.tasks[task] = { modelDir: path.relative(ROOT, built.modelDir), training: built.training };
+      const digest = weightsDigest(built.modelDir);
+      results.tasks[task] = { modelDir: path.relative(ROOT, built.modelDir), training: built.training, teacherDigest: digest };
       // Seeds outermost: a partial benchmark has every method and budget once before it has any twice.
       for (const seed of seeds)
         for (const keep of budgets)
           for (const method of methods.filter((m) => RUNS_ON[m]?.includes(task) ?? true)) {
+            // Only this build's entry stands for this run; another build's is kept beside it (plan.buildOf).
+            const tests = testsOfDigests(results.entries.filter((e) => e.task === task));
             const existing = results.entries.find(
-              (e) => e.task === task && e.method === method && e.keep === keep && (e.seed ?? 0) === seed,
+              (e) => e.task === task && e.method === method && e.keep === keep && (e.seed ?? 0) === seed && buildOf(e, tests) === digest,
             );
             if (existing?.status === 'done' && !existing.stale && !force) continue;
             process.stderr.write(`bench: ${task} ${method} keep ${keep} seed ${seed}\n`);
-            const entry = await runEntry(backend, task, built.modelDir, built.dataDir, method, keep, seed);
+            const entry = await runEntry(backend, task, built.modelDir, built.dataDir, method, keep, seed, digest);
             results.entries = results.entries.filter((e) => e !== existing).concat(entry);
             save(results);
             process.stderr.write(
               `\nbench: ${task} ${method} ${keep} seed ${seed}: ${entry.status}${entry.error ? ` (${entry.error})` : ''} test ${entry.test?.value?.toFixed(4)} in ${entry.totalSeconds.toFixed(0)} s\n`,
             );
           }
+      warnOtherBuild(results, task, digest);
       if (!results.overhead[task]) {
         results.overhead[task] = await stepCosts(python.executable, task);
         save(results);

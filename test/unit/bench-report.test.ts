@@ -79,6 +79,22 @@ describe('BENCHMARKS.md', () => {
     assert.match(md, /party, keep 0\.3: Random \(70\.00%; interval -\d+\.\d+ to -\d+\.\d+: worse\) ahead of the best VTrans variant/);
   });
 
+  it('shows one build of the teacher and names the entries of another, left out of every table', () => {
+    const md = render(
+      results([
+        entry('faster', 0.3, 0, 700),
+        entry('faster', 0.3, 1, 702),
+        entry('random', 0.3, 0, 650, { teacherTest: { name: 'accuracy', value: 0.71 } }),
+      ]),
+    );
+    assert.match(
+      md,
+      /\*\*party: 1 stored entries \(Random\) compressed another build of the teacher from the same recipe \(its test accuracy 71\.00%, against 70\.00% for the 2 shown\)/,
+    );
+    assert.doesNotMatch(md, /65\.00%/);
+    assert.match(md, /70\.10% ± 0\.14 \(2\)/);
+  });
+
   it('leaves stale entries out and says so', () => {
     const md = render(results([entry('faster', 0.3, 0, 700), entry('random', 0.3, 0, 100, { stale: true })]));
     assert.match(md, /\*\*1 stored entries ran with settings or method code that are no longer the benchmark's \(party Random\)/);
@@ -137,7 +153,7 @@ describe('BENCHMARKS.md', () => {
         task: 'sotu',
         dev: test,
         test,
-        teacherTest: test,
+        teacherTest: { name: 'perplexity', value: 150 },
         scores: { kind: 'perplexity', nll, tokens: nll.map(() => 10) },
       });
     };

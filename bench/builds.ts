@@ -1,0 +1,54 @@
+/**
+ * Which build of a task's teacher each benchmark entry compressed, and which build the report shows.
+ */
+import type { Entry } from './run';
+
+/**
+ * The teacher build an entry compressed. The same recipe does not give the same weights everywhere: training from
+ * random weights is not bit-reproducible across CPUs (their vector kernels round differently), and a run started on
+ * another machine builds its own teacher. Students of two builds do not pair, so each entry is tied to its build:
+ * by the digest of the teacher's weights where it recorded one, otherwise (older entries) by the teacher's test
+ * metric, which it shares with a digest-stamped entry of the same build.
+ */
+export function buildOf(e: Entry, testOfDigest: ReadonlyMap<string, number>): string | undefined {
+  if (e.teacherDigest) return e.teacherDigest;
+  if (!e.teacherTest) return undefined;
+  for (const [digest, test] of testOfDigest) if (test === e.teacherTest.value) return digest;
+  return `test ${e.teacherTest.value}`;
+}
+
+/** Each digest's teacher test metric, as the entries stamped with it measured it. */
+export function testsOfDigests(entries: readonly Entry[]): Map<string, number> {
+  const tests = new Map<string, number>();
+  for (const e of entries) if (e.teacherDigest && e.teacherTest) tests.set(e.teacherDigest, e.teacherTest.value);
+  return tests;
+}
+
+export interface TaskBuilds {
+  /** The build most of the task's finished entries compressed: the one its tables show. */
+  shown: string | undefined;
+  /** Its entries (and those that name no build: runs that failed before measuring the teacher), one per
+   * method × budget × seed, the latest where a build holds several. */
+  entries: Entry[];
+  /** The entries of every other build, with the teacher's test metric of each build. */
+  others: { build: string; teacherTest: number; entries: Entry[] }[];
+}
+
+/** A task's entries split by the teacher build they compressed (buildOf). */
+export function splitByBuild(entries: readonly Entry[]): TaskBuilds {
+  const tests = testsOfDigests(entries);
+  const byBuild = new Map<string | undefined, Entry[]>();
+  for (const e of entries) byBuild.set(buildOf(e, tests), [...(byBuild.get(buildOf(e, tests)) ?? []), e]);
+  const done = (b: string | undefined) => (byBuild.get(b) ?? []).filter((e) => e.status === 'done').length;
+  const builds = [...byBuild.keys()].filter((b): b is string => b !== undefined);
+  const shown = builds.reduce<string | undefined>((best, b) => (best === undefined || done(b) > done(best) ? b : best), undefined);
+  const latest = new Map<string, Entry>();
+  for (const e of [...(byBuild.get(shown) ?? []), ...(byBuild.get(undefined) ?? [])]) latest.set(`${e.method}@${e.keep}@${e.seed ?? 0}`, e);
+  return {
+    shown,
+    entries: [...latest.values()],
+    others: builds
+      .filter((b) => b !== shown)
+      .map((b) => ({ build: b, teacherTest: byBuild.get(b)!.find((e) => e.teacherTest)!.teacherTest!.value, entries: byBuild.get(b)! })),
+  };
+}
