@@ -1,7 +1,24 @@
 /**
  * Which build of a task's teacher each benchmark entry compressed, and which build the report shows.
  */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Entry } from './run';
+
+/** The first 12 hex digits of the SHA-256 of a model's weights file: which build of a teacher this is. */
+export function weightsDigest(modelDir: string): string {
+  return createHash('sha256')
+    .update(fs.readFileSync(path.join(modelDir, 'model.safetensors')))
+    .digest('hex')
+    .slice(0, 12);
+}
+
+/** The digest of the build committed beside a demo's model directory (examples/build/model.ts, `--pin`), if any. */
+export function pinnedDigest(modelDir: string): string | undefined {
+  const pinDir = path.join(path.dirname(modelDir), 'teacher');
+  return fs.existsSync(path.join(pinDir, 'pin.json')) ? weightsDigest(pinDir) : undefined;
+}
 
 /**
  * The teacher build an entry compressed. The same recipe does not give the same weights everywhere: training from
@@ -25,7 +42,8 @@ export function testsOfDigests(entries: readonly Entry[]): Map<string, number> {
 }
 
 export interface TaskBuilds {
-  /** The build most of the task's finished entries compressed: the one its tables show. */
+  /** The build the task's tables show: the one most finished entries compressed (a build just committed beside
+   * the demo takes over once its entries outnumber an earlier one's). */
   shown: string | undefined;
   /** Its entries (and those that name no build: runs that failed before measuring the teacher), one per
    * method × budget × seed, the latest where a build holds several. */

