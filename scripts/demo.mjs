@@ -1,5 +1,5 @@
 // `npm run demo`: the main job on the bundled demo. Bootstraps (node modules, bundle, PyTorch), builds the
-// SpamAssassin BERT classifier if it is missing (cached), compresses it with Fast-VTrans to 30 % of its
+// SpamAssassin BERT classifier if it is missing (its data prepared, its weights the committed teacher/), compresses it with Fast-VTrans to 30 % of its
 // parameters, sweeps the tradeoff, measures both ONNX models in onnxruntime-node and prints the summary.
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -17,7 +17,7 @@ const t0 = Date.now();
 const python = bootstrapOrExit();
 const env = { ...process.env, VTRANS_PYTHON: python.executable, OMP_WAIT_POLICY: 'PASSIVE' };
 const demo = path.join(ROOT, 'examples', 'spam-classifier');
-log('demo model: examples/spam-classifier (built once, then cached)');
+log('demo model: examples/spam-classifier (its data prepared once, its weights the committed teacher/)');
 run(process.execPath, ['--import', 'tsx', 'examples/build/model.ts', 'spam'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
 log('compressing with Fast-VTrans to 30% of the parameters');
 run(
