@@ -144,8 +144,8 @@ describe('BENCHMARKS.md', () => {
       results([
         entry('vtrans', 0.3, 0, 720, { compressSeconds: 1000 }),
         ...[0, 1].map((s) => entry('faster', 0.3, s, 700 + s, { compressSeconds: 80 + 40 * s })),
-        entry('vtrans', 0.5, 0, 700, { compressSeconds: 1000 }),
-        entry('faster', 0.5, 0, 690, { compressSeconds: 150 }),
+        entry('vtrans', 0.5, 0, 705, { compressSeconds: 1000 }),
+        entry('faster', 0.5, 0, 695, { compressSeconds: 150 }),
       ]),
     );
     assert.match(
@@ -154,9 +154,9 @@ describe('BENCHMARKS.md', () => {
     );
     assert.match(
       md,
-      /\| 0\.5 \| 150 s \(1\) \| 1000 s \(1\) \| 0\.150 \| — \| 0\.150 \| no \| 70\.00% \| 69\.00% \| 70\.00% \| -1\.00 pts \| \[-\d+\.\d+, [-+]\d+\.\d+\] \| yes \|/,
+      /\| 0\.5 \| 150 s \(1\) \| 1000 s \(1\) \| 0\.150 \| — \| 0\.150 \| no \| 70\.00% \| 69\.50% \| 70\.50% \| -1\.00 pts \| \[-\d+\.\d+, [-+]\d+\.\d+\] \| yes \|/,
     );
-    // VTrans at 0.3 ends above its teacher (72 % against 70 %); at 0.5 it only matches it, so only 0.3 is named.
+    // VTrans ends above its teacher at both budgets, but only at 0.3 is the accuracy goal missed: only 0.3 is named.
     assert.match(
       md,
       /better than the teacher it was cut from \(at keep 0\.3 VTrans ends \+2\.00 pts from its teacher and Faster-VTrans \+0\.05 pts\)/,
