@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { PIN_DIR, PIN_FILE } from '../examples/build/pin';
 import type { Entry } from './run';
 
 /** The first 12 hex digits of the SHA-256 of a model's weights file: which build of a teacher this is. */
@@ -16,8 +17,8 @@ export function weightsDigest(modelDir: string): string {
 
 /** The digest of the build committed beside a demo's model directory (examples/build/model.ts, `--pin`), if any. */
 export function pinnedDigest(modelDir: string): string | undefined {
-  const pinDir = path.join(path.dirname(modelDir), 'teacher');
-  return fs.existsSync(path.join(pinDir, 'pin.json')) ? weightsDigest(pinDir) : undefined;
+  const pinDir = path.join(path.dirname(modelDir), PIN_DIR);
+  return fs.existsSync(path.join(pinDir, PIN_FILE)) ? weightsDigest(pinDir) : undefined;
 }
 
 /**
@@ -56,7 +57,10 @@ export interface TaskBuilds {
 export function splitByBuild(entries: readonly Entry[]): TaskBuilds {
   const tests = testsOfDigests(entries);
   const byBuild = new Map<string | undefined, Entry[]>();
-  for (const e of entries) byBuild.set(buildOf(e, tests), [...(byBuild.get(buildOf(e, tests)) ?? []), e]);
+  for (const e of entries) {
+    const build = buildOf(e, tests);
+    byBuild.set(build, [...(byBuild.get(build) ?? []), e]);
+  }
   const done = (b: string | undefined) => (byBuild.get(b) ?? []).filter((e) => e.status === 'done').length;
   const builds = [...byBuild.keys()].filter((b): b is string => b !== undefined);
   const shown = builds.reduce<string | undefined>((best, b) => (best === undefined || done(b) > done(best) ? b : best), undefined);

@@ -420,11 +420,15 @@ export function writeBenchmarksMd(all: Results, root: string): void {
   const stale = all.entries.filter((e) => e.stale);
   const fresh = all.entries.filter((e) => !e.stale);
   // Each task's tables show one build of its teacher (builds.ts); the entries of any other are counted, not mixed in.
-  const pinned = (task: string) => {
+  const pinnedOf = (task: string) => {
     const dir = all.tasks[task as keyof typeof all.tasks]?.modelDir;
     return dir ? pinnedDigest(path.join(root, dir)) : undefined;
   };
-  const builds = [...new Set(fresh.map((e) => e.task))].map((task) => ({ task, ...splitByBuild(fresh.filter((e) => e.task === task)) }));
+  const builds = [...new Set(fresh.map((e) => e.task))].map((task) => ({
+    task,
+    pinned: pinnedOf(task),
+    ...splitByBuild(fresh.filter((e) => e.task === task)),
+  }));
   const r: Results = { ...all, entries: builds.flatMap((b) => b.entries) };
   const teacherFlopsOf = teacherFlopsByTask(r, root);
   const plots = path.join(root, 'bench', 'plots');
@@ -453,7 +457,7 @@ export function writeBenchmarksMd(all: Results, root: string): void {
           '',
         ]
       : []),
-    ...builds.flatMap((b) => b.others.flatMap((o) => otherBuildNotice(b.task, o, b, pinned(b.task)))),
+    ...builds.flatMap((b) => b.others.flatMap((o) => otherBuildNotice(b.task, o, b, b.pinned))),
     '**How far these tables go.** A cell with several seeds shows mean ± standard deviation (seeds); one without is one',
     'seed. On the spam test split one example is 0.2 points of accuracy. A claim that one method beats another is made only',
     'from a paired bootstrap interval that excludes 0 (the interval tables, and "Where VTrans loses"); the sizes, wall times',

@@ -79,7 +79,7 @@ export interface Entry {
   settings?: Partial<CompressParams>;
   /** The teacher it compressed (plan.teacherOf); an entry from another is stale. */
   teacher?: string;
-  /** The digest of that teacher's weights (plan.buildOf): entries of different builds of one recipe are reported apart. */
+  /** The digest of that teacher's weights (builds.buildOf): entries of different builds of one recipe are reported apart. */
   teacherDigest?: string;
   /** The revision of the method's code it ran with (REVISIONS); absent: 1. */
   revision?: number;
@@ -118,8 +118,7 @@ export interface Results {
     tasks: Record<string, Partial<CompressParams>>;
     common: Partial<CompressParams>;
   };
-  /** Each task's teacher as the last bench built it (teacherDigest: plan.buildOf). */
-  tasks: Partial<Record<DemoName, { modelDir: string; training: Record<string, unknown>; teacherDigest?: string }>>;
+  tasks: Partial<Record<DemoName, { modelDir: string; training: Record<string, unknown> }>>;
   entries: Entry[];
   /** Step costs per task (`--algorithm`, or a task's first grid pass): the process with the median VTrans ratio of
    * `repeats` (each its own process, plain, VTrans and Faster-VTrans steps interleaved within it). */
@@ -511,12 +510,12 @@ async function main(): Promise<void> {
     for (const task of tasks) {
       const built = await buildDemoModel(task);
       const digest = weightsDigest(built.modelDir);
-      results.tasks[task] = { modelDir: path.relative(ROOT, built.modelDir), training: built.training, teacherDigest: digest };
+      results.tasks[task] = { modelDir: path.relative(ROOT, built.modelDir), training: built.training };
       // Seeds outermost: a partial benchmark has every method and budget once before it has any twice.
       for (const seed of seeds)
         for (const keep of budgets)
           for (const method of methods.filter((m) => RUNS_ON[m]?.includes(task) ?? true)) {
-            // Only this build's entry stands for this run; another build's is kept beside it (plan.buildOf).
+            // Only this build's entry stands for this run; another build's is kept beside it (builds.buildOf).
             const tests = testsOfDigests(results.entries.filter((e) => e.task === task));
             const existing = results.entries.find(
               (e) => e.task === task && e.method === method && e.keep === keep && (e.seed ?? 0) === seed && buildOf(e, tests) === digest,

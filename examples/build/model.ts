@@ -59,12 +59,11 @@ export function miniLmDir(python?: string): string {
 
 /** What identifies a pretrained checkpoint in the build stamp: the hashes of its config, weights and tokenizer. */
 function checkpointHash(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) {
-    const file = path.join(dir, f);
-    if (fs.existsSync(file)) out[f] = createHash('sha256').update(fs.readFileSync(file)).digest('hex').slice(0, 16);
-  }
-  return out;
+  const files = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
+  return filesDigest(
+    dir,
+    files.filter((f) => fs.existsSync(path.join(dir, f))),
+  );
 }
 
 function vocabOf(tokenizerDir: string): number {
